@@ -1,0 +1,301 @@
+/*
+ * hvload/_asm.h: every instruction hvload issues, in one place.
+ *
+ * One timed sample is a single asm block:
+ *
+ *     rdtscp            ; ECX = TSC_AUX, the CPU at the start (its TSC is discarded)
+ *     lfence
+ *     rdtsc             ; t0
+ *     <trap>            ; nothing, cpuid, vmcall or vmmcall
+ *     rdtscp            ; t1, ECX = TSC_AUX, the CPU at the end
+ *     lfence
+ *
+ * Keeping the whole sequence in one block fixes the instructions between t0 and t1:
+ * the compiler cannot move loads, stores or register shuffles into the timed window.
+ * The benchmark's plain C program includes this header, so Cython and C time the
+ * identical sequence. Linux stores (node << 12) | cpu in TSC_AUX, hence the 0xfff mask.
+ *
+ * x86_64 with GCC or Clang gets the real code; anything else gets stubs and
+ * HVL_SUPPORTED == 0, and the Python layer refuses to measure before calling them.
+ */
+#ifndef HVLOAD_ASM_H
+#define HVLOAD_ASM_H
+
+#include <stdint.h>
+
+enum {
+    HVL_TRAP_NULL = 0,
+    HVL_TRAP_CPUID = 1,
+    HVL_TRAP_VMCALL = 2,
+    HVL_TRAP_VMMCALL = 3
+};
+
+/* Register inputs of a hypercall. Hyper-V: RCX control, RDX, R8.
+ * KVM: RAX call number, RBX, RCX, RDX, RSI. Unused registers are zero. */
+typedef struct {
+    uint64_t rax, rbx, rcx, rdx, rsi, r8;
+} hvl_regs;
+
+typedef struct {
+    uint64_t t0, t1;
+    uint64_t rax;
+    uint32_t cpu0, cpu1;
+} hvl_sample;
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+
+#define HVL_SUPPORTED 1
+
+#define HVL_BEGIN                   \
+    "rdtscp\n\t"                    \
+    "movl %%ecx, %k[c0]\n\t"        \
+    "lfence\n\t"                    \
+    "rdtsc\n\t"                     \
+    "shlq $32, %%rdx\n\t"           \
+    "orq %%rdx, %%rax\n\t"          \
+    "movq %%rax, %[t0]\n\t"
+
+#define HVL_END                     \
+    "rdtscp\n\t"                    \
+    "lfence\n\t"                    \
+    "shlq $32, %%rdx\n\t"           \
+    "orq %%rdx, %%rax\n\t"
+
+static inline uint64_t hvl_rdtsc(void)
+{
+    uint32_t lo, hi;
+    __asm__ __volatile__("lfence\n\trdtsc" : "=a"(lo), "=d"(hi) : : "memory");
+    return ((uint64_t)hi << 32) | lo;
+}
+
+static inline void hvl_pause(void)
+{
+    __asm__ __volatile__("pause" ::: "memory");
+}
+
+static inline void hvl_cpuid(uint32_t leaf, uint32_t subleaf, uint32_t out[4])
+{
+    uint32_t a, b, c, d;
+    __asm__ __volatile__("cpuid"
+                         : "=a"(a), "=b"(b), "=c"(c), "=d"(d)
+                         : "a"(leaf), "c"(subleaf));
+    out[0] = a;
+    out[1] = b;
+    out[2] = c;
+    out[3] = d;
+}
+
+static inline void hvl_sample_null(hvl_sample *s)
+{
+    uint64_t t0, t1, c1;
+    uint32_t c0;
+    __asm__ __volatile__(HVL_BEGIN HVL_END
+                         : [t0] "=&r"(t0), [c0] "=&r"(c0), "=&a"(t1), "=&c"(c1)
+                         :
+                         : "rdx", "memory", "cc");
+    s->t0 = t0;
+    s->t1 = t1;
+    s->rax = 0;
+    s->cpu0 = c0 & 0xfff;
+    s->cpu1 = (uint32_t)c1 & 0xfff;
+}
+
+/* RAX of a cpuid sample is the EAX it returned: the leaf's first output word. */
+static inline void hvl_sample_cpuid(uint32_t leaf, uint32_t subleaf, hvl_sample *s)
+{
+    uint64_t t0, t1, c1, ret;
+    uint32_t c0;
+    __asm__ __volatile__(HVL_BEGIN
+                         "movl %[leaf], %%eax\n\t"
+                         "movl %[sub], %%ecx\n\t"
+                         "cpuid\n\t"
+                         "movq %%rax, %[ret]\n\t"
+                         HVL_END
+                         : [t0] "=&r"(t0), [c0] "=&r"(c0), [ret] "=&r"(ret),
+                           "=&a"(t1), "=&c"(c1)
+                         : [leaf] "r"(leaf), [sub] "r"(subleaf)
+                         : "rbx", "rdx", "memory", "cc");
+    s->t0 = t0;
+    s->t1 = t1;
+    s->rax = (uint32_t)ret;
+    s->cpu0 = c0 & 0xfff;
+    s->cpu1 = (uint32_t)c1 & 0xfff;
+}
+
+/*
+ * RAX, RCX and RDX are loaded after rdtsc (which overwrites RAX and RDX), so three
+ * register moves sit inside the timed window; RBX, RSI and R8 are loaded before it.
+ * RBX, RSI and R8 are in/out because a hypervisor may return values in them; XMM0-5
+ * carry Hyper-V's XMM fast-call output.
+ */
+#define HVL_DEFINE_HYPERCALL(name, insn)                                           \
+    static inline void name(const hvl_regs *r, hvl_sample *s)                      \
+    {                                                                              \
+        uint64_t t0, t1, c1, ret;                                                  \
+        uint32_t c0;                                                               \
+        uint64_t rbx = r->rbx, rsi = r->rsi;                                       \
+        register uint64_t r8 __asm__("r8") = r->r8;                                \
+        __asm__ __volatile__(HVL_BEGIN                                             \
+                             "movq %[a], %%rax\n\t"                                \
+                             "movq %[c], %%rcx\n\t"                                \
+                             "movq %[d], %%rdx\n\t"                                \
+                             insn "\n\t"                                           \
+                             "movq %%rax, %[ret]\n\t"                              \
+                             HVL_END                                               \
+                             : [t0] "=&r"(t0), [c0] "=&r"(c0), [ret] "=&r"(ret),   \
+                               "=&a"(t1), "=&c"(c1), "+b"(rbx), "+S"(rsi), "+r"(r8) \
+                             : [a] "r"(r->rax), [c] "r"(r->rcx), [d] "r"(r->rdx)   \
+                             : "rdx", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4",      \
+                               "xmm5", "memory", "cc");                            \
+        s->t0 = t0;                                                                \
+        s->t1 = t1;                                                                \
+        s->rax = ret;                                                              \
+        s->cpu0 = c0 & 0xfff;                                                      \
+        s->cpu1 = (uint32_t)c1 & 0xfff;                                            \
+    }
+
+HVL_DEFINE_HYPERCALL(hvl_sample_vmcall, "vmcall")
+HVL_DEFINE_HYPERCALL(hvl_sample_vmmcall, "vmmcall")
+
+#else /* not x86_64 with GCC/Clang: stubs that never run (HVL_SUPPORTED is 0) */
+
+#define HVL_SUPPORTED 0
+
+static inline uint64_t hvl_rdtsc(void) { return 0; }
+static inline void hvl_pause(void) {}
+static inline void hvl_cpuid(uint32_t leaf, uint32_t subleaf, uint32_t out[4])
+{
+    (void)leaf;
+    (void)subleaf;
+    out[0] = out[1] = out[2] = out[3] = 0;
+}
+static inline void hvl_stub_sample(hvl_sample *s)
+{
+    s->t0 = s->t1 = s->rax = 0;
+    s->cpu0 = s->cpu1 = 0;
+}
+static inline void hvl_sample_null(hvl_sample *s) { hvl_stub_sample(s); }
+static inline void hvl_sample_cpuid(uint32_t leaf, uint32_t subleaf, hvl_sample *s)
+{
+    (void)leaf;
+    (void)subleaf;
+    hvl_stub_sample(s);
+}
+static inline void hvl_sample_vmcall(const hvl_regs *r, hvl_sample *s)
+{
+    (void)r;
+    hvl_stub_sample(s);
+}
+static inline void hvl_sample_vmmcall(const hvl_regs *r, hvl_sample *s)
+{
+    (void)r;
+    hvl_stub_sample(s);
+}
+
+#endif /* x86_64 */
+
+/* One sample of any trap kind; a switch the compiler unswitches out of loops. */
+static inline void hvl_sample_trap(int kind, uint32_t leaf, uint32_t subleaf,
+                                   const hvl_regs *r, hvl_sample *s)
+{
+    switch (kind) {
+    case HVL_TRAP_CPUID:
+        hvl_sample_cpuid(leaf, subleaf, s);
+        break;
+    case HVL_TRAP_VMCALL:
+        hvl_sample_vmcall(r, s);
+        break;
+    case HVL_TRAP_VMMCALL:
+        hvl_sample_vmmcall(r, s);
+        break;
+    default:
+        hvl_sample_null(s);
+        break;
+    }
+}
+
+/*
+ * The fork probe: run one sample of a trap in a child process and report how the
+ * child ended. A trap the platform refuses (SIGILL for #UD, SIGSEGV for the other
+ * vendor's opcode under KVM) kills only the child. The child restores default signal
+ * actions first, so a Python faulthandler inherited across fork() cannot print a
+ * traceback for it, drops core dumps, and is killed by SIGALRM if the trap never
+ * returns. Only async-signal-safe calls run in the child.
+ *
+ * Returns 0 and fills *wstatus (waitpid's status) and *rax (RAX the child saw, valid
+ * when it exited with status 0), or a negative errno when fork/pipe/waitpid failed.
+ */
+#if defined(__unix__) || defined(__APPLE__)
+#include <errno.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define HVL_HAVE_FORK 1
+
+static inline int hvl_probe_in_child(int kind, uint32_t leaf, uint32_t subleaf,
+                                     const hvl_regs *r, unsigned int timeout_s,
+                                     int *wstatus, uint64_t *rax)
+{
+    int fds[2];
+    pid_t pid;
+    hvl_sample s;
+    ssize_t got = 0, n;
+    unsigned char *p = (unsigned char *)rax;
+
+    if (pipe(fds) != 0)
+        return -errno;
+    pid = fork();
+    if (pid < 0) {
+        int err = errno;
+        close(fds[0]);
+        close(fds[1]);
+        return -err;
+    }
+    if (pid == 0) {
+        struct rlimit no_core = {0, 0};
+        close(fds[0]);
+        signal(SIGILL, SIG_DFL);
+        signal(SIGSEGV, SIG_DFL);
+        signal(SIGBUS, SIG_DFL);
+        signal(SIGFPE, SIG_DFL);
+        signal(SIGALRM, SIG_DFL);
+        setrlimit(RLIMIT_CORE, &no_core);
+        alarm(timeout_s);
+        hvl_sample_trap(kind, leaf, subleaf, r, &s);
+        if (write(fds[1], &s.rax, sizeof s.rax) != (ssize_t)sizeof s.rax)
+            _exit(3);
+        _exit(0);
+    }
+    close(fds[1]);
+    *rax = 0;
+    while (got < (ssize_t)sizeof *rax) {
+        n = read(fds[0], p + got, sizeof *rax - (size_t)got);
+        if (n > 0)
+            got += n;
+        else if (n == 0 || errno != EINTR)
+            break;
+    }
+    close(fds[0]);
+    while (waitpid(pid, wstatus, 0) < 0) {
+        if (errno != EINTR)
+            return -errno;
+    }
+    return 0;
+}
+#else
+#define HVL_HAVE_FORK 0
+static inline int hvl_probe_in_child(int kind, uint32_t leaf, uint32_t subleaf,
+                                     const hvl_regs *r, unsigned int timeout_s,
+                                     int *wstatus, uint64_t *rax)
+{
+    (void)kind; (void)leaf; (void)subleaf; (void)r; (void)timeout_s;
+    *wstatus = 0;
+    *rax = 0;
+    return -38; /* ENOSYS */
+}
+#endif
+
+#endif /* HVLOAD_ASM_H */

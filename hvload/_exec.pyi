@@ -1,0 +1,34 @@
+from collections.abc import Sequence
+
+import numpy as np
+import numpy.typing as npt
+
+SUPPORTED: bool
+HAVE_FORK: bool
+TRAP_NULL: int
+TRAP_CPUID: int
+TRAP_VMCALL: int
+TRAP_VMMCALL: int
+BYTES_PER_SAMPLE: int
+
+def rdtsc() -> int: ...
+def cpuid(leaf: int, subleaf: int = 0) -> tuple[int, int, int, int]: ...
+def probe_in_child(
+    kind: int, leaf: int, subleaf: int, regs: Sequence[int], timeout_s: int = 10
+) -> tuple[int, int]: ...
+def run_burst(
+    kind: int,
+    leaf: int,
+    subleaf: int,
+    regs: Sequence[int],
+    gap: int,
+    first: int,
+    start: npt.NDArray[np.int64],
+    cycles: npt.NDArray[np.int64],
+    response: npt.NDArray[np.int64],
+    rax: npt.NDArray[np.int64],
+    cpu_begin: npt.NDArray[np.uint16],
+    cpu_end: npt.NDArray[np.uint16],
+    lo: int,
+    hi: int,
+) -> None: ...

@@ -1,0 +1,155 @@
+# cython: language_level=3
+"""Compiled core of hvload: timed bursts of trap instructions into numpy arrays.
+
+Thin binding over ``_asm.h``. Every argument is checked while the GIL is held; the
+sample loop itself is ``noexcept nogil`` and cannot fail. Callers should use
+:mod:`hvload.executor`, which adds the fork probe, chunking and user-facing errors.
+"""
+
+from libc.stdint cimport int16_t, int64_t, uint16_t, uint32_t, uint64_t
+
+
+cdef extern from "_asm.h" nogil:
+    int HVL_SUPPORTED
+    int HVL_HAVE_FORK
+    int HVL_TRAP_NULL
+    int HVL_TRAP_CPUID
+    int HVL_TRAP_VMCALL
+    int HVL_TRAP_VMMCALL
+
+    ctypedef struct hvl_regs:
+        uint64_t rax, rbx, rcx, rdx, rsi, r8
+
+    ctypedef struct hvl_sample:
+        uint64_t t0, t1, rax
+        uint32_t cpu0, cpu1
+
+    uint64_t hvl_rdtsc()
+    void hvl_pause()
+    void hvl_cpuid(uint32_t leaf, uint32_t subleaf, uint32_t *out)
+    void hvl_sample_trap(int kind, uint32_t leaf, uint32_t subleaf,
+                         const hvl_regs *r, hvl_sample *s)
+    int hvl_probe_in_child(int kind, uint32_t leaf, uint32_t subleaf, const hvl_regs *r,
+                           unsigned int timeout_s, int *wstatus, uint64_t *rax)
+
+
+SUPPORTED = bool(HVL_SUPPORTED)
+HAVE_FORK = bool(HVL_HAVE_FORK)
+TRAP_NULL = HVL_TRAP_NULL
+TRAP_CPUID = HVL_TRAP_CPUID
+TRAP_VMCALL = HVL_TRAP_VMCALL
+TRAP_VMMCALL = HVL_TRAP_VMMCALL
+#: Bytes written per sample: start, cycles, response, rax (8 each), two CPU numbers (2 each).
+BYTES_PER_SAMPLE = 4 * 8 + 2 * 2
+
+_KINDS = (HVL_TRAP_NULL, HVL_TRAP_CPUID, HVL_TRAP_VMCALL, HVL_TRAP_VMMCALL)
+
+
+cdef int _require_supported() except -1:
+    if not HVL_SUPPORTED:
+        raise RuntimeError("hvload._exec was built without x86_64 support: nothing can be measured")
+    return 0
+
+
+cdef int _check_kind(int kind) except -1:
+    if kind not in _KINDS:
+        raise ValueError(f"trap kind {kind} is not one of {_KINDS}")
+    return 0
+
+
+cdef int _fill_regs(object regs, hvl_regs *r) except -1:
+    cdef tuple t = tuple(regs)
+    if len(t) != 6:
+        raise ValueError(f"regs must hold 6 values (rax, rbx, rcx, rdx, rsi, r8), got {len(t)}")
+    # Conversion to uint64_t raises OverflowError for values outside 0..2**64-1.
+    r.rax = t[0]
+    r.rbx = t[1]
+    r.rcx = t[2]
+    r.rdx = t[3]
+    r.rsi = t[4]
+    r.r8 = t[5]
+    return 0
+
+
+def rdtsc():
+    """Read the TSC after an ``lfence`` (0 where unsupported)."""
+    return hvl_rdtsc()
+
+
+def cpuid(uint32_t leaf, uint32_t subleaf=0):
+    """Execute CPUID and return ``(eax, ebx, ecx, edx)``."""
+    _require_supported()
+    cdef uint32_t out[4]
+    hvl_cpuid(leaf, subleaf, out)
+    return (out[0], out[1], out[2], out[3])
+
+
+def probe_in_child(int kind, uint32_t leaf, uint32_t subleaf, regs, unsigned int timeout_s=10):
+    """Issue one sample of ``kind`` in a forked child.
+
+    Returns ``(wait_status, rax)``; decode the status with :mod:`os` (``WIFSIGNALED``...).
+    """
+    _require_supported()
+    _check_kind(kind)
+    cdef hvl_regs r
+    _fill_regs(regs, &r)
+    cdef int wstatus = 0
+    cdef uint64_t rax = 0
+    cdef int rc
+    with nogil:
+        rc = hvl_probe_in_child(kind, leaf, subleaf, &r, timeout_s, &wstatus, &rax)
+    if rc < 0:
+        import os
+        raise OSError(-rc, f"fork probe failed: {os.strerror(-rc)}")
+    return wstatus, <int64_t>rax
+
+
+cdef void _loop(int kind, uint32_t leaf, uint32_t subleaf, const hvl_regs *r,
+                uint64_t gap, uint64_t first, Py_ssize_t lo, Py_ssize_t hi,
+                int64_t *start, int64_t *cycles, int64_t *response, int64_t *rax,
+                uint16_t *cpu_begin, uint16_t *cpu_end) noexcept nogil:
+    cdef hvl_sample s
+    cdef uint64_t intended = 0
+    cdef Py_ssize_t i
+    for i in range(lo, hi):
+        if gap:
+            # Open loop: sample i is due at first + i*gap whatever happened before, so a
+            # late start shows up in the response time instead of being hidden.
+            intended = first + <uint64_t>i * gap
+            while hvl_rdtsc() < intended:
+                hvl_pause()
+        hvl_sample_trap(kind, leaf, subleaf, r, &s)
+        start[i] = <int64_t>s.t0
+        cycles[i] = <int64_t>(s.t1 - s.t0)
+        response[i] = <int64_t>(s.t1 - intended) if gap else <int64_t>(s.t1 - s.t0)
+        rax[i] = <int64_t>s.rax
+        cpu_begin[i] = <uint16_t>s.cpu0
+        cpu_end[i] = <uint16_t>s.cpu1
+
+
+def run_burst(int kind, uint32_t leaf, uint32_t subleaf, regs, uint64_t gap, uint64_t first,
+              int64_t[::1] start not None, int64_t[::1] cycles not None,
+              int64_t[::1] response not None, int64_t[::1] rax not None,
+              uint16_t[::1] cpu_begin not None, uint16_t[::1] cpu_end not None,
+              Py_ssize_t lo, Py_ssize_t hi):
+    """Fill samples ``lo:hi`` of the output arrays with timed traps, GIL released.
+
+    With ``gap > 0`` sample ``i`` is due at TSC ``first + i*gap`` (busy-wait until then)
+    and ``response[i]`` is measured from that due time; else ``response == cycles``.
+    """
+    _require_supported()
+    _check_kind(kind)
+    cdef hvl_regs r
+    _fill_regs(regs, &r)
+    cdef Py_ssize_t n = start.shape[0]
+    if not (0 <= lo <= hi <= n):
+        raise ValueError(f"sample range {lo}:{hi} is outside the arrays' 0:{n}")
+    for name, arr in (("cycles", cycles), ("response", response), ("rax", rax),
+                      ("cpu_begin", cpu_begin), ("cpu_end", cpu_end)):
+        if arr.shape[0] != n:
+            raise ValueError(f"{name} has {arr.shape[0]} elements, start has {n}")
+    if lo == hi:
+        return
+    with nogil:
+        _loop(kind, leaf, subleaf, &r, gap, first, lo, hi, &start[0], &cycles[0],
+              &response[0], &rax[0], &cpu_begin[0], &cpu_end[0])

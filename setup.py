@@ -1,0 +1,28 @@
+"""Build the compiled executor; everything else is declared in pyproject.toml."""
+
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+
+extensions = [
+    Extension(
+        "hvload._exec",
+        ["hvload/_exec.pyx"],
+        depends=["hvload/_asm.h"],
+        # -O3 unswitches the per-trap branch out of the sample loop.
+        extra_compile_args=["-O3"],
+    )
+]
+
+setup(
+    ext_modules=cythonize(
+        extensions,
+        compiler_directives={
+            "language_level": "3",
+            "boundscheck": False,
+            "wraparound": False,
+            "initializedcheck": False,
+            "cdivision": True,
+            "embedsignature": True,
+        },
+    )
+)
