@@ -111,7 +111,7 @@ class Trap:
             "convention": self.convention,
             "leaf": self.leaf,
             "subleaf": self.subleaf,
-            "regs": dict(zip(("rax", "rbx", "rcx", "rdx", "rsi", "r8"), self.regs)),
+            "regs": dict(zip(("rax", "rbx", "rcx", "rdx", "rsi", "r8"), self.regs, strict=True)),
         }
 
 

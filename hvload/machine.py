@@ -248,7 +248,7 @@ def platform(probe_samples: int = 2000) -> PlatformInfo:
                 if hv_base + off <= top:
                     regs = cpu.cpuid(hv_base + off)
                     hyperv[f"{hv_base + off:#x} {name}"] = dict(
-                        zip(("eax", "ebx", "ecx", "edx"), (f"{r:#010x}" for r in regs))
+                        zip(("eax", "ebx", "ecx", "edx"), (f"{r:#010x}" for r in regs), strict=True)
                     )
     invariant = None
     if cpu.cpuid(0x80000000)[0] >= 0x80000007:
