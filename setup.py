@@ -1,5 +1,6 @@
 """Build the compiled executor; everything else is declared in pyproject.toml."""
 
+import Cython
 from Cython.Build import cythonize
 from setuptools import Extension, setup
 
@@ -8,6 +9,8 @@ extensions = [
         "hvload._exec",
         ["hvload/_exec.pyx"],
         depends=["hvload/_asm.h"],
+        # Recorded in every run's metadata: which Cython generated the loop.
+        define_macros=[("HVL_CYTHON_VERSION", f'"{Cython.__version__}"')],
         # -O3 unswitches the per-trap branch out of the sample loop.
         extra_compile_args=["-O3"],
     )

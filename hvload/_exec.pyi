@@ -10,6 +10,7 @@ TRAP_CPUID: int
 TRAP_VMCALL: int
 TRAP_VMMCALL: int
 BYTES_PER_SAMPLE: int
+BUILD: dict[str, str]
 
 def rdtsc() -> int: ...
 def cpuid(leaf: int, subleaf: int = 0) -> tuple[int, int, int, int]: ...

@@ -33,7 +33,24 @@ cdef extern from "_asm.h" nogil:
                            unsigned int timeout_s, int *wstatus, uint64_t *rax)
 
 
+cdef extern from *:
+    """
+    #ifndef HVL_CYTHON_VERSION
+    #define HVL_CYTHON_VERSION "unknown"
+    #endif
+    #if defined(__VERSION__)
+    #define HVL_CC_VERSION __VERSION__
+    #else
+    #define HVL_CC_VERSION "unknown"
+    #endif
+    """
+    const char *HVL_CYTHON_VERSION
+    const char *HVL_CC_VERSION
+
+
 SUPPORTED = bool(HVL_SUPPORTED)
+#: How this extension was built: the Cython that generated it, the C compiler's version.
+BUILD = {"cython": HVL_CYTHON_VERSION.decode(), "compiler": HVL_CC_VERSION.decode()}
 HAVE_FORK = bool(HVL_HAVE_FORK)
 TRAP_NULL = HVL_TRAP_NULL
 TRAP_CPUID = HVL_TRAP_CPUID

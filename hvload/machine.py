@@ -26,7 +26,7 @@ from .hypervisors import native_instruction, user_mode_hypercall
 
 __all__ = ["PlatformInfo", "TrapReport", "format_platform", "platform", "tsc_frequency"]
 
-_PACKAGES = ("hvload", "numpy", "scipy", "pandas", "pyarrow", "seaborn", "ipywidgets", "Cython")
+_PACKAGES = ("hvload", "numpy", "scipy", "pandas", "pyarrow", "seaborn", "ipywidgets")
 _HYPERV_LEAVES = {
     1: "interface",
     2: "version",
@@ -165,6 +165,8 @@ def _versions() -> dict[str, str]:
             out[name] = importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:
             out[name] = "not installed"
+    out["cython (build)"] = _exec.BUILD["cython"]
+    out["compiler (build)"] = _exec.BUILD["compiler"]
     return out
 
 
