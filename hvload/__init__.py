@@ -27,6 +27,11 @@ _LAZY = {
     "TrapFaultError": "errors",
     "UnsupportedPlatformError": "errors",
     "BurstInterrupted": "errors",
+    "CampaignFileError": "errors",
+    "load": "store",
+    "Campaign": "campaign",
+    "Design": "campaign",
+    "prepare": "campaign",
 }
 
 __all__ = ["__version__", *_LAZY]

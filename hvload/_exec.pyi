@@ -33,3 +33,22 @@ def run_burst(
     lo: int,
     hi: int,
 ) -> None: ...
+
+LOAD_CALLS: int
+LOAD_FIRST_TSC: int
+LOAD_LAST_TSC: int
+LOAD_LATE_SUM: int
+LOAD_LATE_MAX: int
+LOAD_HIST: int
+LOAD_HIST_BUCKETS: int
+LOAD_COUNTERS: int
+
+def run_load(
+    kind: int,
+    leaf: int,
+    subleaf: int,
+    regs: Sequence[int],
+    gaps: npt.NDArray[np.uint64],
+    stop: npt.NDArray[np.int64],
+    counters: npt.NDArray[np.int64],
+) -> None: ...

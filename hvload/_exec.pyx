@@ -170,3 +170,105 @@ def run_burst(int kind, uint32_t leaf, uint32_t subleaf, regs, uint64_t gap, uin
     with nogil:
         _loop(kind, leaf, subleaf, &r, gap, first, lo, hi, &start[0], &cycles[0],
               &response[0], &rax[0], &cpu_begin[0], &cpu_end[0])
+
+
+#: Layout of a load worker's counters array (int64): the fixed slots, then a histogram of
+#: lateness with bucket b counting lateness in [2**(b-1), 2**b) cycles (bucket 0: on time).
+cdef enum:
+    _CALLS = 0
+    _FIRST_TSC = 1
+    _LAST_TSC = 2
+    _LATE_SUM = 3
+    _LATE_MAX = 4
+    _HIST = 5
+    _HIST_BUCKETS = 64
+    _COUNTERS = _HIST + _HIST_BUCKETS
+
+LOAD_CALLS = _CALLS
+LOAD_FIRST_TSC = _FIRST_TSC
+LOAD_LAST_TSC = _LAST_TSC
+LOAD_LATE_SUM = _LATE_SUM
+LOAD_LATE_MAX = _LATE_MAX
+LOAD_HIST = _HIST
+LOAD_HIST_BUCKETS = _HIST_BUCKETS
+LOAD_COUNTERS = _COUNTERS
+
+
+cdef extern from *:
+    """
+    /* The stop flag is written by another thread; volatile forces a fresh load each time. */
+    static inline int64_t hvl_read_flag(const int64_t *flag)
+    {
+        return *(const volatile int64_t *)flag;
+    }
+    static inline int hvl_log2_bucket(uint64_t x)
+    {
+        return x ? 64 - __builtin_clzll(x) : 0;
+    }
+    """
+    int64_t hvl_read_flag(const int64_t *flag) noexcept nogil
+    int hvl_log2_bucket(uint64_t x) noexcept nogil
+
+
+cdef void _load_loop(int kind, uint32_t leaf, uint32_t subleaf, const hvl_regs *r,
+                     const uint64_t *gaps, Py_ssize_t ngaps, const int64_t *stop,
+                     int64_t *counters) noexcept nogil:
+    cdef hvl_sample s
+    cdef uint64_t now, late, intended = 0
+    cdef Py_ssize_t k = 0
+    cdef int64_t calls = 0
+    cdef uint64_t first = hvl_rdtsc()
+    intended = first
+    while not hvl_read_flag(stop):
+        if ngaps:
+            # Open loop: the schedule advances by its own gaps; a late call is issued at
+            # once and its lateness counted, never used to push later calls back.
+            now = hvl_rdtsc()
+            while now < intended:
+                if hvl_read_flag(stop):
+                    break
+                hvl_pause()
+                now = hvl_rdtsc()
+            if now < intended:
+                break
+            late = now - intended
+            counters[_LATE_SUM] += <int64_t>late
+            if <int64_t>late > counters[_LATE_MAX]:
+                counters[_LATE_MAX] = <int64_t>late
+            counters[_HIST + hvl_log2_bucket(late)] += 1
+            intended += gaps[k]
+            k += 1
+            if k == ngaps:
+                k = 0
+        hvl_sample_trap(kind, leaf, subleaf, r, &s)
+        calls += 1
+        # Published as it goes so a reader sees progress; the final values are exact.
+        counters[_CALLS] = calls
+    counters[_FIRST_TSC] = <int64_t>first
+    counters[_LAST_TSC] = <int64_t>hvl_rdtsc()
+    counters[_CALLS] = calls
+
+
+def run_load(int kind, uint32_t leaf, uint32_t subleaf, regs, uint64_t[::1] gaps not None,
+             int64_t[::1] stop not None, int64_t[::1] counters not None):
+    """Issue ``kind`` until ``stop[0]`` becomes non-zero, GIL released; fill ``counters``.
+
+    ``gaps`` holds the cycles between successive intended starts, used cyclically; an
+    empty array issues back to back. See ``LOAD_*`` for the counters' layout.
+    """
+    _require_supported()
+    _check_kind(kind)
+    cdef hvl_regs r
+    _fill_regs(regs, &r)
+    if stop.shape[0] < 1:
+        raise ValueError("stop must have at least one element")
+    if counters.shape[0] != LOAD_COUNTERS:
+        raise ValueError(f"counters must have {LOAD_COUNTERS} elements, got {counters.shape[0]}")
+    cdef Py_ssize_t i
+    for i in range(gaps.shape[0]):
+        if gaps[i] == 0:
+            raise ValueError(f"gaps[{i}] is 0; every gap must be at least 1 cycle")
+    counters[:] = 0
+    cdef const uint64_t *gp = &gaps[0] if gaps.shape[0] else NULL
+    with nogil:
+        _load_loop(kind, leaf, subleaf, &r, gp, gaps.shape[0], &stop[0], &counters[0])

@@ -7,6 +7,8 @@ import json
 import sys
 from collections.abc import Sequence
 
+from .errors import MeasurementError
+
 __all__ = ["main"]
 
 
@@ -51,6 +53,134 @@ def _cmd_survey(args: argparse.Namespace) -> int:
     return 0
 
 
+def _int_list(text: str, what: str) -> list[int]:
+    try:
+        return [int(tok) for tok in text.split(",") if tok.strip()]
+    except ValueError:
+        raise ValueError(f"{what}={text!r} is not a comma-separated list of integers") from None
+
+
+def _percent_list(text: str) -> list[float]:
+    out = []
+    for tok in text.split(","):
+        try:
+            value = float(tok)
+        except ValueError:
+            raise ValueError(
+                f"--levels item {tok!r} is not a number (percent of saturation)"
+            ) from None
+        if not 0 <= value <= 100:
+            raise ValueError(f"--levels item {tok!r} is outside 0..100 percent of saturation")
+        out.append(value / 100)
+    return out
+
+
+def _default_output() -> str:
+    import socket
+    import time
+
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    return f"data/runs/{stamp}-{socket.gethostname()}.parquet"
+
+
+def load_table(blocks: object) -> str:
+    """Per-level applied load from a campaign's block table, as text."""
+    import pandas as pd
+
+    assert isinstance(blocks, pd.DataFrame)
+    if blocks.empty:
+        return "no finished blocks\n"
+    g = blocks.groupby(["level_index", "level"], sort=True)
+    table = pd.DataFrame(
+        {
+            "blocks": g.size(),
+            "target/s": g["target_rate"].mean(),
+            "achieved/s": g["achieved_rate"].mean(),
+            "achieved load": g["achieved_load"].mean(),
+            "lateness p99 (cycles)": g["lateness_p99"].max(),
+        }
+    ).reset_index(level="level_index", drop=True)
+    return "Applied load per level (mean over blocks; load = achieved / saturation)\n" + (
+        table.to_string(float_format=lambda x: f"{x:,.3f}" if abs(x) < 10 else f"{x:,.0f}") + "\n"
+    )
+
+
+def _summary(camp: object, threshold: float = 0.01) -> str:
+    from . import stats
+
+    analysis = stats.analyze(camp, threshold=threshold)
+    return stats.to_text(analysis, brief=True) + "\n" + load_table(camp.blocks)  # type: ignore[attr-defined]
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    import signal
+
+    from tqdm import tqdm
+
+    from .campaign import prepare
+
+    plan = prepare(
+        probe=args.probe,
+        load=args.load,
+        fractions=_percent_list(args.levels) if args.levels else None,
+        cpu_counts=_int_list(args.cpu_levels, "--cpu-levels") if args.cpu_levels else None,
+        probe_cpu=args.probe_cpu,
+        load_cpus=_int_list(args.load_cpus, "--load-cpus") if args.load_cpus else None,
+        samples=args.samples,
+        warmup=args.warmup,
+        rounds=args.rounds,
+        probe_rate=args.probe_rate,
+        seed=args.seed,
+        quick=args.quick,
+    )
+    d = plan.design
+    path = args.output or _default_output()
+    sys.stderr.write(
+        f"hvload run: probe {d.probe.label} on CPU {d.probe_cpu}; {len(d.levels)} levels "
+        f"({', '.join(lv.name for lv in d.levels)}) x {d.rounds} rounds; "
+        f"{d.warmup}+{d.samples} samples per block; seed {d.seed}\n"
+    )
+    terminated = False
+
+    def on_term(signum: int, frame: object) -> None:
+        nonlocal terminated
+        terminated = True
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, on_term)
+    bar = tqdm(total=d.blocks, unit="block", disable=args.no_progress, file=sys.stderr)
+    try:
+        camp = plan.run(path, progress=lambda block: bar.update(1))
+    except KeyboardInterrupt as exc:
+        bar.close()
+        camp = getattr(exc, "campaign", None)
+        kept = f"{len(camp.blocks)} of {d.blocks} blocks kept in {camp.path}" if camp else "nothing"
+        sig = "SIGTERM" if terminated else "SIGINT"
+        sys.stderr.write(f"hvload run: stopped by {sig}; load stopped; {kept}\n")
+        return 143 if terminated else 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    bar.close()
+    sys.stdout.write(_summary(camp))
+    sys.stdout.write(f"\ncampaign written to {camp.path}\n")
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from . import stats
+    from .store import load
+
+    camp = load(args.file)
+    analysis = stats.analyze(camp, threshold=args.threshold, correction=args.correction)
+    if args.json:
+        json.dump(stats.to_dict(analysis), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        sys.stdout.write(stats.to_text(analysis))
+        sys.stdout.write("\n" + load_table(camp.blocks))
+    return 0
+
+
 def _build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
@@ -78,6 +208,63 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="a JSON array of objects on stdout")
     p.set_defaults(func=_cmd_survey)
 
+    p = sub.add_parser("run", help="measure a probe trap under load levels (a campaign)")
+    p.add_argument(
+        "--probe",
+        default="auto",
+        choices=["auto", "hypercall", "cpuid", "null"],
+        help="trap to measure (auto: hypercall where it works here, else cpuid)",
+    )
+    p.add_argument(
+        "--load",
+        default=None,
+        choices=["hypercall", "cpuid", "null"],
+        help="trap the load workers issue (default: the probe's kind)",
+    )
+    p.add_argument(
+        "--levels", default=None, help="load levels in percent of saturation, e.g. 0,25,50,75,100"
+    )
+    p.add_argument(
+        "--cpu-levels",
+        default=None,
+        help="load levels as numbers of loaded CPUs, e.g. 0,1,2,4,8,15",
+    )
+    p.add_argument("--probe-cpu", type=int, default=None, help="CPU of the probe")
+    p.add_argument("--load-cpus", default=None, help="CPUs for load, e.g. 1,2,3")
+    p.add_argument("--samples", type=int, default=None, help="measured samples per block")
+    p.add_argument("--warmup", type=int, default=None, help="warm-up samples per block")
+    p.add_argument("--rounds", type=int, default=None, help="rounds (each runs every level)")
+    p.add_argument(
+        "--probe-rate", type=float, default=None, help="probe samples per second (0: back to back)"
+    )
+    p.add_argument("--seed", type=int, default=None, help="seed of the block order")
+    p.add_argument(
+        "--output",
+        "-o",
+        default=None,
+        help="campaign file (default data/runs/<UTC time>-<host>.parquet)",
+    )
+    p.add_argument("--quick", action="store_true", help="a few seconds: 3 levels, 2 rounds")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser("report", help="summaries, tests and verdicts for a campaign file")
+    p.add_argument("file", help="campaign file (.parquet) written by hvload run")
+    p.add_argument(
+        "--threshold",
+        type=float,
+        default=0.01,
+        help="practical threshold as a fraction of the median (default 0.01)",
+    )
+    p.add_argument(
+        "--correction",
+        default="holm",
+        choices=["holm", "bh", "none"],
+        help="multiple-comparison correction (default holm)",
+    )
+    p.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    p.set_defaults(func=_cmd_report)
+
     return parser
 
 
@@ -87,7 +274,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except ValueError as exc:
+    except (ValueError, FileExistsError, MeasurementError) as exc:
         parser.exit(2, f"hvload {args.command}: error: {exc}\n")
 
 

@@ -7,7 +7,13 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .executor import Burst, Trap
 
-__all__ = ["BurstInterrupted", "MeasurementError", "TrapFaultError", "UnsupportedPlatformError"]
+__all__ = [
+    "BurstInterrupted",
+    "CampaignFileError",
+    "MeasurementError",
+    "TrapFaultError",
+    "UnsupportedPlatformError",
+]
 
 
 class MeasurementError(RuntimeError):
@@ -41,3 +47,7 @@ class BurstInterrupted(KeyboardInterrupt):
     def __init__(self, partial: Burst, *args: Any) -> None:
         super().__init__(f"burst interrupted after {partial.n} samples", *args)
         self.partial = partial
+
+
+class CampaignFileError(ValueError):
+    """A file is not a readable hvload campaign; the message names the file and why."""

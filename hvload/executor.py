@@ -39,6 +39,7 @@ __all__ = [
     "make_trap",
     "null_trap",
     "probe",
+    "require",
 ]
 
 TRAP_KINDS = ("null", "cpuid", "hypercall")
@@ -289,7 +290,8 @@ def probe(trap: Trap, *, refresh: bool = False) -> ProbeResult:
     return result
 
 
-def _require(trap: Trap) -> None:
+def require(trap: Trap) -> None:
+    """Raise :class:`TrapFaultError` unless ``trap`` survived its (cached) fork probe."""
     result = probe(trap)
     if not result.ok:
         raise TrapFaultError(result.reason, trap=trap, signal=result.signal or 0)
@@ -428,7 +430,10 @@ def burst(
     gap = _check_u("gap", gap, _U64_MAX)
     if isinstance(chunk, bool) or not isinstance(chunk, (int, np.integer)) or chunk < 1:
         raise ValueError(f"chunk={chunk!r} is not allowed; use a positive number of samples")
-    _require(trap)
+    require(trap)
+    if gap:
+        # Keep each nogil stretch near 1e8 cycles (~40 ms) so Ctrl-C is noticed promptly.
+        chunk = min(int(chunk), max(1, 100_000_000 // gap))
 
     # start is zero-filled (calloc: no extra pass) so that a chunk whose last start is
     # non-zero is known to be complete, even if Ctrl-C lands before `done` is updated.

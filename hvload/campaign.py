@@ -1,0 +1,493 @@
+"""Campaigns: a probe measured under every load level, in randomized complete blocks.
+
+A :class:`Design` names the probe trap and CPU, the load levels, and the sizes. Each
+round measures every level once, in a fresh random order drawn from the seed, so slow
+drift of the host falls on all levels alike; one level in one round is a *block*.
+:func:`iter_blocks` runs a design and yields one :class:`BlockResult` (tidy sample rows
+and one block row) per block; :func:`run` writes them to a campaign file as they come.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .executor import Trap, burst, require
+from .loadgen import LoadGenerator, WorkerStats
+from .schedule import Level
+
+__all__ = [
+    "SAMPLE_COLUMNS",
+    "BlockResult",
+    "Campaign",
+    "Design",
+    "iter_blocks",
+    "run",
+]
+
+#: Columns of a campaign's sample table, in order.
+SAMPLE_COLUMNS = (
+    "campaign", "round", "level", "level_index", "block", "sample", "start", "cycles",
+    "response", "rax", "cpu", "migrated", "warmup",
+)  # fmt: skip
+
+
+def _count(name: str, value: object, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{name}={value!r} is not allowed; it must be an integer >= {minimum}")
+    return int(value)
+
+
+@dataclass(frozen=True)
+class Design:
+    """What a campaign measures and how often.
+
+    Parameters
+    ----------
+    probe
+        The trap whose latency is measured.
+    levels
+        Load levels in order of increasing load; the first is the baseline.
+    probe_cpu
+        CPU the probe runs on (no load worker may use it).
+    samples
+        Measured probe samples per block (after the warm-up).
+    rounds
+        Rounds; each measures every level once, in random order.
+    warmup
+        Extra samples at the start of each block, kept and flagged ``warmup``.
+    probe_gap
+        Cycles between intended probe starts (0 = back to back).
+    settle
+        Seconds between starting a level's load and the first probe sample.
+    seed
+        Seed of the block order.
+    """
+
+    probe: Trap
+    levels: tuple[Level, ...]
+    probe_cpu: int
+    samples: int
+    rounds: int
+    warmup: int = 0
+    probe_gap: int = 0
+    settle: float = 0.01
+    seed: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _count("samples", self.samples, 1)
+        _count("rounds", self.rounds, 1)
+        _count("warmup", self.warmup, 0)
+        _count("probe_gap", self.probe_gap, 0)
+        _count("seed", self.seed, 0)
+        if not self.levels:
+            raise ValueError("levels is empty; a campaign needs at least one load level")
+        names = [lv.name for lv in self.levels]
+        if len(set(names)) != len(names):
+            raise ValueError(f"level names {names} repeat; each level needs its own name")
+        allowed = os.sched_getaffinity(0)
+        if self.probe_cpu not in allowed:
+            raise ValueError(
+                f"probe_cpu={self.probe_cpu} is not allowed; allowed: {sorted(allowed)}"
+            )
+        for lv in self.levels:
+            for w in lv.workers:
+                if w.cpu == self.probe_cpu:
+                    raise ValueError(
+                        f"level {lv.name!r} puts a load worker on the probe CPU {w.cpu}"
+                    )
+        if not self.settle >= 0:
+            raise ValueError(f"settle={self.settle!r} must be >= 0 seconds")
+
+    @property
+    def blocks(self) -> int:
+        """Number of blocks: rounds x levels."""
+        return self.rounds * len(self.levels)
+
+    def order(self) -> list[list[int]]:
+        """Level indices in the order each round measures them (seeded permutations)."""
+        rng = np.random.default_rng(self.seed)
+        return [list(rng.permutation(len(self.levels))) for _ in range(self.rounds)]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "probe": self.probe.to_dict(),
+            "probe_label": self.probe.label,
+            "levels": [lv.to_dict() for lv in self.levels],
+            "probe_cpu": self.probe_cpu,
+            "samples": self.samples,
+            "rounds": self.rounds,
+            "warmup": self.warmup,
+            "probe_gap": self.probe_gap,
+            "settle": self.settle,
+            "seed": self.seed,
+            **self.extra,
+        }
+
+
+@dataclass(frozen=True)
+class BlockResult:
+    """One block: its probe samples (tidy rows) and its block-table row."""
+
+    samples: pd.DataFrame
+    block: dict[str, Any]
+
+
+@dataclass
+class Campaign:
+    """A campaign's data: samples, blocks and metadata (as :func:`hvload.load` returns).
+
+    Attributes
+    ----------
+    samples
+        One row per probe sample; columns :data:`SAMPLE_COLUMNS`.
+    blocks
+        One row per block: level, round, times, target and achieved load.
+    metadata
+        Platform, design, versions, times, what RAX means here, TSC frequency.
+    path
+        The file it was read from or written to, if any.
+    """
+
+    samples: pd.DataFrame
+    blocks: pd.DataFrame
+    metadata: dict[str, Any]
+    path: Path | None = None
+
+    @property
+    def tsc_hz(self) -> float | None:
+        return self.metadata.get("tsc_hz")
+
+    @property
+    def complete(self) -> bool:
+        """Whether every block of the design was measured."""
+        design = self.metadata.get("design", {})
+        expected = design.get("rounds", 0) * len(design.get("levels", ()))
+        return len(self.blocks) == expected
+
+
+def _git_commit() -> str | None:
+    here = Path(__file__).resolve().parent
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5
+        )
+        if out.returncode == 0:
+            dirty = subprocess.run(
+                ["git", "status", "--porcelain", "--untracked-files=no"],
+                cwd=here, capture_output=True, text=True, timeout=5,
+            ).stdout.strip()  # fmt: skip
+            return out.stdout.strip() + ("-dirty" if dirty else "")
+    return None
+
+
+def _rax_meaning(probe: Trap, info: dict[str, Any]) -> str:
+    if probe.kind == "hypercall":
+        return (
+            f"RAX after {probe.instruction} from user mode under {info.get('hypervisor')}: "
+            f"{info.get('user_mode_hypercall') or 'behaviour not in hvload.hypervisors'}"
+        )
+    if probe.kind == "cpuid":
+        return f"EAX returned by CPUID leaf {probe.leaf:#x} subleaf {probe.subleaf:#x}"
+    return "0: the null trap issues no instruction"
+
+
+def metadata_for(design: Design, tsc_hz: float, platform_info: dict[str, Any]) -> dict[str, Any]:
+    """The metadata recorded with every campaign (pyperf-style keys)."""
+    return {
+        "format": "hvload-campaign",
+        "format_version": 1,
+        "campaign": uuid.uuid4().hex[:12],
+        "start_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "tsc_hz": tsc_hz,
+        "hypervisor": platform_info.get("hypervisor"),
+        "cpu": f"{platform_info.get('cpu_vendor')} {platform_info.get('cpu_brand')}",
+        "hostname": platform_info.get("hostname"),
+        "rax_meaning": _rax_meaning(design.probe, platform_info),
+        "measured": (
+            "cycles: TSC ticks from 'lfence; rdtsc' before the probe instruction to "
+            "'rdtscp; lfence' after it; response: from the intended start when paced"
+        ),
+        "git_commit": _git_commit(),
+        "versions": platform_info.get("versions"),
+        "platform": platform_info,
+        "design": design.to_dict(),
+    }
+
+
+def _block_row(
+    meta: dict[str, Any], design: Design, rnd: int, position: int, index: int, block: int,
+    t: tuple[int, int], stats: Sequence[WorkerStats], saturation: float | None,
+) -> dict[str, Any]:  # fmt: skip
+    level = design.levels[index]
+    target = sum(s.target_rate or 0.0 for s in stats)
+    achieved = sum(s.achieved_rate for s in stats)
+    return {
+        "campaign": meta["campaign"],
+        "round": rnd,
+        "level": level.name,
+        "level_index": index,
+        "level_value": level.value,
+        "block": block,
+        "position": position,
+        "start_ns": t[0],
+        "end_ns": t[1],
+        "workers": len(stats),
+        "target_rate": target if any(s.target_rate for s in stats) else np.nan,
+        "achieved_rate": achieved,
+        "achieved_load": achieved / (saturation * len(stats)) if saturation and stats else 0.0,
+        "lateness_mean": max((s.lateness_mean for s in stats), default=0.0),
+        "lateness_p99": max((s.lateness_p99 for s in stats), default=0.0),
+        "lateness_max": max((s.lateness_max for s in stats), default=0),
+        "worker_stats": [s.to_dict() for s in stats],
+    }
+
+
+def iter_blocks(
+    design: Design, meta: dict[str, Any], *, saturation: float | None = None
+) -> Iterator[BlockResult]:
+    """Run ``design`` block by block, yielding each block as soon as it is measured.
+
+    The calling thread is pinned to the probe CPU while it runs and restored after.
+    Load workers never outlive their block: they stop when the block ends, also on an
+    exception or Ctrl-C (which propagate after the workers have stopped).
+    """
+    require(design.probe)
+    tsc_hz = float(meta["tsc_hz"])
+    n = design.warmup + design.samples
+    warm = np.zeros(n, dtype=bool)
+    warm[: design.warmup] = True
+    sample_index = np.arange(n, dtype=np.int64)
+    # Built before the pinning below, which would hide the load CPUs from their checks.
+    generators = [LoadGenerator(level.workers, tsc_hz) for level in design.levels]
+    saved = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {design.probe_cpu})
+    try:
+        block = 0
+        for rnd, order in enumerate(design.order()):
+            for position, index in enumerate(order):
+                level = design.levels[index]
+                gen = generators[index]
+                t0 = time.time_ns()
+                with gen:
+                    if level.workers and design.settle:
+                        time.sleep(design.settle)
+                    b = burst(design.probe, n, gap=design.probe_gap)
+                t1 = time.time_ns()
+                samples = pd.DataFrame(
+                    {
+                        "campaign": meta["campaign"],
+                        "round": np.full(n, rnd, dtype=np.int32),
+                        "level": level.name,
+                        "level_index": np.full(n, index, dtype=np.int32),
+                        "block": np.full(n, block, dtype=np.int32),
+                        "sample": sample_index,
+                        "start": b.start,
+                        "cycles": b.cycles,
+                        "response": b.response,
+                        "rax": b.rax,
+                        "cpu": b.cpu_begin.astype(np.int16),
+                        "migrated": b.migrated,
+                        "warmup": warm,
+                    }
+                )
+                row = _block_row(
+                    meta, design, rnd, position, int(index), block, (t0, t1), gen.stats,
+                    saturation,
+                )  # fmt: skip
+                yield BlockResult(samples, row)
+                block += 1
+    finally:
+        os.sched_setaffinity(0, saved)
+
+
+def run(
+    design: Design,
+    path: str | os.PathLike[str] | None = None,
+    *,
+    meta: dict[str, Any] | None = None,
+    saturation: float | None = None,
+    progress: Callable[[BlockResult], None] | None = None,
+) -> Campaign:
+    """Run ``design``, writing each finished block to ``path`` (if given) at once.
+
+    On an exception or Ctrl-C the load stops, every finished block is kept in a valid
+    file, and the exception propagates; its ``campaign`` attribute holds what was
+    measured.
+
+    Parameters
+    ----------
+    design
+        What to measure.
+    path
+        Campaign file to write (Parquet); None keeps the data in memory only.
+    meta
+        Metadata to record; by default :func:`metadata_for` with a fresh platform report.
+    saturation
+        Saturation rate of the load trap, to report achieved load as a fraction.
+    progress
+        Called with each finished block (e.g. to advance a progress bar).
+    """
+    from .store import CampaignWriter
+
+    if meta is None:
+        from .machine import platform
+
+        info = platform(probe_samples=1000).to_dict()
+        meta = metadata_for(design, float(info["tsc_hz"]), info)
+    writer = CampaignWriter(path, meta) if path is not None else None
+    parts: list[BlockResult] = []
+    try:
+        for result in iter_blocks(design, meta, saturation=saturation):
+            if writer is not None:
+                writer.write_block(result)
+            else:
+                parts.append(result)
+            if progress is not None:
+                progress(result)
+    except BaseException as exc:
+        camp = _finish(parts, meta, writer)
+        exc.campaign = camp  # type: ignore[attr-defined]
+        raise
+    return _finish(parts, meta, writer)
+
+
+def _finish(parts: list[BlockResult], meta: dict[str, Any], writer: Any) -> Campaign:
+    meta["end_utc"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    if writer is not None:
+        return writer.close()
+    samples = (
+        pd.concat([p.samples for p in parts], ignore_index=True)
+        if parts
+        else pd.DataFrame({c: [] for c in SAMPLE_COLUMNS})
+    )
+    return Campaign(samples, pd.DataFrame([p.block for p in parts]), meta)
+
+
+#: Sizes of the default campaign (about a minute on the project's 2-vCPU machine) and of
+#: ``quick`` (a few seconds, for tests and smoke checks).
+DEFAULT_SIZES = {"samples": 20_000, "warmup": 500, "rounds": 10, "probe_rate": 20_000.0}
+QUICK_SIZES = {"samples": 2_000, "warmup": 100, "rounds": 2, "probe_rate": 20_000.0}
+DEFAULT_FRACTIONS = (0.0, 0.25, 0.5, 0.75, 1.0)
+QUICK_FRACTIONS = (0.0, 0.5, 1.0)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A ready-to-run campaign: the design, its metadata and the measured saturation."""
+
+    design: Design
+    metadata: dict[str, Any]
+    saturation: float | None
+
+    def run(self, path: str | os.PathLike[str] | None = None, **kwargs: Any) -> Campaign:
+        """Run the design (see :func:`run`)."""
+        return run(self.design, path, meta=self.metadata, saturation=self.saturation, **kwargs)
+
+
+def _trap_for(kind: str | Trap) -> Trap:
+    from .executor import make_trap, probe
+
+    if isinstance(kind, Trap):
+        return kind
+    if kind == "auto":
+        hyper = make_trap("hypercall")
+        return hyper if probe(hyper).ok else make_trap("cpuid")
+    return make_trap(kind)
+
+
+def prepare(
+    *,
+    probe: str | Trap = "auto",
+    load: str | Trap | None = None,
+    fractions: Sequence[float] | None = None,
+    cpu_counts: Sequence[int] | None = None,
+    probe_cpu: int | None = None,
+    load_cpus: Sequence[int] | None = None,
+    samples: int | None = None,
+    warmup: int | None = None,
+    rounds: int | None = None,
+    probe_rate: float | None = None,
+    seed: int | None = None,
+    quick: bool = False,
+    saturation_seconds: float = 0.2,
+) -> Plan:
+    """Build the standard campaign for this machine, measuring what it needs first.
+
+    The probe trap ``"auto"`` is ``hypercall`` where its fork probe succeeds, else
+    ``cpuid``; the load trap defaults to the probe's. Levels are ``fractions`` of the
+    load trap's saturation rate on every load CPU (default 0/25/50/75/100 %), or, with
+    ``cpu_counts``, the number of loaded CPUs. CPUs default to the lowest allowed CPU
+    for the probe and all the others for load. ``probe_rate`` is probe samples per
+    second (0 = back to back). A seed is drawn and recorded when none is given.
+    """
+    from .loadgen import saturation_rate
+    from .machine import platform
+    from .schedule import cpu_count_levels, fraction_levels
+
+    sizes = dict(QUICK_SIZES if quick else DEFAULT_SIZES)
+    for name, value in (("samples", samples), ("warmup", warmup), ("rounds", rounds),
+                        ("probe_rate", probe_rate)):  # fmt: skip
+        if value is not None:
+            sizes[name] = value
+    if not (isinstance(sizes["probe_rate"], (int, float)) and sizes["probe_rate"] >= 0):
+        raise ValueError(f"probe_rate={sizes['probe_rate']!r} must be a number >= 0")
+    if fractions is not None and cpu_counts is not None:
+        raise ValueError("give either fractions or cpu_counts, not both")
+    allowed = sorted(os.sched_getaffinity(0))
+    probe_cpu = allowed[0] if probe_cpu is None else probe_cpu
+    if probe_cpu not in allowed:
+        raise ValueError(f"probe_cpu={probe_cpu} is not allowed here; allowed: {allowed}")
+    if load_cpus is None:
+        load_cpus = [c for c in allowed if c != probe_cpu]
+    probe_trap = _trap_for(probe)
+    load_trap = _trap_for(load) if load is not None else _trap_for(probe_trap.kind)
+    if seed is None:
+        seed = int(np.random.SeedSequence().entropy % 2**32)
+
+    info = platform(probe_samples=1000).to_dict()
+    tsc_hz = info["tsc_hz"]
+    if not tsc_hz:
+        raise RuntimeError("the TSC frequency could not be determined on this machine")
+    saturation = None
+    if cpu_counts is not None:
+        levels = cpu_count_levels(cpu_counts, load_cpus, load_trap)
+    else:
+        fractions = (
+            tuple(QUICK_FRACTIONS if quick else DEFAULT_FRACTIONS)
+            if fractions is None
+            else tuple(fractions)
+        )
+        if any(f > 0 for f in fractions):
+            if not load_cpus:
+                raise ValueError(
+                    f"no CPU is left for load: the probe has CPU {probe_cpu} and only "
+                    f"{allowed} are allowed"
+                )
+            saturation = saturation_rate(load_trap, load_cpus[0], tsc_hz, saturation_seconds)
+        levels = fraction_levels(fractions, load_cpus, load_trap, saturation or 1.0)
+    gap = round(tsc_hz / sizes["probe_rate"]) if sizes["probe_rate"] else 0
+    design = Design(
+        probe=probe_trap,
+        levels=levels,
+        probe_cpu=probe_cpu,
+        samples=sizes["samples"],
+        rounds=sizes["rounds"],
+        warmup=sizes["warmup"],
+        probe_gap=gap,
+        seed=seed,
+        extra={"probe_rate": sizes["probe_rate"], "load_trap": load_trap.label,
+               "saturation_rate": saturation},
+    )  # fmt: skip
+    return Plan(design, metadata_for(design, tsc_hz, info), saturation)
