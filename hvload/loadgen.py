@@ -116,8 +116,9 @@ class _Worker:
             calls=calls,
             seconds=seconds,
             lateness_mean=float(c[_exec.LOAD_LATE_SUM] / paced) if paced else 0.0,
-            lateness_p50=_hist_quantile(hist, 0.5),
-            lateness_p99=_hist_quantile(hist, 0.99),
+            # A log2 bucket's upper edge can pass the largest lateness seen: clip to it.
+            lateness_p50=min(_hist_quantile(hist, 0.5), float(c[_exec.LOAD_LATE_MAX])),
+            lateness_p99=min(_hist_quantile(hist, 0.99), float(c[_exec.LOAD_LATE_MAX])),
             lateness_max=int(c[_exec.LOAD_LATE_MAX]),
         )
 
