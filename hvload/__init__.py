@@ -32,6 +32,7 @@ _LAZY = {
     "Campaign": "campaign",
     "Design": "campaign",
     "prepare": "campaign",
+    "analyze": "stats",
 }
 
 __all__ = ["__version__", *_LAZY]

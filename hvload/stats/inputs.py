@@ -1,0 +1,301 @@
+"""Checking and unpacking the campaign's tidy sample table into flat arrays.
+
+The analysis never touches pandas after this point: every later step works on
+``int64`` cycle counts and a dense *cell* code per sample, where a cell is one
+(round, level) pair, i.e. one block of the randomized complete block design.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["FLAG_COLUMNS", "REQUIRED_COLUMNS", "Tidy", "samples_frame", "unpack"]
+
+#: Columns every sample table must have.
+REQUIRED_COLUMNS: tuple[str, ...] = ("round", "level", "level_index", "cycles")
+#: Boolean flag columns; absent ones are taken as all False.
+FLAG_COLUMNS: tuple[str, ...] = ("migrated", "warmup")
+
+
+@dataclass(frozen=True)
+class Tidy:
+    """A validated sample table as flat arrays.
+
+    Attributes
+    ----------
+    cycles : numpy.ndarray
+        ``int64`` service time of every sample, in TSC cycles.
+    cell : numpy.ndarray
+        ``intp`` code of the sample's block: ``round_code * n_levels + level_code``.
+    migrated, warmup : numpy.ndarray
+        Boolean flags per sample.
+    levels : tuple of str
+        Level labels in order of increasing load (``level_index`` order).
+    rounds : numpy.ndarray
+        The distinct ``round`` values, sorted; ``round_code`` indexes it.
+    tsc_hz : float or None
+        TSC frequency, or None when unknown.
+    metadata : dict
+        The campaign's metadata, or an empty dict.
+    """
+
+    cycles: np.ndarray
+    cell: np.ndarray
+    migrated: np.ndarray
+    warmup: np.ndarray
+    levels: tuple[str, ...]
+    rounds: np.ndarray
+    tsc_hz: float | None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def n_levels(self) -> int:
+        """Number of load levels."""
+        return len(self.levels)
+
+    @property
+    def n_rounds(self) -> int:
+        """Number of rounds (design blocks)."""
+        return len(self.rounds)
+
+    @property
+    def n_cells(self) -> int:
+        """Number of (round, level) cells, filled or not."""
+        return self.n_levels * self.n_rounds
+
+
+def _dense_codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Map integer values to 0..k-1 in sorted order; return (codes, distinct values)."""
+    lo = int(values.min())
+    hi = int(values.max())
+    # A lookup table is O(n) and beats hashing when the values are small
+    # non-negative integers, which round and level numbers always are.
+    if lo >= 0 and hi < 4 * values.size + 1_000_000:
+        present = np.zeros(hi + 1, dtype=bool)
+        present[values] = True
+        distinct = np.flatnonzero(present)
+        table = np.cumsum(present, dtype=np.intp) - 1
+        return table[values], distinct
+    codes, distinct = pd.factorize(values, sort=True)
+    return codes.astype(np.intp, copy=False), np.asarray(distinct)
+
+
+def _integer_column(frame: pd.DataFrame, name: str) -> np.ndarray:
+    col = frame[name]
+    if col.isna().any():
+        raise ValueError(
+            f"column {name!r} has {int(col.isna().sum())} missing (NaN/NA) value(s); "
+            "only whole numbers are allowed"
+        )
+    if pd.api.types.is_bool_dtype(col.dtype) or not pd.api.types.is_numeric_dtype(col.dtype):
+        raise ValueError(f"column {name!r} must hold integers, got dtype {col.dtype}")
+    if pd.api.types.is_integer_dtype(col.dtype):
+        return col.to_numpy(dtype=np.int64)
+    arr = col.to_numpy(dtype=np.float64)
+    if not np.isfinite(arr).all():
+        raise ValueError(f"column {name!r} holds infinite values; only whole numbers are allowed")
+    fractional = arr != np.round(arr)
+    if fractional.any():
+        raise ValueError(
+            f"column {name!r} holds non-integer value {arr[fractional][0]!r}; "
+            "only whole numbers are allowed"
+        )
+    return arr.astype(np.int64)
+
+
+def _flag_column(frame: pd.DataFrame, name: str) -> np.ndarray:
+    if name not in frame.columns:
+        return np.zeros(len(frame), dtype=bool)
+    col = frame[name]
+    if col.isna().any():
+        raise ValueError(
+            f"column {name!r} has {int(col.isna().sum())} missing value(s); only True/False allowed"
+        )
+    if pd.api.types.is_bool_dtype(col.dtype):
+        return col.to_numpy(dtype=bool)
+    if pd.api.types.is_integer_dtype(col.dtype):
+        arr = col.to_numpy()
+        if ((arr != 0) & (arr != 1)).any():
+            raise ValueError(
+                f"column {name!r} holds values other than 0/1; only True/False allowed"
+            )
+        return arr.astype(bool)
+    raise ValueError(f"column {name!r} must be boolean, got dtype {col.dtype}")
+
+
+def _check_one_to_one(a: np.ndarray, na: int, b: np.ndarray, nb: int) -> int:
+    """Return -1 if codes ``a`` and ``b`` pair one-to-one, else the first offending row."""
+    b_of_a = np.empty(na, dtype=np.intp)
+    b_of_a[a] = b
+    bad = np.flatnonzero(b_of_a[a] != b)
+    if bad.size:
+        return int(bad[0])
+    a_of_b = np.empty(nb, dtype=np.intp)
+    a_of_b[b] = a
+    bad = np.flatnonzero(a_of_b[b] != a)
+    return int(bad[0]) if bad.size else -1
+
+
+def _tsc_from(metadata: Mapping[str, Any] | None, tsc_hz: float | None) -> float | None:
+    if tsc_hz is None and metadata:
+        tsc_hz = metadata.get("tsc_hz")
+    if tsc_hz is None:
+        return None
+    try:
+        value = float(tsc_hz)
+    except (TypeError, ValueError):
+        raise ValueError(f"tsc_hz must be a positive number of Hz, got {tsc_hz!r}") from None
+    if not np.isfinite(value) or value <= 0:
+        raise ValueError(f"tsc_hz must be a positive number of Hz, got {tsc_hz!r}")
+    return value
+
+
+def unpack(data: Any, *, tsc_hz: float | None = None) -> Tidy:
+    """Validate a campaign or a sample table and return it as flat arrays.
+
+    Parameters
+    ----------
+    data : campaign or pandas.DataFrame
+        Either an object with ``.samples`` (DataFrame) and ``.metadata`` (dict)
+        attributes, or the sample DataFrame itself. Required columns:
+        ``round``, ``level``, ``level_index``, ``cycles``; optional: ``block``
+        (checked against (round, level) when present), ``migrated``, ``warmup``
+        (taken as all False when absent).
+    tsc_hz : float, optional
+        TSC frequency in Hz; overrides ``metadata["tsc_hz"]``.
+
+    Returns
+    -------
+    Tidy
+
+    Raises
+    ------
+    ValueError
+        On a missing column, a non-numeric or NaN value, an empty table, or a
+        ``level``/``level_index``/``block`` labelling that is not one-to-one.
+    """
+    metadata: dict[str, Any] = {}
+    if isinstance(data, pd.DataFrame):
+        frame = data
+    elif hasattr(data, "samples"):
+        frame = data.samples
+        metadata = dict(getattr(data, "metadata", None) or {})
+        if not isinstance(frame, pd.DataFrame):
+            raise ValueError(
+                f"campaign.samples must be a pandas DataFrame, got {type(frame).__name__}"
+            )
+    else:
+        raise ValueError(
+            "expected a campaign (with .samples and .metadata) or a samples DataFrame, "
+            f"got {type(data).__name__}"
+        )
+    missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
+    if missing:
+        raise ValueError(
+            f"sample table lacks column(s) {missing}; required: {list(REQUIRED_COLUMNS)}, "
+            f"optional: ['block', {', '.join(repr(c) for c in FLAG_COLUMNS)}]"
+        )
+    if len(frame) == 0:
+        raise ValueError("sample table is empty; at least one sample per level is needed")
+
+    cycles = _integer_column(frame, "cycles")
+    rounds = _integer_column(frame, "round")
+    level_index = _integer_column(frame, "level_index")
+    labels = frame["level"]
+    if labels.isna().any():
+        raise ValueError(f"column 'level' has {int(labels.isna().sum())} missing label(s)")
+
+    round_code, round_values = _dense_codes(rounds)
+    level_code, index_values = _dense_codes(level_index)
+    label_code, label_values = pd.factorize(labels)
+    label_code = label_code.astype(np.intp, copy=False)
+    bad = _check_one_to_one(level_code, len(index_values), label_code, len(label_values))
+    if bad >= 0:
+        raise ValueError(
+            "columns 'level' and 'level_index' must pair one-to-one; row "
+            f"{bad} has level {labels.iloc[bad]!r} with level_index {int(level_index[bad])}, "
+            "which another row pairs differently"
+        )
+    label_of_index = np.empty(len(index_values), dtype=np.intp)
+    label_of_index[level_code] = label_code
+    levels = tuple(str(label_values[i]) for i in label_of_index)
+
+    n_levels = len(levels)
+    cell = round_code * n_levels + level_code
+    if "block" in frame.columns:
+        block = _integer_column(frame, "block")
+        block_code, block_values = _dense_codes(block)
+        bad = _check_one_to_one(block_code, len(block_values), cell, len(round_values) * n_levels)
+        if bad >= 0:
+            raise ValueError(
+                "column 'block' must be unique per (round, level); row "
+                f"{bad} (block {int(block[bad])}, round {int(rounds[bad])}, "
+                f"level {labels.iloc[bad]!r}) conflicts with another row"
+            )
+
+    return Tidy(
+        cycles=cycles,
+        cell=cell.astype(np.intp, copy=False),
+        migrated=_flag_column(frame, "migrated"),
+        warmup=_flag_column(frame, "warmup"),
+        levels=levels,
+        rounds=round_values,
+        tsc_hz=_tsc_from(metadata, tsc_hz),
+        metadata=metadata,
+    )
+
+
+def samples_frame(
+    blocks: Mapping[str, Sequence[Sequence[int]] | np.ndarray],
+    *,
+    warmup: int = 0,
+) -> pd.DataFrame:
+    """Build a tidy sample table from per-level arrays of cycles.
+
+    Parameters
+    ----------
+    blocks : mapping of str to 2-D array_like
+        Level label to an array of shape ``(rounds, samples)``: row ``r`` is the
+        block measured in round ``r``. Keys must be given in order of
+        increasing load; the first is the baseline.
+    warmup : int, default 0
+        Flag the first ``warmup`` samples of every block as warm-up.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``round, level, level_index, block, sample, cycles, migrated, warmup``.
+    """
+    parts = []
+    n_levels = len(blocks)
+    for li, (label, arr) in enumerate(blocks.items()):
+        values = np.asarray(arr)
+        if values.ndim != 2:
+            raise ValueError(
+                f"level {label!r}: expected a 2-D array (rounds, samples), got shape {values.shape}"
+            )
+        n_rounds, n_samples = values.shape
+        rnd = np.repeat(np.arange(n_rounds), n_samples)
+        idx = np.tile(np.arange(n_samples), n_rounds)
+        parts.append(
+            pd.DataFrame(
+                {
+                    "round": rnd,
+                    "level": label,
+                    "level_index": li,
+                    "block": rnd * n_levels + li,
+                    "sample": idx,
+                    "cycles": values.ravel(),
+                    "migrated": False,
+                    "warmup": idx < warmup,
+                }
+            )
+        )
+    if not parts:
+        raise ValueError("no levels given; need at least one")
+    return pd.concat(parts, ignore_index=True)
