@@ -11,7 +11,6 @@ extensions = [
         depends=["hvload/_asm.h"],
         # Recorded in every run's metadata: which Cython generated the loop.
         define_macros=[("HVL_CYTHON_VERSION", f'"{Cython.__version__}"')],
-        # -O3 unswitches the per-trap branch out of the sample loop.
         extra_compile_args=["-O3"],
     )
 ]

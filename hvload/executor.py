@@ -38,6 +38,7 @@ __all__ = [
     "kvm_hypercall",
     "make_trap",
     "null_trap",
+    "allocate",
     "probe",
     "require",
 ]
@@ -363,6 +364,20 @@ class Burst:
 _ARRAYS = ("start", "cycles", "response", "rax", "cpu_begin", "cpu_end")
 
 
+def allocate(n: int) -> dict[str, np.ndarray]:
+    """Output arrays for ``n`` samples, keyed by :class:`Burst` field, every page touched.
+
+    Writing zeros faults every page in now, so the sample loop never enters the kernel
+    for a first touch between samples; a zero ``start`` also marks a sample not yet
+    taken, which lets an interrupted burst tell a finished chunk from an unfinished one.
+    """
+    arrays = {k: np.empty(n, dtype=np.int64) for k in ("start", "cycles", "response", "rax")}
+    arrays |= {k: np.empty(n, dtype=np.uint16) for k in ("cpu_begin", "cpu_end")}
+    for a in arrays.values():
+        a.fill(0)
+    return arrays
+
+
 def _check_n(n: object) -> int:
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
         raise ValueError(f"n={n!r} is not an integer; allowed: a positive number of samples")
@@ -435,11 +450,7 @@ def burst(
         # Keep each nogil stretch near 1e8 cycles (~40 ms) so Ctrl-C is noticed promptly.
         chunk = min(int(chunk), max(1, 100_000_000 // gap))
 
-    # start is zero-filled (calloc: no extra pass) so that a chunk whose last start is
-    # non-zero is known to be complete, even if Ctrl-C lands before `done` is updated.
-    i64 = {k: np.empty(n, dtype=np.int64) for k in ("cycles", "response", "rax")}
-    u16 = {k: np.empty(n, dtype=np.uint16) for k in ("cpu_begin", "cpu_end")}
-    out = Burst(trap, gap, start=np.zeros(n, dtype=np.int64), **i64, **u16)
+    out = Burst(trap, gap, **allocate(n))
     code = _KIND_CODES[trap.instruction]
     first = _exec.rdtsc() if gap else 0
     done = hi = 0
