@@ -118,6 +118,9 @@ def main() -> None:
             "c_median": med(c_runs, "median"),
             "cython_median": med(cy_runs, "median"),
             "cost_ratio": cy_ns / c_ns,
+            # Best of the runs: the least disturbed estimate on a noisy shared host.
+            "best_rate_ratio": max(r["calls_per_s"] for r in cy_runs)
+            / max(r["calls_per_s"] for r in c_runs),
         }
         report[name] = row
         print(
@@ -130,10 +133,16 @@ def main() -> None:
         f"\nnull floor: C min {null['c_min']} vs Cython min {null['cython_min']} cycles "
         f"(difference {null['cython_min'] - null['c_min']:+d}; target within 2)"
     )
-    print(f"null per-sample cost: Cython/C = {null['cost_ratio']:.3f} (target <= 1.05)")
+    print(
+        f"null per-sample cost: Cython/C = {null['cost_ratio']:.3f} median of runs, "
+        f"{1 / null['best_rate_ratio']:.3f} best of runs (target <= 1.05)"
+    )
     for name, row in report.items():
         if name != "null":
-            print(f"{name} calls/s: Cython/C = {row['rate_ratio']:.3f} (target >= 0.99)")
+            print(
+                f"{name} calls/s: Cython/C = {row['rate_ratio']:.3f} median of runs, "
+                f"{row['best_rate_ratio']:.3f} best of runs (target >= 0.99)"
+            )
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))
 

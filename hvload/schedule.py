@@ -217,7 +217,20 @@ def fraction_levels(
             sched: Schedule = Max() if f == 1 else Constant(f * saturation)
             workers = tuple(WorkerSpec(c, trap, sched) for c in cpus)
         levels.append(Level(f"{f * 100:g}%", float(f), workers))
-    return tuple(levels)
+    return _distinct_names(levels)
+
+
+def _distinct_names(levels: list[Level]) -> tuple[Level, ...]:
+    """Number repeated labels (``0% #1``, ``0% #2``...): an A/A design repeats a level."""
+    names = [lv.name for lv in levels]
+    seen: dict[str, int] = {}
+    out = []
+    for lv in levels:
+        if names.count(lv.name) > 1:
+            seen[lv.name] = seen.get(lv.name, 0) + 1
+            lv = Level(f"{lv.name} #{seen[lv.name]}", lv.value, lv.workers)
+        out.append(lv)
+    return tuple(out)
 
 
 def cpu_count_levels(

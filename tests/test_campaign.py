@@ -83,6 +83,8 @@ def test_levels_from_fractions_and_cpu_counts() -> None:
     assert levels[0].workers == ()
     assert {type(w.schedule) for w in levels[1].workers} == {schedule.Constant}
     assert {type(w.schedule) for w in levels[2].workers} == {schedule.Max}
+    aa = schedule.fraction_levels([0, 0, 0], [1], t, 1e5)
+    assert [lv.name for lv in aa] == ["0% #1", "0% #2", "0% #3"], "A/A levels stay distinct"
     counts = schedule.cpu_count_levels([0, 1, 2], [3, 4], t)
     assert [len(lv.workers) for lv in counts] == [0, 1, 2]
     assert [lv.name for lv in counts] == ["0 CPUs", "1 CPU", "2 CPUs"]
