@@ -31,6 +31,7 @@ __all__ = [
     "BlockResult",
     "Campaign",
     "Design",
+    "applied_load_text",
     "iter_blocks",
     "run",
 ]
@@ -175,6 +176,25 @@ class Campaign:
         design = self.metadata.get("design", {})
         expected = design.get("rounds", 0) * len(design.get("levels", ()))
         return len(self.blocks) == expected
+
+
+def applied_load_text(blocks: pd.DataFrame) -> str:
+    """Per-level applied load from a campaign's block table, as text."""
+    if blocks.empty:
+        return "no finished blocks\n"
+    g = blocks.groupby(["level_index", "level"], sort=True)
+    table = pd.DataFrame(
+        {
+            "blocks": g.size(),
+            "target/s": g["target_rate"].mean(),
+            "achieved/s": g["achieved_rate"].mean(),
+            "achieved load": g["achieved_load"].mean(),
+            "lateness p99 (cycles)": g["lateness_p99"].max(),
+        }
+    ).reset_index(level="level_index", drop=True)
+    return "Applied load per level (mean over blocks; load = achieved / saturation)\n" + (
+        table.to_string(float_format=lambda x: f"{x:,.3f}" if abs(x) < 10 else f"{x:,.0f}") + "\n"
+    )
 
 
 def _git_commit() -> str | None:

@@ -6,8 +6,12 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from .errors import MeasurementError
+
+if TYPE_CHECKING:
+    from .campaign import Campaign
 
 __all__ = ["main"]
 
@@ -83,33 +87,24 @@ def _default_output() -> str:
     return f"data/runs/{stamp}-{socket.gethostname()}.parquet"
 
 
-def load_table(blocks: object) -> str:
-    """Per-level applied load from a campaign's block table, as text."""
-    import pandas as pd
+def _exclude(text: str) -> tuple[str, ...]:
+    from .stats import EXCLUDABLE
 
-    assert isinstance(blocks, pd.DataFrame)
-    if blocks.empty:
-        return "no finished blocks\n"
-    g = blocks.groupby(["level_index", "level"], sort=True)
-    table = pd.DataFrame(
-        {
-            "blocks": g.size(),
-            "target/s": g["target_rate"].mean(),
-            "achieved/s": g["achieved_rate"].mean(),
-            "achieved load": g["achieved_load"].mean(),
-            "lateness p99 (cycles)": g["lateness_p99"].max(),
-        }
-    ).reset_index(level="level_index", drop=True)
-    return "Applied load per level (mean over blocks; load = achieved / saturation)\n" + (
-        table.to_string(float_format=lambda x: f"{x:,.3f}" if abs(x) < 10 else f"{x:,.0f}") + "\n"
-    )
+    if text.strip().lower() == "none":
+        return ()
+    flags = tuple(tok.strip() for tok in text.split(",") if tok.strip())
+    bad = [f for f in flags if f not in EXCLUDABLE]
+    if bad:
+        raise ValueError(f"--exclude {text!r}: {bad} not allowed; use 'none' or {EXCLUDABLE}")
+    return flags
 
 
-def _summary(camp: object, threshold: float = 0.01) -> str:
+def _summary(camp: Campaign, exclude: tuple[str, ...], threshold: float = 0.01) -> str:
     from . import stats
+    from .campaign import applied_load_text
 
-    analysis = stats.analyze(camp, threshold=threshold)
-    return stats.to_text(analysis, brief=True) + "\n" + load_table(camp.blocks)  # type: ignore[attr-defined]
+    analysis = stats.analyze(camp, threshold=threshold, exclude=exclude)
+    return stats.to_text(analysis, brief=True) + "\n" + applied_load_text(camp.blocks)
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -161,23 +156,26 @@ def _cmd_run(args: argparse.Namespace) -> int:
     finally:
         signal.signal(signal.SIGTERM, previous)
     bar.close()
-    sys.stdout.write(_summary(camp))
+    sys.stdout.write(_summary(camp, _exclude(args.exclude)))
     sys.stdout.write(f"\ncampaign written to {camp.path}\n")
     return 0
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
     from . import stats
+    from .campaign import applied_load_text
     from .store import load
 
     camp = load(args.file)
-    analysis = stats.analyze(camp, threshold=args.threshold, correction=args.correction)
+    analysis = stats.analyze(
+        camp, threshold=args.threshold, correction=args.correction, exclude=_exclude(args.exclude)
+    )
     if args.json:
         json.dump(stats.to_dict(analysis), sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
         sys.stdout.write(stats.to_text(analysis))
-        sys.stdout.write("\n" + load_table(camp.blocks))
+        sys.stdout.write("\n" + applied_load_text(camp.blocks))
     return 0
 
 
@@ -246,6 +244,13 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--quick", action="store_true", help="a few seconds: 3 levels, 2 rounds")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--exclude",
+        default="warmup",
+        help="flagged samples to leave out of the statistics: a comma list of warmup, "
+        "migrated, outlier, or 'none' (default: warmup, the samples the design declared "
+        "warm-up)",
+    )
     p.set_defaults(func=_cmd_run)
 
     p = sub.add_parser("report", help="summaries, tests and verdicts for a campaign file")
@@ -263,6 +268,13 @@ def _build_parser() -> argparse.ArgumentParser:
         help="multiple-comparison correction (default holm)",
     )
     p.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    p.add_argument(
+        "--exclude",
+        default="warmup",
+        help="flagged samples to leave out of the statistics: a comma list of warmup, "
+        "migrated, outlier, or 'none' (default: warmup, the samples the design declared "
+        "warm-up)",
+    )
     p.set_defaults(func=_cmd_report)
 
     return parser

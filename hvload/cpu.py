@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import platform as _stdlib_platform
 import struct
 
@@ -27,7 +28,17 @@ HypervisorLeaf = tuple[int, str, int]
 
 
 def require_measuring() -> None:
-    """Raise :class:`UnsupportedPlatformError` unless this machine can run the executor."""
+    """Raise :class:`UnsupportedPlatformError` unless this machine can run the executor.
+
+    ``HVLOAD_NO_MEASURE=1`` in the environment refuses as well, so that notebooks and
+    tests can take the path of a machine that cannot measure (they then read ``data/``).
+    It is read on every call: a process may set it after importing hvload.
+    """
+    if os.environ.get("HVLOAD_NO_MEASURE", "").strip() not in ("", "0"):
+        raise UnsupportedPlatformError(
+            "measuring is disabled by HVLOAD_NO_MEASURE=1 in the environment; unset it (or "
+            "set it to 0) to issue traps; stored campaigns can still be loaded and analysed"
+        )
     arch = _stdlib_platform.machine()
     if not _exec.SUPPORTED:
         raise UnsupportedPlatformError(

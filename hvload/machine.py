@@ -270,7 +270,13 @@ def platform(probe_samples: int = 2000) -> PlatformInfo:
         else:
             from .executor import probe
 
-            p = probe(t)
+            # Without RDTSCP, or with HVLOAD_NO_MEASURE set, the probe itself refuses;
+            # that refusal is the report, as it is for the bursts above.
+            try:
+                p = probe(t)
+            except MeasurementError as exc:
+                reports.append(TrapReport(t.label, t.kind, t.instruction, False, str(exc)))
+                continue
             reports.append(TrapReport(t.label, t.kind, t.instruction, p.ok, p.reason))
 
     return PlatformInfo(

@@ -32,7 +32,7 @@ from __future__ import annotations
 from .analysis import EXCLUDABLE, analyze
 from .compare import CORRECTIONS, adjust_pvalues
 from .inputs import samples_frame
-from .report import METHODS, to_dict, to_text
+from .report import METHODS, REPORT_EXCLUDE, to_dict, to_text
 from .results import (
     NOT_ENOUGH_DATA,
     VERDICTS,
@@ -50,6 +50,7 @@ __all__ = [
     "METHODS",
     "NOT_ENOUGH_DATA",
     "OUTLIER_K",
+    "REPORT_EXCLUDE",
     "STATISTICS",
     "VERDICTS",
     "Analysis",

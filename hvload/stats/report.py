@@ -13,7 +13,11 @@ from typing import Any
 from .results import Analysis, Comparison, LevelSummary, TestResult, jsonable
 from .summary import MAD_SCALE
 
-__all__ = ["METHODS", "to_dict", "to_text"]
+__all__ = ["METHODS", "REPORT_EXCLUDE", "to_dict", "to_text"]
+
+#: What hvload's reports, figures and widgets leave out unless told otherwise: the samples
+#: the campaign design itself declared warm-up. Other flags are only counted.
+REPORT_EXCLUDE: tuple[str, ...] = ("warmup",)
 
 #: One-line descriptions of every method, carried in the JSON output.
 METHODS: dict[str, str] = {

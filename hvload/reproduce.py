@@ -1,0 +1,304 @@
+"""Regenerate the survey tables and every figure and report from stored campaigns alone.
+
+:func:`reproduce` never issues a trap: Table 7.1 follows from the catalogue and the survey
+rules, and the figures and ``hvload report`` output from the campaign files. It is what
+``notebooks/04_reproduce.ipynb`` runs, and it works on any machine that can read Parquet.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .notebook import campaign_files, find_data_dir, resolve_campaign
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+    from .campaign import Campaign
+    from .stats import Analysis
+    from .survey import Profile
+
+__all__ = [
+    "draw_figure",
+    "figure",
+    "figure_image",
+    "figure_png",
+    "markdown_table",
+    "reproduce",
+    "survey_table",
+    "write_campaign",
+    "write_survey",
+]
+
+
+def _figures() -> dict[str, Any]:
+    from . import plots
+
+    return dict(plots.FIGURES)
+
+
+def draw_figure(
+    name: str,
+    data: Any,
+    *,
+    analysis: Analysis | None = None,
+    ax: Axes | None = None,
+    unit: str = "cycles",
+    levels: Iterable[str] | None = None,
+    threshold: float = 0.01,
+) -> Axes:
+    """Draw the figure ``name`` of :data:`hvload.plots.FIGURES` for ``data``.
+
+    The figures that rest on an analysis (``load_curve``, ``verdicts``) are given
+    ``analysis`` when it is passed, so that a threshold or a level choice made elsewhere
+    is the one they show and nothing is analysed twice.
+
+    Parameters
+    ----------
+    name
+        A key of ``hvload.plots.FIGURES``.
+    data
+        A campaign or a samples DataFrame.
+    analysis
+        An analysis of ``data`` (of the chosen levels), if one is at hand.
+    ax
+        Axes to draw into; a new figure when None.
+    unit
+        ``"cycles"`` or ``"ns"``.
+    levels
+        Level names to draw (all when None).
+    threshold
+        Practical threshold (fraction of the median) when ``verdicts`` analyses itself.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
+    from . import plots
+
+    figures = _figures()
+    if name not in figures:
+        raise ValueError(f"unknown figure {name!r}; choose one of {sorted(figures)}")
+    chosen = list(levels) if levels is not None else None
+    if name == "verdicts":
+        source = analysis if analysis is not None else data
+        if analysis is not None:
+            # An analysis keeps the threshold it was made with; plots refuses any other.
+            threshold = analysis.settings.get("threshold", threshold)
+        return plots.verdict_map(
+            source, ax=ax, unit=unit, levels=chosen, on="median", threshold=threshold
+        )
+    if name == "load_curve":
+        return plots.load_curve(data, analysis=analysis, ax=ax, unit=unit, levels=chosen)
+    return figures[name](data, ax=ax, unit=unit, levels=chosen)
+
+
+def _source(campaign: Campaign) -> str:
+    if campaign.path is not None:
+        return f"data: {campaign.path.name}"
+    return f"data: campaign {campaign.metadata.get('campaign')}, measured now"
+
+
+def figure(
+    name: str,
+    campaign: Campaign,
+    *,
+    analysis: Analysis | None = None,
+    unit: str | None = None,
+    levels: Iterable[str] | None = None,
+    threshold: float = 0.01,
+    size: tuple[float, float] = (9.0, 5.0),
+) -> Figure:
+    """One figure as a standalone matplotlib Figure, its data file named above the plot.
+
+    The Figure is not registered with pyplot, so nothing else shows it twice and it is
+    freed with its last reference. ``unit`` defaults to ns where the TSC frequency is known.
+    See :func:`draw_figure` for the other parameters.
+    """
+    from matplotlib.figure import Figure
+
+    if unit is None:
+        unit = "ns" if campaign.metadata.get("tsc_hz") else "cycles"
+    fig = Figure(figsize=size, layout="constrained")
+    ax = fig.subplots()
+    draw_figure(
+        name, campaign, analysis=analysis, ax=ax, unit=unit, levels=levels, threshold=threshold
+    )
+    # The plot's own title says what and where; the file name ties a PNG to its data.
+    fig.suptitle(_source(campaign), x=0.01, ha="left", fontsize="small", color="0.35")
+    return fig
+
+
+def figure_png(name: str, campaign: Campaign, *, dpi: int = 90, **kwargs: Any) -> bytes:
+    """:func:`figure` rendered to PNG bytes (keyword arguments as for :func:`figure`)."""
+    import io
+
+    buf = io.BytesIO()
+    figure(name, campaign, **kwargs).savefig(buf, format="png", dpi=dpi)
+    return buf.getvalue()
+
+
+def figure_image(name: str, campaign: Campaign, *, dpi: int = 90, **kwargs: Any) -> Any:
+    """:func:`figure` as an ``IPython.display.Image``, for ``display()`` in a notebook.
+
+    A PNG is shown whatever matplotlib backend the kernel has: under ``MPLBACKEND=Agg``
+    (headless runs) a bare Figure would display as text only.
+    """
+    from IPython.display import Image
+
+    return Image(data=figure_png(name, campaign, dpi=dpi, **kwargs), format="png")
+
+
+def markdown_table(frame: pd.DataFrame, *, index: bool = True) -> str:
+    """A GitHub-flavoured Markdown table (pandas' own needs ``tabulate``, not a dependency)."""
+    df = frame.reset_index() if index else frame
+    header = [str(c) for c in df.columns]
+
+    def cell(value: Any) -> str:
+        return str(value).replace("|", "\\|").replace("\n", " ")
+
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in df.itertuples(False)]
+    return "\n".join(lines) + "\n"
+
+
+def survey_table(profile: Profile | None = None, *, base: Profile | None = None) -> pd.DataFrame:
+    """The survey for ``profile`` (default: the thesis's, i.e. Table 7.1) as shown in print.
+
+    Parameters
+    ----------
+    profile
+        Framework profile to judge for; :data:`hvload.survey.THESIS` by default.
+    base
+        When given, a ``was`` column holds the verdict for ``base`` on rows that differ
+        (and is empty elsewhere).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by the survey's name of each call: code (hex), class, verdict, reasons.
+    """
+    from . import survey
+
+    profile = survey.THESIS if profile is None else profile
+    df = survey.to_frame(profile)
+    out = df[["survey_name", "code", "class", "verdict", "reasons"]].copy()
+    out["code"] = out["code"].map(lambda c: f"0x{int(c):04X}")
+    out["class"] = out["class"] + df["variable_header"].map({True: " + var. header", False: ""})
+    out["verdict"] = out["verdict"].astype(str)
+    if base is not None:
+        changed = {c.after.call.name: c.before.verdict.value for c in survey.changes(base, profile)}
+        out.insert(4, "was", [changed.get(n, "") for n in out.index])
+    return out.set_index("survey_name").rename_axis("hypercall")
+
+
+def _counts(table: pd.DataFrame) -> str:
+    counts = table["verdict"].value_counts()
+    order = ("suitable", "maybe", "unsuitable")
+    return f"{len(table)} calls: " + ", ".join(f"{int(counts.get(v, 0))} {v}" for v in order)
+
+
+def write_survey(out_dir: str | os.PathLike[str]) -> list[Path]:
+    """Write Table 7.1 and the table re-judged for hvload (CSV and Markdown) into ``out_dir``."""
+    from . import survey
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    thesis = survey_table(survey.THESIS)
+    rejudged = survey_table(survey.HVLOAD, base=survey.THESIS)
+    changed = rejudged[rejudged["was"] != ""]
+    written = []
+    for stem, table, title in (
+        ("table_7_1", thesis, f"Table 7.1 reproduced from the rules: {survey.THESIS.description}"),
+        ("table_7_1_hvload", rejudged, f"The survey re-judged for {survey.HVLOAD.description}"),
+        ("table_7_1_changes", changed, "Rows whose verdict changes for hvload"),
+    ):
+        csv = out / f"{stem}.csv"
+        table.to_csv(csv)
+        md = out / f"{stem}.md"
+        md.write_text(f"# {title}\n\n{markdown_table(table)}\n{_counts(table)}\n")
+        written += [csv, md]
+    return written
+
+
+def write_campaign(
+    path: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    *,
+    threshold: float = 0.01,
+    unit: str | None = None,
+    dpi: int = 110,
+) -> list[Path]:
+    """Every figure of ``hvload.plots.FIGURES`` as PNG and the report as text and JSON.
+
+    Outputs go to ``out_dir/<file stem>/``: ``<figure>.png``, ``report.txt`` (what
+    ``hvload report`` prints) and ``report.json`` (``hvload report --json``).
+    """
+    from . import stats
+    from .campaign import applied_load_text
+    from .store import load
+
+    camp = load(path)
+    target = Path(out_dir) / Path(path).stem
+    target.mkdir(parents=True, exist_ok=True)
+    analysis = stats.analyze(camp, threshold=threshold, exclude=stats.REPORT_EXCLUDE)
+    written = []
+    for name in _figures():
+        fig = figure(name, camp, analysis=analysis, unit=unit, threshold=threshold)
+        png = target / f"{name}.png"
+        fig.savefig(png, dpi=dpi)
+        written.append(png)
+    text = target / "report.txt"
+    text.write_text(stats.to_text(analysis) + "\n" + applied_load_text(camp.blocks))
+    js = target / "report.json"
+    js.write_text(json.dumps(stats.to_dict(analysis), indent=2) + "\n")
+    return [*written, text, js]
+
+
+def reproduce(
+    data_dir: str | os.PathLike[str] = "data",
+    out_dir: str | os.PathLike[str] = "figures",
+    *,
+    files: Iterable[str | os.PathLike[str]] | None = None,
+    threshold: float = 0.01,
+    unit: str | None = None,
+) -> list[Path]:
+    """Regenerate the survey tables and, per campaign, every figure and report.
+
+    Nothing is measured: this works where no trap can be issued.
+
+    Parameters
+    ----------
+    data_dir
+        Directory of campaign files; a relative path is also looked for from parent
+        directories (see :func:`hvload.notebook.find_data_dir`).
+    out_dir
+        Where to write; created if missing. Existing files of the same names are replaced.
+    files
+        Campaign files to use (paths, or names inside ``data_dir``); all ``*.parquet``
+        files of ``data_dir`` when None.
+    threshold
+        Practical threshold of the reports and verdict figures (fraction of the median).
+    unit
+        ``"cycles"`` or ``"ns"``; by default ns where a campaign records its TSC frequency.
+
+    Returns
+    -------
+    list of pathlib.Path
+        Every file written, tables first, then per campaign its figures and reports.
+    """
+    out = Path(out_dir)
+    written = write_survey(out)
+    if files is None:
+        chosen = campaign_files(find_data_dir(data_dir))
+    else:
+        chosen = [resolve_campaign(f, data_dir) for f in files]
+    for path in chosen:
+        written += write_campaign(path, out, threshold=threshold, unit=unit)
+    return written

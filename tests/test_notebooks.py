@@ -1,0 +1,173 @@
+"""The four notebooks run headless, small, with measuring and with measuring disabled.
+
+Each notebook's first code cell is tagged ``parameters`` (papermill style); a test injects
+a cell right after it that overrides those values, then runs the notebook in a fresh
+``python3`` kernel of this interpreter with nbclient. With ``HVLOAD_NO_MEASURE=1`` every
+notebook must fall back to the campaigns in ``data/``.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+nbformat = pytest.importorskip("nbformat")
+nbclient = pytest.importorskip("nbclient")
+pytest.importorskip("ipykernel")
+pytest.importorskip("hvload.plots")
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = ROOT / "notebooks"
+NAMES = ("01_platform_and_survey", "02_load_explorer", "03_load_impact", "04_reproduce")
+#: All four notebooks in one mode must finish within this many seconds together.
+BUDGET_S = 300.0
+
+
+def _measuring_works() -> bool:
+    from hvload.notebook import can_measure
+
+    try:
+        return can_measure()[0]
+    except Exception:  # an unreadable platform is a platform that cannot measure
+        return False
+
+
+def _small(name: str, out: Path) -> dict[str, Any]:
+    """Parameters that keep each notebook to seconds (and any measuring to a few blocks).
+
+    Notebook 03 always asks to measure: with measuring disabled it must fall back to data/.
+    """
+    data = str(ROOT / "data")
+    return {
+        "01_platform_and_survey": {"data_dir": data, "probe_samples": 200},
+        "02_load_explorer": {
+            "data_dir": data, "browse": "amd-epyc-2vcpu-aa-noload.parquet",
+            "levels": "0, 100", "samples": 200, "rounds": 2, "run_now": True,
+        },
+        "03_load_impact": {
+            "path": "amd-epyc-2vcpu-default.parquet", "data_dir": data, "measure": True,
+            "levels": (0.0, 1.0), "samples": 300, "rounds": 3,
+        },
+        "04_reproduce": {
+            "data_dir": data, "out_dir": str(out),
+            "files": ["amd-epyc-2vcpu-aa-noload.parquet"], "show": ("ecdf",),
+        },
+    }[name]  # fmt: skip
+
+
+def inject_parameters(nb: Any, values: dict[str, Any]) -> Any:
+    """Insert a cell assigning ``values`` right after the cell tagged ``parameters``."""
+    index = next(
+        i for i, c in enumerate(nb.cells) if "parameters" in c.get("metadata", {}).get("tags", [])
+    )
+    source = "\n".join(f"{k} = {v!r}" for k, v in values.items())
+    cell = nbformat.v4.new_code_cell(source)
+    cell.metadata["tags"] = ["injected-parameters"]
+    cell["id"] = "injected-parameters"
+    nb.cells.insert(index + 1, cell)
+    return nb
+
+
+def run_notebook(name: str, values: dict[str, Any], timeout: int = 240) -> Any:
+    """Execute ``notebooks/<name>.ipynb`` with ``values`` injected; return the executed copy."""
+    nb = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
+    inject_parameters(nb, values)
+    client = nbclient.NotebookClient(
+        nb, kernel_name="python3", timeout=timeout,
+        resources={"metadata": {"path": str(NOTEBOOKS)}},
+    )  # fmt: skip
+    client.execute()
+    return nb
+
+
+def _text(nb: Any) -> str:
+    parts = []
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            parts.append(out.get("text", ""))
+            parts.append(str(out.get("data", {}).get("text/plain", "")))
+            parts.append(str(out.get("data", {}).get("text/markdown", "")))
+    return "\n".join(parts)
+
+
+@pytest.fixture(scope="module")
+def timings() -> Iterator[dict[tuple[str, str], float]]:
+    """Seconds per (mode, notebook); checks each mode's total against the budget at the end."""
+    seen: dict[tuple[str, str], float] = {}
+    yield seen
+    for mode in ("measure", "no-measure"):
+        total = sum(t for (m, _), t in seen.items() if m == mode)
+        if total:
+            sys.stderr.write(f"\nnotebooks, {mode}: {total:.1f} s in all\n")
+            assert total < BUDGET_S, f"{mode}: {total:.0f} s for the notebooks, over {BUDGET_S}"
+
+
+@pytest.fixture(params=["measure", "no-measure"])
+def mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The environment the kernel starts with: measuring on (where possible) or off."""
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    if request.param == "measure":
+        monkeypatch.delenv("HVLOAD_NO_MEASURE", raising=False)
+        if not _measuring_works():
+            pytest.skip("this machine cannot issue any trap")
+    else:
+        monkeypatch.setenv("HVLOAD_NO_MEASURE", "1")
+    return request.param
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_notebook_runs(
+    name: str, mode: str, tmp_path: Path, timings: dict[tuple[str, str], float]
+) -> None:
+    start = time.perf_counter()
+    nb = run_notebook(name, _small(name, tmp_path / "out"))
+    timings[(mode, name)] = time.perf_counter() - start
+    text = _text(nb)
+    if name == "01_platform_and_survey":
+        cell = next(c for c in nb.cells if "table_7_1 = survey_table" in c.source)
+        counts = cell.outputs[-1]["data"]["text/plain"]
+        for verdict, n in (("suitable", 4), ("maybe", 6), ("unsuitable", 16)):
+            assert any(line.split() == [verdict, str(n)] for line in counts.splitlines()), counts
+        if mode == "no-measure":
+            assert "recorded in amd-epyc-2vcpu" in text
+        else:
+            assert "measured now" in text
+    elif name == "02_load_explorer":
+        assert f"can measure here: {mode == 'measure'}" in text
+        if mode == "measure":
+            assert "blocks done: 4 of 4" in text
+    elif name == "03_load_impact":
+        pngs = [
+            o for c in nb.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {})
+        ]
+        assert len(pngs) >= 7, "every figure of the analysis is shown as a PNG"
+        if mode == "measure":
+            assert "measured now" in text
+        else:
+            assert "read from amd-epyc-2vcpu-default.parquet" in text
+            assert "HVLOAD_NO_MEASURE" in text
+    else:
+        out = tmp_path / "out"
+        assert (out / "table_7_1.csv").is_file()
+        assert len(list((out / "amd-epyc-2vcpu-aa-noload").glob("*.png"))) >= 7
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_committed_notebook_has_no_outputs(name: str) -> None:
+    nb = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
+    nbformat.validate(nb)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            assert cell.outputs == [], f"{name}: a code cell has outputs"
+            assert cell.execution_count is None, f"{name}: a code cell has an execution count"
+    first = next(c for c in nb.cells if c.cell_type == "code")
+    assert "parameters" in first.metadata.get("tags", []), f"{name}: no parameters cell first"
+
+
+def test_notebook_set_is_complete() -> None:
+    assert sorted(p.stem for p in NOTEBOOKS.glob("*.ipynb")) == sorted(NAMES)

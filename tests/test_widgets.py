@@ -1,0 +1,166 @@
+"""The explorer and browser widgets, driven the way a notebook user drives them: by values.
+
+No browser or kernel is involved: setting ``widget.value`` fires the same observers a
+front end would, and ``Button.click()`` the same handlers.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("ipywidgets")
+pytest.importorskip("hvload.plots")
+
+from hvload import widgets
+from hvload.errors import MeasurementError
+from hvload.notebook import can_measure
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "data"
+DEFAULT = DATA / "amd-epyc-2vcpu-default.parquet"
+
+
+@pytest.fixture(autouse=True)
+def _headless(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+
+
+@pytest.fixture
+def no_measure(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HVLOAD_NO_MEASURE", "1")
+
+
+@pytest.fixture
+def measuring(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("HVLOAD_NO_MEASURE", raising=False)
+    if not can_measure()[0]:
+        pytest.skip("this machine cannot issue any trap")
+
+
+@pytest.fixture(scope="module")
+def browser() -> widgets.Browser:
+    return widgets.Browser(DEFAULT)
+
+
+def _has_png(output: object) -> bool:
+    return any("image/png" in o.get("data", {}) for o in output.outputs)  # type: ignore[attr-defined]
+
+
+def test_parse_levels() -> None:
+    assert widgets.parse_levels("0, 50 100") == (0.0, 0.5, 1.0)
+    assert widgets.parse_levels([0, 25]) == (0.0, 0.25)
+    for bad in ("", "0, x", "150", "-1"):
+        with pytest.raises(ValueError, match="level"):
+            widgets.parse_levels(bad)
+
+
+def test_browser_threshold_slider_changes_verdicts(browser: widgets.Browser) -> None:
+    browser.levels.value = tuple(browser.levels.options)
+    browser.threshold.value = 1.0
+    # The shipped default campaign: 75 % is 4.9 % slower than 0 % (Holm p = 0.034).
+    assert browser.baseline_verdicts()["75%"] == "slower"
+    assert "slower" in browser.table.value
+    browser.threshold.value = 5.0
+    assert browser.analysis is not None
+    assert browser.analysis.settings["threshold"] == pytest.approx(0.05)
+    assert browser.baseline_verdicts()["75%"] == "negligible"
+    assert "negligible" in browser.table.value
+    browser.set_threshold(0.01)
+    assert browser.threshold.value == pytest.approx(1.0)
+    assert browser.baseline_verdicts()["75%"] == "slower"
+
+
+def test_browser_levels_choose_the_comparisons(browser: widgets.Browser) -> None:
+    browser.levels.value = ("0%", "100%")
+    assert set(browser.verdicts["level"]) == {"100%"}
+    assert set(browser.verdicts["reference"]) == {"0%"}
+    assert "100% vs 0%" in browser.table.value
+    browser.set_levels(("50%",))
+    assert browser.verdicts.empty
+    assert "No comparisons" in browser.table.value
+    browser.levels.value = ()
+    assert browser.analysis is None
+    assert "at least one level" in browser.table.value
+    browser.levels.value = tuple(browser.levels.options)
+    assert len(browser.verdicts) == 14
+
+
+def test_browser_figure_dropdown_draws_each_figure(browser: widgets.Browser) -> None:
+    from hvload import plots
+
+    assert list(browser.figure.options) == list(plots.FIGURES)
+    for name in plots.FIGURES:
+        browser.figure.value = name
+        assert _has_png(browser.output), name
+    browser.set_figure("ecdf")
+    assert browser.figure.value == "ecdf"
+
+
+def test_browser_from_a_bare_file_name() -> None:
+    b = widgets.Browser("amd-epyc-2vcpu-aa-noload.parquet", data_dir=DATA, threshold=0.02)
+    assert b.threshold.value == pytest.approx(2.0)
+    assert len(b.levels.options) == 5
+    assert set(b.baseline_verdicts().values()) <= {"no evidence", "negligible"}
+
+
+def test_explorer_disabled_without_measuring(no_measure: None) -> None:
+    e = widgets.Explorer(DATA)
+    assert not e.can_measure
+    assert e.run_button.disabled
+    assert "HVLOAD_NO_MEASURE" in e.reason.value
+    assert "HVLOAD_NO_MEASURE" in e.run_button.tooltip
+    assert e.probe.options == () and e.probe.disabled
+    assert "HVLOAD_NO_MEASURE" in e.notes.value
+    names = [label for label, _ in e.files.options]
+    assert names == sorted(p.name for p in DATA.glob("*.parquet"))
+    # It opened the first stored campaign on its own.
+    assert e.campaign is not None and e.campaign.path is not None
+    assert e.campaign.path.name == names[0]
+    assert "<table" in e.table.value and _has_png(e.output)
+    with pytest.raises(MeasurementError, match="HVLOAD_NO_MEASURE"):
+        e.run()
+    e.run_button.click()  # a click is refused quietly, the reason stays visible
+    assert e.progress.value == 0
+
+
+def test_explorer_opens_and_scans(no_measure: None, tmp_path: Path) -> None:
+    e = widgets.Explorer(DATA, open_first=False)
+    assert e.campaign is None
+    e.files.value = str(DEFAULT)
+    e.open_button.click()
+    assert e.campaign is not None and e.campaign.path == DEFAULT
+    assert "75% vs 0%" in e.table.value
+    e.figure.value = "timeline"
+    assert _has_png(e.output)
+    # An empty directory leaves nothing to open; the status says so.
+    assert e.scan(tmp_path) == []
+    assert "0 campaign file(s)" in e.status.value
+    e.open_button.click()
+    assert "no campaign file chosen" in e.status.value
+
+
+def test_explorer_runs_a_tiny_campaign(measuring: None) -> None:
+    e = widgets.Explorer(DATA, samples=200, rounds=2, levels="0, 100", open_first=False)
+    assert e.can_measure and not e.run_button.disabled
+    assert e.probe.value in e.choices
+    camp = e.run()
+    assert e.progress.max == 4 and e.progress.value == 4
+    assert set(camp.samples["level"]) == {"0%", "100%"}
+    assert "100% vs 0%" in e.table.value
+    assert _has_png(e.output)
+    # The Run button runs with the controls' values.
+    e.levels.value = "0, 50"
+    e.run_button.click()
+    assert e.campaign is not camp
+    assert set(e.campaign.samples["level"]) == {"0%", "50%"}
+    assert e.progress.value == e.progress.max == 4
+    assert not e.run_button.disabled
+
+
+def test_explorer_reports_bad_levels(measuring: None) -> None:
+    e = widgets.Explorer(DATA, open_first=False)
+    e.levels.value = "0, lots"
+    e.run_button.click()
+    assert "ValueError" in e.status.value and "lots" in e.status.value
