@@ -227,6 +227,7 @@ static inline void hvl_sample_trap(int kind, uint32_t leaf, uint32_t subleaf,
  */
 #if defined(__unix__) || defined(__APPLE__)
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/types.h>
@@ -247,6 +248,10 @@ static inline int hvl_probe_in_child(int kind, uint32_t leaf, uint32_t subleaf,
 
     if (pipe(fds) != 0)
         return -errno;
+    /* Another thread forking meanwhile must not inherit the write end, or the read
+     * below would wait for that process too. */
+    fcntl(fds[0], F_SETFD, FD_CLOEXEC);
+    fcntl(fds[1], F_SETFD, FD_CLOEXEC);
     pid = fork();
     if (pid < 0) {
         int err = errno;

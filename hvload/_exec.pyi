@@ -32,7 +32,7 @@ def run_burst(
     cpu_end: npt.NDArray[np.uint16],
     lo: int,
     hi: int,
-) -> None: ...
+) -> int: ...
 
 LOAD_CALLS: int
 LOAD_FIRST_TSC: int

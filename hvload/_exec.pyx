@@ -234,6 +234,7 @@ def run_burst(int kind, uint32_t leaf, uint32_t subleaf, regs, uint64_t gap, uin
 
     With ``gap > 0`` sample ``i`` is due at TSC ``first + i*gap`` (busy-wait until then)
     and ``response[i]`` is measured from that due time; else ``response == cycles``.
+    ``first == 0`` starts the schedule now. Returns ``first``, to pass to the next chunk.
     """
     _require_supported()
     _check_kind(kind)
@@ -247,10 +248,14 @@ def run_burst(int kind, uint32_t leaf, uint32_t subleaf, regs, uint64_t gap, uin
         if arr.shape[0] != n:
             raise ValueError(f"{name} has {arr.shape[0]} elements, start has {n}")
     if lo == hi:
-        return
+        return first
     with nogil:
+        # Read here, not by the caller, so the first sample is not late by a Python call.
+        if gap and first == 0:
+            first = hvl_rdtsc()
         _BURST_LOOPS[kind](leaf, subleaf, &r, gap, first, lo, hi, &start[0], &cycles[0],
                            &response[0], &rax[0], &cpu_begin[0], &cpu_end[0])
+    return first
 
 
 #: Layout of a load worker's counters array (int64): the fixed slots, then a histogram of
@@ -284,7 +289,9 @@ cdef extern from *:
     }
     static inline int hvl_log2_bucket(uint64_t x)
     {
-        return x ? 64 - __builtin_clzll(x) : 0;
+        /* 64 buckets: lateness of 2**63 cycles or more shares the last one. */
+        int b = x ? 64 - __builtin_clzll(x) : 0;
+        return b > 63 ? 63 : b;
     }
     """
     int64_t hvl_read_flag(const int64_t *flag) noexcept nogil

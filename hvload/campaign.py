@@ -22,7 +22,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .errors import MeasurementError
 from .executor import Trap, burst, require
+from .hypervisors import user_mode_hypercall
 from .loadgen import LoadGenerator, WorkerStats
 from .schedule import Level
 
@@ -217,9 +219,11 @@ def _git_commit() -> str | None:
 
 def _rax_meaning(probe: Trap, info: dict[str, Any]) -> str:
     if probe.kind == "hypercall":
+        hyp = info.get("hypervisor") or "unknown"
+        row = user_mode_hypercall(hyp, info.get("cpu_vendor") or "", probe.instruction)
         return (
-            f"RAX after {probe.instruction} from user mode under {info.get('hypervisor')}: "
-            f"{info.get('user_mode_hypercall') or 'behaviour not in hvload.hypervisors'}"
+            f"RAX after {probe.instruction} from user mode under {hyp}: "
+            f"{row.what_is_measured if row else 'behaviour not in hvload.hypervisors'}"
         )
     if probe.kind == "cpuid":
         return f"EAX returned by CPUID leaf {probe.leaf:#x} subleaf {probe.subleaf:#x}"
@@ -269,7 +273,12 @@ def _block_row(
         "workers": len(stats),
         "target_rate": target if any(s.target_rate for s in stats) else np.nan,
         "achieved_rate": achieved,
-        "achieved_load": achieved / (saturation * len(stats)) if saturation and stats else 0.0,
+        # Unknown (NaN) where no saturation was measured, e.g. levels by CPU count.
+        "achieved_load": (
+            achieved / (saturation * len(stats))
+            if saturation and stats
+            else (0.0 if not stats else np.nan)
+        ),
         "lateness_mean": max((s.lateness_mean for s in stats), default=0.0),
         "lateness_p99": max((s.lateness_p99 for s in stats), default=0.0),
         "lateness_max": max((s.lateness_max for s in stats), default=0),
@@ -368,7 +377,15 @@ def run(
         from .machine import platform
 
         info = platform(probe_samples=1000).to_dict()
+        if not info.get("tsc_hz"):
+            raise MeasurementError("the TSC frequency could not be determined on this machine")
         meta = metadata_for(design, float(info["tsc_hz"]), info)
+    # Each run is its own campaign, also when one Plan (one metadata dict) runs twice.
+    meta = {
+        **meta,
+        "campaign": uuid.uuid4().hex[:12],
+        "start_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
     writer = CampaignWriter(path, meta) if path is not None else None
     parts: list[BlockResult] = []
     try:
@@ -380,7 +397,12 @@ def run(
             if progress is not None:
                 progress(result)
     except BaseException as exc:
-        camp = _finish(parts, meta, writer)
+        try:
+            camp: Campaign | None = _finish(parts, meta, writer)
+        except Exception as close_error:
+            # Keep the first exception; the finished blocks stay in the parts folder.
+            camp = None
+            exc.close_error = close_error  # type: ignore[attr-defined]
         exc.campaign = camp  # type: ignore[attr-defined]
         raise
     return _finish(parts, meta, writer)
@@ -477,14 +499,14 @@ def prepare(
     if load_cpus is None:
         load_cpus = [c for c in allowed if c != probe_cpu]
     probe_trap = _trap_for(probe)
-    load_trap = _trap_for(load) if load is not None else _trap_for(probe_trap.kind)
+    load_trap = _trap_for(load) if load is not None else probe_trap
     if seed is None:
         seed = int(np.random.SeedSequence().entropy % 2**32)
 
     info = platform(probe_samples=1000).to_dict()
     tsc_hz = info["tsc_hz"]
     if not tsc_hz:
-        raise RuntimeError("the TSC frequency could not be determined on this machine")
+        raise MeasurementError("the TSC frequency could not be determined on this machine")
     saturation = None
     if cpu_counts is not None:
         levels = cpu_count_levels(cpu_counts, load_cpus, load_trap)

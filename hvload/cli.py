@@ -64,21 +64,6 @@ def _int_list(text: str, what: str) -> list[int]:
         raise ValueError(f"{what}={text!r} is not a comma-separated list of integers") from None
 
 
-def _percent_list(text: str) -> list[float]:
-    out = []
-    for tok in text.split(","):
-        try:
-            value = float(tok)
-        except ValueError:
-            raise ValueError(
-                f"--levels item {tok!r} is not a number (percent of saturation)"
-            ) from None
-        if not 0 <= value <= 100:
-            raise ValueError(f"--levels item {tok!r} is outside 0..100 percent of saturation")
-        out.append(value / 100)
-    return out
-
-
 def _default_output() -> str:
     import socket
     import time
@@ -113,11 +98,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from .campaign import prepare
+    from .schedule import parse_levels
 
     plan = prepare(
         probe=args.probe,
         load=args.load,
-        fractions=_percent_list(args.levels) if args.levels else None,
+        fractions=parse_levels(args.levels) if args.levels else None,
         cpu_counts=_int_list(args.cpu_levels, "--cpu-levels") if args.cpu_levels else None,
         probe_cpu=args.probe_cpu,
         load_cpus=_int_list(args.load_cpus, "--load-cpus") if args.load_cpus else None,
@@ -135,26 +121,39 @@ def _cmd_run(args: argparse.Namespace) -> int:
         f"({', '.join(lv.name for lv in d.levels)}) x {d.rounds} rounds; "
         f"{d.warmup}+{d.samples} samples per block; seed {d.seed}\n"
     )
-    terminated = False
+    stopped_by: list[int] = []
 
-    def on_term(signum: int, frame: object) -> None:
-        nonlocal terminated
-        terminated = True
-        raise KeyboardInterrupt
+    def on_signal(signum: int, frame: object) -> None:
+        # The first SIGINT/SIGTERM stops the campaign; later ones are ignored so that
+        # they cannot cut short the flush of the finished blocks.
+        if not stopped_by:
+            stopped_by.append(signum)
+            raise KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGTERM, on_term)
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     bar = tqdm(total=d.blocks, unit="block", disable=args.no_progress, file=sys.stderr)
     try:
         camp = plan.run(path, progress=lambda block: bar.update(1))
     except KeyboardInterrupt as exc:
         bar.close()
         camp = getattr(exc, "campaign", None)
-        kept = f"{len(camp.blocks)} of {d.blocks} blocks kept in {camp.path}" if camp else "nothing"
-        sig = "SIGTERM" if terminated else "SIGINT"
-        sys.stderr.write(f"hvload run: stopped by {sig}; load stopped; {kept}\n")
-        return 143 if terminated else 130
+        if camp is not None:
+            kept = f"{len(camp.blocks)} of {d.blocks} blocks kept in {camp.path}"
+        elif getattr(exc, "close_error", None) is not None:
+            kept = (
+                f"writing {path} failed ({exc.close_error}); the finished blocks are in "  # type: ignore[attr-defined]
+                f"{path}.parts, hvload.store.recover({path!r}) rebuilds the file"
+            )
+        else:
+            kept = "no block had finished"
+        term = bool(stopped_by) and stopped_by[0] == signal.SIGTERM
+        sys.stderr.write(
+            f"hvload run: stopped by {'SIGTERM' if term else 'SIGINT'}; load stopped; {kept}\n"
+        )
+        return 143 if term else 130
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     bar.close()
     sys.stdout.write(_summary(camp, _exclude(args.exclude)))
     sys.stdout.write(f"\ncampaign written to {camp.path}\n")
@@ -177,6 +176,16 @@ def _cmd_report(args: argparse.Namespace) -> int:
         sys.stdout.write(stats.to_text(analysis))
         sys.stdout.write("\n" + applied_load_text(camp.blocks))
     return 0
+
+
+def _add_exclude(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--exclude",
+        default="warmup",
+        help="flagged samples to leave out of the statistics: a comma list of warmup, "
+        "migrated, outlier, or 'none' (default: warmup, the samples the design declared "
+        "warm-up)",
+    )
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -244,13 +253,7 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--quick", action="store_true", help="a few seconds: 3 levels, 2 rounds")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument(
-        "--exclude",
-        default="warmup",
-        help="flagged samples to leave out of the statistics: a comma list of warmup, "
-        "migrated, outlier, or 'none' (default: warmup, the samples the design declared "
-        "warm-up)",
-    )
+    _add_exclude(p)
     p.set_defaults(func=_cmd_run)
 
     p = sub.add_parser("report", help="summaries, tests and verdicts for a campaign file")
@@ -268,13 +271,7 @@ def _build_parser() -> argparse.ArgumentParser:
         help="multiple-comparison correction (default holm)",
     )
     p.add_argument("--json", action="store_true", help="one JSON object on stdout")
-    p.add_argument(
-        "--exclude",
-        default="warmup",
-        help="flagged samples to leave out of the statistics: a comma list of warmup, "
-        "migrated, outlier, or 'none' (default: warmup, the samples the design declared "
-        "warm-up)",
-    )
+    _add_exclude(p)
     p.set_defaults(func=_cmd_report)
 
     return parser

@@ -54,6 +54,9 @@ _KIND_CODES = {
 }
 #: Samples per nogil call: between chunks the GIL is taken back so Ctrl-C is seen.
 DEFAULT_CHUNK = 1 << 18
+#: Largest gap between paced samples, in cycles (about 26 s at 2.6 GHz): one sample's
+#: wait runs without the GIL, and first + n*gap must stay far from 2**64.
+MAX_GAP = 2**36
 
 Instruction = Literal["auto", "vmcall", "vmmcall"]
 Convention = Literal["none", "hyperv", "kvm"]
@@ -442,7 +445,17 @@ def burst(
     n = _check_n(n)
     if isinstance(gap, bool) or not isinstance(gap, (int, np.integer)) or gap < 0:
         raise ValueError(f"gap={gap!r} is not allowed; use 0 (back to back) or a positive int")
-    gap = _check_u("gap", gap, _U64_MAX)
+    gap = int(gap)
+    if gap > MAX_GAP:
+        raise ValueError(
+            f"gap={gap} cycles is not allowed; the most is {MAX_GAP} (2**36, about 26 s at "
+            "2.6 GHz), since each wait runs without the GIL"
+        )
+    if n * gap > 2**62:
+        raise ValueError(
+            f"n={n} samples every gap={gap} cycles span more than 2**62 TSC ticks; "
+            "measure in several bursts"
+        )
     if isinstance(chunk, bool) or not isinstance(chunk, (int, np.integer)) or chunk < 1:
         raise ValueError(f"chunk={chunk!r} is not allowed; use a positive number of samples")
     require(trap)
@@ -452,12 +465,12 @@ def burst(
 
     out = Burst(trap, gap, **allocate(n))
     code = _KIND_CODES[trap.instruction]
-    first = _exec.rdtsc() if gap else 0
+    first = 0  # the compiled loop starts the schedule and hands its start back
     done = hi = 0
     try:
         while done < n:
             hi = min(n, done + int(chunk))
-            _exec.run_burst(
+            first = _exec.run_burst(
                 code, trap.leaf, trap.subleaf, trap.regs, gap, first,
                 out.start, out.cycles, out.response, out.rax, out.cpu_begin, out.cpu_end,
                 done, hi,

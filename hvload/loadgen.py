@@ -21,7 +21,7 @@ import numpy as np
 
 from . import _exec
 from .executor import _KIND_CODES, require
-from .schedule import Max, WorkerSpec
+from .schedule import Max, Poisson, WorkerSpec
 
 __all__ = ["LoadGenerator", "WorkerStats", "saturation_rate"]
 
@@ -75,7 +75,12 @@ def _hist_quantile(hist: np.ndarray, q: float) -> float:
 class _Worker:
     def __init__(self, spec: WorkerSpec, tsc_hz: float, stop: np.ndarray) -> None:
         self.spec = spec
-        self.gaps = spec.schedule.gaps(tsc_hz)
+        schedule = spec.schedule
+        if isinstance(schedule, Poisson):
+            # Workers sharing one Poisson schedule would otherwise draw identical arrivals.
+            stream = np.random.SeedSequence([schedule.seed, spec.cpu]).generate_state(1)[0]
+            schedule = Poisson(schedule.rate, seed=int(stream))
+        self.gaps = schedule.gaps(tsc_hz)
         self.counters = np.zeros(_exec.LOAD_COUNTERS, dtype=np.int64)
         self.ready = threading.Event()
         self.error: BaseException | None = None
@@ -88,7 +93,9 @@ class _Worker:
         try:
             os.sched_setaffinity(0, {self.spec.cpu})
         except OSError as exc:
-            self.error = exc
+            self.error = OSError(
+                exc.errno, f"load worker could not pin itself to CPU {self.spec.cpu}: {exc}"
+            )
             self.ready.set()
             return
         self.ready.set()
@@ -163,10 +170,16 @@ class LoadGenerator:
         self._stop[0] = 0
         self._workers = [_Worker(s, self.tsc_hz, self._stop) for s in self._specs]
         _RUNNING.add(self)
-        for w in self._workers:
-            w.thread.start()
-        for w in self._workers:
-            w.ready.wait()
+        try:
+            for w in self._workers:
+                w.thread.start()
+            for w in self._workers:
+                w.ready.wait()
+        except BaseException:
+            # Ctrl-C or SIGTERM while starting: __exit__ will not run, so stop here.
+            self._stop[0] = 1
+            self.stop()
+            raise
         failed = [w for w in self._workers if w.error is not None]
         if failed:
             self.stop()
@@ -179,7 +192,8 @@ class LoadGenerator:
             return self.stats
         self._stop[0] = 1
         for w in self._workers:
-            w.thread.join()
+            if w.thread.ident is not None:  # started (a start cut short leaves some not)
+                w.thread.join()
         _RUNNING.discard(self)
         self.stats = [
             w.stats(self.tsc_hz, w.spec.schedule.target_rate(self.tsc_hz)) for w in self._workers

@@ -9,7 +9,7 @@ helpers build the common designs. Everything random takes a seed.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,6 +27,7 @@ __all__ = [
     "WorkerSpec",
     "cpu_count_levels",
     "fraction_levels",
+    "parse_levels",
     "step_levels",
 ]
 
@@ -139,6 +140,11 @@ class Ramp(Schedule):
         _positive("start", self.start)
         _positive("end", self.end)
         _positive("duration", self.duration)
+        if (self.start + self.end) / 2 * self.duration < 2:
+            raise ValueError(
+                f"Ramp(start={self.start}, end={self.end}, duration={self.duration}) asks "
+                "for fewer than 2 calls per ramp; raise the rates or the duration"
+            )
 
     def gaps(self, tsc_hz: float) -> np.ndarray:
         # Integrate the rate: the k-th call is due when the cumulative count reaches k.
@@ -259,3 +265,28 @@ def step_levels(rates: Sequence[float], cpus: Sequence[int], trap: Trap) -> tupl
         )
         for r in rates
     )
+
+
+def parse_levels(text: str | Iterable[float]) -> tuple[float, ...]:
+    """Load levels as fractions of saturation, from percents like ``"0, 50, 100"``.
+
+    Raises
+    ------
+    ValueError
+        On a token that is not a number, a percent outside 0..100, or no level at all.
+    """
+    tokens = text.replace(",", " ").split() if isinstance(text, str) else list(text)
+    out = []
+    for tok in tokens:
+        try:
+            value = float(tok)
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"load level {tok!r} is not a number (percent of saturation)"
+            ) from None
+        if not 0 <= value <= 100:
+            raise ValueError(f"load level {tok!r} is outside 0..100 percent of saturation")
+        out.append(value / 100)
+    if not out:
+        raise ValueError("no load level given; write percents of saturation, e.g. '0, 50, 100'")
+    return tuple(out)

@@ -133,17 +133,28 @@ def recover(path: str | os.PathLike[str]) -> Campaign:
     parts = _parts_dir(path)
     if not (parts / "metadata.json").exists():
         raise CampaignFileError(f"{parts}: no unfinished campaign there (no metadata.json)")
+    if path.exists():
+        raise FileExistsError(f"{path} exists already; move it away before recovering {parts}")
     metadata = json.loads((parts / "metadata.json").read_bytes())
-    tables, blocks = [], []
+    tables, blocks, skipped = [], [], []
     for part in sorted(parts.glob("block-*.parquet")):
-        t = pq.read_table(part)
-        blocks.append(json.loads(t.schema.metadata[_BLOCK_KEY]))
+        try:
+            t = pq.read_table(part)
+            blocks.append(json.loads(t.schema.metadata[_BLOCK_KEY]))
+        except (pa.ArrowInvalid, OSError, KeyError, TypeError, ValueError) as exc:
+            # A part that cannot be read is left out and named; the others are kept.
+            skipped.append(f"{part.name}: {exc}")
+            continue
         tables.append(t.replace_schema_metadata(None))
+    if skipped:
+        metadata["recover_skipped"] = skipped
     samples = pa.concat_tables(tables) if tables else _empty_samples()
     samples = samples.replace_schema_metadata(
         {_META_KEY: _dumps(metadata), _BLOCKS_KEY: _dumps(blocks)}
     )
     _write_atomic(samples, path)
+    if skipped:  # keep the unreadable parts for a human to look at
+        return load(path)
     shutil.rmtree(parts)
     return load(path)
 

@@ -26,6 +26,7 @@ import pandas as pd
 
 from .errors import MeasurementError
 from .notebook import campaign_files, find_data_dir
+from .schedule import parse_levels
 
 if TYPE_CHECKING:
     from .campaign import BlockResult, Campaign
@@ -47,31 +48,6 @@ _VERDICT_COLOURS = {
     "negligible": "#fff3c4",
     "no evidence": "#eeeeee",
 }
-
-
-def parse_levels(text: str | Iterable[float]) -> tuple[float, ...]:
-    """Load levels as fractions of saturation, from percents like ``"0, 50, 100"``.
-
-    Raises
-    ------
-    ValueError
-        On a token that is not a number, a percent outside 0..100, or no level at all.
-    """
-    tokens = text.replace(",", " ").split() if isinstance(text, str) else list(text)
-    out = []
-    for tok in tokens:
-        try:
-            value = float(tok)
-        except (TypeError, ValueError):
-            raise ValueError(
-                f"load level {tok!r} is not a number (percent of saturation)"
-            ) from None
-        if not 0 <= value <= 100:
-            raise ValueError(f"load level {tok!r} is outside 0..100 percent of saturation")
-        out.append(value / 100)
-    if not out:
-        raise ValueError("no load level given; write percents of saturation, e.g. '0, 50, 100'")
-    return tuple(out)
 
 
 def trap_choices(

@@ -309,3 +309,44 @@ def test_signals_keep_finished_blocks(tmp_path: Path, sig: int, code: int) -> No
     assert len(c.samples) == len(c.blocks) * 2010
     assert not parts.exists()
     assert pd.api.types.is_integer_dtype(c.samples["cycles"])
+
+
+@needs_x86
+@needs_two
+def test_load_follows_a_custom_probe_and_each_run_is_its_own_campaign() -> None:
+    probe = hvload.cpuid_trap(1)
+    plan = campaign.prepare(probe=probe, fractions=[0, 0.5], samples=200, warmup=10, rounds=1,
+                            seed=5)  # fmt: skip
+    loaded = [w for lv in plan.design.levels for w in lv.workers]
+    assert loaded and all(w.trap == probe for w in loaded), "load trap defaults to the probe"
+    first, second = plan.run(), plan.run()
+    assert first.metadata["campaign"] != second.metadata["campaign"]
+    assert set(first.samples["campaign"]) == {first.metadata["campaign"]}
+
+
+@needs_x86
+def test_gap_limits_name_the_value() -> None:
+    with pytest.raises(ValueError, match="gap=68719476737"):
+        hvload.burst("null", 10, gap=2**36 + 1)
+    with pytest.raises(ValueError, match="n=100000000"):
+        hvload.burst("null", 100_000_000, gap=2**36)
+
+
+def test_ramp_with_too_few_calls_is_refused() -> None:
+    with pytest.raises(ValueError, match="fewer than 2 calls"):
+        schedule.Ramp(start=1, end=0.5, duration=1)
+
+
+@needs_x86
+@needs_two
+def test_recover_skips_an_unreadable_part_and_never_overwrites(
+    tmp_path: Path, tsc_hz: float
+) -> None:
+    path = _parts(tmp_path, tsc_hz, 3)
+    parts = path.with_name(path.name + ".parts")
+    (parts / "block-00001.parquet").write_bytes(b"torn write")
+    c = store.recover(path)
+    assert len(c.blocks) == 2 and "block-00001.parquet" in c.metadata["recover_skipped"][0]
+    assert parts.exists(), "an unreadable part is kept for a person to look at"
+    with pytest.raises(FileExistsError, match="exists already"):
+        store.recover(path)
