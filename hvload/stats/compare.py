@@ -61,17 +61,23 @@ def _not_enough(test: str, on: str, n_rounds: int, n_levels: int, why: str) -> T
     )
 
 
+def _too_small(test: str, on: str, n_rounds: int, n_levels: int) -> TestResult | None:
+    """The "not enough data" result of a rank test over rounds x levels, if it applies."""
+    if n_levels < 3:
+        return _not_enough(test, on, n_rounds, n_levels, f"needs at least 3 levels, has {n_levels}")
+    if n_rounds < 2:
+        return _not_enough(
+            test, on, n_rounds, n_levels, f"needs at least 2 complete rounds, has {n_rounds}"
+        )
+    return None
+
+
 def friedman(matrix: np.ndarray, on: str) -> TestResult:
     """Friedman test over a complete rounds x levels matrix of block statistics."""
     n_rounds, n_levels = matrix.shape
-    if n_levels < 3:
-        return _not_enough(
-            "friedman", on, n_rounds, n_levels, f"needs at least 3 levels, has {n_levels}"
-        )
-    if n_rounds < 2:
-        return _not_enough(
-            "friedman", on, n_rounds, n_levels, f"needs at least 2 complete rounds, has {n_rounds}"
-        )
+    small = _too_small("friedman", on, n_rounds, n_levels)
+    if small is not None:
+        return small
     if np.all(matrix == matrix[:, :1]):
         return TestResult(
             "friedman", on, 0.0, 1.0, n_rounds, n_levels, message="every round ranks levels equal"
@@ -90,14 +96,9 @@ def friedman(matrix: np.ndarray, on: str) -> TestResult:
 def page_trend(matrix: np.ndarray, on: str) -> TestResult:
     """Page's test that block statistics increase with load (columns in load order)."""
     n_rounds, n_levels = matrix.shape
-    if n_levels < 3:
-        return _not_enough(
-            "page", on, n_rounds, n_levels, f"needs at least 3 levels, has {n_levels}"
-        )
-    if n_rounds < 2:
-        return _not_enough(
-            "page", on, n_rounds, n_levels, f"needs at least 2 complete rounds, has {n_rounds}"
-        )
+    small = _too_small("page", on, n_rounds, n_levels)
+    if small is not None:
+        return small
     res = stats.page_trend_test(matrix)
     if not np.isfinite(res.pvalue):
         return _not_enough("page", on, n_rounds, n_levels, "statistic undefined")
