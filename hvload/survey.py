@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from .catalog import HYPERCALLS, Effect, Hypercall, Knowledge, Scope
@@ -121,13 +121,12 @@ THESIS = Profile(
 
 #: hvload: builds rep calls and variable headers; same parameter knowledge as the thesis (no
 #: hypercall monitor of its own); runs inside a guest, never in the root partition.
-HVLOAD = Profile(
+HVLOAD = replace(
+    THESIS,
     name="hvload",
     description="hvload (rep calls and variable headers supported; runs in a guest)",
     rep_calls=True,
     variable_headers=True,
-    knows=frozenset({Knowledge.NONE, Knowledge.KNOWN}),
-    may_know=frozenset({Knowledge.RANGE, Knowledge.MONITOR}),
     root_partition=False,
 )
 
