@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from stats_synthetic import synthetic_campaign
 
 from hvload.stats import analyze
-from hvload.stats.compare import comparison_pairs
+from hvload.stats.design import comparison_pairs
 
 LIMIT_S = 5.0
 
@@ -49,7 +49,7 @@ def main() -> int:
     parser.add_argument("--levels", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--samples", type=int, default=50_000)
-    parser.add_argument("--n-boot", type=int, default=2000)
+    parser.add_argument("--n-sim", type=int, default=2000, help="power simulation draws")
     parser.add_argument("--no-naive", action="store_true", help="skip the naive timing")
     args = parser.parse_args()
 
@@ -67,11 +67,11 @@ def main() -> int:
     )
 
     t0 = time.perf_counter()
-    result = analyze(frame, tsc_hz=3.0e9, n_boot=args.n_boot, seed=1)
+    result = analyze(frame, tsc_hz=3.0e9, n_sim=args.n_sim, seed=1)
     analysis_s = time.perf_counter() - t0
     verdicts = result.comparisons["verdict"].value_counts().to_dict()
     print(
-        f"hvload.stats.analyze (n_boot={args.n_boot}): {analysis_s:.2f} s "
+        f"hvload.stats.analyze (n_sim={args.n_sim}): {analysis_s:.2f} s "
         f"for {len(result.comparisons)} comparisons, verdicts {verdicts}"
     )
     if not args.no_naive:

@@ -33,6 +33,9 @@ _LAZY = {
     "Design": "campaign",
     "prepare": "campaign",
     "analyze": "stats",
+    "plan": "stats",
+    "check_design": "stats",
+    "AnalysisConfig": "stats",
 }
 
 __all__ = ["__version__", *_LAZY]

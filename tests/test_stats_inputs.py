@@ -54,13 +54,13 @@ def test_fractional_cycles() -> None:
 def test_integral_floats_are_accepted() -> None:
     frame = _frame()
     frame["cycles"] = frame["cycles"].astype(float)
-    assert analyze(frame, n_boot=0).levels["n"].sum() == len(frame)
+    assert analyze(frame).levels["n"].sum() == len(frame)
 
 
 def test_nullable_integers_are_accepted() -> None:
     frame = _frame()
     frame["cycles"] = frame["cycles"].astype("Int64")
-    assert analyze(frame, n_boot=0).levels["n"].sum() == len(frame)
+    assert analyze(frame).levels["n"].sum() == len(frame)
 
 
 def test_bad_flag_column() -> None:
@@ -88,12 +88,16 @@ def test_block_must_be_unique_per_round_and_level() -> None:
     ("option", "value", "match"),
     [
         ("threshold", -0.1, "threshold"),
-        ("correction", "bonferroni", "correction must be one of"),
+        ("correction", "bonferroni", "correction='bonferroni' is not allowed"),
         ("alpha", 1.5, "alpha"),
-        ("n_boot", -1, "n_boot"),
+        ("alpha", float("nan"), "alpha"),
+        ("n_sim", -1, "n_sim"),
         ("exclude", ["cosmic rays"], "cannot exclude 'cosmic rays'"),
         ("outlier_k", 0, "outlier_k"),
         ("tsc_hz", -3.0, "tsc_hz"),
+        ("metric", "latency", "metric='latency' is not allowed"),
+        ("baseline", "200%", "baseline='200%' is not a level"),
+        ("bogus", 1, "unknown analysis option"),
     ],
 )
 def test_bad_options(option: str, value: object, match: str) -> None:
@@ -114,18 +118,21 @@ def test_single_round_gives_not_enough_data() -> None:
         assert test.status == NOT_ENOUGH_DATA
         assert np.isnan(test.pvalue)
         assert "at least 2" in test.message
-    assert result.levels["median_ci_low"].isna().all()
-    assert any("single round" in n for n in result.notes)
+    assert result.levels["block_median_ci_low"].isna().all()
+    assert result.levels["message"].str.contains("too few for a 95% interval").all()
 
 
 def test_too_few_rounds_to_reach_alpha() -> None:
-    result = analyze(_frame(n_rounds=5), n_boot=0)
+    # 3 levels: 6 tests under Holm need 2**(1 - n) * 6 < 0.05, i.e. n >= 8 rounds.
+    result = analyze(_frame(n_rounds=7))
     assert (result.comparisons["verdict"] == NOT_ENOUGH_DATA).all()
-    assert "at least 6 are needed" in result.comparisons["message"].iloc[0]
+    assert "needs at least 8 rounds" in result.comparisons["message"].iloc[0]
+    assert not result.design["can_decide"] and result.design["rounds_needed"] == 8
+    assert any("cannot reach a verdict" in n for n in result.notes)
 
 
 def test_two_levels_have_no_omnibus() -> None:
-    result = analyze(_frame(n_levels=2), n_boot=0)
+    result = analyze(_frame(n_levels=2))
     assert result.omnibus["median"].status == NOT_ENOUGH_DATA
     assert "at least 3 levels" in result.omnibus["median"].message
     assert len(result.comparisons) == 2
@@ -134,7 +141,7 @@ def test_two_levels_have_no_omnibus() -> None:
 def test_level_emptied_by_exclusion() -> None:
     frame = _frame()
     frame["warmup"] = frame["level"] == "50%"
-    result = analyze(frame, exclude="warmup", n_boot=50)
+    result = analyze(frame, exclude="warmup")
     row = result.levels.set_index("level").loc["50%"]
     assert row["status"] == NOT_ENOUGH_DATA
     assert row["n"] == 0 and row["n_excluded"] == row["n_total"]
@@ -155,25 +162,29 @@ def test_level_emptied_by_exclusion() -> None:
 def test_incomplete_round_is_left_out_of_tests() -> None:
     frame = _frame(n_rounds=9)
     frame = frame[~((frame["round"] == 8) & (frame["level"] == "25%"))]
-    result = analyze(frame, n_boot=100)
+    result = analyze(frame)
     assert result.design["n_complete_rounds"] == 8
-    assert (result.comparisons["n_rounds"] == 8).all()
+    comp = result.comparisons
+    involved = (comp["level"] == "25%") | (comp["reference"] == "25%")
+    # A comparison pairs the rounds that hold both of its levels.
+    assert (comp.loc[involved, "n_rounds"] == 8).all()
+    assert (comp.loc[~involved, "n_rounds"] == 9).all()
     assert any("lack a level" in n for n in result.notes)
     assert result.levels.set_index("level").loc["0%", "n_blocks"] == 9
 
 
 def test_campaign_object_and_metadata_tsc() -> None:
     campaign = SimpleNamespace(samples=_frame(), blocks=None, metadata={"tsc_hz": 2.0e9})
-    result = analyze(campaign, n_boot=0)
+    result = analyze(campaign)
     assert result.design["tsc_hz"] == 2.0e9
     row = result.levels.iloc[0]
     assert row["median_ns"] == pytest.approx(row["median"] / 2.0)
-    override = analyze(campaign, n_boot=0, tsc_hz=1.0e9)
+    override = analyze(campaign, tsc_hz=1.0e9)
     assert override.levels.iloc[0]["median_ns"] == pytest.approx(row["median"])
 
 
 def test_missing_tsc_gives_nan_ns_and_a_note() -> None:
-    result = analyze(_frame(), n_boot=0)
+    result = analyze(_frame())
     assert result.levels["median_ns"].isna().all()
     assert any("no TSC frequency" in n for n in result.notes)
 
@@ -181,8 +192,8 @@ def test_missing_tsc_gives_nan_ns_and_a_note() -> None:
 def test_shuffled_rows_give_the_same_answer() -> None:
     frame = _frame(seed=3)
     shuffled = frame.sample(frac=1.0, random_state=1)
-    a = analyze(frame, n_boot=200, seed=4)
-    b = analyze(shuffled, n_boot=200, seed=4)
+    a = analyze(frame)
+    b = analyze(shuffled)
     pd.testing.assert_frame_equal(a.levels, b.levels)
     pd.testing.assert_frame_equal(a.comparisons, b.comparisons)
 
@@ -203,7 +214,7 @@ def test_describe_rejects(values: object, match: str) -> None:
 
 
 def test_single_level_has_summary_but_nothing_to_compare() -> None:
-    result = analyze(_frame(n_levels=1), n_boot=50)
+    result = analyze(_frame(n_levels=1))
     assert len(result.levels) == 1
     assert result.comparisons.empty
     assert "verdict" in result.comparisons.columns

@@ -8,12 +8,12 @@ import numpy as np
 import pandas as pd
 from stats_synthetic import synthetic_campaign
 
-from hvload.stats import Analysis, analyze, to_dict, to_text
+from hvload.stats import VERDICTS, Analysis, analyze, to_dict, to_text
 
 
 def _analysis(**kwargs: object) -> Analysis:
     frame = synthetic_campaign(3, shift=[1.0, 1.0, 1.0, 1.0, 1.03])
-    return analyze(frame, n_boot=300, **kwargs)
+    return analyze(frame, **kwargs)
 
 
 def test_text_has_levels_cis_tests_and_verdicts() -> None:
@@ -53,20 +53,22 @@ def test_dict_is_json_and_matches_frames() -> None:
     text = json.dumps(d, allow_nan=False)
     back = json.loads(text)
     assert set(back) == {
-        "design", "settings", "methods", "levels", "omnibus", "trend", "comparisons", "notes"
+        "design", "settings", "methods", "levels", "noise", "omnibus", "trend", "comparisons",
+        "notes",
     }  # fmt: skip
+    assert [row["on"] for row in back["noise"]] == ["median", "p99"]
     assert back["settings"]["correction"] == "bh"
     assert [lv["level"] for lv in back["levels"]] == ["0%", "25%", "50%", "75%", "100%"]
     assert len(back["comparisons"]) == len(result.comparisons) == 14
     levels = pd.DataFrame(back["levels"])
     np.testing.assert_allclose(levels["median"], result.levels["median"])
     assert back["omnibus"]["median"]["test"] == "friedman"
-    assert back["comparisons"][0]["verdict"] in {"no evidence", "negligible", "slower", "faster"}
+    assert back["comparisons"][0]["verdict"] in set(VERDICTS)
 
 
 def test_nan_becomes_null_in_json() -> None:
     frame = synthetic_campaign(4, n_rounds=1)
-    d = to_dict(analyze(frame, n_boot=100))
+    d = to_dict(analyze(frame))
     text = json.dumps(d, allow_nan=False)
     assert '"pvalue": null' in text
     assert '"verdict": "not enough data"' in text

@@ -100,9 +100,11 @@ def _flagged_frame() -> pd.DataFrame:
     return frame
 
 
-def test_flags_are_counted_not_excluded_by_default() -> None:
+def test_flags_are_counted_and_only_warmup_excluded_by_default() -> None:
     frame = _flagged_frame()
-    result = analyze(frame, n_boot=0)
+    default = analyze(frame).levels.iloc[0]
+    assert default["n_excluded"] == 8 * 10 and default["n"] == 8 * 190
+    result = analyze(frame, exclude=())
     row = result.levels.iloc[0]
     assert row["n"] == row["n_total"] == 8 * 200
     assert row["n_excluded"] == 0
@@ -115,7 +117,7 @@ def test_flags_are_counted_not_excluded_by_default() -> None:
 
 def test_exclusion_drops_exactly_the_flagged_samples() -> None:
     frame = _flagged_frame()
-    result = analyze(frame, n_boot=0, exclude=("warmup", "outlier", "migrated"))
+    result = analyze(frame, exclude=("warmup", "outlier", "migrated"))
     row = result.levels.iloc[0]
     assert row["n_excluded"] == 96
     assert row["n"] == 1600 - 96
@@ -130,21 +132,25 @@ def test_outlier_rule_uses_scaled_mad_with_k() -> None:
     # Median 100, MAD 1 -> scale 1.4826; with k=10 the limits are 100 +- 14.8.
     base = np.array([99, 100, 101] * 20)
     blocks = {"a": np.tile(np.concatenate([base, [114, 115, 86, 85]]), (6, 1))}
-    result = analyze(samples_frame(blocks), n_boot=0)
+    result = analyze(samples_frame(blocks))
     assert result.levels.iloc[0]["flagged_outlier"] == 6 * 2
-    loose = analyze(samples_frame(blocks), n_boot=0, outlier_k=20)
+    loose = analyze(samples_frame(blocks), outlier_k=20)
     assert loose.levels.iloc[0]["flagged_outlier"] == 0
 
 
-def test_level_ci_brackets_the_median() -> None:
+def test_level_ci_brackets_the_typical_block() -> None:
     rng = np.random.default_rng(3)
     blocks = {"a": rng.integers(1000, 1100, (12, 300)), "b": rng.integers(1000, 1100, (12, 300))}
-    result = analyze(samples_frame(blocks), n_boot=500, tsc_hz=1e9)
+    result = analyze(samples_frame(blocks), tsc_hz=1e9)
     s = result.level("a")
     low, high = s.confidence_interval("median")
-    assert low <= s["median"] <= high
+    assert low <= s["block_median"] <= high
+    per_block = np.sort(np.median(blocks["a"], axis=1))
+    # 12 blocks at 95 %: the 3rd smallest and 3rd largest block medians (coverage 96.1 %).
+    assert (low, high) == (per_block[2], per_block[9])
+    assert s["block_median"] == pytest.approx(np.median(per_block))
     low_ns, high_ns = s.confidence_interval("p99", unit="ns")
-    assert low_ns == pytest.approx(s["p99_ci_low"])
-    assert low_ns <= s["p99_ns"] <= high_ns
+    assert low_ns == pytest.approx(s["block_p99_ci_low"])
+    assert low_ns <= s["block_p99_ns"] <= high_ns
     with pytest.raises(ValueError, match="statistic must be"):
         s.confidence_interval("mean")

@@ -2,184 +2,295 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import fields
+import math
+from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from .blocks import (
-    Counts,
-    Segments,
-    cles,
-    pooled_counts,
-    quantiles,
-    segment_quantiles,
-    sort_by_cell,
-)
-from .bootstrap import percentile_interval, pooled_quantile_replicates, round_weights
-from .compare import (
-    CORRECTIONS,
-    adjust_pvalues,
-    comparison_pairs,
-    friedman,
-    page_trend,
-    verdict,
-    wilcoxon_rounds,
-)
+from .blocks import Counts, Segments, cles, pooled_counts, segment_quantiles, sort_by_cell
+from .compare import adjust_pvalues, friedman, page_trend, paired_rounds, verdict
+from .config import DEFAULT, AnalysisConfig
+from .design import ON, DesignCheck, best_adjusted_pvalue, check_design, comparison_pairs
 from .inputs import Tidy, unpack
-from .results import NOT_ENOUGH_DATA, Analysis, Comparison, LevelSummary, TestResult
-from .summary import OUTLIER_K, STATISTICS, describe_counts, outlier_bounds, to_ns
+from .intervals import median_interval
+from .power import BlockNoise, block_noise, detectable_shifts, minimum_detectable_effect
+from .ranks import min_pvalue
+from .results import NOT_ENOUGH_DATA, Analysis, Comparison, LevelSummary, Verdict
+from .summary import STATISTICS, describe_counts, outlier_bounds, to_ns
 
-__all__ = ["EXCLUDABLE", "analyze"]
+__all__ = ["BlockTable", "Selection", "analyze", "block_table", "selection"]
 
-#: Flags that ``exclude`` accepts.
-EXCLUDABLE: tuple[str, ...] = ("migrated", "warmup", "outlier")
-_ALIASES = {"warm-up": "warmup", "outliers": "outlier", "migration": "migrated"}
-_BLOCK_STATS = {"median": 0.5, "p99": 0.99}
-
-
-def _check_options(
-    threshold: float,
-    correction: str,
-    alpha: float,
-    exclude: str | Iterable[str],
-    n_boot: int,
-    outlier_k: float,
-) -> tuple[str, ...]:
-    if not (isinstance(threshold, (int, float)) and np.isfinite(threshold) and threshold >= 0):
-        raise ValueError(f"threshold must be a fraction >= 0 (e.g. 0.01 for 1%), got {threshold!r}")
-    if correction not in CORRECTIONS:
-        raise ValueError(f"correction must be one of {list(CORRECTIONS)}, got {correction!r}")
-    if not (isinstance(alpha, (int, float)) and 0 < alpha < 1):
-        raise ValueError(f"alpha must be between 0 and 1 (exclusive), got {alpha!r}")
-    if isinstance(n_boot, bool) or not isinstance(n_boot, (int, np.integer)) or n_boot < 0:
-        raise ValueError(f"n_boot must be an integer >= 0 (0 skips the CIs), got {n_boot!r}")
-    if not (isinstance(outlier_k, (int, float)) and outlier_k > 0):
-        raise ValueError(f"outlier_k must be a number > 0, got {outlier_k!r}")
-    items = [exclude] if isinstance(exclude, str) else list(exclude)
-    flags = []
-    for item in items:
-        name = _ALIASES.get(str(item), str(item))
-        if name not in EXCLUDABLE:
-            raise ValueError(f"cannot exclude {item!r}; allowed: {list(EXCLUDABLE)}")
-        if name not in flags:
-            flags.append(name)
-    return tuple(flags)
+_QUANTILE = {"median": 0.5, "p99": 0.99}
 
 
-def _median_or_nan(x: np.ndarray) -> float:
-    finite = x[np.isfinite(x)]
-    return float(np.median(finite)) if finite.size else float("nan")
+@dataclass(frozen=True)
+class BlockTable:
+    """Block statistics of a campaign after exclusions, the input of every test.
+
+    Attributes
+    ----------
+    tidy : Tidy
+        The unpacked sample table.
+    seg : Segments
+        Analysed samples sorted within each cell (``round * n_levels + level``).
+    stats : dict of str to numpy.ndarray
+        ``rounds x levels`` block median and p99 (NaN where a block is empty).
+    halves : dict of str to numpy.ndarray
+        ``rounds x levels x 2``: the same on the first and second half of each block.
+    sizes : numpy.ndarray
+        ``rounds x levels`` analysed samples per block.
+    flags : dict of str to numpy.ndarray
+        Per-sample flags (migrated, warmup, outlier) over all samples.
+    """
+
+    tidy: Tidy
+    seg: Segments
+    all_counts: list[Counts]
+    counts: list[Counts]
+    stats: dict[str, np.ndarray]
+    halves: dict[str, np.ndarray]
+    sizes: np.ndarray
+    flags: dict[str, np.ndarray]
 
 
-def _level_blocks(seg: Segments, tidy: Tidy, level: int, rounds: np.ndarray) -> list[np.ndarray]:
-    return [seg.cell(int(r) * tidy.n_levels + level) for r in rounds]
+def _positions(cell: np.ndarray, n_cells: int) -> np.ndarray:
+    """Position of every sample inside its cell, in table order."""
+    if cell.size == 0:
+        return np.zeros(0, dtype=np.intp)
+    starts = np.concatenate(([0], np.flatnonzero(cell[1:] != cell[:-1]) + 1))
+    if starts.size == np.count_nonzero(np.bincount(cell, minlength=n_cells)):
+        # Campaigns write each block contiguously: positions restart at every run.
+        run_start = np.repeat(starts, np.diff(np.concatenate((starts, [cell.size]))))
+        return np.arange(cell.size) - run_start
+    order = np.argsort(cell, kind="stable")
+    sizes = np.bincount(cell, minlength=n_cells)
+    offsets = np.concatenate(([0], np.cumsum(sizes)[:-1]))
+    pos = np.empty(cell.size, dtype=np.intp)
+    pos[order] = np.arange(cell.size) - offsets[cell[order]]
+    return pos
 
 
-def _replicates(
-    seg: Segments, tidy: Tidy, rounds: np.ndarray, weights: np.ndarray
-) -> dict[str, np.ndarray]:
-    """Bootstrap replicates of each level's pooled median and p99, shape (levels, n_boot)."""
-    out = {}
-    for name, q in _BLOCK_STATS.items():
-        out[name] = np.vstack(
-            [
-                pooled_quantile_replicates(_level_blocks(seg, tidy, lv, rounds), weights, q)
-                for lv in range(tidy.n_levels)
-            ]
+@dataclass(frozen=True)
+class Selection:
+    """A sample table unpacked, with the samples an analysis keeps.
+
+    Attributes
+    ----------
+    tidy : Tidy
+        The unpacked table (levels in load order, the configured metric).
+    keep : numpy.ndarray
+        Boolean per sample: not flagged by any of the configuration's ``exclude``.
+    flags : dict of str to numpy.ndarray
+        Per-sample ``migrated``, ``warmup`` and ``outlier`` flags.
+    all_seg : Segments
+        Every sample sorted within its cell.
+    all_counts : list of Counts
+        Every sample of each level as value counts.
+    """
+
+    tidy: Tidy
+    keep: np.ndarray
+    flags: dict[str, np.ndarray]
+    all_seg: Segments
+    all_counts: list[Counts]
+
+
+def selection(
+    data: Any, config: AnalysisConfig = DEFAULT, *, tsc_hz: float | None = None
+) -> Selection:
+    """Unpack ``data`` and flag the samples ``config`` leaves out (plots use this too)."""
+    tidy = unpack(data, tsc_hz=tsc_hz, metric=config.metric)
+    n_levels, n_rounds = tidy.n_levels, tidy.n_rounds
+    all_seg = sort_by_cell(tidy.cycles, tidy.cell, tidy.n_cells)
+    level_cells = [np.arange(n_rounds) * n_levels + lv for lv in range(n_levels)]
+    all_counts = [pooled_counts(all_seg, cells) for cells in level_cells]
+    bounds = np.array([outlier_bounds(c, config.outlier_k) for c in all_counts])
+    level_of = tidy.cell % n_levels
+    outlier = (tidy.cycles < bounds[level_of, 0]) | (tidy.cycles > bounds[level_of, 1])
+    flags = {"migrated": tidy.migrated, "warmup": tidy.warmup, "outlier": outlier}
+    keep = np.ones(tidy.cycles.size, dtype=bool)
+    for name in config.exclude:
+        keep &= ~flags[name]
+    return Selection(tidy, keep, flags, all_seg, all_counts)
+
+
+def block_table(
+    data: Any, config: AnalysisConfig = DEFAULT, *, tsc_hz: float | None = None
+) -> BlockTable:
+    """Unpack ``data``, apply the configuration's exclusions and compute block statistics."""
+    sel = selection(data, config, tsc_hz=tsc_hz)
+    tidy, all_seg, all_counts, flags = sel.tidy, sel.all_seg, sel.all_counts, sel.flags
+    n_levels, n_rounds = tidy.n_levels, tidy.n_rounds
+    level_cells = [np.arange(n_rounds) * n_levels + lv for lv in range(n_levels)]
+    if config.exclude:
+        values, cell = tidy.cycles[sel.keep], tidy.cell[sel.keep]
+        seg = sort_by_cell(values, cell, tidy.n_cells)
+        counts = [pooled_counts(seg, cells) for cells in level_cells]
+    else:
+        values, cell = tidy.cycles, tidy.cell
+        seg, counts = all_seg, all_counts
+    sizes = seg.sizes.reshape(n_rounds, n_levels)
+    block = {
+        name: segment_quantiles(seg, q).reshape(n_rounds, n_levels) for name, q in _QUANTILE.items()
+    }
+    pos = _positions(cell, tidy.n_cells)
+    second = pos >= (np.bincount(cell, minlength=tidy.n_cells)[cell] / 2.0)
+    half_seg = sort_by_cell(values, cell * 2 + second, 2 * tidy.n_cells)
+    halves = {
+        name: segment_quantiles(half_seg, q).reshape(n_rounds, n_levels, 2)
+        for name, q in _QUANTILE.items()
+    }
+    return BlockTable(tidy, seg, all_counts, counts, block, halves, sizes, flags)
+
+
+def _baseline_index(tidy: Tidy, config: AnalysisConfig, active: np.ndarray) -> int:
+    if config.baseline is not None:
+        if config.baseline not in tidy.levels:
+            raise ValueError(
+                f"baseline={config.baseline!r} is not a level of this campaign; "
+                f"levels: {list(tidy.levels)}"
+            )
+        return tidy.levels.index(config.baseline)
+    if tidy.baseline in tidy.levels:
+        return tidy.levels.index(tidy.baseline)
+    # The lowest load that has data.
+    return int(active[0]) if active.size else 0
+
+
+def _log_matrix(x: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(x > 0, np.log(np.where(x > 0, x, 1.0)), np.nan)
+
+
+def _noise_row(
+    noise: BlockNoise, n_rounds: int, m: int, config: AnalysisConfig, rng: np.random.Generator
+) -> dict[str, Any]:
+    alpha_test = config.alpha / m if config.correction != "none" and m else config.alpha
+    mde = math.nan
+    if noise.usable and n_rounds >= 2 and config.n_sim:
+        shifts = detectable_shifts(
+            noise.pool, n_rounds, alpha_test=alpha_test, threshold=config.threshold,
+            n_sim=config.n_sim, rng=rng,
+        )  # fmt: skip
+        mde = minimum_detectable_effect(shifts, config.power)
+    return {
+        "on": noise.on,
+        "block_sd": noise.block_sd,
+        "sampling_sd": noise.sampling_sd,
+        "between_sd": noise.between_sd,
+        "samples_per_block": noise.samples_per_block,
+        "n_rounds": n_rounds,
+        "mde": mde,
+        "power": config.power,
+        "alpha_test": alpha_test,
+    }
+
+
+def _level_summary(bt: BlockTable, lv: int, total: int, per_level: dict[str, np.ndarray],
+                   confidence: float) -> LevelSummary:  # fmt: skip
+    tidy = bt.tidy
+    plain = describe_counts(bt.counts[lv], tidy.tsc_hz)
+    filled = bt.sizes[:, lv] > 0
+    st: dict[str, float] = {}
+    for name in STATISTICS:
+        st[name] = plain[name]
+    for name in ON:
+        est, low, high = median_interval(bt.stats[name][filled, lv], confidence)
+        st[f"block_{name}"], st[f"block_{name}_ci_low"], st[f"block_{name}_ci_high"] = (
+            est,
+            low,
+            high,
         )
-    return out
+    for key in list(st):
+        st[f"{key}_ns"] = float(to_ns(st[key], tidy.tsc_hz))
+    n = bt.counts[lv].n
+    n_blocks = int(np.count_nonzero(filled))
+    message = ""
+    if not n:
+        message = "every sample of this level was excluded"
+    elif not math.isfinite(st["block_median_ci_low"]):
+        message = (
+            f"{n_blocks} block(s): too few for a {confidence:.0%} interval of the typical block"
+        )
+    return LevelSummary(
+        level=tidy.levels[lv],
+        level_index=lv,
+        n_blocks=n_blocks,
+        n=n,
+        n_total=total,
+        n_excluded=total - n,
+        flagged_migrated=int(per_level["migrated"][lv]),
+        flagged_warmup=int(per_level["warmup"][lv]),
+        flagged_outlier=int(per_level["outlier"][lv]),
+        flagged_share=float(per_level["any"][lv] / total) if total else math.nan,
+        stats=st,
+        status="ok" if n else NOT_ENOUGH_DATA,
+        message=message,
+    )
 
 
 def analyze(
     data: Any,
+    config: AnalysisConfig | None = None,
     *,
     tsc_hz: float | None = None,
-    threshold: float = 0.01,
-    correction: str = "holm",
-    alpha: float = 0.05,
-    exclude: str | Iterable[str] = (),
-    outlier_k: float = OUTLIER_K,
-    n_boot: int = 2000,
-    seed: int | None = 0,
+    **options: Any,
 ) -> Analysis:
-    """Summaries, tests, effect sizes and verdicts for every load level of a campaign.
+    """Summaries, tests, effects with intervals, and verdicts for every level of a campaign.
 
     Parameters
     ----------
     data : campaign or pandas.DataFrame
         A campaign (``.samples``, ``.metadata``) or its sample table; see
         :func:`hvload.stats.inputs.unpack` for the columns.
+    config : AnalysisConfig, optional
+        How to analyse; :data:`hvload.stats.DEFAULT` (warm-up left out, alpha
+        0.05, Holm, 1 % threshold, service time) when not given.
     tsc_hz : float, optional
         TSC frequency in Hz, overriding ``metadata["tsc_hz"]``. Without either,
         every ``*_ns`` figure is NaN and a note says so.
-    threshold : float, default 0.01
-        Practical threshold as a fraction of the reference level's median:
-        significant changes smaller than this are ``negligible``.
-    correction : {"holm", "bh", "none"}, default "holm"
-        Multiplicity adjustment over all pairwise comparisons (both statistics).
-    alpha : float, default 0.05
-        Significance level; CIs are at ``1 - alpha``.
-    exclude : str or iterable of str, default ()
-        Flags whose samples are left out: ``"migrated"``, ``"warmup"``,
-        ``"outlier"``. Flags are always counted and reported either way.
-    outlier_k : float, default 10
-        Scaled MADs beyond the level median that make a sample an outlier.
-    n_boot : int, default 2000
-        Block-bootstrap resamples of the rounds; 0 skips every CI (the
-        verdicts do not depend on them).
-    seed : int or None, default 0
-        Seed of the bootstrap's random generator.
+    **options
+        Fields of :class:`AnalysisConfig` to change, e.g. ``threshold=0.02``,
+        ``metric="response"``, ``exclude=()``, ``baseline="50%"``.
 
     Returns
     -------
     Analysis
-        ``.levels``, ``.comparisons``, ``.omnibus``, ``.trend``, ``to_text()``,
-        ``to_dict()``.
+        ``.levels``, ``.comparisons``, ``.omnibus``, ``.trend``, ``.noise``,
+        ``to_text()``, ``to_dict()``.
 
     Raises
     ------
     ValueError
         On malformed input (see :func:`~hvload.stats.inputs.unpack`) or options.
+
+    Notes
+    -----
+    Levels are analysed in order of increasing load. Each level's typical block
+    median and p99 get a distribution-free interval from the order statistics of
+    its blocks (:mod:`hvload.stats.intervals`); each comparison gets an exact
+    signed-rank test, a Hodges-Lehmann effect and its interval on per-round log
+    ratios (:mod:`hvload.stats.ranks`), and a verdict by the rule in
+    :mod:`hvload.stats.compare`.
     """
-    flags = _check_options(threshold, correction, alpha, exclude, n_boot, outlier_k)
-    tidy = unpack(data, tsc_hz=tsc_hz)
+    config = (config or DEFAULT).replace(**options) if options else (config or DEFAULT)
+    bt = block_table(data, config, tsc_hz=tsc_hz)
+    tidy = bt.tidy
     n_levels, n_rounds = tidy.n_levels, tidy.n_rounds
-    confidence = 1.0 - alpha
-    notes: list[str] = []
+    confidence = config.confidence
+    notes: list[str] = list(tidy.notes)
 
-    all_seg = sort_by_cell(tidy.cycles, tidy.cell, tidy.n_cells)
-    level_cells = [np.arange(n_rounds) * n_levels + lv for lv in range(n_levels)]
-    all_counts = [pooled_counts(all_seg, cells) for cells in level_cells]
-    bounds = np.array([outlier_bounds(c, outlier_k) for c in all_counts])
     level_of = tidy.cell % n_levels
-    outlier = (tidy.cycles < bounds[level_of, 0]) | (tidy.cycles > bounds[level_of, 1])
-    flag_rows = {"migrated": tidy.migrated, "warmup": tidy.warmup, "outlier": outlier}
-    any_flag = tidy.migrated | tidy.warmup | outlier
     per_level = {
-        name: np.bincount(level_of[rows], minlength=n_levels) for name, rows in flag_rows.items()
+        name: np.bincount(level_of[rows], minlength=n_levels) for name, rows in bt.flags.items()
     }
+    any_flag = bt.flags["migrated"] | bt.flags["warmup"] | bt.flags["outlier"]
     per_level["any"] = np.bincount(level_of[any_flag], minlength=n_levels)
-    total = np.array([c.n for c in all_counts])
+    total = np.array([c.n for c in bt.all_counts])
 
-    if flags:
-        drop = np.zeros(tidy.cycles.size, dtype=bool)
-        for name in flags:
-            drop |= flag_rows[name]
-        keep = ~drop
-        seg = sort_by_cell(tidy.cycles[keep], tidy.cell[keep], tidy.n_cells)
-        counts = [pooled_counts(seg, cells) for cells in level_cells]
-    else:
-        seg, counts = all_seg, all_counts
-
-    sizes = seg.sizes.reshape(n_rounds, n_levels)
-    block = {
-        name: segment_quantiles(seg, q).reshape(n_rounds, n_levels)
-        for name, q in _BLOCK_STATS.items()
-    }
-    all_rounds = np.arange(n_rounds)
+    sizes = bt.sizes
     active = np.flatnonzero(sizes.sum(axis=0) > 0)
     if active.size < n_levels:
         empty = [tidy.levels[lv] for lv in range(n_levels) if lv not in set(active.tolist())]
@@ -187,193 +298,167 @@ def analyze(
             f"level(s) {empty} have no analysed samples; they are left out of the omnibus "
             "and trend tests, and their comparisons have not enough data"
         )
-    # Rounds in which every level that has data holds a block: the tests pair on these.
-    complete = np.flatnonzero((sizes[:, active] > 0).all(axis=1))
+    complete = (
+        np.flatnonzero((sizes[:, active] > 0).all(axis=1)) if active.size else np.zeros(0, int)
+    )
     if complete.size < n_rounds:
         notes.append(
-            f"{n_rounds - complete.size} of {n_rounds} round(s) lack a level; "
-            f"tests and effect sizes use the {complete.size} complete round(s)"
+            f"{n_rounds - complete.size} of {n_rounds} round(s) lack a level; the omnibus and "
+            f"trend tests use the {complete.size} complete round(s), comparisons the rounds "
+            "that hold both of their levels"
         )
     if tidy.tsc_hz is None:
         notes.append("no TSC frequency (metadata['tsc_hz'] or tsc_hz=): ns figures are NaN")
+    baseline = _baseline_index(tidy, config, active)
+    summaries = [
+        _level_summary(bt, lv, int(total[lv]), per_level, confidence) for lv in range(n_levels)
+    ]
 
-    rng = np.random.default_rng(seed)
-    level_reps: dict[str, np.ndarray] | None = None
-    pair_reps: dict[str, np.ndarray] | None = None
-    if n_boot > 0 and n_rounds >= 2:
-        level_reps = _replicates(seg, tidy, all_rounds, round_weights(n_rounds, n_boot, rng))
-        if complete.size == n_rounds:
-            pair_reps = level_reps
-        elif complete.size >= 2:
-            pair_reps = _replicates(seg, tidy, complete, round_weights(complete.size, n_boot, rng))
-    elif n_boot > 0:
-        notes.append("a single round: no block-bootstrap CIs (they need at least 2 rounds)")
-
-    summaries = []
-    for lv, label in enumerate(tidy.levels):
-        plain = describe_counts(counts[lv], tidy.tsc_hz)
-        n_blocks = int(np.count_nonzero(sizes[:, lv]))
-        for name in _BLOCK_STATS:
-            # One block resampled is always the same block: a zero-width
-            # interval would be false precision.
-            low, high = (
-                percentile_interval(level_reps[name][lv], confidence)
-                if level_reps is not None and n_blocks >= 2
-                else (float("nan"), float("nan"))
-            )
-            plain[f"{name}_ci_low"], plain[f"{name}_ci_high"] = low, high
-            plain[f"{name}_ci_low_ns"] = float(to_ns(low, tidy.tsc_hz))
-            plain[f"{name}_ci_high_ns"] = float(to_ns(high, tidy.tsc_hz))
-        # Column order: each statistic followed by its CI, cycles first, then ns.
-        st = {}
-        for suffix in ("", "_ns"):
-            for name in STATISTICS:
-                st[f"{name}{suffix}"] = plain[f"{name}{suffix}"]
-                if name in _BLOCK_STATS:
-                    st[f"{name}_ci_low{suffix}"] = plain[f"{name}_ci_low{suffix}"]
-                    st[f"{name}_ci_high{suffix}"] = plain[f"{name}_ci_high{suffix}"]
-        n = counts[lv].n
-        summaries.append(
-            LevelSummary(
-                level=label,
-                level_index=lv,
-                n_blocks=n_blocks,
-                n=n,
-                n_total=int(total[lv]),
-                n_excluded=int(total[lv] - n),
-                flagged_migrated=int(per_level["migrated"][lv]),
-                flagged_warmup=int(per_level["warmup"][lv]),
-                flagged_outlier=int(per_level["outlier"][lv]),
-                flagged_share=float(per_level["any"][lv] / total[lv]) if total[lv] else np.nan,
-                stats=st,
-                status="ok" if n else NOT_ENOUGH_DATA,
-                message="" if n else "every sample of this level was excluded",
-            )
-        )
-
+    rng = np.random.default_rng(config.seed)
     grid = np.ix_(complete, active)
-    omnibus = {name: friedman(block[name][grid], name) for name in _BLOCK_STATS}
-    trend = {name: page_trend(block[name][grid], name) for name in _BLOCK_STATS}
-
-    pair_counts: list[Counts]
-    if complete.size == n_rounds:
-        pair_counts = counts
-    else:
-        pair_counts = [pooled_counts(seg, complete * n_levels + lv) for lv in range(n_levels)]
-    ref_median = [float(quantiles(c, [0.5])[0]) for c in pair_counts]
-    pooled = {
-        name: [float(quantiles(c, [q])[0]) for c in pair_counts] for name, q in _BLOCK_STATS.items()
+    omnibus = {
+        name: friedman(bt.stats[name][grid], name, n_resamples=config.n_permutations, rng=rng)
+        for name in ON
     }
+    trend = {name: page_trend(bt.stats[name][grid], name) for name in ON}
 
-    rows: list[dict[str, Any]] = []
-    tests: list[TestResult] = []
-    for a, b, kind in comparison_pairs(n_levels):
-        for name in _BLOCK_STATS:
-            x_ref = block[name][complete, a]
-            x_lvl = block[name][complete, b]
-            test = wilcoxon_rounds(x_ref, x_lvl, name, alpha)
-            ref_v, lvl_v = pooled[name][a], pooled[name][b]
-            if name == "median":
-                effect = lvl_v / ref_v if ref_v else np.nan
-                reps = pair_reps[name][b] / pair_reps[name][a] if pair_reps is not None else None
-            else:
-                effect = lvl_v - ref_v
-                reps = pair_reps[name][b] - pair_reps[name][a] if pair_reps is not None else None
-            low, high = (
-                percentile_interval(reps, confidence) if reps is not None else (np.nan, np.nan)
-            )
-            change = lvl_v - ref_v
-            relative = change / ref_median[a] if ref_median[a] else np.nan
-            is_diff = name != "median"
-            rows.append(
-                {
-                    "reference": tidy.levels[a],
-                    "level": tidy.levels[b],
-                    "on": name,
-                    "kind": kind,
-                    "effect": float(effect),
-                    "effect_low": low,
-                    "effect_high": high,
-                    "effect_ns": float(to_ns(effect, tidy.tsc_hz)) if is_diff else np.nan,
-                    "effect_ns_low": float(to_ns(low, tidy.tsc_hz)) if is_diff else np.nan,
-                    "effect_ns_high": float(to_ns(high, tidy.tsc_hz)) if is_diff else np.nan,
-                    "reference_value": ref_v,
-                    "level_value": lvl_v,
-                    "relative_change": float(relative),
-                    "cles": cles(pair_counts[a], pair_counts[b]),
-                    "direction": _median_or_nan(x_lvl - x_ref),
-                }
-            )
-            tests.append(test)
+    pairs = comparison_pairs(n_levels, baseline) if n_levels > 1 else []
+    m = len(pairs) * len(ON)
+    check = check_design(max(active.size, 1), max(int(complete.size), 1), alpha=config.alpha,
+                         correction=config.correction)  # fmt: skip
+    if m and (active.size < n_levels or baseline != 0):
+        # The family differs from the standard one; judge its own size.
+        need = check.rounds_needed
+        best = best_adjusted_pvalue(int(complete.size), m, config.correction)
+        while best_adjusted_pvalue(need, m, config.correction) >= config.alpha:
+            need += 1
+        ok = best < config.alpha
+        msg = "" if ok else (
+            f"{complete.size} complete rounds cannot reach alpha {config.alpha:g} with {m} "
+            f"tests ({config.correction}); at least {need} rounds are needed"
+        )  # fmt: skip
+        check = DesignCheck(ok, n_levels, int(complete.size), m, need, best, config.alpha,
+                            config.correction, msg)  # fmt: skip
+    if m and not check.can_decide:
+        notes.append(check.message)
 
-    adjusted = adjust_pvalues(np.array([t.pvalue for t in tests]), correction)
-    n_tests = sum(1 for t in tests if t.status == "ok")
-    if n_tests and correction != "none" and complete.size >= 2:
-        # Holm's first step and BH's last both multiply the smallest p-value
-        # by the family size; with few rounds even a perfect sign pattern
-        # (p = 2 / 2**rounds) can fail to reach alpha.
-        best = n_tests * 2.0 ** (1 - complete.size)
-        if best >= alpha:
-            notes.append(
-                f"with {complete.size} rounds and {n_tests} tests no comparison can reach "
-                f"alpha={alpha:g} after correction (best attainable adjusted p {best:.3g}); "
-                "add rounds"
-            )
+    results = []
+    for a, b, kind in pairs:
+        for name in ON:
+            res = paired_rounds(bt.stats[name][:, a], bt.stats[name][:, b], name,
+                                confidence=confidence)  # fmt: skip
+            results.append((a, b, kind, name, res))
+    adjusted = adjust_pvalues(np.array([r[4].test.pvalue for r in results]), config.correction)
+
     comparisons = []
-    for row, test, p_adj in zip(rows, tests, adjusted, strict=True):
-        direction = row.pop("direction")
-        v = verdict(
-            test, p_adj, row["relative_change"], direction, alpha=alpha, threshold=threshold
-        )
-        message = test.message
-        if v == "no evidence" and p_adj < alpha and abs(row["relative_change"]) >= threshold:
-            message = "; ".join(
-                m for m in (message, "test and pooled effect disagree in direction") if m
+    for (a, b, kind, name, res), p_adj in zip(results, adjusted, strict=True):
+        both = np.isfinite(bt.stats[name][:, a]) & np.isfinite(bt.stats[name][:, b])
+        ref_v = float(np.median(bt.stats[name][both, a])) if both.any() else math.nan
+        lvl_v = float(np.median(bt.stats[name][both, b])) if both.any() else math.nan
+        rel = [float(np.expm1(x)) for x in (res.estimate, res.low, res.high)]
+        cyc = [ref_v * x for x in rel]
+        message = res.test.message
+        n = res.test.n_rounds
+        if res.test.status != "ok":
+            v = Verdict.NOT_ENOUGH_DATA
+            message = res.test.message
+        elif not check.can_decide:
+            v = Verdict.NOT_ENOUGH_DATA
+            message = f"the design needs at least {check.rounds_needed} rounds to reach a verdict"
+        elif best_adjusted_pvalue(n, m, config.correction) >= config.alpha:
+            v = Verdict.NOT_ENOUGH_DATA
+            message = (
+                f"{n} paired rounds: the smallest p-value ({min_pvalue(n):.3g}) cannot reach "
+                f"alpha after {config.correction}"
             )
+        else:
+            v = verdict(float(p_adj), rel[0], rel[1], rel[2], alpha=config.alpha,
+                        threshold=config.threshold)  # fmt: skip
+            gate = omnibus[name]
+            closed = gate.status == "ok" and not gate.pvalue < config.alpha
+            if (
+                config.gate
+                and closed
+                and v in (Verdict.SLOWER, Verdict.FASTER, Verdict.INCONCLUSIVE)
+            ):
+                v = Verdict.NO_EVIDENCE
+                message = "; ".join(
+                    m for m in (message, f"the Friedman test of the block {name} over all "
+                                f"levels does not reject (p = {gate.pvalue:.3g})") if m
+                )  # fmt: skip
         comparisons.append(
             Comparison(
-                **row,
-                n_rounds=test.n_rounds,
-                statistic=test.statistic,
-                pvalue=test.pvalue,
+                reference=tidy.levels[a],
+                level=tidy.levels[b],
+                on=name,
+                kind=kind,
+                n_rounds=n,
+                statistic=res.test.statistic,
+                pvalue=res.test.pvalue,
                 pvalue_adjusted=float(p_adj),
+                effect=float(np.exp(res.estimate)),
+                effect_low=float(np.exp(res.low)),
+                effect_high=float(np.exp(res.high)),
+                relative_change=rel[0],
+                relative_change_low=rel[1],
+                relative_change_high=rel[2],
+                change=cyc[0],
+                change_low=cyc[1],
+                change_high=cyc[2],
+                change_ns=float(to_ns(cyc[0], tidy.tsc_hz)),
+                change_ns_low=float(to_ns(cyc[1], tidy.tsc_hz)),
+                change_ns_high=float(to_ns(cyc[2], tidy.tsc_hz)),
+                reference_value=ref_v,
+                level_value=lvl_v,
+                cles=cles(bt.counts[a], bt.counts[b]),
                 verdict=v,
                 message=message,
             )
         )
 
+    spb = float(np.median(sizes[sizes > 0])) if (sizes > 0).any() else 0.0
+    noise_rows = []
+    for name in ON:
+        logs = _log_matrix(bt.stats[name][grid])
+        halves = _log_matrix(bt.halves[name][complete][:, active])
+        ok = np.isfinite(logs).all() and np.isfinite(halves).all()
+        noise = block_noise(
+            name, logs if ok else np.zeros((0, 0)),
+            (halves[..., 0], halves[..., 1]) if ok else None, spb,
+        )  # fmt: skip
+        noise_rows.append(_noise_row(noise, int(complete.size), m, config, rng))
+
     design = {
         "levels": list(tidy.levels),
+        "level_values": list(tidy.level_values),
+        "baseline": tidy.levels[baseline] if n_levels else None,
         "n_levels": n_levels,
         "n_rounds": n_rounds,
         "n_complete_rounds": int(complete.size),
         "n_samples": int(tidy.cycles.size),
-        "n_analysed": int(seg.values.size),
-        "samples_per_block": float(np.median(sizes[sizes > 0])) if (sizes > 0).any() else 0.0,
+        "n_analysed": int(bt.seg.values.size),
+        "samples_per_block": spb,
         "tsc_hz": tidy.tsc_hz,
+        "metric": tidy.metric,
+        "family_size": m,
+        "can_decide": bool(check.can_decide) if m else False,
+        "rounds_needed": int(check.rounds_needed) if m else 0,
     }
-    settings = {
-        "threshold": float(threshold),
-        "correction": correction,
-        "alpha": float(alpha),
-        "confidence": confidence,
-        "exclude": list(flags),
-        "outlier_k": float(outlier_k),
-        "n_boot": int(n_boot),
-        "seed": seed,
-    }
-    level_frame = pd.DataFrame([s.row() for s in summaries])
     comparison_frame = pd.DataFrame(
-        [c.__dict__ for c in comparisons], columns=[f.name for f in fields(Comparison)]
+        [{**c.__dict__, "verdict": c.verdict.value} for c in comparisons],
+        columns=[f.name for f in fields(Comparison)],
     )
     return Analysis(
-        levels=level_frame,
+        levels=pd.DataFrame([s.row() for s in summaries]),
         comparisons=comparison_frame,
         omnibus=omnibus,
         trend=trend,
+        noise=pd.DataFrame(noise_rows),
         design=design,
-        settings=settings,
+        settings=config.to_dict(),
         notes=tuple(notes),
         level_summaries=tuple(summaries),
         comparison_results=tuple(comparisons),
+        config=config,
+        design_check=check if m else None,
     )

@@ -1,64 +1,54 @@
-"""Tests between levels on block-level statistics, multiplicity correction and verdicts.
+"""Tests between levels on block statistics, multiplicity correction and verdicts.
 
 The unit of replication is the round: each round holds one block of every
-level, so a block statistic (median or p99) gives a rounds x levels matrix
-and all tests are paired over rounds. Samples never enter a test directly:
+level, so a block statistic (median or p99) gives a ``rounds x levels`` matrix
+and every test is paired over rounds. Samples never enter a test directly:
 millions of autocorrelated samples would make any difference "significant".
 
 Verdict rule
 ------------
-For each comparison, after adjusting the p-values of the whole family:
+For each comparison, with ``p`` its family-adjusted p-value, ``[low, high]`` the
+``1 - alpha`` signed-rank interval of the relative change, ``est`` its
+Hodges-Lehmann estimate and ``t`` the practical threshold:
 
-* ``not enough data`` -- the test could not run, or with this many rounds its
-  smallest attainable p-value (``2 / 2**n`` for the Wilcoxon test) exceeds alpha;
-* ``no evidence`` -- adjusted p >= alpha, or the test and the pooled effect
-  disagree in direction;
-* ``negligible`` -- significant, but the change is below the practical
-  threshold: ``|effect| < threshold * reference median`` (the effect being the
-  change in pooled median, or in pooled p99);
-* ``slower`` / ``faster`` -- significant and at least the threshold, with the
-  sign of the effect.
+* ``not enough data`` -- the design cannot reach ``alpha`` for this family
+  (too few rounds: :func:`hvload.stats.check_design` says how many would), or
+  the comparison lacks the rounds for a test or an interval;
+* ``negligible`` -- the interval lies inside ``(-t, +t)``: whatever changed, it
+  is smaller than the threshold (an equivalence statement, significant or not);
+* ``slower`` / ``faster`` -- ``p < alpha``, the interval excludes 0 and
+  ``|est| >= t``, with the sign of the estimate;
+* ``inconclusive`` -- ``p < alpha`` and the interval excludes 0, but the
+  estimate is below the threshold while the interval reaches beyond it: a
+  change is shown, whether it matters is not;
+* ``no evidence`` -- everything else: no significant change, and no interval
+  narrow enough to call it negligible.
 """
 
 from __future__ import annotations
 
-import functools
+import math
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 from scipy import stats
 
-from .results import NOT_ENOUGH_DATA, TestResult
+from .ranks import hodges_lehmann, signed_rank_test
+from .results import CORRECTIONS, NOT_ENOUGH_DATA, TestResult, Verdict
 
 __all__ = [
-    "CORRECTIONS",
+    "PairedResult",
     "adjust_pvalues",
-    "comparison_pairs",
     "friedman",
     "page_trend",
+    "paired_rounds",
     "verdict",
-    "wilcoxon_rounds",
 ]
-
-#: Accepted ``correction`` names.
-CORRECTIONS: tuple[str, ...] = ("holm", "bh", "none")
-
-
-def comparison_pairs(n_levels: int) -> list[tuple[int, int, str]]:
-    """Pairs ``(reference, level, kind)``: every level against the baseline, then neighbours.
-
-    The first neighbour pair is the first baseline pair, so it appears once
-    with kind ``"baseline, neighbour"``.
-    """
-    pairs = [(0, j, "baseline, neighbour" if j == 1 else "baseline") for j in range(1, n_levels)]
-    pairs += [(j - 1, j, "neighbour") for j in range(2, n_levels)]
-    return pairs
 
 
 def _not_enough(test: str, on: str, n_rounds: int, n_levels: int, why: str) -> TestResult:
-    return TestResult(
-        test, on, float("nan"), float("nan"), n_rounds, n_levels, NOT_ENOUGH_DATA, why
-    )
+    return TestResult(test, on, math.nan, math.nan, n_rounds, n_levels, NOT_ENOUGH_DATA, why)
 
 
 def _too_small(test: str, on: str, n_rounds: int, n_levels: int) -> TestResult | None:
@@ -72,8 +62,19 @@ def _too_small(test: str, on: str, n_rounds: int, n_levels: int) -> TestResult |
     return None
 
 
-def friedman(matrix: np.ndarray, on: str) -> TestResult:
-    """Friedman test over a complete rounds x levels matrix of block statistics."""
+def friedman(
+    matrix: np.ndarray, on: str, *, n_resamples: int = 9999, rng: np.random.Generator | None = None
+) -> TestResult:
+    """Friedman test over a complete rounds x levels matrix, with a permutation p-value.
+
+    The statistic is scipy's (chi-square form, tie-corrected). The p-value comes
+    from ``n_resamples`` random permutations of the levels inside every round,
+    ``(1 + #{permuted >= observed}) / (1 + n_resamples)``, so it is valid with few
+    rounds, where the chi-square approximation is not. (Friedman's statistic is
+    an increasing function of the sum of squared rank sums, and its tie
+    correction is the same for every within-round permutation, so the sums are
+    what is permuted.)
+    """
     n_rounds, n_levels = matrix.shape
     small = _too_small("friedman", on, n_rounds, n_levels)
     if small is not None:
@@ -84,13 +85,23 @@ def friedman(matrix: np.ndarray, on: str) -> TestResult:
         )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        res = stats.friedmanchisquare(*matrix.T)
-    if not np.isfinite(res.pvalue):
-        return _not_enough("friedman", on, n_rounds, n_levels, "statistic undefined (all ties)")
-    message = "chi-square approximation; few rounds" if n_rounds < 10 else ""
+        statistic = float(stats.friedmanchisquare(*matrix.T).statistic)
+    rng = rng if rng is not None else np.random.default_rng(0)
+    ranks = stats.rankdata(matrix, axis=1)
+    observed = float((ranks.sum(axis=0) ** 2).sum())
+    exceed = 0
+    batch = max(1, 2_000_000 // ranks.size)
+    for start in range(0, n_resamples, batch):
+        size = min(batch, n_resamples - start)
+        perm = np.argsort(rng.random((size, n_rounds, n_levels)), axis=2)
+        sums = np.take_along_axis(np.broadcast_to(ranks, perm.shape), perm, axis=2).sum(axis=1)
+        # Sums of squares of whole-number (or half) ranks are exact in float64.
+        exceed += int(np.count_nonzero((sums**2).sum(axis=1) >= observed - 1e-9))
+    pvalue = (1 + exceed) / (1 + n_resamples)
     return TestResult(
-        "friedman", on, float(res.statistic), float(res.pvalue), n_rounds, n_levels, "ok", message
-    )
+        "friedman", on, statistic, pvalue, n_rounds, n_levels, "ok",
+        f"permutation p-value ({n_resamples} within-round permutations)",
+    )  # fmt: skip
 
 
 def page_trend(matrix: np.ndarray, on: str) -> TestResult:
@@ -114,68 +125,36 @@ def page_trend(matrix: np.ndarray, on: str) -> TestResult:
     )
 
 
-def wilcoxon_rounds(reference: np.ndarray, level: np.ndarray, on: str, alpha: float) -> TestResult:
-    """Wilcoxon signed-rank test on per-round differences ``level - reference``.
+@dataclass(frozen=True)
+class PairedResult:
+    """Test, estimate and interval of one vector of per-round log differences."""
 
-    Rounds where either value is NaN are dropped. Returns ``not enough data``
-    when fewer rounds remain than can ever reach ``alpha``: with ``n`` paired
-    rounds the smallest two-sided p-value is ``2 / 2**n``, so ``n >= 6`` is
-    needed at ``alpha = 0.05``.
+    test: TestResult
+    estimate: float
+    low: float
+    high: float
+
+
+def paired_rounds(
+    reference: np.ndarray, level: np.ndarray, on: str, *, confidence: float
+) -> PairedResult:
+    """Signed-rank test, Hodges-Lehmann estimate and interval of ``log(level / reference)``.
+
+    Rounds where either value is missing or not positive are dropped.
     """
-    ok = np.isfinite(reference) & np.isfinite(level)
-    d = level[ok] - reference[ok]
+    ok = np.isfinite(reference) & np.isfinite(level) & (reference > 0) & (level > 0)
+    d = np.log(level[ok]) - np.log(reference[ok])
     n = int(d.size)
-    if n < 2 or 2.0 ** (1 - n) > alpha:
-        need = int(np.ceil(1 - np.log2(alpha))) if alpha > 0 else n + 1
-        return _not_enough(
-            "wilcoxon",
-            on,
-            n,
-            2,
-            f"{n} paired round(s); at least {need} are needed to reach alpha={alpha:g}",
-        )
-    if np.all(d == 0):
-        return TestResult(
-            "wilcoxon", on, 0.0, 1.0, n, 2, "ok", "every per-round difference is zero"
-        )
-    nonzero = d[d != 0]
-    message = f"{n - nonzero.size} zero difference(s) dropped" if nonzero.size < n else ""
-    tied = np.unique(np.abs(nonzero)).size < nonzero.size
-    if (tied or nonzero.size < n) and nonzero.size <= _MAX_ENUMERATED:
-        statistic, pvalue = _signed_rank_enumerated(nonzero)
-    else:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)
-            res = stats.wilcoxon(d)
-        statistic, pvalue = float(res.statistic), float(res.pvalue)
-    return TestResult("wilcoxon", on, statistic, pvalue, n, 2, "ok", message)
-
-
-#: Largest number of nonzero differences whose sign patterns are enumerated.
-_MAX_ENUMERATED = 16
-
-
-@functools.lru_cache(maxsize=_MAX_ENUMERATED + 1)
-def _sign_patterns(n: int) -> np.ndarray:
-    return ((np.arange(2**n)[:, None] >> np.arange(n)) & 1).astype(np.int32)
-
-
-def _signed_rank_enumerated(d: np.ndarray) -> tuple[float, float]:
-    """Exact two-sided signed-rank test of nonzero differences with tied magnitudes.
-
-    ``scipy.stats.wilcoxon`` handles ties exactly only through
-    ``permutation_test``, which evaluates the statistic one sign pattern at a
-    time (about 0.5 s for 12 rounds); enumerating all ``2**n`` patterns as one
-    matrix product gives the same null distribution in well under a millisecond.
-    Returns ``(min(T+, T-), p)`` like scipy with ``zero_method="wilcox"``.
-    """
-    # Midranks are multiples of 1/2, so doubling keeps the arithmetic exact.
-    ranks2 = np.rint(2 * stats.rankdata(np.abs(d))).astype(np.int32)
-    total = int(ranks2.sum())
-    t_obs = int(ranks2[d > 0].sum())
-    t_null = _sign_patterns(d.size) @ ranks2
-    pvalue = float(np.mean(np.abs(2 * t_null - total) >= abs(2 * t_obs - total)))
-    return min(t_obs, total - t_obs) / 2.0, pvalue
+    if n < 2:
+        test = _not_enough("wilcoxon", on, n, 2, f"{n} paired round(s); a test needs at least 2")
+        return PairedResult(test, math.nan, math.nan, math.nan)
+    statistic, pvalue = signed_rank_test(d)
+    zeros = int(np.count_nonzero(d == 0))
+    message = f"{zeros} zero difference(s) dropped from the test" if zeros else ""
+    estimate, low, high = hodges_lehmann(d, confidence)
+    return PairedResult(
+        TestResult("wilcoxon", on, statistic, pvalue, n, 2, "ok", message), estimate, low, high
+    )
 
 
 def adjust_pvalues(pvalues: np.ndarray, method: str = "holm") -> np.ndarray:
@@ -218,35 +197,31 @@ def adjust_pvalues(pvalues: np.ndarray, method: str = "holm") -> np.ndarray:
 
 
 def verdict(
-    test: TestResult,
     pvalue_adjusted: float,
-    relative_change: float,
-    direction: float,
+    estimate: float,
+    low: float,
+    high: float,
     *,
     alpha: float,
     threshold: float,
-) -> str:
+) -> Verdict:
     """Verdict of one comparison; see the module notes for the rule.
 
     Parameters
     ----------
-    test : TestResult
-        The Wilcoxon result.
     pvalue_adjusted : float
-        Its adjusted p-value.
-    relative_change : float
-        Pooled effect as a fraction of the reference median (level minus reference).
-    direction : float
-        Median of the per-round differences; its sign must agree with the effect's.
+        Family-adjusted p-value (NaN when no test ran).
+    estimate, low, high : float
+        Relative change (fraction) and its ``1 - alpha`` interval.
     alpha, threshold : float
-        Significance level and practical threshold (fraction of the median).
+        Significance level and practical threshold (fraction).
     """
-    if test.status != "ok" or not np.isfinite(relative_change):
-        return NOT_ENOUGH_DATA
-    if not pvalue_adjusted < alpha:
-        return "no evidence"
-    if abs(relative_change) < threshold:
-        return "negligible"
-    if np.sign(direction) != np.sign(relative_change):
-        return "no evidence"
-    return "slower" if relative_change > 0 else "faster"
+    if not (math.isfinite(pvalue_adjusted) and math.isfinite(low) and math.isfinite(high)):
+        return Verdict.NOT_ENOUGH_DATA
+    if -threshold < low and high < threshold:
+        return Verdict.NEGLIGIBLE
+    if pvalue_adjusted < alpha and (low > 0 or high < 0):
+        if abs(estimate) >= threshold:
+            return Verdict.SLOWER if estimate > 0 else Verdict.FASTER
+        return Verdict.INCONCLUSIVE
+    return Verdict.NO_EVIDENCE

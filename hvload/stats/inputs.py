@@ -35,13 +35,24 @@ class Tidy:
     migrated, warmup : numpy.ndarray
         Boolean flags per sample.
     levels : tuple of str
-        Level labels in order of increasing load (``level_index`` order).
+        Level labels in order of increasing load: ``level_index`` order, re-sorted by
+        the design's level values when the metadata records them.
     rounds : numpy.ndarray
         The distinct ``round`` values, sorted; ``round_code`` indexes it.
     tsc_hz : float or None
         TSC frequency, or None when unknown.
     metadata : dict
         The campaign's metadata, or an empty dict.
+    metric : str
+        The column ``cycles`` holds: ``"cycles"`` or ``"response"``.
+    level_values : tuple of float or None
+        Load value of each level (fraction, CPU count, ...) where known.
+    baseline : str or None
+        The baseline the campaign recorded, if any.
+    sample_order : numpy.ndarray or None
+        Position of each sample inside its block (``sample`` column), if present.
+    notes : tuple of str
+        What unpacking changed or assumed (e.g. levels re-sorted by load).
     """
 
     cycles: np.ndarray
@@ -52,6 +63,11 @@ class Tidy:
     rounds: np.ndarray
     tsc_hz: float | None
     metadata: dict[str, Any] = field(default_factory=dict)
+    metric: str = "cycles"
+    level_values: tuple[float | None, ...] = ()
+    baseline: str | None = None
+    sample_order: np.ndarray | None = None
+    notes: tuple[str, ...] = ()
 
     @property
     def n_levels(self) -> int:
@@ -155,7 +171,20 @@ def _tsc_from(metadata: Mapping[str, Any] | None, tsc_hz: float | None) -> float
     return value
 
 
-def unpack(data: Any, *, tsc_hz: float | None = None) -> Tidy:
+def _design_levels(metadata: Mapping[str, Any]) -> list[Any]:
+    design = metadata.get("design") if isinstance(metadata, Mapping) else None
+    levels = design.get("levels") if isinstance(design, Mapping) else None
+    return list(levels) if isinstance(levels, list) else []
+
+
+def _level_value(entry: Any) -> float | None:
+    value = entry.get("value") if isinstance(entry, Mapping) else None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if np.isfinite(value) else None
+
+
+def unpack(data: Any, *, tsc_hz: float | None = None, metric: str = "cycles") -> Tidy:
     """Validate a campaign or a sample table and return it as flat arrays.
 
     Parameters
@@ -165,9 +194,12 @@ def unpack(data: Any, *, tsc_hz: float | None = None) -> Tidy:
         attributes, or the sample DataFrame itself. Required columns:
         ``round``, ``level``, ``level_index``, ``cycles``; optional: ``block``
         (checked against (round, level) when present), ``migrated``, ``warmup``
-        (taken as all False when absent).
+        (taken as all False when absent), ``response`` (for ``metric="response"``),
+        ``sample`` (position inside the block).
     tsc_hz : float, optional
         TSC frequency in Hz; overrides ``metadata["tsc_hz"]``.
+    metric : {"cycles", "response"}, default "cycles"
+        Which column to analyse.
 
     Returns
     -------
@@ -202,8 +234,15 @@ def unpack(data: Any, *, tsc_hz: float | None = None) -> Tidy:
         )
     if len(frame) == 0:
         raise ValueError("sample table is empty; at least one sample per level is needed")
+    if metric not in ("cycles", "response"):
+        raise ValueError(f"metric={metric!r} is not allowed; choose 'cycles' or 'response'")
+    if metric not in frame.columns:
+        raise ValueError(
+            f"metric={metric!r} needs a {metric!r} column; this sample table has "
+            f"{list(frame.columns)}"
+        )
 
-    cycles = _integer_column(frame, "cycles")
+    cycles = _integer_column(frame, metric)
     rounds = _integer_column(frame, "round")
     level_index = _integer_column(frame, "level_index")
     labels = frame["level"]
@@ -225,6 +264,26 @@ def unpack(data: Any, *, tsc_hz: float | None = None) -> Tidy:
     label_of_index[level_code] = label_code
     levels = tuple(str(label_values[i]) for i in label_of_index)
 
+    notes: list[str] = []
+    design_levels = _design_levels(metadata)
+    values: tuple[float | None, ...] = tuple(
+        _level_value(design_levels[int(i)]) if 0 <= int(i) < len(design_levels) else None
+        for i in index_values
+    )
+    if values and all(v is not None for v in values):
+        order = np.argsort(np.asarray(values, dtype=np.float64), kind="stable")
+        if (order != np.arange(order.size)).any():
+            # Older campaigns kept levels in typed order; tests and baselines need load order.
+            rank = np.empty_like(order)
+            rank[order] = np.arange(order.size)
+            level_code = rank[level_code]
+            levels = tuple(levels[i] for i in order)
+            values = tuple(values[i] for i in order)
+            notes.append(
+                "levels were recorded out of load order; analysed in order of increasing "
+                f"load: {list(levels)}"
+            )
+
     n_levels = len(levels)
     cell = round_code * n_levels + level_code
     if "block" in frame.columns:
@@ -238,6 +297,11 @@ def unpack(data: Any, *, tsc_hz: float | None = None) -> Tidy:
                 f"level {labels.iloc[bad]!r}) conflicts with another row"
             )
 
+    if metric == "response" and (cycles < 0).any():
+        raise ValueError("column 'response' holds negative values; it cannot be analysed")
+    design = metadata.get("design") if isinstance(metadata.get("design"), Mapping) else {}
+    baseline = design.get("baseline") if isinstance(design.get("baseline"), str) else None
+    sample_order = _integer_column(frame, "sample") if "sample" in frame.columns else None
     return Tidy(
         cycles=cycles,
         cell=cell.astype(np.intp, copy=False),
@@ -247,6 +311,11 @@ def unpack(data: Any, *, tsc_hz: float | None = None) -> Tidy:
         rounds=round_values,
         tsc_hz=_tsc_from(metadata, tsc_hz),
         metadata=metadata,
+        metric=metric,
+        level_values=values,
+        baseline=baseline,
+        sample_order=sample_order,
+        notes=tuple(notes),
     )
 
 

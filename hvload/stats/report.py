@@ -10,43 +10,60 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+from .config import DEFAULT, METRICS
 from .results import Analysis, Comparison, LevelSummary, TestResult, jsonable
 from .summary import MAD_SCALE
 
 __all__ = ["METHODS", "REPORT_EXCLUDE", "to_dict", "to_text"]
 
-#: What hvload's reports, figures and widgets leave out unless told otherwise: the samples
-#: the campaign design itself declared warm-up. Other flags are only counted.
-REPORT_EXCLUDE: tuple[str, ...] = ("warmup",)
+#: What hvload leaves out unless told otherwise (the same default everywhere).
+REPORT_EXCLUDE: tuple[str, ...] = DEFAULT.exclude
 
 #: One-line descriptions of every method, carried in the JSON output.
 METHODS: dict[str, str] = {
     "unit": "the block (one level in one round); rounds are the replicates",
     "quantiles": "linear interpolation between order statistics (numpy default, type 7)",
-    "confidence_intervals": (
-        "percentile block bootstrap: rounds resampled with replacement, pooled "
-        "quantile of the resampled blocks; paired across levels"
+    "level_intervals": (
+        "typical block = median over a level's blocks of the block median / p99; "
+        "distribution-free interval between two order statistics of the blocks "
+        "(binomial coverage, at least the nominal level)"
     ),
-    "omnibus": "Friedman test on the rounds x levels matrix of block medians / block p99",
+    "omnibus": (
+        "Friedman test on the rounds x levels matrix of block medians / block p99, "
+        "p-value by permuting levels within rounds"
+    ),
     "trend": "Page's trend test, one-sided, block statistic increasing with load",
     "pairwise": (
-        "Wilcoxon signed-rank test on per-round differences of block medians / block p99, "
-        "each level against the baseline and against its lower neighbour"
+        "exact Wilcoxon signed-rank test on per-round log ratios of block medians / block "
+        "p99, each level against the baseline and against its lower neighbour in load order"
     ),
-    "effect": "ratio of pooled medians; difference of pooled p99 (cycles and ns)",
+    "effect": (
+        "Hodges-Lehmann estimate of the per-round log ratio with its signed-rank interval; "
+        "shown as a ratio, a relative change of the reference's own statistic, and cycles/ns"
+    ),
     "cles": "P(level sample > reference sample) + ties/2 on pooled samples; descriptive only",
     "verdict": (
-        "not enough data | no evidence (adjusted p >= alpha) | negligible (significant, "
-        "|change| < threshold x reference median) | slower | faster"
+        "not enough data (design cannot reach alpha) | negligible (interval inside "
+        "+-threshold) | slower/faster (adjusted p < alpha, interval excludes 0, estimate "
+        "beyond threshold) | inconclusive (significant, size vs threshold unsettled) | "
+        "no evidence"
+    ),
+    "noise": (
+        "robust SD of two-way residuals of log block statistics; sampling part from block "
+        "halves; minimum detectable effect by resampling within-round residual differences"
     ),
     "outlier": f"|x - level median| > k x max({MAD_SCALE} x MAD, 1 cycle), all samples",
 }
 
 
-def _num(x: float, digits: int = 0) -> str:
+def _num(x: float | None, digits: int = 0) -> str:
     if x is None or (isinstance(x, float) and not math.isfinite(x)):
         return "-"
     return f"{x:,.{digits}f}"
+
+
+def _pct(x: float, digits: int = 1) -> str:
+    return "-" if not math.isfinite(x) else f"{100 * x:+.{digits}f}%"
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]], left: int = 1) -> list[str]:
@@ -65,7 +82,7 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]], left: int = 1) 
 def _ci(s: LevelSummary, name: str, unit: str, digits: int) -> str:
     low, high = s.confidence_interval(name, unit)
     if not (math.isfinite(low) and math.isfinite(high)):
-        return ""
+        return "-"
     return f"[{_num(low, digits)}, {_num(high, digits)}]"
 
 
@@ -81,21 +98,29 @@ def _level_rows(levels: Sequence[LevelSummary], unit: str, brief: bool) -> list[
         ]
         return _table(header, rows)
     header = [
-        "level", "blocks", "n", "flagged", "min", "mean", "median", "95% CI", "p90",
-        "p99", "95% CI", "p99.9", "p99.99", "max", "IQR", "MAD",
+        "level", "blocks", "n", "flagged", "min", "mean", "median", "p90", "p99", "p99.9",
+        "p99.99", "max", "IQR", "MAD",
     ]  # fmt: skip
     keys = ("min", "mean", "median", "p90", "p99", "p99.9", "p99.99", "max", "iqr", "mad")
     rows = []
     for s in levels:
-        v = {k: _num(s[f"{k}{suffix}"], digits) for k in keys}
-        rows.append(
-            [
-                s.level, str(s.n_blocks), _num(s.n), _num(100 * s.flagged_share, 1) + "%",
-                v["min"], v["mean"], v["median"], _ci(s, "median", unit, digits), v["p90"],
-                v["p99"], _ci(s, "p99", unit, digits), v["p99.9"], v["p99.99"], v["max"],
-                v["iqr"], v["mad"],
-            ]
-        )  # fmt: skip
+        v = [_num(s[f"{k}{suffix}"], digits) for k in keys]
+        rows.append([s.level, str(s.n_blocks), _num(s.n), _num(100 * s.flagged_share, 1) + "%", *v])
+    return _table(header, rows)
+
+
+def _typical_rows(levels: Sequence[LevelSummary], unit: str, ci_label: str) -> list[str]:
+    suffix = "_ns" if unit == "ns" else ""
+    digits = 1 if unit == "ns" else 0
+    header = ["level", "blocks", "median", ci_label, "p99", ci_label]
+    rows = [
+        [
+            s.level, str(s.n_blocks),
+            _num(s[f"block_median{suffix}"], digits), _ci(s, "median", unit, digits),
+            _num(s[f"block_p99{suffix}"], digits), _ci(s, "p99", unit, digits),
+        ]
+        for s in levels
+    ]  # fmt: skip
     return _table(header, rows)
 
 
@@ -110,22 +135,41 @@ def _test_line(results: dict[str, TestResult], symbol: str) -> str:
     return "; ".join(parts)
 
 
-def _effect(c: Comparison, has_ns: bool) -> str:
-    if c.on == "median":
-        ci = (
-            f" [{c.effect_low:.4f}, {c.effect_high:.4f}]"
-            if math.isfinite(c.effect_low) and math.isfinite(c.effect_high)
+def _change(c: Comparison, unit: str) -> str:
+    if not math.isfinite(c.relative_change):
+        return "-"
+    text = _pct(c.relative_change, 2)
+    if math.isfinite(c.relative_change_low) and math.isfinite(c.relative_change_high):
+        text += f" [{_pct(c.relative_change_low, 2)}, {_pct(c.relative_change_high, 2)}]"
+    if unit == "ns" and math.isfinite(c.change_ns):
+        text += f" {c.change_ns:+,.1f} ns"
+    elif math.isfinite(c.change):
+        text += f" {c.change:+,.0f} cyc"
+    return text
+
+
+def _noise_lines(analysis: Analysis) -> list[str]:
+    if analysis.noise.empty:
+        return []
+    st = analysis.settings
+    out = []
+    for row in analysis.noise.itertuples(index=False):
+        what = "block medians" if row.on == "median" else "block p99"
+        if not math.isfinite(row.block_sd):
+            out.append(f"  {what}: too few rounds or levels to estimate the block noise")
+            continue
+        sampling = (
+            f" (sampling within blocks {100 * row.sampling_sd:.2f}%, between blocks "
+            f"{100 * row.between_sd:.2f}%)"
+            if math.isfinite(row.sampling_sd)
             else ""
         )
-        return f"x{c.effect:.4f}{ci}" if math.isfinite(c.effect) else "-"
-    if not math.isfinite(c.effect):
-        return "-"
-    text = f"{c.effect:+,.0f} cyc"
-    if math.isfinite(c.effect_low) and math.isfinite(c.effect_high):
-        text += f" [{c.effect_low:+,.0f}, {c.effect_high:+,.0f}]"
-    if has_ns and math.isfinite(c.effect_ns):
-        text += f" ({c.effect_ns:+,.1f} ns)"
-    return text
+        mde = f"{100 * row.mde:.2g}%" if math.isfinite(row.mde) else "none within reach"
+        out.append(
+            f"  {what}: block-to-block SD {100 * row.block_sd:.2f}%{sampling}; smallest change "
+            f"this design calls slower with {st['power']:.0%} power: {mde}"
+        )
+    return out
 
 
 def to_text(analysis: Analysis, *, brief: bool = False) -> str:
@@ -137,23 +181,30 @@ def to_text(analysis: Analysis, *, brief: bool = False) -> str:
         What :func:`hvload.stats.analyze` returned.
     brief : bool, default False
         Only the per-level table of n, median, p99 and p99.9 (cycles, and ns
-        when the TSC frequency is known), as ``hvload run`` prints at the end.
+        when the TSC frequency is known) and the design check, as ``hvload run``
+        prints at the end.
 
     Returns
     -------
     str
         The report, ending with a newline.
     """
-    d, st = analysis.design, analysis.settings
-    has_ns = d["tsc_hz"] is not None
+    d = analysis.design
+    st = analysis.settings
     levels = analysis.level_summaries
+    has_ns = d.get("tsc_hz") is not None
+    ci_label = f"{round(100 * st['confidence'], 6):g}% CI"
     out: list[str] = []
     if brief:
-        out.append("Per level, cycles")
+        out.append(
+            f"Per level, cycles ({d['metric']}; excluded: {', '.join(st['exclude']) or 'nothing'})"
+        )
         out += _level_rows(levels, "cycles", True)
         if has_ns:
             out += ["", "Per level, ns"]
             out += _level_rows(levels, "ns", True)
+        if analysis.design_check is not None and not analysis.design_check.can_decide:
+            out += ["", f"Note: {analysis.design_check.message}"]
         return "\n".join(out) + "\n"
 
     tsc = f"TSC {d['tsc_hz'] / 1e9:.4g} GHz" if has_ns else "TSC frequency unknown"
@@ -162,14 +213,9 @@ def to_text(analysis: Analysis, *, brief: bool = False) -> str:
         f"{d['n_samples']:,} samples ({d['n_analysed']:,} analysed), {tsc}"
     )
     excluded = ", ".join(st["exclude"]) or "nothing"
-    conf = round(100 * st["confidence"], 6)
-    ci_text = (
-        f"{conf:g}% CIs: percentile block bootstrap over rounds, {st['n_boot']} resamples"
-        if st["n_boot"]
-        else "no CIs (n_boot=0)"
-    )
-    out.append(f"{ci_text}. Excluded: {excluded}.")
-    out += ["", "Per level, cycles"]
+    out.append(f"Metric: {d['metric']}, {METRICS[d['metric']]}. Excluded: {excluded}.")
+    out.append(f"Levels in order of increasing load; baseline {d['baseline']}.")
+    out += ["", "Per level, cycles (all analysed samples pooled; descriptive)"]
     out += _level_rows(levels, "cycles", False)
     if has_ns:
         out += ["", "Per level, ns"]
@@ -180,30 +226,43 @@ def to_text(analysis: Analysis, *, brief: bool = False) -> str:
     )
     out += [
         "",
+        f"Typical block per level, cycles (median over blocks of the block median / p99; "
+        f"{ci_label} from order statistics of the blocks)",
+    ]
+    out += _typical_rows(levels, "cycles", ci_label)
+    if has_ns:
+        out += ["", "Typical block per level, ns"]
+        out += _typical_rows(levels, "ns", ci_label)
+    out += ["", "Block noise (log scale, about a fraction of the statistic):"]
+    out += _noise_lines(analysis)
+    out += [
+        "",
         f"Omnibus, Friedman over {d['n_complete_rounds']} rounds: "
         + _test_line(analysis.omnibus, "chi2"),
         "Trend with load, Page (one-sided, increasing): " + _test_line(analysis.trend, "L"),
         "",
     ]
-    n_tests = sum(1 for c in analysis.comparison_results if math.isfinite(c.pvalue))
     corr = {"holm": "Holm", "bh": "Benjamini-Hochberg", "none": "un"}[st["correction"]]
     out.append(
-        f"Comparisons: Wilcoxon signed-rank on rounds, {corr}-adjusted over {n_tests} tests, "
-        f"alpha {st['alpha']:g}; practical threshold {100 * st['threshold']:g}% of the "
-        "reference median"
+        f"Comparisons: exact Wilcoxon signed-rank on per-round log ratios, {corr}-adjusted over "
+        f"{d['family_size']} tests, alpha {st['alpha']:g}; change = Hodges-Lehmann estimate "
+        f"[{ci_label}]; practical threshold {100 * st['threshold']:g}% of the reference's own "
+        "statistic"
     )
-    header = ["reference", "level", "on", "rounds", "effect [CI]", "p", "p adj", "CLES", "verdict"]
+    unit = "ns" if has_ns else "cycles"
+    header = ["reference", "level", "on", "rounds", f"change [{ci_label}]", "p", "p adj", "CLES",
+              "verdict"]  # fmt: skip
     rows = [
         [
             c.reference,
             c.level,
             c.on,
             str(c.n_rounds),
-            _effect(c, has_ns),
+            _change(c, unit),
             _num(c.pvalue, 4),
             _num(c.pvalue_adjusted, 4),
             _num(c.cles, 3),
-            c.verdict,
+            c.verdict.value,
         ]
         for c in analysis.comparison_results
     ]
@@ -211,14 +270,11 @@ def to_text(analysis: Analysis, *, brief: bool = False) -> str:
         out += _table(header, rows, left=3)
     else:
         out.append("(a single level: nothing to compare)")
-    out.append(
-        "effect: ratio of pooled medians, or difference of pooled p99; "
-        "CLES = P(level sample > reference sample), pooled samples, descriptive only"
-    )
+    out.append("CLES = P(level sample > reference sample), pooled samples, descriptive only")
     messages = [
         f"{c.level} vs {c.reference} ({c.on}): {c.message}"
         for c in analysis.comparison_results
-        if c.message and c.verdict != "no evidence"
+        if c.message and c.verdict.value != "not enough data"
     ]
     messages += [f"level {s.level}: {s.message}" for s in levels if s.message]
     notes = list(analysis.notes) + messages
@@ -234,14 +290,16 @@ def to_dict(analysis: Analysis) -> dict[str, Any]:
     -------
     dict
         Keys ``design``, ``settings``, ``methods``, ``levels`` (list, one per
-        level), ``omnibus`` and ``trend`` (keyed by ``"median"``/``"p99"``),
-        ``comparisons`` (list) and ``notes``. NaN becomes None.
+        level), ``noise`` (list, one per block statistic), ``omnibus`` and
+        ``trend`` (keyed by ``"median"``/``"p99"``), ``comparisons`` (list) and
+        ``notes``. NaN becomes None.
     """
     return {
         "design": jsonable(analysis.design),
         "settings": jsonable(analysis.settings),
         "methods": dict(METHODS),
         "levels": [s.to_dict() for s in analysis.level_summaries],
+        "noise": jsonable(analysis.noise.to_dict(orient="records")),
         "omnibus": {k: v.to_dict() for k, v in analysis.omnibus.items()},
         "trend": {k: v.to_dict() for k, v in analysis.trend.items()},
         "comparisons": [c.to_dict() for c in analysis.comparison_results],

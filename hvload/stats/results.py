@@ -9,11 +9,17 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
-from typing import Any, NamedTuple
+from enum import Enum
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import pandas as pd
 
+if TYPE_CHECKING:
+    from .config import AnalysisConfig
+    from .design import DesignCheck
+
 __all__ = [
+    "CORRECTIONS",
     "NOT_ENOUGH_DATA",
     "VERDICTS",
     "Analysis",
@@ -21,17 +27,49 @@ __all__ = [
     "ConfidenceInterval",
     "LevelSummary",
     "TestResult",
+    "Verdict",
     "jsonable",
 ]
 
+#: Accepted ``correction`` names.
+CORRECTIONS: tuple[str, ...] = ("holm", "bh", "none")
+
+
+class Verdict(str, Enum):
+    """The verdict of one comparison; see :mod:`hvload.stats.compare` for the rule.
+
+    Members compare and hash equal to their text (``Verdict.SLOWER == "slower"``),
+    so tables and JSON carry the plain words.
+    """
+
+    SLOWER = "slower"
+    FASTER = "faster"
+    NEGLIGIBLE = "negligible"
+    INCONCLUSIVE = "inconclusive"
+    NO_EVIDENCE = "no evidence"
+    NOT_ENOUGH_DATA = "not enough data"
+
+    __hash__ = str.__hash__
+
+    def __str__(self) -> str:
+        return self.value
+
+    @property
+    def is_difference(self) -> bool:
+        """Whether the verdict claims a practically relevant change."""
+        return self in (Verdict.SLOWER, Verdict.FASTER)
+
+
 #: Status and verdict used wherever a test or interval lacks the data it needs.
-NOT_ENOUGH_DATA = "not enough data"
-#: Every verdict a comparison can carry.
-VERDICTS: tuple[str, ...] = ("no evidence", "negligible", "slower", "faster", NOT_ENOUGH_DATA)
+NOT_ENOUGH_DATA = Verdict.NOT_ENOUGH_DATA
+#: Every verdict a comparison can carry, as text.
+VERDICTS: tuple[str, ...] = tuple(v.value for v in Verdict)
 
 
 def jsonable(value: Any) -> Any:
-    """Convert numpy scalars, NaN and containers into plain JSON-ready Python values."""
+    """Convert numpy scalars, enums, NaN and containers into plain JSON-ready values."""
+    if isinstance(value, Enum):
+        return value.value
     if isinstance(value, dict):
         return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -90,39 +128,44 @@ class TestResult:
 class Comparison:
     """One pairwise comparison of a level against a reference level.
 
-    The test is a Wilcoxon signed-rank test on the per-round differences of the
-    block statistic ``on``. The effect is the ratio of pooled medians
-    (``on == "median"``) or the difference of pooled p99 in cycles
-    (``on == "p99"``), level over/minus reference, with a paired block-bootstrap
-    CI over rounds.
+    The data are the per-round differences ``d = log(level) - log(reference)`` of
+    a block statistic (``on``), one per round that holds both levels. The test is
+    the exact Wilcoxon signed-rank test of ``d``; the effect is the
+    Hodges-Lehmann estimate of ``d`` (the median of its Walsh averages) with the
+    matching distribution-free signed-rank interval, reported as a ratio, as a
+    relative change and as a change in cycles and ns of the reference's typical
+    block statistic.
 
     Attributes
     ----------
     reference, level : str
         Level labels; the effect is ``level`` relative to ``reference``.
     on : str
-        ``"median"`` or ``"p99"``.
+        ``"median"`` or ``"p99"``: the block statistic compared.
     kind : str
         ``"baseline"``, ``"neighbour"`` or ``"baseline, neighbour"``.
     n_rounds : int
         Rounds holding both levels.
     statistic, pvalue, pvalue_adjusted : float
-        Wilcoxon statistic, raw and multiplicity-adjusted p-value.
+        Signed-rank statistic ``min(T+, T-)``, exact p-value, and p-value
+        adjusted over the whole family.
     effect, effect_low, effect_high : float
-        Point estimate and CI (ratio, or difference in cycles).
-    effect_ns, effect_ns_low, effect_ns_high : float
-        The p99 difference in ns; NaN for ratios or without a TSC frequency.
+        Ratio ``level / reference`` of the block statistic and its interval.
+    relative_change, relative_change_low, relative_change_high : float
+        ``effect - 1`` and its interval: the change as a fraction of the
+        reference's own statistic (p99 change relative to the reference p99).
+    change, change_low, change_high : float
+        The relative change times the reference's typical block statistic, in cycles.
+    change_ns, change_ns_low, change_ns_high : float
+        The same in ns; NaN without a TSC frequency.
     reference_value, level_value : float
-        Pooled median or p99 of each level, in cycles.
-    relative_change : float
-        Effect as a fraction of the reference's pooled median; compared with
-        the practical threshold.
+        Typical block statistic (median over the paired blocks), in cycles.
     cles : float
         Common-language effect size on pooled samples: P(level sample >
         reference sample) + P(equal) / 2. Descriptive only: it ignores the
         dependence between samples and carries no test.
-    verdict : str
-        One of :data:`VERDICTS`.
+    verdict : Verdict
+        See :mod:`hvload.stats.compare`.
     message : str
         Caveats, or why there is not enough data.
     """
@@ -138,26 +181,36 @@ class Comparison:
     effect: float
     effect_low: float
     effect_high: float
-    effect_ns: float
-    effect_ns_low: float
-    effect_ns_high: float
+    relative_change: float
+    relative_change_low: float
+    relative_change_high: float
+    change: float
+    change_low: float
+    change_high: float
+    change_ns: float
+    change_ns_low: float
+    change_ns_high: float
     reference_value: float
     level_value: float
-    relative_change: float
     cles: float
-    verdict: str
+    verdict: Verdict
     message: str = ""
 
-    def confidence_interval(self, unit: str = "cycles") -> ConfidenceInterval:
-        """Bootstrap CI of the effect; ``unit="ns"`` for the p99 difference in ns."""
-        if unit == "ns":
-            return ConfidenceInterval(self.effect_ns_low, self.effect_ns_high)
-        if unit != "cycles":
-            raise ValueError(f"unit must be 'cycles' or 'ns', got {unit!r}")
-        return ConfidenceInterval(self.effect_low, self.effect_high)
+    def confidence_interval(self, unit: str = "ratio") -> ConfidenceInterval:
+        """Interval of the effect: ``"ratio"``, ``"relative"`` change, ``"cycles"`` or ``"ns"``."""
+        names = {
+            "ratio": "effect",
+            "relative": "relative_change",
+            "cycles": "change",
+            "ns": "change_ns",
+        }
+        if unit not in names:
+            raise ValueError(f"unit={unit!r} is not allowed; choose from {list(names)}")
+        base = names[unit]
+        return ConfidenceInterval(getattr(self, f"{base}_low"), getattr(self, f"{base}_high"))
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-ready dict (NaN becomes None)."""
+        """Plain JSON-ready dict (NaN becomes None, the verdict its text)."""
         return jsonable(asdict(self))
 
 
@@ -165,12 +218,19 @@ class Comparison:
 class LevelSummary:
     """Summary of one load level; figures in cycles, ``*_ns`` twins in ns.
 
+    Two kinds of figures: the pooled samples of the level, described (``min``,
+    ``mean``, ``median``, ``p90``, ``p99``, ... ``mad``), and the *typical block*
+    (``block_median``, ``block_p99``): the median over the level's blocks of each
+    block's median or p99, with a distribution-free interval
+    (``block_median_ci_low`` ...). Only the latter carry intervals: blocks, not
+    samples, are the independent units.
+
     Attributes
     ----------
     level : str
         Level label.
     level_index : int
-        Position in order of increasing load (0 is the baseline).
+        Position in order of increasing load.
     n_blocks : int
         Blocks (rounds) with at least one analysed sample.
     n : int
@@ -184,8 +244,7 @@ class LevelSummary:
     flagged_share : float
         Share of all samples carrying at least one flag.
     stats : dict
-        ``min, mean, median, p90, p99, p99.9, p99.99, max, iqr, mad`` in cycles,
-        the same keys with ``_ns``, and ``median_ci_low`` etc. for the CIs.
+        The figures described above, in cycles and with ``_ns``.
     status, message : str
         ``"ok"`` or ``"not enough data"`` and why.
     """
@@ -205,20 +264,21 @@ class LevelSummary:
     message: str = ""
 
     def __getitem__(self, name: str) -> float:
-        """A statistic by name, e.g. ``summary["p99.9"]`` or ``summary["median_ns"]``."""
+        """A statistic by name, e.g. ``summary["p99.9"]`` or ``summary["block_p99_ns"]``."""
         return self.stats[name]
 
     def confidence_interval(
         self, statistic: str = "median", unit: str = "cycles"
     ) -> ConfidenceInterval:
-        """Block-bootstrap CI of ``"median"`` or ``"p99"``, in ``"cycles"`` or ``"ns"``."""
+        """Interval of the typical block ``"median"`` or ``"p99"``, in ``"cycles"`` or ``"ns"``."""
         if statistic not in ("median", "p99"):
             raise ValueError(f"statistic must be 'median' or 'p99', got {statistic!r}")
         if unit not in ("cycles", "ns"):
             raise ValueError(f"unit must be 'cycles' or 'ns', got {unit!r}")
         suffix = "_ns" if unit == "ns" else ""
         return ConfidenceInterval(
-            self.stats[f"{statistic}_ci_low{suffix}"], self.stats[f"{statistic}_ci_high{suffix}"]
+            self.stats[f"block_{statistic}_ci_low{suffix}"],
+            self.stats[f"block_{statistic}_ci_high{suffix}"],
         )
 
     def row(self) -> dict[str, Any]:
@@ -238,17 +298,21 @@ class Analysis:
     Attributes
     ----------
     levels : pandas.DataFrame
-        One row per level (see :class:`LevelSummary`).
+        One row per level, in load order (see :class:`LevelSummary`).
     comparisons : pandas.DataFrame
-        One row per comparison (see :class:`Comparison`).
+        One row per comparison (see :class:`Comparison`); verdicts as text.
     omnibus : dict of str to TestResult
         Friedman test on block medians (``"median"``) and block p99 (``"p99"``).
     trend : dict of str to TestResult
         Page's trend test (increasing with load) on the same two statistics.
+    noise : pandas.DataFrame
+        Per block statistic: the campaign's block noise and the minimum
+        detectable effect of this design (see :mod:`hvload.stats.power`).
     design : dict
-        Levels, rounds, complete rounds, samples, TSC frequency.
+        Levels (load order), baseline, rounds, samples, TSC frequency, whether the
+        design can reach a verdict and the rounds it would need.
     settings : dict
-        The options the analysis ran with.
+        The :class:`~hvload.stats.AnalysisConfig` it ran with, as a dict.
     notes : tuple of str
         Caveats worth reading (incomplete rounds, missing TSC frequency, ...).
     """
@@ -257,11 +321,14 @@ class Analysis:
     comparisons: pd.DataFrame
     omnibus: dict[str, TestResult]
     trend: dict[str, TestResult]
+    noise: pd.DataFrame
     design: dict[str, Any]
     settings: dict[str, Any]
     notes: tuple[str, ...]
     level_summaries: tuple[LevelSummary, ...] = ()
     comparison_results: tuple[Comparison, ...] = ()
+    config: AnalysisConfig | None = None
+    design_check: DesignCheck | None = None
 
     def level(self, label: str) -> LevelSummary:
         """The summary of level ``label``."""
