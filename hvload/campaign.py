@@ -10,6 +10,8 @@ and one block row) per block; :func:`run` writes them to a campaign file as they
 from __future__ import annotations
 
 import contextlib
+import itertools
+import math
 import os
 import subprocess
 import time
@@ -60,7 +62,8 @@ class Design:
     probe
         The trap whose latency is measured.
     levels
-        Load levels in order of increasing load; the first is the baseline.
+        Load levels in order of increasing load (non-decreasing ``value``; repeated
+        values, as in an A/A design, keep their given order).
     probe_cpu
         CPU the probe runs on (no load worker may use it).
     samples
@@ -75,6 +78,9 @@ class Design:
         Seconds between starting a level's load and the first probe sample.
     seed
         Seed of the block order.
+    baseline
+        Name of the reference level of every comparison; the first (lowest load)
+        level when not given.
     """
 
     probe: Trap
@@ -87,6 +93,7 @@ class Design:
     settle: float = 0.01
     seed: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
+    baseline: str | None = None
 
     def __post_init__(self) -> None:
         _count("samples", self.samples, 1)
@@ -99,6 +106,16 @@ class Design:
         names = [lv.name for lv in self.levels]
         if len(set(names)) != len(names):
             raise ValueError(f"level names {names} repeat; each level needs its own name")
+        values = [lv.value for lv in self.levels]
+        if any(b < a for a, b in itertools.pairwise(values)):
+            raise ValueError(
+                f"levels {names} are not in order of increasing load (values {values}); "
+                "sort them by value: trend tests and neighbour comparisons follow this order"
+            )
+        if self.baseline is None:
+            object.__setattr__(self, "baseline", names[0])
+        elif self.baseline not in names:
+            raise ValueError(f"baseline={self.baseline!r} is not a level; levels: {names}")
         allowed = os.sched_getaffinity(0)
         if self.probe_cpu not in allowed:
             raise ValueError(
@@ -135,6 +152,7 @@ class Design:
             "probe_gap": self.probe_gap,
             "settle": self.settle,
             "seed": self.seed,
+            "baseline": self.baseline,
             **self.extra,
         }
 
@@ -421,10 +439,12 @@ def _finish(parts: list[BlockResult], meta: dict[str, Any], writer: Any) -> Camp
 
 
 #: Sizes of the default campaign (about a minute on the project's 2-vCPU machine) and of
-#: ``quick`` (a few seconds, for tests and smoke checks).
-# Twelve rounds: with Holm over the 14 comparisons of 5 levels, the exact Wilcoxon test on
-# 10 rounds reaches alpha = 0.05 only when all 10 differences share one sign.
-DEFAULT_SIZES = {"samples": 20_000, "warmup": 500, "rounds": 12, "probe_rate": 20_000.0}
+#: ``quick`` (a few seconds, for tests and smoke checks; too small for any verdict).
+# Rounds, not samples, are what the tests average host noise over: on the project's
+# machines the sampling part of the block noise is a third of it or less, so for the
+# same minute 40 rounds of 5,000 samples find a 2 % median change where 12 rounds of
+# 20,000 find only 4 % (hvload plan on data/amd-epyc-2vcpu-default.parquet).
+DEFAULT_SIZES = {"samples": 5_000, "warmup": 200, "rounds": 40, "probe_rate": 20_000.0}
 QUICK_SIZES = {"samples": 2_000, "warmup": 100, "rounds": 2, "probe_rate": 20_000.0}
 DEFAULT_FRACTIONS = (0.0, 0.25, 0.5, 0.75, 1.0)
 QUICK_FRACTIONS = (0.0, 0.5, 1.0)
@@ -432,11 +452,17 @@ QUICK_FRACTIONS = (0.0, 0.5, 1.0)
 
 @dataclass(frozen=True)
 class Plan:
-    """A ready-to-run campaign: the design, its metadata and the measured saturation."""
+    """A ready-to-run campaign: the design, its metadata and the measured saturation.
+
+    ``notes`` says what :func:`prepare` changed about the request (e.g. levels sorted
+    into load order). Whether the design can reach a verdict is for the analysis to
+    say: :func:`hvload.stats.check_design`.
+    """
 
     design: Design
     metadata: dict[str, Any]
     saturation: float | None
+    notes: tuple[str, ...] = ()
 
     def run(self, path: str | os.PathLike[str] | None = None, **kwargs: Any) -> Campaign:
         """Run the design (see :func:`run`)."""
@@ -468,6 +494,7 @@ def prepare(
     probe_rate: float | None = None,
     seed: int | None = None,
     quick: bool = False,
+    baseline: float | str | None = None,
     saturation_seconds: float = 0.2,
 ) -> Plan:
     """Build the standard campaign for this machine, measuring what it needs first.
@@ -478,6 +505,10 @@ def prepare(
     ``cpu_counts``, the number of loaded CPUs. CPUs default to the lowest allowed CPU
     for the probe and all the others for load. ``probe_rate`` is probe samples per
     second (0 = back to back). A seed is drawn and recorded when none is given.
+
+    Levels are put in order of increasing load whatever order they are given in, and
+    ``notes`` says so; ``baseline`` (a load value as given, e.g. ``0.5`` or ``4``, or a
+    level name) picks the reference level, by default the lowest load.
     """
     from .loadgen import saturation_rate
     from .machine import platform
@@ -502,6 +533,12 @@ def prepare(
     load_trap = _trap_for(load) if load is not None else probe_trap
     if seed is None:
         seed = int(np.random.SeedSequence().entropy % 2**32)
+
+    notes: list[str] = []
+    if cpu_counts is not None:
+        cpu_counts = _load_order("cpu_counts", cpu_counts, notes)
+    if fractions is not None:
+        fractions = _load_order("fractions", fractions, notes)
 
     info = platform(probe_samples=1000).to_dict()
     tsc_hz = info["tsc_hz"]
@@ -536,5 +573,41 @@ def prepare(
         seed=seed,
         extra={"probe_rate": sizes["probe_rate"], "load_trap": load_trap.label,
                "saturation_rate": saturation},
+        baseline=_baseline_name(baseline, levels),
     )  # fmt: skip
-    return Plan(design, metadata_for(design, tsc_hz, info), saturation)
+    return Plan(design, metadata_for(design, tsc_hz, info), saturation, tuple(notes))
+
+
+def _load_order(name: str, values: Sequence[float], notes: list[str]) -> tuple[float, ...]:
+    """``values`` in increasing order (stable, so A/A repeats keep their order)."""
+    values = tuple(values)
+    if not values:
+        raise ValueError(f"{name} is empty; give at least one load level")
+    try:
+        ordered = tuple(sorted(values))
+    except TypeError:
+        raise ValueError(f"{name}={list(values)!r} must be numbers") from None
+    if ordered != values:
+        notes.append(
+            f"levels sorted into order of increasing load: {list(values)} -> {list(ordered)} "
+            "(trend tests and neighbour comparisons follow the load)"
+        )
+    return ordered
+
+
+def _baseline_name(baseline: float | str | None, levels: Sequence[Level]) -> str | None:
+    """The level name ``baseline`` refers to: a level name, or a level's load value
+    (a fraction of saturation, or a CPU count)."""
+    if baseline is None:
+        return None
+    names = [lv.name for lv in levels]
+    if isinstance(baseline, str) and baseline in names:
+        return baseline
+    try:
+        value = float(baseline)
+    except (TypeError, ValueError):
+        raise ValueError(f"baseline={baseline!r} is not a level; levels: {names}") from None
+    for lv in levels:
+        if math.isclose(lv.value, value, abs_tol=1e-12):
+            return lv.name
+    raise ValueError(f"baseline={baseline!r} matches no level; levels: {names}")

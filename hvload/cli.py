@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from .errors import MeasurementError
 
 if TYPE_CHECKING:
+    from . import stats
     from .campaign import Campaign
 
 __all__ = ["main"]
@@ -84,11 +85,37 @@ def _exclude(text: str) -> tuple[str, ...]:
     return flags
 
 
-def _summary(camp: Campaign, exclude: tuple[str, ...], threshold: float = 0.01) -> str:
+def _config(args: argparse.Namespace) -> stats.AnalysisConfig:
+    """The analysis configuration the options ask for (validated before any measuring)."""
+    from . import stats
+
+    changes = {"exclude": _exclude(args.exclude)}
+    # `hvload run --baseline` names a level to measure, not an analysis option.
+    names = ("threshold", "correction", "alpha", "metric") + (
+        ("baseline",) if args.command != "run" else ()
+    )
+    for name in names:
+        value = getattr(args, name, None)
+        if value is not None:
+            changes[name] = value
+    return stats.DEFAULT.replace(**changes)
+
+
+def _fraction(text: str, what: str) -> float:
+    """A fraction from ``"0.02"`` or ``"2%"``."""
+    raw = text.strip()
+    try:
+        value = float(raw[:-1]) / 100 if raw.endswith("%") else float(raw)
+    except ValueError:
+        raise ValueError(f"{what}={text!r} is not a number; write e.g. 0.02 or 2%") from None
+    return value
+
+
+def _summary(camp: Campaign, config: stats.AnalysisConfig) -> str:
     from . import stats
     from .campaign import applied_load_text
 
-    analysis = stats.analyze(camp, threshold=threshold, exclude=exclude)
+    analysis = stats.analyze(camp, config)
     return stats.to_text(analysis, brief=True) + "\n" + applied_load_text(camp.blocks)
 
 
@@ -97,9 +124,19 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     from tqdm import tqdm
 
+    from . import stats
     from .campaign import prepare
     from .schedule import parse_levels
 
+    config = _config(args)
+    baseline = None
+    if args.baseline is not None:
+        # The baseline is written like the levels: percent, or a CPU count.
+        baseline = (
+            _fraction(args.baseline, "--baseline") / (1 if args.cpu_levels else 100)
+            if not args.baseline.endswith("%")
+            else _fraction(args.baseline, "--baseline")
+        )
     plan = prepare(
         probe=args.probe,
         load=args.load,
@@ -113,8 +150,16 @@ def _cmd_run(args: argparse.Namespace) -> int:
         probe_rate=args.probe_rate,
         seed=args.seed,
         quick=args.quick,
+        baseline=baseline,
     )
     d = plan.design
+    for note in plan.notes:
+        sys.stderr.write(f"hvload run: note: {note}\n")
+    check = stats.check_design(
+        len(d.levels), d.rounds, alpha=config.alpha, correction=config.correction
+    )
+    if not check.can_decide:
+        sys.stderr.write(f"hvload run: warning: {check.message}\n")
     path = args.output or _default_output()
     sys.stderr.write(
         f"hvload run: probe {d.probe.label} on CPU {d.probe_cpu}; {len(d.levels)} levels "
@@ -155,7 +200,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     bar.close()
-    sys.stdout.write(_summary(camp, _exclude(args.exclude)))
+    sys.stdout.write(_summary(camp, config))
     sys.stdout.write(f"\ncampaign written to {camp.path}\n")
     return 0
 
@@ -165,10 +210,9 @@ def _cmd_report(args: argparse.Namespace) -> int:
     from .campaign import applied_load_text
     from .store import load
 
+    config = _config(args)
     camp = load(args.file)
-    analysis = stats.analyze(
-        camp, threshold=args.threshold, correction=args.correction, exclude=_exclude(args.exclude)
-    )
+    analysis = stats.analyze(camp, config)
     if args.json:
         json.dump(stats.to_dict(analysis), sys.stdout, indent=2)
         sys.stdout.write("\n")
@@ -176,6 +220,47 @@ def _cmd_report(args: argparse.Namespace) -> int:
         sys.stdout.write(stats.to_text(analysis))
         sys.stdout.write("\n" + applied_load_text(camp.blocks))
     return 0
+
+
+def _cmd_plan(args: argparse.Namespace) -> int:
+    from . import stats
+    from .store import load
+
+    config = _config(args)
+    if args.power is not None:
+        config = config.replace(power=_fraction(args.power, "--power"))
+    camp = load(args.file)
+    result = stats.plan(
+        camp,
+        _fraction(args.effect, "--effect"),
+        on=args.on,
+        n_levels=args.levels,
+        samples_per_block=args.samples,
+        config=config,
+    )
+    if args.json:
+        json.dump(result.to_dict(), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        sys.stdout.write(result.to_text())
+    return 0
+
+
+def _add_analysis(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--threshold",
+        type=float,
+        default=None,
+        help="practical threshold as a fraction of the reference's statistic (default 0.01)",
+    )
+    p.add_argument(
+        "--correction",
+        default=None,
+        choices=["holm", "bh", "none"],
+        help="multiple-comparison correction (default holm)",
+    )
+    p.add_argument("--alpha", type=float, default=None, help="significance level (default 0.05)")
+    _add_exclude(p)
 
 
 def _add_exclude(p: argparse.ArgumentParser) -> None:
@@ -251,28 +336,58 @@ def _build_parser() -> argparse.ArgumentParser:
         default=None,
         help="campaign file (default data/runs/<UTC time>-<host>.parquet)",
     )
-    p.add_argument("--quick", action="store_true", help="a few seconds: 3 levels, 2 rounds")
+    p.add_argument(
+        "--baseline",
+        default=None,
+        help="reference level, written like the levels (a percent, or a CPU count); "
+        "default: the lowest load",
+    )
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="a few seconds: 3 levels, 2 rounds (a smoke test: too small for any verdict)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    _add_exclude(p)
+    _add_analysis(p)
     p.set_defaults(func=_cmd_run)
 
     p = sub.add_parser("report", help="summaries, tests and verdicts for a campaign file")
     p.add_argument("file", help="campaign file (.parquet) written by hvload run")
     p.add_argument(
-        "--threshold",
-        type=float,
-        default=0.01,
-        help="practical threshold as a fraction of the median (default 0.01)",
+        "--metric",
+        default=None,
+        choices=["cycles", "response"],
+        help="cycles: service time (default); response: open-loop response time from "
+        "each sample's intended start",
     )
     p.add_argument(
-        "--correction",
-        default="holm",
-        choices=["holm", "bh", "none"],
-        help="multiple-comparison correction (default holm)",
+        "--baseline", default=None, help="reference level by name (default: the recorded one)"
     )
     p.add_argument("--json", action="store_true", help="one JSON object on stdout")
-    _add_exclude(p)
+    _add_analysis(p)
     p.set_defaults(func=_cmd_report)
+
+    p = sub.add_parser(
+        "plan", help="rounds (and samples per block) a campaign needs to find a given change"
+    )
+    p.add_argument("file", help="a stored or pilot campaign (.parquet) from this machine")
+    p.add_argument(
+        "--effect", default="2%", help="change to detect, e.g. 2%% or 0.02 (default 2%%)"
+    )
+    p.add_argument(
+        "--on", default="median", choices=["median", "p99"], help="block statistic (median)"
+    )
+    p.add_argument("--power", default=None, help="wanted power, e.g. 80%% (default 80%%)")
+    p.add_argument(
+        "--levels", type=int, default=None, help="levels of the planned design (the pilot's)"
+    )
+    p.add_argument(
+        "--samples", type=float, default=None, help="samples per block planned (the pilot's)"
+    )
+    p.add_argument("--metric", default=None, choices=["cycles", "response"], help="as for report")
+    p.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    _add_analysis(p)
+    p.set_defaults(func=_cmd_plan)
 
     return parser
 

@@ -194,7 +194,7 @@ def obtain_campaign(
     data_dir: str | os.PathLike[str] | None = None,
     levels: Sequence[float] = (0.0, 0.5, 1.0),
     samples: int = 2000,
-    rounds: int = 6,
+    rounds: int = 12,
     warmup: int = 100,
     seed: int | None = None,
 ) -> tuple[Campaign, str]:

@@ -8,9 +8,10 @@ table, draws on ``ax`` (a new figure when ``None``) and returns the
     ``"cycles"`` (TSC ticks, as measured) or ``"ns"`` (needs the TSC frequency, from
     ``metadata["tsc_hz"]`` or ``tsc_hz=``).
 ``levels``
-    A subset of level names; they are always drawn in design order (``level_index``).
-``exclude_warmup``
-    Leave out the samples flagged ``warmup`` (the start of every block).
+    A subset of level names; they are always drawn in order of increasing load.
+``config``
+    An :class:`hvload.stats.AnalysisConfig`: the samples left out and the metric drawn
+    are those :func:`hvload.stats.analyze` uses (warm-up out, service time by default).
 
 No function hands raw samples to matplotlib or seaborn: each level is reduced to a
 few thousand order statistics (or, for the timeline, a median and a maximum per time
@@ -38,7 +39,8 @@ from matplotlib.axes import Axes
 from matplotlib.lines import Line2D
 
 from .hypervisors import USER_MODE_HYPERCALL
-from .stats import STATISTICS, Analysis, analyze
+from .stats import DEFAULT, STATISTICS, Analysis, AnalysisConfig, analyze
+from .stats.analysis import selection
 from .stats.blocks import segment_quantiles, sort_by_cell
 
 __all__ = [
@@ -79,6 +81,7 @@ class _Prepared:
     keep: np.ndarray
     selected: tuple[int, ...]
     cycles: np.ndarray
+    config: AnalysisConfig = DEFAULT
     _sorted: dict[int, np.ndarray] = field(default_factory=dict)
 
     @property
@@ -88,7 +91,8 @@ class _Prepared:
 
     @property
     def latency_label(self) -> str:
-        return f"latency ({self.unit})"
+        what = "response time" if self.config.metric == "response" else "latency"
+        return f"{what} ({self.unit})"
 
     @property
     def selected_names(self) -> list[str]:
@@ -194,37 +198,23 @@ def _prepare(
     tsc_hz: float | None,
     unit: str,
     levels: str | Iterable[str] | None,
-    exclude_warmup: bool,
+    config: AnalysisConfig | None,
 ) -> _Prepared:
+    config = config or DEFAULT
     frame, metadata, blocks = _split(data)
-    missing = [c for c in ("level", "level_index", "cycles") if c not in frame.columns]
-    if missing:
-        raise ValueError(f"sample table lacks column(s) {missing}")
-    if len(frame) == 0:
-        raise ValueError("sample table is empty; there is nothing to draw")
     tsc = _resolve_tsc(tsc_hz, metadata)
     _check_unit(unit, tsc)
-
-    # Design order is level_index order; factorize with sort=True yields exactly that.
-    code, _ = pd.factorize(frame["level_index"].to_numpy(), sort=True)
-    code = code.astype(np.intp, copy=False)
-    n_levels = int(code.max()) + 1
-    # The first row of each level names it: run starts are few, so this stays cheap.
-    starts = np.flatnonzero(np.diff(code, prepend=-1) != 0)
-    first = np.empty(n_levels, dtype=np.intp)
-    first[code[starts][::-1]] = starts[::-1]
-    labels = frame["level"].to_numpy()[first]
-    names = tuple(str(x) for x in labels)
-    if len(set(names)) != len(names):
-        raise ValueError(f"level names {list(names)} repeat across level_index values")
-
-    if exclude_warmup and "warmup" in frame.columns:
-        keep = ~frame["warmup"].to_numpy(dtype=bool)
-    else:
-        keep = np.ones(len(frame), dtype=bool)
+    # The same samples, levels (in load order) and metric as hvload.stats analyses.
+    sel = selection(data, config, tsc_hz=tsc)
+    tidy = sel.tidy
+    names = tidy.levels
+    code = (tidy.cell % tidy.n_levels).astype(np.intp, copy=False)
     selected = _select(names, levels)
-    if not keep[np.isin(code, selected)].any():
-        raise ValueError("no samples left to draw: every sample of these levels is warm-up")
+    if not sel.keep[np.isin(code, selected)].any():
+        raise ValueError(
+            f"no samples left to draw: every sample of these levels is excluded "
+            f"({', '.join(config.exclude)})"
+        )
     return _Prepared(
         frame=frame,
         metadata=metadata,
@@ -233,9 +223,10 @@ def _prepare(
         unit=unit,
         names=names,
         code=code,
-        keep=keep,
+        keep=sel.keep,
         selected=selected,
-        cycles=frame["cycles"].to_numpy(dtype=np.int64),
+        cycles=tidy.cycles,
+        config=config,
     )
 
 
@@ -284,9 +275,10 @@ def _legend_label(prep: _Prepared, position: int) -> str:
     return f"{prep.names[position]} (n={prep.values(position).size:,})"
 
 
-def _excluded_note(prep: _Prepared, exclude_warmup: bool) -> str:
-    if exclude_warmup and "warmup" in prep.frame.columns and not prep.keep.all():
-        return "warm-up excluded"
+def _excluded_note(prep: _Prepared) -> str:
+    names = {"warmup": "warm-up", "migrated": "migrated", "outlier": "outliers"}
+    if prep.config.exclude and not prep.keep.all():
+        return ", ".join(names[x] for x in prep.config.exclude) + " excluded"
     return "all samples"
 
 
@@ -299,7 +291,7 @@ def ecdf(
     ax: Axes | None = None,
     unit: str = "cycles",
     levels: str | Iterable[str] | None = None,
-    exclude_warmup: bool = True,
+    config: AnalysisConfig | None = None,
     tsc_hz: float | None = None,
 ) -> Axes:
     """Empirical CDF of the latency of every load level, on a log latency axis.
@@ -314,8 +306,9 @@ def ecdf(
         Latency unit; ``"ns"`` needs the TSC frequency.
     levels : str or iterable of str, optional
         Levels to draw (all by default), drawn in design order.
-    exclude_warmup : bool, default True
-        Leave out samples flagged ``warmup``.
+    config : hvload.stats.AnalysisConfig, optional
+        Which samples to leave out and which metric to draw, as for
+        :func:`hvload.stats.analyze` (default: warm-up left out, service time).
     tsc_hz : float, optional
         TSC frequency in Hz, overriding ``metadata["tsc_hz"]``.
 
@@ -339,7 +332,7 @@ def ecdf(
     in probability plus geometrically spaced towards both ends, so the body and the
     tails are both resolved.
     """
-    prep = _prepare(data, tsc_hz=tsc_hz, unit=unit, levels=levels, exclude_warmup=exclude_warmup)
+    prep = _prepare(data, tsc_hz=tsc_hz, unit=unit, levels=levels, config=config)
     ax = _new_axes(ax)
     low, high, cut = math.inf, 0.0, 0.0
     for pos in prep.selected:
@@ -370,7 +363,7 @@ def ecdf(
     ax.grid(True, which="major", alpha=0.3)
     ax.legend(title="load level", loc="lower right", fontsize="small")
     ax.set_title(
-        prep.title(f"ECDF per load level ({_excluded_note(prep, exclude_warmup)})"),
+        prep.title(f"ECDF per load level ({_excluded_note(prep)})"),
         fontsize="medium",
     )
     return ax
@@ -399,7 +392,7 @@ def distribution(
     ax: Axes | None = None,
     unit: str = "cycles",
     levels: str | Iterable[str] | None = None,
-    exclude_warmup: bool = True,
+    config: AnalysisConfig | None = None,
     tsc_hz: float | None = None,
 ) -> Axes:
     """Violin or boxen plot of the latency of every load level, on a log latency axis.
@@ -418,8 +411,9 @@ def distribution(
         Latency unit; ``"ns"`` needs the TSC frequency.
     levels : str or iterable of str, optional
         Levels to draw (all by default), drawn in design order.
-    exclude_warmup : bool, default True
-        Leave out samples flagged ``warmup``.
+    config : hvload.stats.AnalysisConfig, optional
+        Which samples to leave out and which metric to draw, as for
+        :func:`hvload.stats.analyze` (default: warm-up left out, service time).
     tsc_hz : float, optional
         TSC frequency in Hz, overriding ``metadata["tsc_hz"]``.
 
@@ -443,7 +437,7 @@ def distribution(
     """
     if kind not in _KINDS:
         raise ValueError(f"kind={kind!r} is not allowed; choose 'violin' or 'boxen'")
-    prep = _prepare(data, tsc_hz=tsc_hz, unit=unit, levels=levels, exclude_warmup=exclude_warmup)
+    prep = _prepare(data, tsc_hz=tsc_hz, unit=unit, levels=levels, config=config)
     ax = _new_axes(ax)
     names = prep.selected_names
     parts, maxima, counts = [], [], []
@@ -490,7 +484,7 @@ def distribution(
     )
     ax.set_title(
         prep.title(
-            f"{shape}, {_excluded_note(prep, exclude_warmup)}\n"
+            f"{shape}, {_excluded_note(prep)}\n"
             f"each level drawn from {QUANTILE_POINTS:,} of its evenly spaced quantiles"
             + (" (all its samples if fewer)" if min(counts) <= QUANTILE_POINTS else "")
         ),
@@ -517,7 +511,7 @@ def percentile_ladder(
     ax: Axes | None = None,
     unit: str = "cycles",
     levels: str | Iterable[str] | None = None,
-    exclude_warmup: bool = True,
+    config: AnalysisConfig | None = None,
     tsc_hz: float | None = None,
 ) -> Axes:
     """Latency against percentile on a "nines" axis, one line per load level.
@@ -532,8 +526,9 @@ def percentile_ladder(
         Latency unit; ``"ns"`` needs the TSC frequency.
     levels : str or iterable of str, optional
         Levels to draw (all by default), drawn in design order.
-    exclude_warmup : bool, default True
-        Leave out samples flagged ``warmup``.
+    config : hvload.stats.AnalysisConfig, optional
+        Which samples to leave out and which metric to draw, as for
+        :func:`hvload.stats.analyze` (default: warm-up left out, service time).
     tsc_hz : float, optional
         TSC frequency in Hz, overriding ``metadata["tsc_hz"]``.
 
@@ -554,7 +549,7 @@ def percentile_ladder(
     Drawn through about 2,000 order statistics per level (the empirical quantile at
     evenly spaced positions on the nines axis).
     """
-    prep = _prepare(data, tsc_hz=tsc_hz, unit=unit, levels=levels, exclude_warmup=exclude_warmup)
+    prep = _prepare(data, tsc_hz=tsc_hz, unit=unit, levels=levels, config=config)
     ax = _new_axes(ax)
     top, low, high = 0.0, math.inf, 0.0
     for pos in prep.selected:
@@ -588,7 +583,7 @@ def percentile_ladder(
     labels.append(f"fewer than {_SPARSE_TAIL} samples beyond")
     ax.legend(handles, labels, title="load level", loc="upper left", fontsize="small")
     ax.set_title(
-        prep.title(f"percentile ladder per load level ({_excluded_note(prep, exclude_warmup)})"),
+        prep.title(f"percentile ladder per load level ({_excluded_note(prep)})"),
         fontsize="medium",
     )
     return ax
@@ -620,30 +615,32 @@ def load_curve(
     ax: Axes | None = None,
     unit: str = "cycles",
     levels: str | Iterable[str] | None = None,
-    exclude_warmup: bool = True,
+    config: AnalysisConfig | None = None,
     tsc_hz: float | None = None,
 ) -> Axes:
-    """Median and p99 (with block-bootstrap CIs) of every load level against the load.
+    """Typical block median and p99 (with their CIs) of every load level against the load.
 
     Parameters
     ----------
     data : campaign or pandas.DataFrame
         A campaign (``.samples``, ``.metadata``, ``.blocks``) or its sample table.
     stats : sequence of str, default ("median", "p99")
-        Columns of :attr:`hvload.stats.Analysis.levels` to draw; ``"median"`` and
-        ``"p99"`` carry CIs, the others (``"mean"``, ``"p90"``, ``"p99.9"``, ...) are
+        What to draw: ``"median"`` and ``"p99"`` are the typical block's (median over
+        blocks) with their intervals; the others (``"mean"``, ``"p90"``,
+        ``"p99.9"``, ...) are pooled figures of :attr:`hvload.stats.Analysis.levels`,
         drawn as points only.
     analysis : hvload.stats.Analysis, optional
         A finished analysis of ``data`` to reuse; otherwise
-        :func:`hvload.stats.analyze` runs (warm-up excluded when ``exclude_warmup``).
+        :func:`hvload.stats.analyze` runs with ``config``.
     ax : matplotlib.axes.Axes, optional
         Where to draw; a new figure when ``None``.
     unit : {"cycles", "ns"}, default "cycles"
         Latency unit; ``"ns"`` needs the TSC frequency.
     levels : str or iterable of str, optional
         Levels to draw (all by default), drawn in design order.
-    exclude_warmup : bool, default True
-        Leave out samples flagged ``warmup`` (only when ``analysis`` is not given).
+    config : hvload.stats.AnalysisConfig, optional
+        Which samples to leave out and which metric to draw, as for
+        :func:`hvload.stats.analyze` (default: warm-up left out, service time).
     tsc_hz : float, optional
         TSC frequency in Hz, overriding ``metadata["tsc_hz"]``.
 
@@ -654,28 +651,25 @@ def load_curve(
 
     Notes
     -----
-    How to read it: each point is a level's pooled statistic; the bar is its confidence
-    interval from resampling whole rounds (blocks of samples, never single samples, as
-    samples inside a block are not independent). The label beside each point is its
-    change relative to the first level drawn. Overlapping bars do not prove "no
-    change": the paired tests in :func:`verdict_map` are the stronger judgement.
+    How to read it: each point is the level's typical block statistic (the median over
+    its blocks of each block's median or p99), and the bar its interval from the order
+    statistics of the blocks (blocks, not samples, are the independent units). The
+    label beside each point is its change relative to the first level drawn.
+    Overlapping bars do not prove "no change": the paired tests in
+    :func:`verdict_map` are the stronger judgement.
 
     The levels are spaced by their numeric ``level_value`` (e.g. load fraction) when
     those increase with the design order and are spread evenly enough for the tick
     labels not to collide; otherwise (A/A repeats, CPU counts 0, 1, 2, 4, 8, 15) they
     are spaced evenly in design order.
     """
-    prep = _prepare(data, tsc_hz=tsc_hz, unit=unit, levels=levels, exclude_warmup=exclude_warmup)
+    prep = _prepare(data, tsc_hz=tsc_hz, unit=unit, levels=levels, config=config)
     stats = [stats] if isinstance(stats, str) else list(stats)
     bad = [s for s in stats if s not in STATISTICS]
     if bad or not stats:
         raise ValueError(f"stats={stats!r} is not allowed; choose from {list(STATISTICS)}")
     if analysis is None:
-        analysis = analyze(
-            data,
-            tsc_hz=prep.tsc_hz,
-            exclude=("warmup",) if exclude_warmup else (),
-        )
+        analysis = analyze(data, prep.config, tsc_hz=prep.tsc_hz)
     elif unit == "ns" and analysis.design.get("tsc_hz") is None:
         _check_unit(unit, None)
     table = analysis.levels.set_index("level")
@@ -704,16 +698,17 @@ def load_curve(
     confidence = analysis.settings.get("confidence", 0.95)
     low, high = math.inf, 0.0
     for k, stat in enumerate(stats):
-        y = table[f"{stat}{suffix}"].to_numpy(dtype=float)
+        typical = stat in ("median", "p99")
+        column = f"block_{stat}" if typical else stat
+        y = table[f"{column}{suffix}"].to_numpy(dtype=float)
         color = sns.color_palette("colorblind")[k % 10]
-        lo_col, hi_col = f"{stat}_ci_low{suffix}", f"{stat}_ci_high{suffix}"
-        label = stat
+        label = f"{stat} (pooled samples)"
         yerr = None
-        if lo_col in table.columns:
-            lo = table[lo_col].to_numpy(dtype=float)
-            hi = table[hi_col].to_numpy(dtype=float)
+        if typical:
+            lo = table[f"{column}_ci_low{suffix}"].to_numpy(dtype=float)
+            hi = table[f"{column}_ci_high{suffix}"].to_numpy(dtype=float)
             yerr = np.vstack((y - lo, hi - y))
-            label = f"{stat}, {confidence:.0%} CI (rounds resampled)"
+            label = f"{stat} of the typical block, {confidence:.0%} CI"
             low, high = np.nanmin([low, *lo]), np.nanmax([high, *hi])
         low, high = np.nanmin([low, *y]), np.nanmax([high, *y])
         ax.errorbar(
@@ -779,7 +774,7 @@ def timeline(
     ax: Axes | None = None,
     unit: str = "cycles",
     levels: str | Iterable[str] | None = None,
-    exclude_warmup: bool = True,
+    config: AnalysisConfig | None = None,
     tsc_hz: float | None = None,
 ) -> Axes:
     """Latency over the campaign's time, block by block, coloured by load level.
@@ -801,8 +796,9 @@ def timeline(
         Latency unit; ``"ns"`` needs the TSC frequency.
     levels : str or iterable of str, optional
         Levels to draw (all by default).
-    exclude_warmup : bool, default True
-        Leave out samples flagged ``warmup``.
+    config : hvload.stats.AnalysisConfig, optional
+        Which samples to leave out and which metric to draw, as for
+        :func:`hvload.stats.analyze` (default: warm-up left out, service time).
     tsc_hz : float, optional
         TSC frequency in Hz, overriding ``metadata["tsc_hz"]``.
 
@@ -822,7 +818,7 @@ def timeline(
     same time point at the host rather than at the load. Dotted verticals mark where
     each round starts.
     """
-    prep = _prepare(data, tsc_hz=tsc_hz, unit=unit, levels=levels, exclude_warmup=exclude_warmup)
+    prep = _prepare(data, tsc_hz=tsc_hz, unit=unit, levels=levels, config=config)
     frame = prep.frame
     if "block" not in frame.columns:
         raise ValueError("timeline needs a 'block' column in the sample table")
@@ -918,7 +914,7 @@ def timeline(
     ax.set_title(
         prep.title(
             f"latency over time: {n_blocks} blocks, {nb} time bins each "
-            f"({_excluded_note(prep, exclude_warmup)}); dotted lines: round starts"
+            f"({_excluded_note(prep)}); dotted lines: round starts"
         ),
         fontsize="medium",
     )
@@ -929,11 +925,10 @@ def verdict_map(
     analysis_or_data: Any,
     *,
     on: str = "median",
-    threshold: float = 0.01,
     ax: Axes | None = None,
     unit: str = "cycles",
     levels: str | Iterable[str] | None = None,
-    exclude_warmup: bool = True,
+    config: AnalysisConfig | None = None,
     tsc_hz: float | None = None,
 ) -> Axes:
     """Heat map of the pairwise comparisons: effect as colour, verdict as text.
@@ -942,13 +937,9 @@ def verdict_map(
     ----------
     analysis_or_data : hvload.stats.Analysis, campaign or pandas.DataFrame
         A finished analysis, or data to analyse with :func:`hvload.stats.analyze`
-        (at ``threshold``, warm-up excluded when ``exclude_warmup``).
+        under ``config``.
     on : {"median", "p99"}, default "median"
         Which block statistic's comparisons to show.
-    threshold : float, default 0.01
-        Practical threshold (fraction of the reference median) for new analyses. An
-        ``Analysis`` keeps the threshold it was made with; a different value here is
-        an error (its verdicts cannot be re-judged without the data).
     ax : matplotlib.axes.Axes, optional
         Where to draw; a new figure when ``None``.
     unit : {"cycles", "ns"}, default "cycles"
@@ -957,8 +948,10 @@ def verdict_map(
     levels : str or iterable of str, optional
         Show only comparisons between these levels. The verdicts are those of the
         whole campaign's analysis (same baseline, same multiplicity correction).
-    exclude_warmup : bool, default True
-        Leave out samples flagged ``warmup`` (only when analysing data here).
+    config : hvload.stats.AnalysisConfig, optional
+        How to analyse data (threshold, alpha, correction, exclusions, metric). An
+        ``Analysis`` keeps the configuration it was made with; a different one here is
+        an error (its verdicts cannot be re-judged without the data).
     tsc_hz : float, optional
         TSC frequency in Hz, overriding the campaign's or the analysis's.
 
@@ -971,23 +964,24 @@ def verdict_map(
     -----
     How to read it: each coloured cell compares the column's level with the row's
     reference level. Colour is the relative change of ``on`` (red: slower, blue:
-    faster, white: none); the text gives that change in %, in the unit, and the
-    verdict: ``slower``/``faster`` (significant after multiplicity correction and at
-    least the practical threshold), ``negligible`` (significant but smaller),
-    ``no evidence`` or ``not enough data``. Grey cells were not compared: hvload
-    compares every level with the baseline and each level with its neighbour.
+    faster, white: none); the text gives that change (Hodges-Lehmann estimate of the
+    per-round ratio) in % of the reference's own statistic and in the unit, and the
+    verdict: ``slower``/``faster`` (significant after multiplicity correction, interval
+    excluding 0, estimate at least the practical threshold), ``negligible`` (interval
+    inside the threshold), ``inconclusive`` (a change is shown, its size against the
+    threshold is not), ``no evidence`` or ``not enough data``. Grey cells were not
+    compared: hvload compares every level with the baseline and each level with its
+    neighbour in load order.
     """
     if on not in ("median", "p99"):
         raise ValueError(f"on={on!r} is not allowed; choose 'median' or 'p99'")
     metadata: dict[str, Any] = {}
     if isinstance(analysis_or_data, Analysis):
         analysis = analysis_or_data
-        made_with = analysis.settings.get("threshold")
-        if made_with is not None and not math.isclose(threshold, made_with):
+        if config is not None and analysis.config is not None and config != analysis.config:
             raise ValueError(
-                f"threshold={threshold!r} differs from the analysis's threshold "
-                f"{made_with!r}; pass the campaign to re-analyse at {threshold!r}, or "
-                f"threshold={made_with!r}"
+                "config differs from the configuration the analysis was made with "
+                f"({analysis.config}); pass the campaign to re-analyse, or leave config out"
             )
         tsc = _resolve_tsc(tsc_hz, {"tsc_hz": analysis.design.get("tsc_hz")})
         names = tuple(analysis.design.get("levels") or analysis.levels["level"].tolist())
@@ -995,14 +989,9 @@ def verdict_map(
         _, metadata, _ = _split(analysis_or_data)
         tsc = _resolve_tsc(tsc_hz, metadata)
         _check_unit(unit, tsc)
-        # The verdicts do not depend on the bootstrap, so skipping it keeps this fast.
-        analysis = analyze(
-            analysis_or_data,
-            tsc_hz=tsc,
-            threshold=threshold,
-            exclude=("warmup",) if exclude_warmup else (),
-            n_boot=0,
-        )
+        # The minimum detectable effect is not drawn here; skipping its simulation
+        # keeps this fast.
+        analysis = analyze(analysis_or_data, (config or DEFAULT).replace(n_sim=0), tsc_hz=tsc)
         names = tuple(analysis.design["levels"])
     _check_unit(unit, tsc)
     chosen = [names[i] for i in _select(names, levels)]
@@ -1019,9 +1008,10 @@ def verdict_map(
     change = pd.DataFrame(np.nan, index=refs, columns=cols)
     text = pd.DataFrame("", index=refs, columns=cols)
     scale = 1.0 if unit == "cycles" else 1e9 / float(tsc)  # type: ignore[arg-type]
+    threshold = float(analysis.settings.get("threshold", DEFAULT.threshold))
     for row in comp.itertuples(index=False):
         pct = row.relative_change * 100
-        delta = (row.level_value - row.reference_value) * scale
+        delta = row.change * scale
         change.loc[row.reference, row.level] = pct
         text.loc[row.reference, row.level] = f"{pct:+.1f} %\n{delta:+,.0f} {unit}\n{row.verdict}"
     limit = float(np.nanmax(np.abs(change.to_numpy()))) if change.notna().any().any() else 1.0
@@ -1035,7 +1025,7 @@ def verdict_map(
             change, mask=change.isna(), annot=text.to_numpy(), fmt="", cmap="RdBu_r", center=0,
             vmin=-limit, vmax=limit, linewidths=1, linecolor="white", ax=ax,
             annot_kws={"fontsize": "small"},
-            cbar_kws={"label": f"change of the {on}, % of the reference median"},
+            cbar_kws={"label": f"change of the block {on}, % of the reference's {on}"},
         )  # fmt: skip
     ax.set_xlabel("compared level (grey: pair not compared)")
     ax.set_ylabel("reference level")
@@ -1046,7 +1036,7 @@ def verdict_map(
     )
     subject = _subject(metadata) if metadata else f"{on} latency per load level"
     ax.set_title(
-        f"{subject}\nverdicts on the {on}: Wilcoxon over rounds, {correction} correction, "
+        f"{subject}\nverdicts on the block {on}: signed-rank over rounds, {correction} correction, "
         f"α = {settings.get('alpha', 0.05):g}, practical threshold "
         f"{settings.get('threshold', threshold) * 100:g} %",
         fontsize="medium",

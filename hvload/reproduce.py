@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
     from .campaign import Campaign
-    from .stats import Analysis
+    from .stats import Analysis, AnalysisConfig
     from .survey import Profile
 
 __all__ = [
@@ -51,13 +51,13 @@ def draw_figure(
     ax: Axes | None = None,
     unit: str = "cycles",
     levels: Iterable[str] | None = None,
-    threshold: float = 0.01,
+    config: AnalysisConfig | None = None,
 ) -> Axes:
     """Draw the figure ``name`` of :data:`hvload.plots.FIGURES` for ``data``.
 
     The figures that rest on an analysis (``load_curve``, ``verdicts``) are given
-    ``analysis`` when it is passed, so that a threshold or a level choice made elsewhere
-    is the one they show and nothing is analysed twice.
+    ``analysis`` when it is passed, so that a configuration or a level choice made
+    elsewhere is the one they show and nothing is analysed twice.
 
     Parameters
     ----------
@@ -73,8 +73,9 @@ def draw_figure(
         ``"cycles"`` or ``"ns"``.
     levels
         Level names to draw (all when None).
-    threshold
-        Practical threshold (fraction of the median) when ``verdicts`` analyses itself.
+    config
+        The analysis configuration (exclusions, metric, threshold, ...); the
+        analysis's own when ``analysis`` is given, else :data:`hvload.stats.DEFAULT`.
 
     Returns
     -------
@@ -86,17 +87,17 @@ def draw_figure(
     if name not in figures:
         raise ValueError(f"unknown figure {name!r}; choose one of {sorted(figures)}")
     chosen = list(levels) if levels is not None else None
+    if analysis is not None and analysis.config is not None:
+        config = analysis.config
     if name == "verdicts":
-        source = analysis if analysis is not None else data
         if analysis is not None:
-            # An analysis keeps the threshold it was made with; plots refuses any other.
-            threshold = analysis.settings.get("threshold", threshold)
-        return plots.verdict_map(
-            source, ax=ax, unit=unit, levels=chosen, on="median", threshold=threshold
-        )
+            return plots.verdict_map(analysis, ax=ax, unit=unit, levels=chosen, on="median")
+        return plots.verdict_map(data, ax=ax, unit=unit, levels=chosen, on="median", config=config)
     if name == "load_curve":
-        return plots.load_curve(data, analysis=analysis, ax=ax, unit=unit, levels=chosen)
-    return figures[name](data, ax=ax, unit=unit, levels=chosen)
+        return plots.load_curve(
+            data, analysis=analysis, ax=ax, unit=unit, levels=chosen, config=config
+        )
+    return figures[name](data, ax=ax, unit=unit, levels=chosen, config=config)
 
 
 def _source(campaign: Campaign) -> str:
@@ -112,7 +113,7 @@ def figure(
     analysis: Analysis | None = None,
     unit: str | None = None,
     levels: Iterable[str] | None = None,
-    threshold: float = 0.01,
+    config: AnalysisConfig | None = None,
     size: tuple[float, float] = (9.0, 5.0),
 ) -> Figure:
     """One figure as a standalone matplotlib Figure, its data file named above the plot.
@@ -127,9 +128,7 @@ def figure(
         unit = "ns" if campaign.metadata.get("tsc_hz") else "cycles"
     fig = Figure(figsize=size, layout="constrained")
     ax = fig.subplots()
-    draw_figure(
-        name, campaign, analysis=analysis, ax=ax, unit=unit, levels=levels, threshold=threshold
-    )
+    draw_figure(name, campaign, analysis=analysis, ax=ax, unit=unit, levels=levels, config=config)
     # The plot's own title says what and where; the file name ties a PNG to its data.
     fig.suptitle(_source(campaign), x=0.01, ha="left", fontsize="small", color="0.35")
     return fig
@@ -231,7 +230,7 @@ def write_campaign(
     path: str | os.PathLike[str],
     out_dir: str | os.PathLike[str],
     *,
-    threshold: float = 0.01,
+    config: AnalysisConfig | None = None,
     unit: str | None = None,
     dpi: int = 110,
 ) -> list[Path]:
@@ -247,10 +246,10 @@ def write_campaign(
     camp = load(path)
     target = Path(out_dir) / Path(path).stem
     target.mkdir(parents=True, exist_ok=True)
-    analysis = stats.analyze(camp, threshold=threshold, exclude=stats.REPORT_EXCLUDE)
+    analysis = stats.analyze(camp, config)
     written = []
     for name in _figures():
-        fig = figure(name, camp, analysis=analysis, unit=unit, threshold=threshold)
+        fig = figure(name, camp, analysis=analysis, unit=unit)
         png = target / f"{name}.png"
         fig.savefig(png, dpi=dpi)
         written.append(png)
@@ -266,7 +265,7 @@ def reproduce(
     out_dir: str | os.PathLike[str] = "figures",
     *,
     files: Iterable[str | os.PathLike[str]] | None = None,
-    threshold: float = 0.01,
+    config: AnalysisConfig | None = None,
     unit: str | None = None,
 ) -> list[Path]:
     """Regenerate the survey tables and, per campaign, every figure and report.
@@ -283,8 +282,9 @@ def reproduce(
     files
         Campaign files to use (paths, or names inside ``data_dir``); all ``*.parquet``
         files of ``data_dir`` when None.
-    threshold
-        Practical threshold of the reports and verdict figures (fraction of the median).
+    config
+        Analysis configuration of the reports and figures (:data:`hvload.stats.DEFAULT`
+        when None, as ``hvload report`` uses).
     unit
         ``"cycles"`` or ``"ns"``; by default ns where a campaign records its TSC frequency.
 
@@ -300,5 +300,5 @@ def reproduce(
     else:
         chosen = [resolve_campaign(f, data_dir) for f in files]
     for path in chosen:
-        written += write_campaign(path, out, threshold=threshold, unit=unit)
+        written += write_campaign(path, out, config=config, unit=unit)
     return written

@@ -46,7 +46,9 @@ _VERDICT_COLOURS = {
     "slower": "#f4c7c3",
     "faster": "#c8e6c9",
     "negligible": "#fff3c4",
+    "inconclusive": "#ffe0b2",
     "no evidence": "#eeeeee",
+    "not enough data": "#e0e0e0",
 }
 
 
@@ -111,39 +113,49 @@ def _fmt(value: float, digits: int = 0) -> str:
     return f"{value:,.{digits}f}"
 
 
+def _interval(low: float, high: float, scale: float, digits: int, sign: bool = True) -> str:
+    if not (np.isfinite(low) and np.isfinite(high)):
+        return "-"
+    fmt = f"{{:+,.{digits}f}}" if sign else f"{{:,.{digits}f}}"
+    return f"{fmt.format(scale * low)} .. {fmt.format(scale * high)}"
+
+
 def comparisons_html(analysis: Analysis, *, unit: str = "cycles") -> str:
     """The comparison table of ``analysis`` as HTML, one row per comparison.
 
-    Columns: level against reference, block statistic, change (with its CI) in ``unit``
-    and in percent of the reference, common-language effect size, adjusted p-value and
-    the verdict, coloured by kind.
+    Columns: level against reference, block statistic, the change in percent of the
+    reference's own statistic with its interval, the same change in ``unit`` with its
+    interval, common-language effect size, adjusted p-value and the verdict, coloured
+    by kind (its message on hover).
     """
     comp = analysis.comparisons
-    threshold = analysis.settings.get("threshold", float("nan"))
+    st = analysis.settings
+    threshold = st.get("threshold", float("nan"))
+    ci = f"{round(100 * st.get('confidence', 0.95), 6):g}% CI"
     if comp.empty:
         return (
             "<p><b>No comparisons</b>: at least two load levels are needed "
-            "(the first is the reference).</p>"
+            "(the lowest load is the reference).</p>"
         )
-    ns = unit == "ns" and "effect_ns" in comp and comp["effect_ns"].notna().any()
-    suffix = "_ns" if ns else ""
+    ns = unit == "ns" and comp["change_ns"].notna().any()
+    col = "change_ns" if ns else "change"
     digits = 1 if ns else 0
     head = [
-        "level vs reference", "on", f"change ({'ns' if ns else 'cycles'})", "95% CI",
-        "change %", "CLES", "p (adj.)", "verdict",
+        "level vs reference", "on", "change %", ci, f"change ({'ns' if ns else 'cycles'})", ci,
+        "CLES", "p (adj.)", "verdict",
     ]  # fmt: skip
     rows = []
     for _, r in comp.iterrows():
-        low, high = r[f"effect{suffix}_low"], r[f"effect{suffix}_high"]
-        ci = f"{_fmt(low, digits)} .. {_fmt(high, digits)}" if np.isfinite(low) else "-"
         verdict = str(r["verdict"])
         colour = _VERDICT_COLOURS.get(verdict, "#ffffff")
+        rel = r["relative_change"]
         cells = [
             f"{html.escape(str(r['level']))} vs {html.escape(str(r['reference']))}",
             html.escape(str(r["on"])),
-            _fmt(r[f"effect{suffix}"], digits),
-            ci,
-            _fmt(100 * r["relative_change"], 2),
+            f"{100 * rel:+.2f}" if np.isfinite(rel) else "-",
+            _interval(r["relative_change_low"], r["relative_change_high"], 100, 2),
+            f"{r[col]:+,.{digits}f}" if np.isfinite(r[col]) else "-",
+            _interval(r[f"{col}_low"], r[f"{col}_high"], 1, digits),
             _fmt(r["cles"], 3),
             _fmt(r["pvalue_adjusted"], 4),
         ]
@@ -153,9 +165,17 @@ def comparisons_html(analysis: Analysis, *, unit: str = "cycles") -> str:
         rows.append(f"<tr>{tds}</tr>")
     counts = comp["verdict"].value_counts()
     summary = ", ".join(f"{n} {html.escape(str(v))}" for v, n in counts.items())
+    check = analysis.design_check
+    warning = (
+        f'<p style="color:#b00020"><b>This design cannot reach a verdict</b>: '
+        f"{html.escape(check.message)}</p>"
+        if check is not None and not check.can_decide
+        else ""
+    )
     return (
-        f"<p>Practical threshold {100 * threshold:.2f} % of the reference median; "
-        f"{summary}.</p>"
+        f"{warning}<p>Change = Hodges-Lehmann estimate of the per-round ratio of block "
+        f"statistics, in % of the reference's own median or p99; practical threshold "
+        f"{100 * threshold:.2f} %; {summary}.</p>"
         '<table style="border-collapse:collapse" border="1" cellpadding="3">'
         "<thead><tr>" + "".join(f"<th>{h}</th>" for h in head) + "</tr></thead>"
         "<tbody>" + "".join(rows) + "</tbody></table>"
@@ -198,7 +218,9 @@ class _Shows:
         )
         self.output = w.Output(layout=w.Layout(min_height="120px"))
         self.table = w.HTML(value="")
-        self._threshold = float(threshold)
+        from .stats import DEFAULT
+
+        self.config = DEFAULT.replace(threshold=float(threshold))
         self.campaign = None
         self.analysis = None
         self.figure.observe(lambda change: self.draw(), names="value")
@@ -220,7 +242,7 @@ class _Shows:
         try:
             png = figure_png(
                 self.figure.value, self.campaign, analysis=self.analysis, unit=self._unit(),
-                levels=self._levels(), threshold=self._threshold,
+                levels=self._levels(), config=self.config,
             )  # fmt: skip
         except Exception as exc:  # a figure that cannot be drawn must not break the controls
             self.output.outputs = (_text_output(f"figure {self.figure.value!r} failed: {exc}"),)
@@ -269,7 +291,7 @@ class Explorer(_Shows):
         *,
         levels: str = "0, 50, 100",
         samples: int = 2000,
-        rounds: int = 4,
+        rounds: int = 12,
         figure: str = "ecdf",
         threshold: float = 0.01,
         seed: int | None = None,
@@ -288,6 +310,10 @@ class Explorer(_Shows):
         self.run_button = w.Button(description="Run", button_style="primary", icon="play")
         self.progress = w.IntProgress(value=0, min=0, max=1, description="blocks")
         self.status = w.HTML(value="")
+        self.design_note = w.HTML(value="")
+        self.levels.observe(lambda change: self._check_design(), names="value")
+        self.rounds.observe(lambda change: self._check_design(), names="value")
+        self._check_design()
         self.notes = w.HTML(value=self._refused_html())
         self.reason = w.HTML(value="")
         if not self.can_measure:
@@ -319,6 +345,7 @@ class Explorer(_Shows):
             [
                 w.HBox([w.VBox([self.probe, self.load]), self.notes]),
                 w.HBox([self.levels, self.samples, self.rounds]),
+                self.design_note,
                 w.HBox([self.run_button, self.progress]),
                 self.reason,
             ]
@@ -342,6 +369,27 @@ class Explorer(_Shows):
             open_first = not self.can_measure
         if open_first and self.files.options:
             self._guard(self.open)
+
+    def _check_design(self) -> str:
+        """Say under the sizes whether this design can reach a verdict (empty if it can)."""
+        from .stats import check_design
+
+        try:
+            n_levels = len(parse_levels(self.levels.value))
+            check = check_design(
+                n_levels, int(self.rounds.value), alpha=self.config.alpha,
+                correction=self.config.correction,
+            )  # fmt: skip
+        except ValueError as exc:
+            self.design_note.value = f'<span style="color:#b00020">{html.escape(str(exc))}</span>'
+            return str(exc)
+        message = check.message
+        self.design_note.value = (
+            f'<span style="color:#b00020"><b>No verdict possible</b>: {html.escape(message)}</span>'
+            if message
+            else ""
+        )
+        return message
 
     @property
     def can_measure(self) -> bool:
@@ -436,9 +484,12 @@ class Explorer(_Shows):
         )
         self.progress.max = plan.design.blocks
         self.progress.value = 0
+        warning = self._check_design()
+        notes = [*plan.notes, *([warning] if warning else [])]
         self.status.value = (
             f"measuring {plan.design.blocks} blocks: {len(plan.design.levels)} levels x "
             f"{plan.design.rounds} rounds"
+            + "".join(f"<br><small>note: {html.escape(n)}</small>" for n in notes)
         )
         campaign = plan.run(path, progress=self._advance)
         self.show(campaign, f"measured now, seed {plan.design.seed}")
@@ -475,9 +526,7 @@ class Explorer(_Shows):
         from . import stats
 
         self.campaign = campaign
-        self.analysis = stats.analyze(
-            campaign, threshold=self._threshold, exclude=stats.REPORT_EXCLUDE
-        )
+        self.analysis = stats.analyze(campaign, self.config)
         self.table.value = comparisons_html(self.analysis, unit=self._unit())
         self.draw()
         self.status.value = html.escape(source)
@@ -598,7 +647,7 @@ class Browser(_Shows):
         """Re-analyse the chosen levels at the slider's threshold; redraw figure and table."""
         from . import stats
 
-        self._threshold = float(self.threshold.value) / 100
+        self.config = self.config.replace(threshold=float(self.threshold.value) / 100)
         chosen = tuple(self.levels.value)
         if not chosen:
             self.campaign = None
@@ -610,8 +659,6 @@ class Browser(_Shows):
             every = len(chosen) == len(self.levels.options)
             self._cache[chosen] = self.whole if every else _subset(self.whole, chosen)
         self.campaign = self._cache[chosen]
-        self.analysis = stats.analyze(
-            self.campaign, threshold=self._threshold, exclude=stats.REPORT_EXCLUDE
-        )
+        self.analysis = stats.analyze(self.campaign, self.config)
         self.table.value = comparisons_html(self.analysis, unit=self._unit())
         self.draw()

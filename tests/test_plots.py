@@ -20,7 +20,7 @@ from stats_synthetic import synthetic_campaign
 import hvload
 from hvload import plots
 from hvload.campaign import Campaign
-from hvload.stats import VERDICTS, analyze
+from hvload.stats import DEFAULT, VERDICTS, analyze
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 LEVELS = ("0%", "25%", "50%", "75%", "100%")
@@ -127,7 +127,8 @@ def _check_figure(name: str, ax: Axes, c: Campaign) -> None:
         bars = [x for x in ax.containers if isinstance(x, ErrorbarContainer)]
         assert len(bars) == 2
         assert _tick_texts(ax) == names
-        assert [t.split(",")[0] for t in _legend_texts(ax)] == ["median", "p99"]
+        assert [t.split(" ")[0] for t in _legend_texts(ax)] == ["median", "p99"]
+        assert all("typical block" in t for t in _legend_texts(ax))
         assert ax.get_ylabel().startswith("latency (cycles)")
     elif name == "timeline":
         # Per level a median line and a line of per-bin maxima.
@@ -214,7 +215,7 @@ def test_colour_of_a_level_stays_the_same_in_a_subset(synthetic: Campaign) -> No
 
 def test_warmup_is_excluded_by_default(synthetic: Campaign) -> None:
     kept = _legend_texts(plots.ecdf(synthetic))[0]
-    every = _legend_texts(plots.ecdf(synthetic, exclude_warmup=False))[0]
+    every = _legend_texts(plots.ecdf(synthetic, config=DEFAULT.replace(exclude=())))[0]
     assert kept == f"0% (n={ROUNDS * SAMPLES:,})"
     assert every == f"0% (n={ROUNDS * (SAMPLES + WARMUP):,})"
 
@@ -239,7 +240,7 @@ def test_ladder_reaches_the_tail_of_each_level(synthetic: Campaign) -> None:
 
 
 def test_load_curve_reuses_the_analysis(synthetic: Campaign, monkeypatch) -> None:
-    done = analyze(synthetic, exclude="warmup")
+    done = analyze(synthetic)
 
     def refuse(*args, **kwargs):
         raise AssertionError("analyze ran although an analysis was given")
@@ -249,7 +250,7 @@ def test_load_curve_reuses_the_analysis(synthetic: Campaign, monkeypatch) -> Non
     bars = [x for x in ax.containers if isinstance(x, ErrorbarContainer)]
     assert len(bars) == 3
     medians = bars[0].lines[0].get_ydata()
-    np.testing.assert_allclose(medians, done.levels["median"].to_numpy())
+    np.testing.assert_allclose(medians, done.levels["block_median"].to_numpy())
 
 
 def test_load_curve_rejects_unknown_statistic(synthetic: Campaign) -> None:
@@ -258,14 +259,14 @@ def test_load_curve_rejects_unknown_statistic(synthetic: Campaign) -> None:
 
 
 def test_verdict_map_from_an_analysis(synthetic: Campaign) -> None:
-    done = analyze(synthetic, threshold=0.02, exclude="warmup", n_boot=0)
-    ax = plots.verdict_map(done, on="p99", threshold=0.02)
+    done = analyze(synthetic, threshold=0.02)
+    ax = plots.verdict_map(done, on="p99")
     assert "threshold 2 %" in ax.get_title()
     cells = {t.get_text().split("\n")[-1] for t in ax.texts if t.get_text()}
     p99 = done.comparisons.query("on == 'p99'")
     assert cells == set(p99["verdict"])
-    with pytest.raises(ValueError, match="differs from the analysis's threshold"):
-        plots.verdict_map(done, threshold=0.05)
+    with pytest.raises(ValueError, match="config differs from the configuration"):
+        plots.verdict_map(done, config=DEFAULT.replace(threshold=0.05))
 
 
 def test_verdict_map_of_a_level_subset(synthetic: Campaign) -> None:

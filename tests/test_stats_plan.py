@@ -1,0 +1,202 @@
+"""Planning, design checks, level order and the shared configuration, end to end."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from stats_synthetic import synthetic_campaign
+
+import hvload
+from hvload import _exec, campaign, stats
+from hvload.cli import main
+from hvload.stats.plan import pilot_noise
+from hvload.stats.power import detectable_shifts, minimum_detectable_effect
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+FILES = sorted(DATA.glob("*.parquet"))
+AMD = DATA / "amd-epyc-2vcpu-default.parquet"
+needs_x86 = pytest.mark.skipif(not _exec.SUPPORTED, reason="measuring needs x86_64")
+needs_two = pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two CPUs")
+
+
+@pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
+def test_analyze_and_hvload_report_give_the_same_numbers(
+    path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["report", str(path), "--json"]) == 0
+    reported = json.loads(capsys.readouterr().out)
+    direct = json.loads(json.dumps(stats.analyze(hvload.load(path)).to_dict()))
+    assert reported == direct
+    assert reported["settings"]["exclude"] == ["warmup"]
+
+
+@pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
+def test_report_on_response_time(path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["report", str(path), "--metric", "response", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["design"]["metric"] == "response"
+    cycles = stats.analyze(hvload.load(path))
+    for level, row in zip(cycles.level_summaries, out["levels"], strict=True):
+        # Response time counts from the intended start: never below the service time.
+        assert row["min"] >= level["min"]
+    assert main(["report", str(path), "--metric", "response"]) == 0
+    assert "Metric: response, response time" in capsys.readouterr().out
+
+
+def test_plan_cli_text_json_and_errors(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["plan", str(AMD), "--effect", "3%", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["effect"] == pytest.approx(0.03) and out["on"] == "median"
+    assert 10 <= out["rounds"] <= 400 and out["achieved_power"] >= 0.8
+    assert out["family_size"] == 14 and out["noise"]["pilot_rounds"] == 12
+    assert main(["plan", str(AMD), "--effect", "0.25", "--on", "p99"]) == 0
+    text = capsys.readouterr().out
+    assert "block p99" in text
+    assert ("recommended:" in text) != ("not reachable within" in text)
+    with pytest.raises(SystemExit) as info:
+        main(["plan", str(AMD), "--effect", "0"])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert "effect=" in err and len(err.strip().splitlines()) == 1
+
+
+def test_plan_more_effect_fewer_rounds_and_block_size_table() -> None:
+    camp = hvload.load(AMD)
+    small = stats.plan(camp, 0.02, n_sim=1000)
+    large = stats.plan(camp, 0.04, n_sim=1000)
+    assert small.rounds is not None and large.rounds is not None
+    assert large.rounds < small.rounds
+    # Common random numbers: a smaller block is never planned with fewer rounds.
+    table = small.by_samples.sort_values("samples_per_block")
+    rounds = table["rounds"].to_numpy(dtype=float)
+    assert np.all(np.diff(rounds) <= 0)
+    bare = stats.plan(camp, 0.02, n_sim=1000, pilot_confidence=0.0)
+    assert bare.rounds <= small.rounds and small.noise["margin"] > 1.0
+    assert "recommended" in small.to_text() and json.dumps(small.to_dict())
+
+
+def test_plan_errors_name_the_value() -> None:
+    camp = hvload.load(AMD)
+    for kwargs, needle in (
+        ({"effect": 0}, "effect=0"),
+        ({"on": "p50"}, "on='p50'"),
+        ({"n_levels": 1}, "n_levels=1"),
+        ({"pilot_confidence": 1.0}, "pilot_confidence=1.0"),
+        ({"samples_per_block": 0}, "samples_per_block=0"),
+    ):
+        args = {"effect": 0.02, **kwargs}
+        with pytest.raises(ValueError, match=needle):
+            stats.plan(camp, **args)
+    tiny = synthetic_campaign(1, n_rounds=1)
+    with pytest.raises(ValueError, match="too small"):
+        stats.plan(tiny, 0.02)
+
+
+def test_rounds_beat_samples_on_the_amd_noise() -> None:
+    # The README's figures: on the shipped AMD default campaign's own noise, the default
+    # design (40 rounds x 5,000 samples) detects about 2 %, 12 x 20,000 about 4 %.
+    noise = pilot_noise(hvload.load(AMD), "median")
+
+    def mde(rounds: int, samples: int) -> float:
+        shifts = detectable_shifts(
+            noise.scaled(samples), rounds, alpha_test=0.05 / 14, threshold=0.01, n_sim=2000,
+            rng=np.random.default_rng(rounds),
+        )  # fmt: skip
+        return minimum_detectable_effect(shifts, 0.8)
+
+    default, old = mde(40, 5000), mde(12, 20000)
+    print(f"AMD default noise: MDE 40 x 5,000 = {default:.4f}; 12 x 20,000 = {old:.4f}")
+    assert 0.015 <= default <= 0.025
+    assert 0.035 <= old <= 0.05
+
+
+def test_analysis_reports_noise_and_the_design_check() -> None:
+    result = stats.analyze(hvload.load(AMD))
+    noise = result.noise.set_index("on")
+    assert noise.loc["median", "block_sd"] < noise.loc["p99", "block_sd"]
+    assert 0 < noise.loc["median", "mde"] < noise.loc["p99", "mde"]
+    assert result.design["can_decide"] and result.design["rounds_needed"] == 10
+    text = result.to_text()
+    assert "Block noise" in text and "80% power" in text
+
+
+def test_old_files_with_levels_out_of_load_order_are_analysed_in_load_order() -> None:
+    frame = synthetic_campaign(5, levels=("100%", "0%", "50%"), n_rounds=10)
+    meta = {
+        "design": {"levels": [{"name": n, "value": v} for n, v in
+                              (("100%", 1.0), ("0%", 0.0), ("50%", 0.5))]}
+    }  # fmt: skip
+    result = stats.analyze(SimpleNamespace(samples=frame, metadata=meta))
+    assert result.design["levels"] == ["0%", "50%", "100%"]
+    assert result.design["baseline"] == "0%"
+    assert set(result.comparisons["reference"]) <= {"0%", "50%"}
+    assert any("out of load order" in n for n in result.notes)
+    chosen = stats.analyze(SimpleNamespace(samples=frame, metadata=meta), baseline="50%")
+    refs = chosen.comparisons[chosen.comparisons["kind"] != "neighbour"]["reference"]
+    assert set(refs) == {"50%"}
+
+
+def test_the_recorded_baseline_is_used() -> None:
+    frame = synthetic_campaign(6, n_rounds=10)
+    meta = {"design": {"baseline": "50%"}}
+    result = stats.analyze(SimpleNamespace(samples=frame, metadata=meta))
+    assert result.design["baseline"] == "50%"
+
+
+def test_config_is_validated_once_and_shared() -> None:
+    cfg = stats.AnalysisConfig(threshold=0.02, exclude="none")
+    assert cfg.exclude == () and cfg.ci_label == "95% CI"
+    assert stats.AnalysisConfig(alpha=0.1).ci_label == "90% CI"
+    with pytest.raises(ValueError, match="threshold=inf"):
+        stats.AnalysisConfig(threshold=float("inf"))
+    with pytest.raises(ValueError, match="unknown analysis option"):
+        cfg.replace(n_boot=3)
+
+
+def test_design_refuses_levels_out_of_load_order() -> None:
+    t = hvload.null_trap()
+    levels = (campaign.Level("50%", 0.5), campaign.Level("0%", 0.0))
+    cpu = min(os.sched_getaffinity(0))
+    with pytest.raises(ValueError, match="not in order of increasing load"):
+        campaign.Design(probe=t, levels=levels, probe_cpu=cpu, samples=10, rounds=2)
+    ok = campaign.Design(probe=t, levels=levels[::-1], probe_cpu=cpu, samples=10, rounds=2)
+    assert ok.baseline == "0%" and ok.to_dict()["baseline"] == "0%"
+    with pytest.raises(ValueError, match="baseline='7%' is not a level"):
+        campaign.Design(probe=t, levels=levels[::-1], probe_cpu=cpu, samples=10, rounds=2,
+                        baseline="7%")  # fmt: skip
+
+
+@needs_x86
+@needs_two
+def test_hvload_run_sorts_levels_and_warns_of_a_design_without_verdicts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "sorted.parquet"
+    args = ["run", "--quick", "--levels", "100,0,50", "--no-progress", "--seed", "3", "-o"]
+    assert main([*args, str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "levels sorted into order of increasing load" in err
+    assert "cannot reach a verdict" in err and "rounds are needed" in err
+    camp = hvload.load(out)
+    design = camp.metadata["design"]
+    assert [lv["name"] for lv in design["levels"]] == ["0%", "50%", "100%"]
+    assert design["baseline"] == "0%"
+    result = stats.analyze(camp)
+    assert result.design["levels"] == ["0%", "50%", "100%"]
+    assert set(result.comparisons["reference"]) <= {"0%", "50%"}
+    # Page's test runs on the columns in this order: the trend is in increasing load.
+    assert "increasing with load" in result.trend["median"].message or (
+        result.trend["median"].status == "not enough data"
+    )
+    out2 = tmp_path / "base.parquet"
+    assert main(["run", "--quick", "--levels", "0,50,100", "--baseline", "50", "--no-progress",
+                 "--seed", "3", "-o", str(out2)]) == 0  # fmt: skip
+    camp2 = hvload.load(out2)
+    assert camp2.metadata["design"]["baseline"] == "50%"
+    frame = stats.analyze(camp2).comparisons
+    assert set(frame[frame["kind"] != "neighbour"]["reference"]) == {"50%"}
