@@ -318,7 +318,7 @@ def _probe_text(info: Any, instruction: str | None) -> str:
         if _field(t, "supported"):
             rax = _field(t, "rax_values") or []
             seen = f", RAX seen: {', '.join(str(v) for v in rax)}" if rax else ""
-            return f"; fork probe of {name}: returns{seen}"
+            return f"; fork probe of {name}: the instruction returns to the caller{seen}"
         reason = str(_field(t, "reason") or "").split(". ")[0]
         return f"; fork probe of {name}: {reason}"
     return ""

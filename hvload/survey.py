@@ -284,7 +284,7 @@ def _privilege_check(profile: Profile) -> Check:
             True,
         )
     row, hyp = profile.user_mode, profile.hypervisor
-    instr = profile.instruction or "the hypercall instruction"
+    instr = profile.instruction or "hypercall instruction"
     if row is None:
         text = (
             f"not executable: issued from CPL 3; what {hyp} does with a user-mode {instr} is "

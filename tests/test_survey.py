@@ -250,7 +250,7 @@ def test_hvload_executes_nothing_on_any_platform(platform: str) -> None:
         "kvm+hyperv": "faults before reaching KVM+Hyper-V: KVM injects #UD",
         "bare": "faults before reaching none: without a hypervisor vmcall/vmmcall raise #UD",
         "vmware": "what VMware does with a user-mode vmcall is not recorded",
-        "arm": "what unknown does with a user-mode the hypercall instruction is not recorded",
+        "arm": "what unknown does with a user-mode hypercall instruction is not recorded",
     }[platform]
     assert expected in privilege.text
 
