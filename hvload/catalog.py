@@ -1,14 +1,17 @@
-"""The Hyper-V hypercall catalogue: the 26 calls of the thesis survey, as queryable data.
+"""The Hyper-V hypercall catalogue: TLFS facts about the 26 calls of the thesis survey.
 
 The records live in ``hvload/data/hyperv_hypercalls.csv`` (KVM's own calls in
-``hvload/data/kvm_hypercalls.csv``); this module loads them into frozen
-:class:`Hypercall` records at import and into a pandas DataFrame on request. Call codes,
-classes and the fast/variable-header marks come from ``shared/reference/platform-facts.md``
-§4; sizes and parameter names from the online TLFS reference pages; effects and parameter
-knowledge from what the survey says about each call. The CSV header names the sources.
+``hvload/data/kvm_hypercalls.csv``); this module loads them into frozen :class:`Hypercall`
+records at import and into a pandas DataFrame on request. Call codes, classes and the
+fast/variable-header marks come from ``shared/reference/platform-facts.md`` §4; sizes,
+parameter names, what each parameter is, which partition a call addresses and the privilege
+it needs come from the online TLFS reference pages. Every row names its source.
 
-The records hold *facts* only. Whether a call suits repeated execution is decided by
-:mod:`hvload.survey` from these facts and a framework's capabilities.
+The records hold *facts* only: nothing here says whether a call suits repeated execution.
+The survey's judgments (what the thesis could not understand, what it expected to crash,
+which values it could only guess) are kept apart, each with the sentence of the survey it
+rests on, in :mod:`hvload.judgments`; :mod:`hvload.survey` derives each verdict from both
+and a framework's profile (:mod:`hvload.profiles`).
 
 What a user-mode hypercall does under each hypervisor is kept in :mod:`hvload.hypervisors`
 and re-exported here, so that the catalogue is the one place to look things up.
@@ -26,7 +29,7 @@ import io
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from importlib import resources
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple, TypeVar
 
 from . import tlfs
 from .hypervisors import USER_MODE_HYPERCALL, UserModeHypercall, user_mode_hypercall
@@ -35,19 +38,19 @@ if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = [
+    "FAST_INPUT_MAX",
     "HYPERCALLS",
     "KVM_ENOSYS",
     "KVM_EPERM",
     "KVM_HYPERCALLS",
     "USER_MODE_HYPERCALL",
-    "Effect",
     "Hypercall",
     "HypercallRegisters",
-    "Knowledge",
     "KvmHypercall",
     "Parameter",
-    "Scope",
+    "Partition",
     "UserModeHypercall",
+    "ValueKind",
     "control_value",
     "fast_call",
     "get",
@@ -65,66 +68,54 @@ __all__ = [
 KVM_ENOSYS = 1000
 #: KVM's refusal of any hypercall from CPL 3 (RAX = -KVM_EPERM).
 KVM_EPERM = 1
+#: Input bytes the fast (register) convention carries in RDX and R8.
+FAST_INPUT_MAX = 16
 
 
-class Knowledge(str, enum.Enum):
-    """Where the value of a parameter can come from, from least to most demanding."""
+class ValueKind(str, enum.Enum):
+    """What the TLFS says a parameter's value is (see the CSV header)."""
 
-    #: The call takes no parameters at all (only used for a call's summary).
-    NONE = "none"
-    #: A constant or a self-referring value (e.g. ``HV_PARTITION_ID_SELF``) known in advance.
-    KNOWN = "known"
-    #: Any value of a documented range is accepted; nothing says which one does real work.
-    RANGE = "range"
-    #: Only known at run time; a hypercall monitor watching the guest could observe it.
-    MONITOR = "monitor"
-    #: Only known at run time, and nothing available to the caller reveals it.
+    #: The TLFS documents a value that does the job (a self ID, a flag, a VTL number), or
+    #: says the field is ignored under a flag.
+    CONSTANT = "constant"
+    #: The caller chooses the value within a documented range or format.
+    VALUE = "value"
+    #: The value names an object someone else creates at run time (a connection, another
+    #: partition, a host-assigned device, a nested guest's address space).
     RUNTIME = "runtime"
 
-    @property
-    def rank(self) -> int:
-        """Position in the order above (0 = least demanding)."""
-        return list(Knowledge).index(self)
 
+class Partition(str, enum.Enum):
+    """What the TLFS page says about which partition a call addresses."""
 
-class Effect(str, enum.Enum):
-    """What issuing a call again and again does to the system."""
-
-    READ_ONLY = "read_only"
-    IDEMPOTENT = "idempotent"
-    CHANGES_STATE = "changes_state"
-    DISRUPTS = "disrupts"
-    #: The purpose is documented but the consequence of repeating the call is unclear.
-    UNKNOWN = "unknown"
-    #: The survey could not make out what the call is for.
-    NOT_UNDERSTOOD = "not_understood"
-
-
-class Scope(str, enum.Enum):
-    """Which partitions may issue a call."""
-
-    ANY = "any"
-    ROOT = "root"
+    #: The page gives no restriction.
+    UNSTATED = "unstated"
+    #: The caller's own partition, or a child of the caller.
+    SELF_OR_CHILD = "self_or_child"
+    #: Another partition than the caller's.
+    OTHER = "other"
+    #: Only valid while nested virtualisation is active.
     NESTED = "nested"
 
 
 class Parameter(NamedTuple):
-    """One named input parameter and where its value can come from."""
+    """One named input parameter: what kind of value it takes, and what the TLFS says it is."""
 
     name: str
-    knowledge: Knowledge
+    kind: ValueKind
+    what: str
 
 
 @dataclass(frozen=True)
 class Hypercall:
-    """One catalogue record.
+    """One catalogue record: TLFS facts only.
 
     Attributes
     ----------
     name
         TLFS name.
     survey_name
-        The survey's spelling where it differs from the TLFS, else ``None``.
+        The survey's spelling in Table 7.1 where it differs from the TLFS, else ``None``.
     code
         Call code (bits 15:0 of the input value).
     rep
@@ -141,16 +132,16 @@ class Hypercall:
         Size of the fixed output.
     output_element_bytes
         Size of one output list element of a rep call (0 otherwise).
+    partition
+        Which partition the call addresses, as the TLFS page says.
+    privilege
+        The partition privilege the TLFS page names for the call ("" when none).
     parameters
-        The named input parameters with where their values come from.
-    effect
-        What repeating the call does.
-    scope
-        Which partitions may issue it.
+        The named input parameters, each with its kind of value and what it is.
     description
-        One sentence on what the call does.
-    basis
-        What the effect and knowledge attributes were taken from.
+        One sentence on what the call does (hvload's words).
+    source
+        Where the facts of this row come from.
     """
 
     name: str
@@ -163,11 +154,11 @@ class Hypercall:
     input_element_bytes: int
     output_bytes: int
     output_element_bytes: int
+    partition: Partition
+    privilege: str
     parameters: tuple[Parameter, ...]
-    effect: Effect
-    scope: Scope
     description: str
-    basis: str
+    source: str
 
     @property
     def table_name(self) -> str:
@@ -180,15 +171,38 @@ class Hypercall:
         return "rep" if self.rep else "simple"
 
     @property
-    def knowledge(self) -> Knowledge:
-        """The most demanding knowledge any parameter needs (``NONE`` without parameters)."""
-        if not self.parameters:
-            return Knowledge.NONE
-        return max((p.knowledge for p in self.parameters), key=lambda k: k.rank)
+    def needs_pages(self) -> bool:
+        """Whether issuing the call takes guest-physical input or output pages.
 
-    def needs(self, knowledge: Knowledge) -> tuple[str, ...]:
-        """Names of the parameters whose values need ``knowledge``."""
-        return tuple(p.name for p in self.parameters if p.knowledge is knowledge)
+        A call with neither input nor output needs none; a call marked fast whose input fits
+        RDX and R8 (16 bytes) and that has no output can pass everything in registers. Every
+        other call, and every rep call (its lists live in memory), uses the memory
+        convention: RDX and R8 hold the GPAs of the input and output pages
+        (platform-facts.md §4).
+        """
+        if self.rep or self.variable_header:
+            return True
+        if self.input_bytes == 0 and self.output_bytes == 0:
+            return False
+        return not (self.fast and self.input_bytes <= FAST_INPUT_MAX and self.output_bytes == 0)
+
+    def parameter(self, name: str) -> Parameter:
+        """The parameter called ``name``.
+
+        Raises
+        ------
+        KeyError
+            If the call has no such parameter.
+        """
+        for p in self.parameters:
+            if p.name == name:
+                return p
+        raise KeyError(f"{self.name} has no parameter {name!r}; it has {self.parameter_names}")
+
+    @property
+    def parameter_names(self) -> tuple[str, ...]:
+        """Names of the input parameters, in TLFS order."""
+        return tuple(p.name for p in self.parameters)
 
     def to_dict(self) -> dict[str, object]:
         """Plain-Python form, with enums as their string values."""
@@ -204,12 +218,12 @@ class Hypercall:
             "input_element_bytes": self.input_element_bytes,
             "output_bytes": self.output_bytes,
             "output_element_bytes": self.output_element_bytes,
-            "parameters": ";".join(f"{p.name}:{p.knowledge.value}" for p in self.parameters),
-            "knowledge": self.knowledge.value,
-            "effect": self.effect.value,
-            "scope": self.scope.value,
+            "needs_pages": self.needs_pages,
+            "partition": self.partition.value,
+            "privilege": self.privilege,
+            "parameters": ";".join(f"{p.name}:{p.kind.value}" for p in self.parameters),
             "description": self.description,
-            "basis": self.basis,
+            "source": self.source,
         }
 
 
@@ -248,13 +262,27 @@ def _bool(field: str, text: str) -> bool:
     return text == "true"
 
 
+_E = TypeVar("_E", bound=enum.Enum)
+
+
+def _enum(kind: type[_E], field: str, text: str) -> _E:
+    try:
+        return kind(text)
+    except ValueError:
+        allowed = ", ".join(repr(k.value) for k in kind)
+        raise ValueError(
+            f"catalogue field {field} must be one of {allowed}, got {text!r}"
+        ) from None
+
+
 def _parameters(text: str) -> tuple[Parameter, ...]:
     if not text:
         return ()
     out = []
     for item in text.split(";"):
-        name, _, knowledge = item.partition(":")
-        out.append(Parameter(name, Knowledge(knowledge)))
+        name, _, rest = item.partition(":")
+        kind, _, what = rest.partition(":")
+        out.append(Parameter(name, _enum(ValueKind, "parameters", kind), what))
     return tuple(out)
 
 
@@ -289,11 +317,11 @@ def load_hypercalls() -> tuple[Hypercall, ...]:
             input_element_bytes=int(row["input_element_bytes"]),
             output_bytes=int(row["output_bytes"]),
             output_element_bytes=int(row["output_element_bytes"]),
+            partition=_enum(Partition, "partition", row["partition"]),
+            privilege=row["privilege"],
             parameters=_parameters(row["parameters"]),
-            effect=Effect(row["effect"]),
-            scope=Scope(row["scope"]),
             description=row["description"],
-            basis=row["basis"],
+            source=row["source"],
         )
         for row in _rows("hyperv_hypercalls.csv")
     )
@@ -350,7 +378,7 @@ def get(key: str | int) -> Hypercall:
 
 
 def to_frame(calls: Iterable[Hypercall] | None = None) -> pd.DataFrame:
-    """The catalogue as a DataFrame, one row per call, indexed by TLFS name.
+    """The catalogue's TLFS facts as a DataFrame, one row per call, indexed by TLFS name.
 
     Parameters
     ----------
@@ -360,19 +388,15 @@ def to_frame(calls: Iterable[Hypercall] | None = None) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        Columns as in :meth:`Hypercall.to_dict`; ``effect``, ``knowledge``, ``scope`` and
-        ``class`` are categoricals.
+        Columns as in :meth:`Hypercall.to_dict`; ``class`` and ``partition`` are
+        categoricals.
     """
     import pandas as pd
 
     df = pd.DataFrame([c.to_dict() for c in (HYPERCALLS if calls is None else calls)])
     df = df.set_index("name")
     df["class"] = pd.Categorical(df["class"], categories=["simple", "rep"])
-    df["effect"] = pd.Categorical(df["effect"], categories=[e.value for e in Effect])
-    df["knowledge"] = pd.Categorical(
-        df["knowledge"], categories=[k.value for k in Knowledge], ordered=True
-    )
-    df["scope"] = pd.Categorical(df["scope"], categories=[s.value for s in Scope])
+    df["partition"] = pd.Categorical(df["partition"], categories=[p.value for p in Partition])
     return df
 
 

@@ -30,31 +30,38 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
 
 def _cmd_survey(args: argparse.Namespace) -> int:
-    from .survey import PROFILES, THESIS, changes, format_table, survey
+    from . import catalog
+    from .survey import THESIS, changes, classify, explain, format_report, get_profile, survey
 
-    profile = PROFILES[args.framework]
-    rows = survey(profile)
-    # Rows are compared against the thesis's framework, the profile Table 7.1 was made for.
-    changed = {c.after.call.name: c.before for c in changes(THESIS, profile)}
+    profile = get_profile(args.framework)
+    if args.explain is not None:
+        key = args.explain.strip()
+        try:
+            call = catalog.get(int(key, 0) if key[:1].isdigit() else key)
+        except (KeyError, ValueError):
+            raise ValueError(
+                f"--explain {args.explain!r}: no surveyed hypercall has that name or code; give "
+                "a TLFS or Table 7.1 name (e.g. HvVtlCall) or a call code (e.g. 0x0011); "
+                "`hvload survey` lists all 26"
+            ) from None
+        if args.json:
+            json.dump(classify(call, profile).to_dict(detail=True), sys.stdout, indent=2)
+            sys.stdout.write("\n")
+        else:
+            sys.stdout.write(explain(call, profile))
+        return 0
     if args.json:
-        objects = [a.to_dict() for a in rows]
+        # Rows are compared against the thesis's framework, the profile Table 7.1 was made for.
+        changed = {c.after.call.name: c.before for c in changes(THESIS, profile)}
+        objects = [a.to_dict() for a in survey(profile)]
         for obj in objects:
             before = changed.get(str(obj["name"]))
             obj["changed_from"] = before.verdict.value if before else None
+            obj["framework_description"] = profile.description
         json.dump(objects, sys.stdout, indent=2)
         sys.stdout.write("\n")
         return 0
-    sys.stdout.write(f"Hypercall survey for {profile.description}\n\n")
-    sys.stdout.write(format_table(rows, changed))
-    if changed:
-        sys.stdout.write("\nChanged against the thesis's framework (Table 7.1):\n")
-        for name, before in changed.items():
-            after = next(a for a in rows if a.call.name == name)
-            sys.stdout.write(
-                f"  {name}: {before.verdict.value} -> {after.verdict.value}\n"
-                f"    was: {'; '.join(before.reasons)}\n"
-                f"    now: {'; '.join(after.reasons)}\n"
-            )
+    sys.stdout.write(format_report(profile, THESIS))
     return 0
 
 
@@ -293,11 +300,20 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--framework",
-        choices=["thesis", "hvload"],
+        choices=["thesis", "ring0-hypothetical", "hvload"],
         default="thesis",
-        help="whose capabilities to judge for (default: thesis); changed rows are marked",
+        help="whose capabilities to judge for (default: thesis, i.e. Table 7.1): hvload is "
+        "hvload itself on this machine; ring0-hypothetical is a framework that does not exist "
+        "(the thesis's plus rep calls and variable headers); changed rows are marked",
     )
-    p.add_argument("--json", action="store_true", help="a JSON array of objects on stdout")
+    p.add_argument(
+        "--explain",
+        metavar="NAME",
+        default=None,
+        help="for one call (name or code): each TLFS fact and survey judgment, and which "
+        "decided its verdict, with sources",
+    )
+    p.add_argument("--json", action="store_true", help="JSON on stdout (an array of objects)")
     p.set_defaults(func=_cmd_survey)
 
     p = sub.add_parser("run", help="measure a probe trap under load levels (a campaign)")

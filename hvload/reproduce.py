@@ -181,7 +181,8 @@ def survey_table(profile: Profile | None = None, *, base: Profile | None = None)
     Returns
     -------
     pandas.DataFrame
-        Indexed by the survey's name of each call: code (hex), class, verdict, reasons.
+        Indexed by the survey's name of each call: code (hex), class, verdict, reasons; a
+        hypothetical profile adds a ``framework`` column that says so on every row.
     """
     from . import survey
 
@@ -194,6 +195,8 @@ def survey_table(profile: Profile | None = None, *, base: Profile | None = None)
     if base is not None:
         changed = {c.after.call.name: c.before.verdict.value for c in survey.changes(base, profile)}
         out.insert(4, "was", [changed.get(n, "") for n in out.index])
+    if profile.hypothetical:
+        out.insert(0, "framework", f"{profile.name} (HYPOTHETICAL)")
     return out.set_index("survey_name").rename_axis("hypercall")
 
 
@@ -204,19 +207,38 @@ def _counts(table: pd.DataFrame) -> str:
 
 
 def write_survey(out_dir: str | os.PathLike[str]) -> list[Path]:
-    """Write Table 7.1 and the table re-judged for hvload (CSV and Markdown) into ``out_dir``."""
+    """Write Table 7.1 and the table re-judged for a hypothetical framework into ``out_dir``.
+
+    CSV and Markdown each: ``table_7_1`` (the rules with the thesis's framework),
+    ``table_7_1_ring0_hypothetical`` (the same rules for
+    :data:`hvload.survey.RING0_HYPOTHETICAL`, a ring-0 framework with rep and
+    variable-header support that does not exist) and ``table_7_1_changes`` (its rows that
+    differ). Titles and a ``framework`` column mark the re-judged tables hypothetical. hvload
+    itself issues hypercalls from CPL 3 and can execute none of the calls on any platform
+    (``hvload survey --framework hvload``), so it has no re-judged table here.
+    """
     from . import survey
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    hypo = survey.RING0_HYPOTHETICAL
     thesis = survey_table(survey.THESIS)
-    rejudged = survey_table(survey.HVLOAD, base=survey.THESIS)
+    rejudged = survey_table(hypo, base=survey.THESIS)
     changed = rejudged[rejudged["was"] != ""]
     written = []
     for stem, table, title in (
         ("table_7_1", thesis, f"Table 7.1 reproduced from the rules: {survey.THESIS.description}"),
-        ("table_7_1_hvload", rejudged, f"The survey re-judged for {survey.HVLOAD.description}"),
-        ("table_7_1_changes", changed, "Rows whose verdict changes for hvload"),
+        (
+            "table_7_1_ring0_hypothetical",
+            rejudged,
+            f"HYPOTHETICAL: the survey re-judged for {hypo.description}",
+        ),
+        (
+            "table_7_1_changes",
+            changed,
+            "HYPOTHETICAL: rows whose verdict changes for a ring-0 framework with rep and "
+            "variable-header support",
+        ),
     ):
         csv = out / f"{stem}.csv"
         table.to_csv(csv)

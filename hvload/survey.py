@@ -1,60 +1,109 @@
-"""The thesis's hypercall survey (Table 7.1) as rules over catalogue facts.
+"""The thesis's hypercall survey (Table 7.1) as rules over TLFS facts and the survey's judgments.
 
 :func:`classify` judges one :class:`~hvload.catalog.Hypercall` for a framework described by a
-:class:`Profile`. No verdict is stored anywhere: each follows from the record's attributes
-and these rules, checked in this order and all collected:
+:class:`~hvload.profiles.Profile`. No verdict is stored anywhere. Each follows from three
+inputs, kept apart so that a reader can tell them apart:
 
-1. A rep call is unsuitable if the framework cannot issue rep calls.
-2. A call with a variable-size header is unsuitable if the framework cannot build one.
-3. A call whose purpose was not understood is unsuitable: nothing says what repeating it
-   would test or break.
-4. A call that disrupts the partition when repeated is unsuitable.
-5. A root-only call is unsuitable for a framework known not to run in the root partition;
-   a nested-only call likewise for one known not to run under nested virtualisation.
-6. Each parameter needs some knowledge (:class:`~hvload.catalog.Knowledge`). Knowledge the
-   framework has is fine; knowledge it can only partly rely on (guessing from a range, an
-   unreliable hypercall monitor) makes the call *maybe*; knowledge it lacks makes it
+- the call's TLFS facts (:mod:`hvload.catalog`): class, variable header, fast convention,
+  sizes, which partition it addresses, what kind of value each parameter takes;
+- the survey's judgments about it (:mod:`hvload.judgments`), each with the survey's words;
+- the framework's profile: privilege level, hypervisor, page handling, encodings,
+  knowledge, partition.
+
+The rules, checked in this order and all collected. First, can the framework issue the call
+so that the hypervisor runs it (the call is *executable*)?
+
+1. The hypervisor must implement Hyper-V's hypercall interface (plain KVM does not: it reads
+   a KVM call number from RAX).
+2. The call must come from CPL 0: Hyper-V raises #UD for a hypercall from CPL 3, and plain
+   KVM refuses one after the exit (RAX = -1) without running it.
+3. A rep call needs a framework that can issue rep calls; 4. a call with a variable-size
+   header one that can build it.
+5. A call that takes guest-physical input or output pages needs a framework that can supply
+   them.
+
+A call that fails any of these is unsuitable. Then, does it suit repeated execution?
+
+6. A call whose purpose the survey did not understand is unsuitable.
+7. A call the survey expects to disrupt the partition when repeated is unsuitable.
+8. A nested-only call (TLFS) is unsuitable for a framework known not to run as a nested
+   hypervisor; a call the survey describes as the root partition's likewise for one known
+   to run in a guest.
+9. Each parameter needs some knowledge (:class:`~hvload.judgments.Knowledge`): the survey's
+   judgment where it made one, else what the TLFS kind of the value gives (a constant or a
+   value the caller chooses: known; an object created at run time: not obtainable).
+   Knowledge the framework has is fine; knowledge it can only partly rely on (trying values,
+   an unreliable hypercall monitor) makes the call *maybe*; knowledge it lacks makes it
    unsuitable.
-7. A call whose effect when repeated is unknown is *maybe*.
-8. Anything else is suitable.
+10. A call whose effect when repeated the survey calls unknown is *maybe*.
+11. Anything else is suitable.
 
-The verdict is the worst outcome; the reasons reported are those that reached it, the
-milder findings are kept as notes.
+The verdict is the worst outcome; the reasons reported are those that reached it, the milder
+findings are kept as notes. :func:`explain` shows every check for one call with its source.
 
-With :data:`THESIS` these rules give Table 7.1 of the survey exactly (4 suitable, 6 maybe,
-16 unsuitable). Two rows reach the survey's verdict by a different route than its text:
-the survey calls HvFlushVirtualAddressSpaceEx and HvSendSyntheticClusterIpiEx rep calls,
-but the TLFS (and so the catalogue) classes them as simple calls with a variable-size
-header. Rule 2 makes them unsuitable for the thesis's framework all the same, since it
-could build neither rep calls nor variable headers.
+With :data:`~hvload.profiles.THESIS` these rules give Table 7.1 of the survey exactly
+(4 suitable, 6 maybe, 16 unsuitable). Ten of its rows reach their verdict only through a
+judgment of the survey (``tests/test_survey.py`` removes each judgment in turn); among them
+HvEnablePartitionVtl (purpose not understood), HvVtlCall and HvVtlReturn (result unclear) and
+HvTranslateVirtualAddress (which addresses are mapped is unknown). Where the survey's text is
+ambiguous, the judgment's ``notes`` say so.
 """
 
 from __future__ import annotations
 
 import enum
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .catalog import HYPERCALLS, Effect, Hypercall, Knowledge, Scope
+from . import catalog
+from . import judgments as _judgments
+from .catalog import HYPERCALLS, Hypercall, Partition, ValueKind
+from .judgments import Effect, Judgment, Kind, Knowledge
+from .profiles import (
+    HYPERV_INTERFACE,
+    PROFILE_NAMES,
+    PROFILES,
+    RING0_HYPOTHETICAL,
+    THESIS,
+    Profile,
+    get_profile,
+    hvload_profile,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = [
-    "HVLOAD",
     "PROFILES",
+    "PROFILE_NAMES",
+    "RING0_HYPOTHETICAL",
     "THESIS",
     "Assessment",
     "Change",
+    "Check",
     "Profile",
     "Verdict",
     "changes",
     "classify",
+    "explain",
+    "format_report",
     "format_table",
+    "get_profile",
+    "hvload_profile",
     "survey",
     "to_frame",
 ]
+
+#: Where the calling-convention facts come from.
+_CONVENTIONS = (
+    "platform-facts.md 4 (TLFS): memory convention RDX/R8 = input/output GPA; fast "
+    "convention RDX/R8 = up to 16 input bytes"
+)
+_PAGES_NOT_NEEDED = {
+    "none": "no input and no output: needs no guest-physical pages",
+    "fast": "fast call, input fits RDX/R8, no output: needs no guest-physical pages",
+}
 
 
 class Verdict(str, enum.Enum):
@@ -71,74 +120,43 @@ class Verdict(str, enum.Enum):
 
 
 @dataclass(frozen=True)
-class Profile:
-    """What a hypercall-issuing framework can do and know.
+class Check:
+    """One rule applied to one call for one profile.
 
     Attributes
     ----------
-    name
-        Short name, used by ``hvload survey --framework``.
-    description
-        One line on the framework.
-    rep_calls
-        Whether it can issue rep calls (rep count and start index, list elements).
-    variable_headers
-        Whether it can build inputs with a variable-size header.
-    knows
-        Parameter knowledge it has reliably.
-    may_know
-        Parameter knowledge it can only partly rely on: calls needing it are *maybe*.
-    root_partition
-        True/False if the framework is known to run / not to run in the root partition;
-        None when that is not stated.
-    nested
-        Likewise for running under nested virtualisation.
+    rule
+        Short name of the rule (``"privilege"``, ``"rep"``, ``"knowledge"``, ...).
+    outcome
+        ``SUITABLE`` when the check passes, else the verdict it pushes the call to.
+    text
+        One line on what was found.
+    source
+        The fact, judgment or profile capability it rests on, with where it comes from.
+    executable
+        True for the rules that decide whether the framework can issue the call at all.
     """
 
-    name: str
-    description: str
-    rep_calls: bool
-    variable_headers: bool
-    knows: frozenset[Knowledge] = field(
-        default_factory=lambda: frozenset({Knowledge.NONE, Knowledge.KNOWN})
-    )
-    may_know: frozenset[Knowledge] = field(default_factory=frozenset)
-    root_partition: bool | None = None
-    nested: bool | None = None
+    rule: str
+    outcome: Verdict
+    text: str
+    source: str
+    executable: bool = False
 
+    @property
+    def passed(self) -> bool:
+        """True when the check found nothing against the call."""
+        return self.outcome is Verdict.SUITABLE
 
-#: The framework the survey judged for: no rep calls, no variable headers; it can try values
-#: from a documented range, and its hypercall monitor (which could reveal connection IDs) did
-#: not give trustworthy results. The survey does not say which partition it ran in.
-THESIS = Profile(
-    name="thesis",
-    description="the thesis's hypercall testing framework",
-    rep_calls=False,
-    variable_headers=False,
-    knows=frozenset({Knowledge.NONE, Knowledge.KNOWN}),
-    may_know=frozenset({Knowledge.RANGE, Knowledge.MONITOR}),
-)
-
-#: hvload: builds rep calls and variable headers; same parameter knowledge as the thesis (no
-#: hypercall monitor of its own); runs inside a guest, never in the root partition.
-HVLOAD = replace(
-    THESIS,
-    name="hvload",
-    description="hvload (rep calls and variable headers supported; runs in a guest)",
-    rep_calls=True,
-    variable_headers=True,
-    root_partition=False,
-)
-
-PROFILES: Mapping[str, Profile] = {p.name: p for p in (THESIS, HVLOAD)}
-
-_KNOWLEDGE_WORDS = {
-    Knowledge.RANGE: "only known to lie in a documented range",
-    Knowledge.MONITOR: "only known at run time (a hypercall monitor could observe it)",
-    Knowledge.RUNTIME: "only known at run time, and nothing available reveals it",
-    Knowledge.KNOWN: "known in advance",
-    Knowledge.NONE: "not needed",
-}
+    def to_dict(self) -> dict[str, object]:
+        """JSON-ready form."""
+        return {
+            "rule": self.rule,
+            "outcome": self.outcome.value,
+            "text": self.text,
+            "source": self.source,
+            "executable": self.executable,
+        }
 
 
 @dataclass(frozen=True)
@@ -153,21 +171,52 @@ class Assessment:
         The profile it was judged for.
     verdict
         The outcome.
-    reasons
-        The findings that decided the verdict (all at the verdict's level).
-    notes
-        Milder findings that did not decide it.
+    checks
+        Every check made, passed or not, in rule order.
+    judgments
+        The survey's judgments about the call that the rules were given.
     """
 
     call: Hypercall
     profile: Profile
     verdict: Verdict
-    reasons: tuple[str, ...]
-    notes: tuple[str, ...] = ()
+    checks: tuple[Check, ...]
+    judgments: tuple[Judgment, ...] = ()
 
-    def to_dict(self) -> dict[str, object]:
-        """JSON-ready form (the fields ``hvload survey --json`` prints)."""
-        return {
+    @property
+    def findings(self) -> tuple[Check, ...]:
+        """The checks that found something against the call."""
+        return tuple(c for c in self.checks if not c.passed)
+
+    @property
+    def executable(self) -> bool:
+        """Whether the framework can issue the call so that the hypervisor runs it."""
+        return not any(c.executable for c in self.findings)
+
+    @property
+    def deciding(self) -> tuple[Check, ...]:
+        """The findings at the verdict's level (none for a suitable call)."""
+        return tuple(c for c in self.findings if c.outcome is self.verdict)
+
+    @property
+    def reasons(self) -> tuple[str, ...]:
+        """What decided the verdict, one line each."""
+        if self.verdict is Verdict.SUITABLE:
+            return (_why_suitable(self.call),)
+        return tuple(c.text for c in self.deciding)
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        """Milder findings that did not decide the verdict."""
+        return tuple(c.text for c in self.findings if c.outcome is not self.verdict)
+
+    def to_dict(self, detail: bool = False) -> dict[str, object]:
+        """JSON-ready form (the fields ``hvload survey --json`` prints).
+
+        With ``detail`` (``hvload survey --explain NAME --json``) it adds the call's TLFS
+        facts, the survey's judgments, the profile and every check.
+        """
+        out: dict[str, object] = {
             "name": self.call.name,
             "survey_name": self.call.table_name,
             "code": self.call.code,
@@ -175,28 +224,294 @@ class Assessment:
             "rep": self.call.rep,
             "variable_header": self.call.variable_header,
             "verdict": self.verdict.value,
+            "executable": self.executable,
             "reasons": list(self.reasons),
             "notes": list(self.notes),
+            "findings": [c.to_dict() for c in self.findings],
             "framework": self.profile.name,
+            "hypothetical": self.profile.hypothetical,
         }
+        if detail:
+            facts = self.call.to_dict()
+            facts["parameters"] = [
+                p._asdict() | {"kind": p.kind.value} for p in self.call.parameters
+            ]
+            out["facts"] = facts
+            out["judgments"] = [j.to_dict() for j in self.judgments]
+            out["profile"] = self.profile.to_dict()
+            out["checks"] = [c.to_dict() for c in self.checks]
+        return out
 
 
-def _knowledge_findings(call: Hypercall, profile: Profile) -> list[tuple[Verdict, str]]:
-    found: list[tuple[Verdict, str]] = []
-    for knowledge in sorted({p.knowledge for p in call.parameters}, key=lambda k: k.rank):
-        if knowledge in profile.knows:
-            continue
-        names = call.needs(knowledge)
-        verb = "are" if len(names) > 1 else "is"
-        what = f"{', '.join(names)} {verb} {_KNOWLEDGE_WORDS[knowledge]}"
-        if knowledge in profile.may_know:
-            found.append((Verdict.MAYBE, f"{what}: the framework can only try values"))
+# --- the rules -----------------------------------------------------------------------------
+
+_NO_HYPERV = {
+    "KVM": (
+        "KVM without its Hyper-V emulation does not implement Hyper-V's hypercalls: it reads "
+        "a KVM call number from RAX and answers unknown numbers with -KVM_ENOSYS",
+        "platform-facts.md 1 and 5 (linux arch/x86/kvm/x86.c)",
+    ),
+    "none": (
+        "no hypervisor: vmcall and vmmcall raise #UD",
+        "Intel SDM / AMD APM, VMCALL and VMMCALL",
+    ),
+}
+
+
+def _hypervisor_check(profile: Profile) -> Check:
+    hyp = profile.hypervisor
+    if hyp in HYPERV_INTERFACE:
+        return Check(
+            "hypervisor",
+            Verdict.SUITABLE,
+            f"{hyp} implements Hyper-V's hypercall interface",
+            f"profile {profile.name}: hypervisor",
+            True,
+        )
+    text, source = _NO_HYPERV.get(
+        hyp, (f"{hyp} does not implement Hyper-V's hypercall interface", "hvload.hypervisors")
+    )
+    return Check("hypervisor", Verdict.UNSUITABLE, f"not executable: {text}", source, True)
+
+
+def _privilege_check(profile: Profile) -> Check:
+    if profile.cpl == 0:
+        return Check(
+            "privilege",
+            Verdict.SUITABLE,
+            "issued from CPL 0, where hypercalls are legal",
+            "TLFS, 'Legal Hypercall Environments'",
+            True,
+        )
+    row, hyp = profile.user_mode, profile.hypervisor
+    instr = profile.instruction or "hypercall instruction"
+    if row is None:
+        text = (
+            f"not executable: issued from CPL 3; what {hyp} does with a user-mode {instr} is "
+            "not recorded, and every hypervisor hvload knows refuses one"
+        )
+        source = "hvload.hypervisors"
+    elif row.outcome == "exit":
+        text = (
+            f"not executable: issued from CPL 3, the {instr} exits to {hyp}, which refuses the "
+            f"call after the exit (RAX = {row.rax}) without running it"
+        )
+        source = row.source
+    else:
+        text = (
+            f"not executable: issued from CPL 3, the {instr} faults before reaching {hyp}: "
+            f"{row.what_is_measured.removeprefix('nothing: ')}"
+        )
+        source = row.source
+    return Check("privilege", Verdict.UNSUITABLE, text, source, True)
+
+
+def _encoding_checks(call: Hypercall, profile: Profile) -> list[Check]:
+    out = []
+    src = f"TLFS class {call.call_class} ({call.source})"
+    if not call.rep:
+        out.append(Check("rep", Verdict.SUITABLE, "simple call", src, True))
+    elif profile.rep_calls:
+        out.append(Check("rep", Verdict.SUITABLE, "rep call; the framework builds them", src, True))
+    else:
+        out.append(
+            Check(
+                "rep",
+                Verdict.UNSUITABLE,
+                "rep call; the framework cannot issue rep calls",
+                f"{src}; profile {profile.name}: {dict(profile.basis).get('rep_calls', '')}",
+                True,
+            )
+        )
+    vh_src = f"TLFS variable header: {'yes' if call.variable_header else 'no'} ({call.source})"
+    if not call.variable_header:
+        out.append(Check("variable_header", Verdict.SUITABLE, "fixed-size header", vh_src, True))
+    elif profile.variable_headers:
+        out.append(
+            Check(
+                "variable_header",
+                Verdict.SUITABLE,
+                "variable-size input header; the framework builds one",
+                vh_src,
+                True,
+            )
+        )
+    else:
+        vh_basis = dict(profile.basis).get("variable_headers", "")
+        out.append(
+            Check(
+                "variable_header",
+                Verdict.UNSUITABLE,
+                "variable-size input header; the framework cannot build one",
+                f"{vh_src}; profile {profile.name}: {vh_basis}",
+                True,
+            )
+        )
+    return out
+
+
+def _pages_check(call: Hypercall, profile: Profile) -> Check:
+    sizes = (
+        f"input {call.input_bytes} B, output {call.output_bytes} B, "
+        f"fast {'yes' if call.fast else 'no'}, {call.call_class}; {_CONVENTIONS}"
+    )
+    if not call.needs_pages:
+        key = "none" if call.input_bytes == call.output_bytes == 0 else "fast"
+        return Check("pages", Verdict.SUITABLE, _PAGES_NOT_NEEDED[key], sizes, True)
+    if profile.gpa_pages:
+        return Check(
+            "pages",
+            Verdict.SUITABLE,
+            "takes guest-physical input/output pages; the framework supplies them",
+            sizes,
+            True,
+        )
+    basis = dict(profile.basis).get("gpa_pages", "")
+    return Check(
+        "pages",
+        Verdict.UNSUITABLE,
+        "not executable: takes guest-physical input/output pages, which the framework "
+        "cannot supply",
+        f"{sizes}; profile {profile.name}: {basis}",
+        True,
+    )
+
+
+def _scope_checks(call: Hypercall, profile: Profile, judged: Sequence[Judgment]) -> list[Check]:
+    out = []
+    fact = f"TLFS partition: {call.partition.value} ({call.source})"
+    if call.partition is Partition.NESTED:
+        if profile.nested is False:
+            out.append(
+                Check(
+                    "nested",
+                    Verdict.UNSUITABLE,
+                    "only valid under nested virtualisation; the framework is no nested hypervisor",
+                    fact,
+                )
+            )
         else:
-            found.append((Verdict.UNSUITABLE, f"{what}: the framework cannot obtain it"))
-    return found
+            out.append(
+                Check(
+                    "nested",
+                    Verdict.SUITABLE,
+                    "only valid under nested virtualisation; the framework's setting is "
+                    + ("nested" if profile.nested else "not stated"),
+                    fact,
+                )
+            )
+    for j in judged:
+        if j.kind is not Kind.SCOPE:
+            continue
+        if profile.root_partition is False:
+            out.append(
+                Check(
+                    "root",
+                    Verdict.UNSUITABLE,
+                    "the survey describes it as the root partition's; the framework runs in a "
+                    "guest",
+                    j.source,
+                )
+            )
+        else:
+            where = "the root" if profile.root_partition else "a partition the survey leaves open"
+            out.append(
+                Check(
+                    "root",
+                    Verdict.SUITABLE,
+                    f"the survey describes it as the root partition's; the framework runs in "
+                    f"{where}",
+                    j.source,
+                )
+            )
+    return out
 
 
-def classify(call: Hypercall, profile: Profile = THESIS) -> Assessment:
+_KNOWLEDGE_WORDS = {
+    Knowledge.RANGE: "only known to lie in a documented range",
+    Knowledge.MONITOR: "only known at run time (a hypercall monitor could observe it)",
+    Knowledge.RUNTIME: "only known at run time, and nothing available reveals it",
+    Knowledge.KNOWN: "known in advance",
+    Knowledge.NONE: "not needed",
+}
+_DEFAULT_KNOWLEDGE = {
+    ValueKind.CONSTANT: Knowledge.KNOWN,
+    ValueKind.VALUE: Knowledge.KNOWN,
+    ValueKind.RUNTIME: Knowledge.RUNTIME,
+}
+
+
+def parameter_knowledge(
+    call: Hypercall, name: str, judged: Sequence[Judgment]
+) -> tuple[Knowledge, str]:
+    """The knowledge parameter ``name`` of ``call`` needs, and where that comes from.
+
+    The survey's ``knowledge`` judgment about the parameter where there is one; otherwise
+    what the TLFS kind of its value gives: a documented constant or a value the caller
+    chooses is known in advance, an object created at run time by someone else is not.
+    """
+    for j in judged:
+        if j.kind is Kind.KNOWLEDGE and j.subject == name:
+            return Knowledge(j.value), j.source
+    p = call.parameter(name)
+    return _DEFAULT_KNOWLEDGE[p.kind], f"TLFS: {p.kind.value}, {p.what} ({call.source})"
+
+
+def _knowledge_checks(call: Hypercall, profile: Profile, judged: Sequence[Judgment]) -> list[Check]:
+    out = []
+    for p in call.parameters:
+        knowledge, source = parameter_knowledge(call, p.name, judged)
+        what = f"{p.name} is {_KNOWLEDGE_WORDS[knowledge]}"
+        if knowledge in profile.knows:
+            out.append(Check("knowledge", Verdict.SUITABLE, what, source))
+        elif knowledge in profile.may_know:
+            out.append(
+                Check(
+                    "knowledge",
+                    Verdict.MAYBE,
+                    f"{what}: the framework can only try values",
+                    source,
+                )
+            )
+        else:
+            out.append(
+                Check(
+                    "knowledge",
+                    Verdict.UNSUITABLE,
+                    f"{what}: the framework cannot obtain it",
+                    source,
+                )
+            )
+    return out
+
+
+_EFFECT_RULES = {
+    Effect.NOT_UNDERSTOOD: (
+        "purpose",
+        Verdict.UNSUITABLE,
+        "what the call is for is not understood",
+    ),
+    Effect.DISRUPTS: ("disrupts", Verdict.UNSUITABLE, "repeating it disrupts the partition"),
+    Effect.UNKNOWN: ("effect", Verdict.MAYBE, "what repeating it does is unknown"),
+}
+
+
+def _effect_checks(judged: Sequence[Judgment], which: Iterable[Effect]) -> list[Check]:
+    wanted = set(which)
+    out = []
+    for j in judged:
+        effect = j.effect
+        if effect is not None and effect in wanted:
+            rule, verdict, text = _EFFECT_RULES[effect]
+            out.append(Check(rule, verdict, text, j.source))
+    return out
+
+
+def classify(
+    call: Hypercall,
+    profile: Profile = THESIS,
+    judgments: Iterable[Judgment] | None = None,
+) -> Assessment:
     """Judge one call for one framework profile by the rules in the module docstring.
 
     Parameters
@@ -205,60 +520,36 @@ def classify(call: Hypercall, profile: Profile = THESIS) -> Assessment:
         A catalogue record (any :class:`~hvload.catalog.Hypercall`, also an edited copy).
     profile
         The framework's capabilities and knowledge.
+    judgments
+        The survey's judgments about the call; by default those recorded for it
+        (:func:`hvload.judgments.for_call`). Pass a subset to see what a verdict rests on.
 
     Returns
     -------
     Assessment
-        Verdict, deciding reasons and milder notes.
+        Verdict and every check made.
     """
-    found: list[tuple[Verdict, str]] = []
-    if call.rep and not profile.rep_calls:
-        found.append((Verdict.UNSUITABLE, "rep call; the framework cannot issue rep calls"))
-    if call.variable_header and not profile.variable_headers:
-        found.append(
-            (
-                Verdict.UNSUITABLE,
-                "variable-size input header; the framework cannot build one",
-            )
-        )
-    if call.effect is Effect.NOT_UNDERSTOOD:
-        found.append((Verdict.UNSUITABLE, "what the call is for is not understood"))
-    if call.effect is Effect.DISRUPTS:
-        found.append((Verdict.UNSUITABLE, "repeating it disrupts the partition"))
-    if call.scope is Scope.ROOT and profile.root_partition is False:
-        found.append(
-            (
-                Verdict.UNSUITABLE,
-                "only the root partition may issue it; the framework runs in a guest",
-            )
-        )
-    if call.scope is Scope.NESTED and profile.nested is False:
-        found.append(
-            (
-                Verdict.UNSUITABLE,
-                "only valid under nested virtualisation, which the framework does not run under",
-            )
-        )
-    found.extend(_knowledge_findings(call, profile))
-    if call.effect is Effect.UNKNOWN:
-        found.append((Verdict.MAYBE, "what repeating it does is unknown"))
-
-    if not found:
-        return Assessment(call, profile, Verdict.SUITABLE, (_why_suitable(call),))
-    worst = max((v for v, _ in found), key=lambda v: v.rank)
-    reasons = tuple(text for v, text in found if v is worst)
-    notes = tuple(text for v, text in found if v is not worst)
-    return Assessment(call, profile, worst, reasons, notes)
+    if judgments is None:
+        judged: tuple[Judgment, ...] = tuple(j for j in _judgments.JUDGMENTS if j.name == call.name)
+    else:
+        judged = tuple(judgments)
+    checks = [
+        _hypervisor_check(profile),
+        _privilege_check(profile),
+        *_encoding_checks(call, profile),
+        _pages_check(call, profile),
+        *_effect_checks(judged, (Effect.NOT_UNDERSTOOD, Effect.DISRUPTS)),
+        *_scope_checks(call, profile, judged),
+        *_knowledge_checks(call, profile, judged),
+        *_effect_checks(judged, (Effect.UNKNOWN,)),
+    ]
+    worst = max((c.outcome for c in checks), key=lambda v: v.rank)
+    return Assessment(call, profile, worst, tuple(checks), judged)
 
 
 def _why_suitable(call: Hypercall) -> str:
     params = "no parameters" if not call.parameters else "all parameters known in advance"
-    effect = {
-        Effect.READ_ONLY: "only reads state",
-        Effect.IDEMPOTENT: "repeating it leaves the same state",
-        Effect.CHANGES_STATE: "changes state without disrupting the partition",
-    }[call.effect]
-    return f"{params}; {effect}"
+    return f"{params}; nothing the survey says speaks against repeating it"
 
 
 def survey(profile: Profile = THESIS, calls: Iterable[Hypercall] | None = None) -> list[Assessment]:
@@ -275,7 +566,9 @@ class Change:
 
 
 def changes(
-    base: Profile = THESIS, other: Profile = HVLOAD, calls: Iterable[Hypercall] | None = None
+    base: Profile = THESIS,
+    other: Profile = RING0_HYPOTHETICAL,
+    calls: Iterable[Hypercall] | None = None,
 ) -> list[Change]:
     """The calls whose verdict for ``other`` differs from the one for ``base``."""
     # Materialised once: an iterator passed in would otherwise be used up by the first survey.
@@ -289,13 +582,38 @@ def to_frame(profile: Profile = THESIS, calls: Iterable[Hypercall] | None = None
     import pandas as pd
 
     rows = [a.to_dict() for a in survey(profile, calls)]
-    df = pd.DataFrame(rows).set_index("name")
+    df = pd.DataFrame(rows).drop(columns=["findings"]).set_index("name")
     df["verdict"] = pd.Categorical(
         df["verdict"], categories=[v.value for v in Verdict], ordered=True
     )
     df["reasons"] = df["reasons"].map("; ".join)
     df["notes"] = df["notes"].map("; ".join)
     return df
+
+
+# --- text ----------------------------------------------------------------------------------
+
+
+def _common_findings(assessments: Sequence[Assessment]) -> list[Check]:
+    """Executability findings every row shares (the platform's, not the call's)."""
+    if not assessments:
+        return []
+    first = [c for c in assessments[0].findings if c.executable]
+    return [c for c in first if all(c in a.findings for a in assessments[1:])]
+
+
+def _row_reasons(a: Assessment, common: Sequence[Check]) -> list[str]:
+    """The row's reasons, with the findings every row shares shortened to one phrase."""
+    if not common or not any(c in common for c in a.deciding):
+        return list(a.reasons)
+    # The call's own obstacles to execution still show; its suitability findings are in
+    # --explain and the JSON, since nothing can run here anyway.
+    own = [
+        c.text.removeprefix("not executable: ")
+        for c in a.deciding
+        if c.executable and c not in common
+    ]
+    return ["not executable here (see above)", *own]
 
 
 def format_table(
@@ -314,9 +632,12 @@ def format_table(
     Returns
     -------
     str
-        The table followed by a count line, newline-terminated.
+        The table followed by a count line, newline-terminated. Findings shared by every row
+        (a platform that can execute nothing) are shortened to "not executable here" in the
+        rows; :func:`format_report` prints them once above the table.
     """
     changed = changed or {}
+    common = _common_findings(assessments)
     name_w = max(len(a.call.name) for a in assessments)
     lines = [f"  {'hypercall':<{name_w}}  code    class      verdict     reasons"]
     for a in assessments:
@@ -325,15 +646,130 @@ def format_table(
         if a.call.name in changed:
             verdict = f"{changed[a.call.name].verdict.value} -> {verdict}"
         klass = a.call.call_class + ("+vh" if a.call.variable_header else "")
+        reasons = "; ".join(_row_reasons(a, common))
         lines.append(
             f"{mark} {a.call.name:<{name_w}}  0x{a.call.code:04X}  {klass:<9}  "
-            f"{verdict:<10}  {'; '.join(a.reasons)}"
+            f"{verdict:<10}  {reasons}"
         )
     counts = {v: sum(a.verdict is v for a in assessments) for v in Verdict}
+    executable = sum(a.executable for a in assessments)
     lines.append("")
     lines.append(
         f"{len(assessments)} calls: "
         + ", ".join(f"{counts[v]} {v.value}" for v in Verdict)
+        + f"; {executable} executable"
         + (f"; {len(changed)} changed (*)" if changed else "")
+        + (" (hypothetical)" if assessments and assessments[0].profile.hypothetical else "")
     )
+    return "\n".join(lines) + "\n"
+
+
+def format_report(profile: Profile, base: Profile = THESIS) -> str:
+    """What ``hvload survey --framework NAME`` prints: header, table, changes against ``base``."""
+    rows = survey(profile)
+    changed = (
+        {c.after.call.name: c.before for c in changes(base, profile)} if profile != base else {}
+    )
+    out = []
+    if profile.hypothetical:
+        out.append(
+            f"HYPOTHETICAL framework ({profile.name}): {profile.description}.\n"
+            "No such framework exists; the table says what the survey's rules would give "
+            "for it.\n\n"
+        )
+    else:
+        out.append(f"Hypercall survey for {profile.description}\n\n")
+    common = _common_findings(rows)
+    if common:
+        out.append("Not executable on this platform, whatever the call:\n")
+        for c in common:
+            out.append(f"  - {c.text.removeprefix('not executable: ')}\n    [{c.source}]\n")
+        if profile.name == "hvload":
+            out.append(
+                "  What hvload can measure here instead: `hvload info` (cpuid exits; a "
+                "hypercall trap is the exit and the refusal, where the hypervisor returns).\n"
+            )
+        out.append("\n")
+    out.append(format_table(rows, changed))
+    if changed:
+        label = "the HYPOTHETICAL framework" if profile.hypothetical else profile.name
+        out.append(f"\nChanged for {label} against the {base.name}'s framework (Table 7.1):\n")
+        for name, before in changed.items():
+            after = next(a for a in rows if a.call.name == name)
+            now = "; ".join(_row_reasons(after, common))
+            out.append(
+                f"  {name}: {before.verdict.value} -> {after.verdict.value}\n"
+                f"    was: {'; '.join(before.reasons)}\n"
+                f"    now: {now}\n"
+            )
+    return "".join(out)
+
+
+def explain(call: Hypercall | str | int, profile: Profile = THESIS) -> str:
+    """For one call: its TLFS facts, the survey's judgments, the profile, and every check.
+
+    Parameters
+    ----------
+    call
+        A record, or a name or code for :func:`hvload.catalog.get`.
+    profile
+        The framework to judge for.
+
+    Returns
+    -------
+    str
+        Newline-terminated text; each check is marked ``decides`` (it set the verdict),
+        ``note`` (it found something milder) or ``ok``, and names its source.
+
+    Raises
+    ------
+    KeyError
+        If no surveyed call matches ``call``.
+    """
+    c = call if isinstance(call, Hypercall) else catalog.get(call)
+    a = classify(c, profile)
+    hyp = " [HYPOTHETICAL]" if profile.hypothetical else ""
+    lines = [
+        f"{c.name} (Table 7.1 row {c.table_name}), call code 0x{c.code:04X}",
+        f"verdict for {profile.name}{hyp}: {a.verdict.value}"
+        + ("" if a.executable else " (not executable for this framework)"),
+        "",
+        f"TLFS facts  [{c.source}]",
+        f"  class            {c.call_class}",
+        f"  variable header  {'yes' if c.variable_header else 'no'}",
+        f"  fast             {'yes' if c.fast else 'no'}",
+        f"  sizes            input {c.input_bytes} B (+{c.input_element_bytes} B per element), "
+        f"output {c.output_bytes} B (+{c.output_element_bytes} B per element)",
+        f"  needs GPA pages  {'yes' if c.needs_pages else 'no'}",
+        f"  partition        {c.partition.value}",
+        f"  privilege        {c.privilege or '(none named)'}",
+    ]
+    if c.parameters:
+        for p in c.parameters:
+            lines.append(f"  parameter        {p.name}: {p.kind.value}, {p.what}")
+    else:
+        lines.append("  parameters       none")
+    lines += ["", "Survey judgments"]
+    if not a.judgments:
+        lines.append("  (none: the survey's text on this call holds no judgment the rules use)")
+    for j in a.judgments:
+        used = "" if j.kind is not Kind.REMARK else " (not read by the rules)"
+        lines.append(f'  {j.summary()}{used}: "{j.quote}"  [{j.where}]')
+        if j.notes:
+            lines.append(f"      note: {j.notes}")
+    lines += ["", f"Framework {profile.title}"]
+    for name, value, source in profile.capabilities():
+        lines.append(f"  {name:<17}{value}" + (f"  [{source}]" if source else ""))
+    lines += ["", "Checks, in rule order"]
+    for check in a.checks:
+        if check.passed:
+            mark = "ok"
+        elif check.outcome is a.verdict:
+            mark = "decides"
+        else:
+            mark = "note"
+        lines.append(f"  {mark:<8}{check.outcome.value:<11}{check.rule:<16}{check.text}")
+        lines.append(f"  {'':<35}[{check.source}]")
+    if a.verdict is Verdict.SUITABLE:
+        lines.append(f"  => suitable: {_why_suitable(c)}")
     return "\n".join(lines) + "\n"

@@ -1,60 +1,29 @@
-"""The hypercall catalogue against platform-facts.md §4-5, and its register helpers."""
+"""The hypercall catalogue's TLFS facts against platform-facts.md §4-5, and its register helpers."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
-from pathlib import Path
 
 import pytest
+from catalog_transcription import CODES, TLFS, mismatches
+from survey_text import CALL_CODES
 
 from hvload import catalog, hypervisors, tlfs
-from hvload.catalog import Effect, Knowledge, Scope
-
-FACTS = Path(__file__).resolve().parents[1].parent / "shared" / "reference" / "platform-facts.md"
-
-# platform-facts.md §4, transcribed: code, class, variable header, fast.
-EXPECTED = {
-    "HvSwitchVirtualAddressSpace": (0x0001, "simple", False, True),
-    "HvFlushVirtualAddressSpace": (0x0002, "simple", False, False),
-    "HvFlushVirtualAddressList": (0x0003, "rep", False, False),
-    "HvNotifyLongSpinWait": (0x0008, "simple", False, True),
-    "HvSendSyntheticClusterIpi": (0x000B, "simple", False, False),
-    "HvModifyVtlProtectionMask": (0x000C, "rep", False, False),
-    "HvEnablePartitionVtl": (0x000D, "simple", False, False),
-    "HvEnableVpVtl": (0x000F, "simple", False, False),
-    "HvVtlCall": (0x0011, "simple", False, False),
-    "HvVtlReturn": (0x0012, "simple", False, False),
-    "HvFlushVirtualAddressSpaceEx": (0x0013, "simple", True, False),
-    "HvFlushVirtualAddressListEx": (0x0014, "rep", True, False),
-    "HvSendSyntheticClusterIpiEx": (0x0015, "simple", True, False),
-    "HvGetVpRegisters": (0x0050, "rep", False, False),
-    "HvSetVpRegisters": (0x0051, "rep", False, False),
-    "HvTranslateVirtualAddress": (0x0052, "simple", False, False),
-    "HvPostMessage": (0x005C, "simple", False, False),
-    "HvSignalEvent": (0x005D, "simple", False, True),
-    "HvRetargetDeviceInterrupt": (0x007E, "simple", True, False),
-    "HvAssertVirtualInterrupt": (0x0094, "simple", False, False),
-    "HvStartVirtualProcessor": (0x0099, "simple", False, False),
-    "HvGetVpIndexFromApicId": (0x009A, "rep", False, False),
-    "HvFlushGuestPhysicalAddressSpace": (0x00AF, "simple", False, False),
-    "HvFlushGuestPhysicalAddressList": (0x00B0, "rep", False, False),
-    "HvExtCallQueryCapabilities": (0x8001, "simple", False, False),
-    "HvExtCallGetBootZeroedMemory": (0x8002, "simple", False, False),
-}
+from hvload.catalog import Partition, ValueKind
 
 
 def test_codes_classes_and_marks_match_platform_facts() -> None:
     got = {c.name: (c.code, c.call_class, c.variable_header, c.fast) for c in catalog.HYPERCALLS}
-    assert got == EXPECTED
+    assert got == CODES
 
 
-@pytest.mark.skipif(not FACTS.exists(), reason="shared/reference not present")
 def test_codes_match_platform_facts_text() -> None:
-    text = " ".join(FACTS.read_text(encoding="utf-8").split())
-    section = text[text.index("Call codes of the 26") : text.index("The survey's table spells")]
+    # The paragraph of platform-facts.md §4 ships in tests/data, so this runs in any clone.
+    text = " ".join(CALL_CODES.read_text(encoding="utf-8").split())
     listed = {
         name: (int(code, 16), rest)
-        for name, code, rest in re.findall(r"(Hv\w+) (0x[0-9A-F]{4}) ([a-z, VH]+?)[;.]", section)
+        for name, code, rest in re.findall(r"(Hv\w+) (0x[0-9A-F]{4}) ([a-z, VH]+?)[;.]", text)
     }
     assert len(listed) == 26
     for call in catalog.HYPERCALLS:
@@ -64,6 +33,17 @@ def test_codes_match_platform_facts_text() -> None:
         assert call.call_class in marks
         assert call.variable_header == ("VH" in marks)
         assert call.fast == ("fast" in marks)
+
+
+def test_rule_read_facts_match_the_transcription() -> None:
+    assert mismatches(catalog.HYPERCALLS) == []
+    assert set(TLFS) == set(CODES)
+    edited = dataclasses.replace(catalog.get("HvVtlCall"), input_bytes=8)
+    others = [c for c in catalog.HYPERCALLS if c.name != "HvVtlCall"]
+    assert mismatches([*others, edited]) == [
+        "HvVtlCall: catalogue (17, 'simple', False, False, 8, 0, 'unstated', '') != "
+        "transcription (17, 'simple', False, False, 0, 0, 'unstated', '')"
+    ]
 
 
 def test_survey_spellings() -> None:
@@ -86,26 +66,57 @@ def test_survey_spellings() -> None:
 
 def test_records_are_consistent() -> None:
     for call in catalog.HYPERCALLS:
-        assert call.description and call.basis
+        assert call.description and call.source.startswith("TLFS ")
         assert (call.input_element_bytes > 0 or call.output_element_bytes > 0) == call.rep
         # The fast convention carries at most 16 bytes of input and no output.
         if call.fast:
-            assert call.input_bytes <= 16 and call.output_bytes == 0
+            assert call.input_bytes <= catalog.FAST_INPUT_MAX and call.output_bytes == 0
+            assert not call.needs_pages
         assert len({p.name for p in call.parameters}) == len(call.parameters)
-    assert catalog.get("HvFlushGuestPhysicalAddressSpace").scope is Scope.NESTED
-    assert catalog.get("HvAssertVirtualInterrupt").scope is Scope.ROOT
-    assert catalog.get("HvPostMessage").needs(Knowledge.MONITOR) == ("ConnectionId",)
-    assert catalog.get("HvVtlCall").knowledge is Knowledge.NONE
-    assert catalog.get("HvRetargetDeviceInterrupt").effect is Effect.NOT_UNDERSTOOD
+        assert all(p.what for p in call.parameters)
+    nested = {c.name for c in catalog.HYPERCALLS if c.partition is Partition.NESTED}
+    assert nested == {"HvFlushGuestPhysicalAddressSpace", "HvFlushGuestPhysicalAddressList"}
+    assert catalog.get("HvAssertVirtualInterrupt").partition is Partition.OTHER
+    assert catalog.get("HvTranslateVirtualAddress").partition is Partition.UNSTATED
+    assert catalog.get("HvPostMessage").parameter("ConnectionId").kind is ValueKind.RUNTIME
+    assert catalog.get("HvPostMessage").privilege == "PostMessages"
+    assert catalog.get("HvVtlCall").parameters == ()
+    with pytest.raises(KeyError, match="has no parameter 'Nope'"):
+        catalog.get("HvVtlCall").parameter("Nope")
+
+
+def test_which_calls_need_guest_physical_pages() -> None:
+    without = {c.name for c in catalog.HYPERCALLS if not c.needs_pages}
+    # No input and no output, or fast with input in RDX/R8 and no output.
+    assert without == {
+        "HvSwitchVirtualAddressSpace",
+        "HvNotifyLongSpinWait",
+        "HvVtlCall",
+        "HvVtlReturn",
+        "HvSignalEvent",
+    }
+    # The extended calls have no input but write their output to a page.
+    assert catalog.get("HvExtCallQueryCapabilities").needs_pages
+
+
+def test_malformed_fields_are_refused_with_the_allowed_values() -> None:
+    with pytest.raises(ValueError, match="partition must be one of 'unstated'"):
+        catalog._enum(Partition, "partition", "root")
+    with pytest.raises(ValueError, match="parameters must be one of 'constant', 'value'"):
+        catalog._parameters("X:guessed:what")
+    assert catalog._parameters("A:value:a: colon") == (
+        catalog.Parameter("A", ValueKind.VALUE, "a: colon"),
+    )
 
 
 def test_frame() -> None:
     df = catalog.to_frame()
     assert len(df) == 26 and df.index.is_unique
-    assert {"code", "class", "rep", "variable_header", "fast", "effect", "knowledge"} <= set(
-        df.columns
-    )
-    assert df.loc["HvPostMessage", "knowledge"] == "monitor"
+    expected = {"code", "class", "rep", "variable_header", "fast", "partition", "needs_pages"}
+    assert expected <= set(df.columns)
+    # Facts only: no column holds a judgment of the survey.
+    assert not {"effect", "knowledge", "scope", "basis", "verdict"} & set(df.columns)
+    assert df.loc["HvPostMessage", "privilege"] == "PostMessages"
     assert (df["class"] == "rep").sum() == 7
     kvm = catalog.kvm_frame()
     assert kvm.loc[5, "name"] == "KVM_HC_KICK_CPU"

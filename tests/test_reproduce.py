@@ -47,6 +47,13 @@ def test_reproduce_one_campaign(tmp_path: Path) -> None:
     changes = pd.read_csv(tmp_path / "table_7_1_changes.csv", index_col=0)
     assert len(changes) == 6 and (changes["was"] == "unsuitable").all()
     assert "4 suitable, 6 maybe, 16 unsuitable" in (tmp_path / "table_7_1.md").read_text()
+    # The re-judged tables are for a framework that does not exist, and say so.
+    hypo = pd.read_csv(tmp_path / "table_7_1_ring0_hypothetical.csv", index_col=0)
+    assert (hypo["framework"] == "ring0-hypothetical (HYPOTHETICAL)").all()
+    assert (changes["framework"] == "ring0-hypothetical (HYPOTHETICAL)").all()
+    for stem in ("table_7_1_ring0_hypothetical", "table_7_1_changes"):
+        assert (tmp_path / f"{stem}.md").read_text().startswith("# HYPOTHETICAL")
+    assert "framework" not in table.columns
 
 
 def test_find_data_dir_from_elsewhere(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
