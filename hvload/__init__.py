@@ -29,8 +29,8 @@ _LAZY = {
     "BurstInterrupted": "errors",
     "CampaignFileError": "errors",
     "load": "store",
-    "Campaign": "campaign",
-    "Design": "campaign",
+    "Campaign": "model",
+    "Design": "model",
     "prepare": "campaign",
     "analyze": "stats",
 }

@@ -15,7 +15,7 @@ import subprocess
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,7 @@ from .errors import MeasurementError
 from .executor import Trap, burst, require
 from .hypervisors import user_mode_hypercall
 from .loadgen import LoadGenerator, WorkerStats
-from .schedule import Level
+from .model import FORMAT_VERSION, SAMPLE_COLUMNS, BlockResult, Campaign, Design
 
 __all__ = [
     "SAMPLE_COLUMNS",
@@ -37,147 +37,6 @@ __all__ = [
     "iter_blocks",
     "run",
 ]
-
-#: Columns of a campaign's sample table, in order.
-SAMPLE_COLUMNS = (
-    "campaign", "round", "level", "level_index", "block", "sample", "start", "cycles",
-    "response", "rax", "cpu", "migrated", "warmup",
-)  # fmt: skip
-
-
-def _count(name: str, value: object, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name}={value!r} is not allowed; it must be an integer >= {minimum}")
-    return int(value)
-
-
-@dataclass(frozen=True)
-class Design:
-    """What a campaign measures and how often.
-
-    Parameters
-    ----------
-    probe
-        The trap whose latency is measured.
-    levels
-        Load levels in order of increasing load; the first is the baseline.
-    probe_cpu
-        CPU the probe runs on (no load worker may use it).
-    samples
-        Measured probe samples per block (after the warm-up).
-    rounds
-        Rounds; each measures every level once, in random order.
-    warmup
-        Extra samples at the start of each block, kept and flagged ``warmup``.
-    probe_gap
-        Cycles between intended probe starts (0 = back to back).
-    settle
-        Seconds between starting a level's load and the first probe sample.
-    seed
-        Seed of the block order.
-    """
-
-    probe: Trap
-    levels: tuple[Level, ...]
-    probe_cpu: int
-    samples: int
-    rounds: int
-    warmup: int = 0
-    probe_gap: int = 0
-    settle: float = 0.01
-    seed: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        _count("samples", self.samples, 1)
-        _count("rounds", self.rounds, 1)
-        _count("warmup", self.warmup, 0)
-        _count("probe_gap", self.probe_gap, 0)
-        _count("seed", self.seed, 0)
-        if not self.levels:
-            raise ValueError("levels is empty; a campaign needs at least one load level")
-        names = [lv.name for lv in self.levels]
-        if len(set(names)) != len(names):
-            raise ValueError(f"level names {names} repeat; each level needs its own name")
-        allowed = os.sched_getaffinity(0)
-        if self.probe_cpu not in allowed:
-            raise ValueError(
-                f"probe_cpu={self.probe_cpu} is not allowed; allowed: {sorted(allowed)}"
-            )
-        for lv in self.levels:
-            for w in lv.workers:
-                if w.cpu == self.probe_cpu:
-                    raise ValueError(
-                        f"level {lv.name!r} puts a load worker on the probe CPU {w.cpu}"
-                    )
-        if not self.settle >= 0:
-            raise ValueError(f"settle={self.settle!r} must be >= 0 seconds")
-
-    @property
-    def blocks(self) -> int:
-        """Number of blocks: rounds x levels."""
-        return self.rounds * len(self.levels)
-
-    def order(self) -> list[list[int]]:
-        """Level indices in the order each round measures them (seeded permutations)."""
-        rng = np.random.default_rng(self.seed)
-        return [list(rng.permutation(len(self.levels))) for _ in range(self.rounds)]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "probe": self.probe.to_dict(),
-            "probe_label": self.probe.label,
-            "levels": [lv.to_dict() for lv in self.levels],
-            "probe_cpu": self.probe_cpu,
-            "samples": self.samples,
-            "rounds": self.rounds,
-            "warmup": self.warmup,
-            "probe_gap": self.probe_gap,
-            "settle": self.settle,
-            "seed": self.seed,
-            **self.extra,
-        }
-
-
-@dataclass(frozen=True)
-class BlockResult:
-    """One block: its probe samples (tidy rows) and its block-table row."""
-
-    samples: pd.DataFrame
-    block: dict[str, Any]
-
-
-@dataclass
-class Campaign:
-    """A campaign's data: samples, blocks and metadata (as :func:`hvload.load` returns).
-
-    Attributes
-    ----------
-    samples
-        One row per probe sample; columns :data:`SAMPLE_COLUMNS`.
-    blocks
-        One row per block: level, round, times, target and achieved load.
-    metadata
-        Platform, design, versions, times, what RAX means here, TSC frequency.
-    path
-        The file it was read from or written to, if any.
-    """
-
-    samples: pd.DataFrame
-    blocks: pd.DataFrame
-    metadata: dict[str, Any]
-    path: Path | None = None
-
-    @property
-    def tsc_hz(self) -> float | None:
-        return self.metadata.get("tsc_hz")
-
-    @property
-    def complete(self) -> bool:
-        """Whether every block of the design was measured."""
-        design = self.metadata.get("design", {})
-        expected = design.get("rounds", 0) * len(design.get("levels", ()))
-        return len(self.blocks) == expected
 
 
 def applied_load_text(blocks: pd.DataFrame) -> str:
@@ -234,7 +93,7 @@ def metadata_for(design: Design, tsc_hz: float, platform_info: dict[str, Any]) -
     """The metadata recorded with every campaign (pyperf-style keys)."""
     return {
         "format": "hvload-campaign",
-        "format_version": 1,
+        "format_version": FORMAT_VERSION,
         "campaign": uuid.uuid4().hex[:12],
         "start_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "tsc_hz": tsc_hz,

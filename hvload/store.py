@@ -25,8 +25,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .campaign import SAMPLE_COLUMNS, BlockResult, Campaign
 from .errors import CampaignFileError
+from .model import SAMPLE_COLUMNS, BlockResult, Campaign
 
 __all__ = ["CampaignWriter", "load", "recover"]
 
