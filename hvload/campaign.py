@@ -10,6 +10,7 @@ and one block row) per block; :func:`run` writes them to a campaign file as they
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import subprocess
 import time
@@ -17,16 +18,20 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
+from ._faultinject import checkpoint
 from .errors import MeasurementError
 from .executor import Trap, burst, require
 from .hypervisors import user_mode_hypercall
 from .loadgen import LoadGenerator, WorkerStats
-from .model import FORMAT_VERSION, SAMPLE_COLUMNS, BlockResult, Campaign, Design
+from .model import FORMAT_VERSION, SAMPLE_COLUMNS, BlockResult, Campaign, Design, check_sizes
+
+if TYPE_CHECKING:
+    from .store import OutputLock
 
 __all__ = [
     "SAMPLE_COLUMNS",
@@ -174,6 +179,7 @@ def iter_blocks(
                 with gen:
                     if level.workers and design.settle:
                         time.sleep(design.settle)
+                    checkpoint("measure")
                     b = burst(design.probe, n, gap=design.probe_gap)
                 t1 = time.time_ns()
                 samples = pd.DataFrame(
@@ -210,12 +216,16 @@ def run(
     meta: dict[str, Any] | None = None,
     saturation: float | None = None,
     progress: Callable[[BlockResult], None] | None = None,
+    lock: OutputLock | None = None,
 ) -> Campaign:
     """Run ``design``, writing each finished block to ``path`` (if given) at once.
 
-    On an exception or Ctrl-C the load stops, every finished block is kept in a valid
-    file, and the exception propagates; its ``campaign`` attribute holds what was
-    measured.
+    On an exception or Ctrl-C the load stops, the finished blocks are merged into the
+    campaign file, and the exception propagates with three attributes: ``campaign``
+    (what was measured, read back from the file; None when no block had finished or the
+    merge failed), ``blocks_finished`` (how many blocks were measured and stored), and,
+    when the merge failed, ``close_error`` (then the finished blocks are in
+    ``<path>.parts`` and :func:`hvload.store.recover` writes the file from them).
 
     Parameters
     ----------
@@ -229,6 +239,9 @@ def run(
         Saturation rate of the load trap, to report achieved load as a fraction.
     progress
         Called with each finished block (e.g. to advance a progress bar).
+    lock
+        The lock on ``path`` taken before anything was measured
+        (:func:`hvload.store.claim`); without it the writer takes the lock itself.
     """
     from .store import CampaignWriter
 
@@ -244,31 +257,48 @@ def run(
         **meta,
         "campaign": uuid.uuid4().hex[:12],
         "start_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "end_utc": None,
     }
-    writer = CampaignWriter(path, meta) if path is not None else None
+    writer = CampaignWriter(path, meta, lock=lock) if path is not None else None
     parts: list[BlockResult] = []
+    finished = 0
+    merging = False
     try:
-        for result in iter_blocks(design, meta, saturation=saturation):
-            if writer is not None:
-                writer.write_block(result)
-            else:
-                parts.append(result)
-            if progress is not None:
-                progress(result)
-    except BaseException as exc:
         try:
-            camp: Campaign | None = _finish(parts, meta, writer)
-        except Exception as close_error:
-            # Keep the first exception; the finished blocks stay in the parts folder.
-            camp = None
-            exc.close_error = close_error  # type: ignore[attr-defined]
-        exc.campaign = camp  # type: ignore[attr-defined]
-        raise
-    return _finish(parts, meta, writer)
+            with contextlib.closing(iter_blocks(design, meta, saturation=saturation)) as blocks:
+                for result in blocks:
+                    if writer is not None:
+                        writer.write_block(result)
+                    else:
+                        parts.append(result)
+                    finished += 1
+                    checkpoint("block")
+                    if progress is not None:
+                        progress(result)
+            # The merge is inside this protection too: whatever stops it, the finished
+            # blocks end in the file or stay in the parts folder, and the caller is told.
+            merging = True
+            return _finish(parts, meta, writer)
+        except BaseException as exc:
+            try:
+                if merging and not isinstance(exc, KeyboardInterrupt):
+                    raise exc  # the merge itself failed; trying again would fail again
+                camp: Campaign | None = _finish(parts, meta, writer)
+            except BaseException as close_error:
+                # Keep the first exception; the finished blocks stay in the parts folder.
+                camp = None
+                exc.close_error = close_error  # type: ignore[attr-defined]
+            exc.campaign = camp  # type: ignore[attr-defined]
+            exc.blocks_finished = finished  # type: ignore[attr-defined]
+            raise
+    finally:
+        if writer is not None:
+            writer.release()
 
 
-def _finish(parts: list[BlockResult], meta: dict[str, Any], writer: Any) -> Campaign:
-    meta["end_utc"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+def _finish(parts: list[BlockResult], meta: dict[str, Any], writer: Any) -> Campaign | None:
+    if meta.get("end_utc") is None:
+        meta["end_utc"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     if writer is not None:
         return writer.close()
     samples = (
@@ -347,8 +377,9 @@ def prepare(
                         ("probe_rate", probe_rate)):  # fmt: skip
         if value is not None:
             sizes[name] = value
-    if not (isinstance(sizes["probe_rate"], (int, float)) and sizes["probe_rate"] >= 0):
-        raise ValueError(f"probe_rate={sizes['probe_rate']!r} must be a number >= 0")
+    rate = sizes["probe_rate"]
+    if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate < math.inf:
+        raise ValueError(f"probe_rate={rate!r} must be a finite number >= 0")
     if fractions is not None and cpu_counts is not None:
         raise ValueError("give either fractions or cpu_counts, not both")
     allowed = sorted(os.sched_getaffinity(0))
@@ -357,6 +388,10 @@ def prepare(
         raise ValueError(f"probe_cpu={probe_cpu} is not allowed here; allowed: {allowed}")
     if load_cpus is None:
         load_cpus = [c for c in allowed if c != probe_cpu]
+    # Sizes that cannot fit are refused before anything is measured.
+    default_levels = QUICK_FRACTIONS if quick else DEFAULT_FRACTIONS
+    n_levels = len(cpu_counts if cpu_counts is not None else fractions or default_levels)
+    check_sizes(sizes["rounds"], max(n_levels, 1), sizes["samples"], sizes["warmup"])
     probe_trap = _trap_for(probe)
     load_trap = _trap_for(load) if load is not None else probe_trap
     if seed is None:
@@ -381,6 +416,7 @@ def prepare(
                     f"no CPU is left for load: the probe has CPU {probe_cpu} and only "
                     f"{allowed} are allowed"
                 )
+            checkpoint("saturation")
             saturation = saturation_rate(load_trap, load_cpus[0], tsc_hz, saturation_seconds)
         levels = fraction_levels(fractions, load_cpus, load_trap, saturation or 1.0)
     gap = round(tsc_hz / sizes["probe_rate"]) if sizes["probe_rate"] else 0

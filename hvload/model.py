@@ -33,8 +33,8 @@ __all__ = [
     "check_sizes",
 ]
 
-#: Version of the campaign file format.
-FORMAT_VERSION = 1
+#: Version of the campaign file format; 2 added page checksums and per-block digests.
+FORMAT_VERSION = 2
 
 #: Columns of a campaign's sample table, in order.
 SAMPLE_COLUMNS = (
