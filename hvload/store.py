@@ -105,6 +105,10 @@ def _parquet_options() -> dict[str, Any]:
         "use_dictionary": list(_TEXT_COLUMNS),
         "column_encoding": {"start": "DELTA_BINARY_PACKED", "sample": "DELTA_BINARY_PACKED"},
         "write_page_checksum": _PROTECT,
+        # Page statistics sit in page headers, outside the checksums, and nothing reads
+        # them; without them almost every header byte matters to decoding, so a flip
+        # there fails the read or the digest instead of passing unnoticed.
+        "write_statistics": False,
     }
 
 
@@ -167,6 +171,26 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+def _file_mode() -> int:
+    """The mode a plain ``open()`` would give a new file (0o666 less the umask)."""
+    global _MODE
+    if _MODE is None:
+        umask = None
+        with contextlib.suppress(OSError, ValueError):
+            with open("/proc/self/status", encoding="ascii") as f:
+                for line in f:
+                    if line.startswith("Umask:"):
+                        umask = int(line.split()[1], 8)
+        if umask is None:  # no /proc: read it the only other way, by setting it
+            umask = os.umask(0o022)
+            os.umask(umask)
+        _MODE = 0o666 & ~umask
+    return _MODE
+
+
+_MODE: int | None = None
+
+
 def _write_atomic(path: Path, fill: Callable[[IO[bytes]], None], phase: str = "write") -> None:
     """Write ``path`` through a fresh ``O_EXCL`` temporary beside it, fsync, rename, fsync."""
     checkpoint("write", path)
@@ -175,6 +199,7 @@ def _write_atomic(path: Path, fill: Callable[[IO[bytes]], None], phase: str = "w
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name[:64]}.", suffix=".tmp", dir=path.parent)
     try:
         with open(fd, "wb") as f:
+            os.fchmod(f.fileno(), _file_mode())  # mkstemp's 0o600 would hide the data
             if phase != "write":
                 checkpoint(phase, path)
             fill(f)
@@ -996,10 +1021,13 @@ def load(path: str | os.PathLike[str], *, verify: bool = True) -> Campaign:
                 path, None,
                 f"{pf.metadata.num_rows} samples, but {len(rows)} blocks of {per_block}",
             )  # fmt: skip
-    try:
-        table = pf.read(columns=list(SAMPLE_COLUMNS))
-    except (pa.ArrowException, OSError) as exc:
-        raise _located(path, pf, rows, per_block, exc) from None
+    groups = []
+    for i in range(pf.metadata.num_row_groups):  # one per block: a failure names its block
+        try:
+            groups.append(pf.read_row_group(i, columns=list(SAMPLE_COLUMNS)))
+        except (pa.ArrowException, OSError) as exc:
+            raise _located(path, pf, i, rows, per_block, exc) from None
+    table = pa.concat_tables(groups) if groups else pf.schema_arrow.empty_table()
     table = _decode_text(path, table)
     if verify:
         _check_rows(path, table, metadata, rows, per_block)
@@ -1051,39 +1079,26 @@ def _check_blocks(path: Path, metadata: dict, rows: list[dict], v2: bool) -> Non
 
 
 def _located(
-    path: Path, pf: pq.ParquetFile, rows: list[dict], per_block: int, exc: Exception
+    path: Path, pf: pq.ParquetFile, group: int, rows: list[dict], per_block: int, exc: Exception
 ) -> CampaignFileError:
-    """Which blocks and columns a read failure lies in, by reading piece by piece."""
-    bad: list[tuple[int, str]] = []
-    for i in range(pf.metadata.num_row_groups):
+    """The blocks and columns of row group ``group`` that cannot be read, in words."""
+    bad = []
+    for c in SAMPLE_COLUMNS:
         try:
-            pf.read_row_group(i, columns=list(SAMPLE_COLUMNS))
-            continue
+            pf.read_row_group(group, columns=[c])
         except (pa.ArrowException, OSError):
-            pass
-        for c in SAMPLE_COLUMNS:
-            try:
-                pf.read_row_group(i, columns=[c])
-            except (pa.ArrowException, OSError):
-                bad.append((i, c))
-    if not bad:
-        return CorruptCampaignError(path, None, f"the samples cannot be read: {exc}")
-    starts = np.cumsum(
-        [0] + [pf.metadata.row_group(i).num_rows for i in range(pf.metadata.num_row_groups)]
-    )
-    first, column = bad[0]
+            bad.append(c)
+    meta = pf.metadata
+    start = sum(meta.row_group(i).num_rows for i in range(group))
+    end = start + meta.row_group(group).num_rows
     ids = [r["block"] for r in rows]
-    lo, hi = (
-        int(starts[first]) // max(per_block, 1),
-        (int(starts[first + 1]) - 1) // max(per_block, 1),
-    )
-    blocks = ids[lo : hi + 1] if lo < len(ids) else []
+    blocks = ids[start // max(per_block, 1) : (end - 1) // max(per_block, 1) + 1]
     what = "checksum" if "checksum" in str(exc).lower() else "read"
-    problem = f"column {column!r} fails its page {what} ({exc})"
+    problem = f"{'column ' + repr(bad[0]) if bad else 'a page'} fails its page {what} ({exc})"
+    if len(bad) > 1:
+        problem += f"; columns {bad} are damaged"
     if len(blocks) > 1:
         problem += f"; the damaged row group holds blocks {blocks}"
-    if len(bad) > 1:
-        problem += f"; {len(bad)} column chunks are damaged"
     return CorruptCampaignError(path, blocks[0] if len(blocks) == 1 else None, problem)
 
 
