@@ -432,7 +432,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         pass
     prefix = f"hvload {args.command}"
     try:
-        return args.func(args)
+        code = args.func(args)
+        sys.stdout.flush()  # a closed pipe fails here, inside the mapping below
+        return code
     except KeyboardInterrupt as exc:
         term = bool(stopped_by) and stopped_by[0] == signal.SIGTERM
         note = getattr(exc, "hvload_note", None)

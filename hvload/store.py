@@ -405,9 +405,9 @@ class OutputLock:
         self.release()
 
 
-def _check_name(path: Path) -> None:
+def _check_name(path: Path, existing: Path) -> None:
     try:
-        name_max = os.pathconf(path.parent, "PC_NAME_MAX")
+        name_max = os.pathconf(existing, "PC_NAME_MAX")
     except (OSError, ValueError):
         name_max = 255
     longest = len(os.fsencode(path.name)) + len(".parts")
@@ -455,17 +455,19 @@ def claim(path: str | os.PathLike[str], command: str = "hvload run") -> OutputLo
         raise ValueError("the output path is empty; give a campaign file name")
     path = Path(path)
     parent = path.parent
+    existing = Path(".")
     for folder in (parent, *parent.parents):
         if folder.exists():
             if not folder.is_dir():
                 raise NotADirectoryError(
                     errno.ENOTDIR, "Not a directory (it is a file, not a folder)", str(folder)
                 )
+            existing = folder
             break
     if path.is_dir():
         raise IsADirectoryError(errno.EISDIR, "Is a directory, not a campaign file", str(path))
+    _check_name(path, existing)  # before any folder is made
     parent.mkdir(parents=True, exist_ok=True)
-    _check_name(path)
     lock = OutputLock(path, command).acquire()
     try:
         _check_free(path)
@@ -799,9 +801,15 @@ def _merge(path: Path) -> Campaign:
     metadata["format_version"] = FORMAT_VERSION
     checkpoint("merge", path)
     _write_campaign(path, tables, blocks, metadata)
-    camp = load(path, verify=_PROTECT)
-    if [b.get("sha256") for b in blocks] != list(camp.blocks.get("sha256", [])):
-        raise CorruptCampaignError(path, None, "the file read back differs from its parts")
+    try:
+        camp = load(path, verify=_PROTECT)
+        if [b.get("sha256") for b in blocks] != list(camp.blocks.get("sha256", [])):
+            raise CorruptCampaignError(path, None, "the file read back differs from its parts")
+    except BaseException:
+        # The file just written did not verify; the parts are untouched, so it goes.
+        with contextlib.suppress(OSError):
+            path.unlink()
+        raise
     checkpoint("merged", path)
     _remove_parts(parts, merged, keep_metadata=bool(skipped))
     return camp
@@ -1021,13 +1029,10 @@ def load(path: str | os.PathLike[str], *, verify: bool = True) -> Campaign:
                 path, None,
                 f"{pf.metadata.num_rows} samples, but {len(rows)} blocks of {per_block}",
             )  # fmt: skip
-    groups = []
-    for i in range(pf.metadata.num_row_groups):  # one per block: a failure names its block
-        try:
-            groups.append(pf.read_row_group(i, columns=list(SAMPLE_COLUMNS)))
-        except (pa.ArrowException, OSError) as exc:
-            raise _located(path, pf, i, rows, per_block, exc) from None
-    table = pa.concat_tables(groups) if groups else pf.schema_arrow.empty_table()
+    try:
+        table = pf.read(columns=list(SAMPLE_COLUMNS))
+    except (pa.ArrowException, OSError) as exc:
+        raise _located(path, pf, rows, per_block, exc) from None
     table = _decode_text(path, table)
     if verify:
         _check_rows(path, table, metadata, rows, per_block)
@@ -1079,9 +1084,18 @@ def _check_blocks(path: Path, metadata: dict, rows: list[dict], v2: bool) -> Non
 
 
 def _located(
-    path: Path, pf: pq.ParquetFile, group: int, rows: list[dict], per_block: int, exc: Exception
+    path: Path, pf: pq.ParquetFile, rows: list[dict], per_block: int, exc: Exception
 ) -> CampaignFileError:
-    """The blocks and columns of row group ``group`` that cannot be read, in words."""
+    """Where a read failed: the first bad row group (one per block), found by bisection."""
+    lo, hi = 0, pf.metadata.num_row_groups
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        try:
+            pf.read_row_groups(range(lo, mid), columns=list(SAMPLE_COLUMNS))
+            lo = mid
+        except (pa.ArrowException, OSError):
+            hi = mid
+    group = lo
     bad = []
     for c in SAMPLE_COLUMNS:
         try:
