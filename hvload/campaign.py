@@ -289,7 +289,9 @@ def run(
                 camp = None
                 exc.close_error = close_error  # type: ignore[attr-defined]
             exc.campaign = camp  # type: ignore[attr-defined]
-            exc.blocks_finished = finished  # type: ignore[attr-defined]
+            # The writer's count includes a block stored while the signal was held back.
+            stored = writer.blocks_written if writer is not None else finished
+            exc.blocks_finished = stored  # type: ignore[attr-defined]
             raise
     finally:
         if writer is not None:

@@ -498,19 +498,6 @@ def _digest(columns: Mapping[str, Any]) -> str:
     return h.hexdigest()
 
 
-def _constant_text(values: Any, name: str) -> str:
-    unique = pd.unique(np.asarray(values, dtype=object))
-    if len(unique) != 1:
-        raise ValueError(f"a block's {name!r} column holds {len(unique)} values; it must hold one")
-    return str(unique[0])
-
-
-def _frame_digest(frame: pd.DataFrame) -> str:
-    cols = {c: frame[c].to_numpy() for c in _NUMERIC_COLUMNS}
-    cols.update({c: _constant_text(frame[c], c) for c in _TEXT_COLUMNS})
-    return _digest(cols)
-
-
 def _table_digest(table: pa.Table) -> str:
     cols: dict[str, Any] = {}
     for c in _NUMERIC_COLUMNS:
@@ -525,11 +512,11 @@ def _table_digest(table: pa.Table) -> str:
 
 def _block_table(samples: pd.DataFrame, block: Mapping[str, Any]) -> tuple[pa.Table, dict]:
     """A block's samples as Arrow, and its block row with the count and digest added."""
-    row = dict(block)
-    row["n_samples"] = len(samples)
-    row["sha256"] = _frame_digest(samples) if _PROTECT else None
     table = pa.Table.from_pandas(samples[list(SAMPLE_COLUMNS)], schema=SAMPLE_SCHEMA,
                                  preserve_index=False)  # fmt: skip
+    row = dict(block)
+    row["n_samples"] = table.num_rows
+    row["sha256"] = _table_digest(table) if _PROTECT else None
     return table, row
 
 
@@ -625,8 +612,10 @@ class CampaignWriter:
         table, row = _block_table(result.samples, result.block)
         table = table.replace_schema_metadata({_BLOCK_KEY: _dumps(row)})
         part = self.parts / f"block-{self.blocks_written:05d}.parquet"
-        _write_atomic(part, lambda f: pq.write_table(table, f, **_parquet_options()))
-        self.blocks_written += 1
+        # A block that was measured is stored even if Ctrl-C arrives while it is written.
+        with _signals_held():
+            _write_atomic(part, lambda f: pq.write_table(table, f, **_parquet_options()))
+            self.blocks_written += 1
 
     def close(self) -> Campaign | None:
         """Merge the parts into the campaign file and return the campaign read back.
@@ -644,7 +633,7 @@ class CampaignWriter:
                 camp = None
             else:
                 _write_bytes_atomic(self.parts / "metadata.json", _dumps(self.metadata))
-                camp = _merge(self.path)
+                camp = _merge(self.path, check_parts=False)
             self._campaign, self._closed = camp, True
             self.release()
         return camp
@@ -742,13 +731,13 @@ def recover(path: str | os.PathLike[str]) -> Campaign:
         return _merge(path)
 
 
-def _read_part(part: Path, campaign_id: object) -> tuple[pa.Table, dict]:
+def _read_part(part: Path, campaign_id: object, check_digest: bool) -> tuple[pa.Table, dict]:
     pf = pq.ParquetFile(part, page_checksum_verification=_PROTECT)
     meta = pf.schema_arrow.metadata or {}
     if _BLOCK_KEY not in meta:
         raise CampaignFileError(f"{part}: not a block part (no {_BLOCK_KEY.decode()!r})")
     block = _loads(part, meta[_BLOCK_KEY], "the block row")
-    problem = _block_row_problem(block, strict=True)
+    problem = _block_row_problem(block)
     if problem:
         raise CampaignFileError(f"{part}: block row: {problem}")
     if block["campaign"] != campaign_id:
@@ -757,15 +746,22 @@ def _read_part(part: Path, campaign_id: object) -> tuple[pa.Table, dict]:
     if problem:
         raise CampaignFileError(f"{part}: {problem}")
     table = pf.read().replace_schema_metadata(None)
-    if table.num_rows != block["n_samples"]:
+    if table.num_rows != block.setdefault("n_samples", table.num_rows):
         raise CampaignFileError(f"{part}: {table.num_rows} rows, its row says {block['n_samples']}")
-    if _PROTECT and block.get("sha256") and _table_digest(table) != block["sha256"]:
+    if block.get("sha256") is None:  # a part written before format 2: digest it now
+        block["sha256"] = _table_digest(table) if _PROTECT else None
+    elif check_digest and _PROTECT and _table_digest(table) != block["sha256"]:
         raise CampaignFileError(f"{part}: the samples do not match the block's digest")
     return table, block
 
 
-def _merge(path: Path) -> Campaign:
-    """Merge ``<path>.parts`` into ``path``; the caller holds the path's lock."""
+def _merge(path: Path, *, check_parts: bool = True) -> Campaign:
+    """Merge ``<path>.parts`` into ``path``; the caller holds the path's lock.
+
+    ``check_parts`` verifies each part's digest so that a bad one is left out; the
+    writer's own merge skips that, since the merged file is verified as a whole against
+    the digests taken in memory (and a failure leaves every part for :func:`recover`).
+    """
     parts = _parts_dir(path)
     meta_file = parts / "metadata.json"
     if not meta_file.is_file():
@@ -776,7 +772,7 @@ def _merge(path: Path) -> Campaign:
     tables, blocks, merged, skipped = [], [], [], []
     for part in sorted(parts.glob("block-*.parquet")):
         try:
-            table, block = _read_part(part, metadata.get("campaign"))
+            table, block = _read_part(part, metadata.get("campaign"), check_parts)
         except (CampaignFileError, pa.ArrowException, OSError, ValueError, KeyError) as exc:
             # A part that cannot be read is left out and named; the others are kept.
             skipped.append(f"{part.name}: {exc}")
@@ -870,7 +866,7 @@ _BLOCK_OPTIONAL: dict[str, Callable[[Any], bool]] = {
 }  # fmt: skip
 
 
-def _block_row_problem(row: Any, *, strict: bool = False) -> str | None:
+def _block_row_problem(row: Any) -> str | None:
     if not isinstance(row, dict):
         return f"a block row is {type(row).__name__}, not a JSON object"
     for key, ok in _BLOCK_REQUIRED.items():
@@ -881,8 +877,6 @@ def _block_row_problem(row: Any, *, strict: bool = False) -> str | None:
     for key, ok in _BLOCK_OPTIONAL.items():
         if key in row and not ok(row[key]):
             return f"{key}={row[key]!r} in block {row['block']} is not allowed"
-    if strict and "n_samples" not in row:
-        return f"block {row['block']} lacks 'n_samples'"
     return None
 
 
