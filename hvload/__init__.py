@@ -28,6 +28,8 @@ _LAZY = {
     "UnsupportedPlatformError": "errors",
     "BurstInterrupted": "errors",
     "CampaignFileError": "errors",
+    "CorruptCampaignError": "errors",
+    "CampaignBusyError": "errors",
     "load": "store",
     "Campaign": "model",
     "Design": "model",
