@@ -10,25 +10,29 @@ and one block row) per block; :func:`run` writes them to a campaign file as they
 from __future__ import annotations
 
 import contextlib
-import itertools
 import math
 import os
 import subprocess
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
+from ._faultinject import checkpoint
 from .errors import MeasurementError
 from .executor import Trap, burst, require
 from .hypervisors import user_mode_hypercall
 from .loadgen import LoadGenerator, WorkerStats
-from .schedule import Level
+from .model import FORMAT_VERSION, SAMPLE_COLUMNS, BlockResult, Campaign, Design, check_sizes
+
+if TYPE_CHECKING:
+    from .schedule import Level
+    from .store import OutputLock
 
 __all__ = [
     "SAMPLE_COLUMNS",
@@ -39,163 +43,6 @@ __all__ = [
     "iter_blocks",
     "run",
 ]
-
-#: Columns of a campaign's sample table, in order.
-SAMPLE_COLUMNS = (
-    "campaign", "round", "level", "level_index", "block", "sample", "start", "cycles",
-    "response", "rax", "cpu", "migrated", "warmup",
-)  # fmt: skip
-
-
-def _count(name: str, value: object, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name}={value!r} is not allowed; it must be an integer >= {minimum}")
-    return int(value)
-
-
-@dataclass(frozen=True)
-class Design:
-    """What a campaign measures and how often.
-
-    Parameters
-    ----------
-    probe
-        The trap whose latency is measured.
-    levels
-        Load levels in order of increasing load (non-decreasing ``value``; repeated
-        values, as in an A/A design, keep their given order).
-    probe_cpu
-        CPU the probe runs on (no load worker may use it).
-    samples
-        Measured probe samples per block (after the warm-up).
-    rounds
-        Rounds; each measures every level once, in random order.
-    warmup
-        Extra samples at the start of each block, kept and flagged ``warmup``.
-    probe_gap
-        Cycles between intended probe starts (0 = back to back).
-    settle
-        Seconds between starting a level's load and the first probe sample.
-    seed
-        Seed of the block order.
-    baseline
-        Name of the reference level of every comparison; the first (lowest load)
-        level when not given.
-    """
-
-    probe: Trap
-    levels: tuple[Level, ...]
-    probe_cpu: int
-    samples: int
-    rounds: int
-    warmup: int = 0
-    probe_gap: int = 0
-    settle: float = 0.01
-    seed: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
-    baseline: str | None = None
-
-    def __post_init__(self) -> None:
-        _count("samples", self.samples, 1)
-        _count("rounds", self.rounds, 1)
-        _count("warmup", self.warmup, 0)
-        _count("probe_gap", self.probe_gap, 0)
-        _count("seed", self.seed, 0)
-        if not self.levels:
-            raise ValueError("levels is empty; a campaign needs at least one load level")
-        names = [lv.name for lv in self.levels]
-        if len(set(names)) != len(names):
-            raise ValueError(f"level names {names} repeat; each level needs its own name")
-        values = [lv.value for lv in self.levels]
-        if any(b < a for a, b in itertools.pairwise(values)):
-            raise ValueError(
-                f"levels {names} are not in order of increasing load (values {values}); "
-                "sort them by value: trend tests and neighbour comparisons follow this order"
-            )
-        if self.baseline is None:
-            object.__setattr__(self, "baseline", names[0])
-        elif self.baseline not in names:
-            raise ValueError(f"baseline={self.baseline!r} is not a level; levels: {names}")
-        allowed = os.sched_getaffinity(0)
-        if self.probe_cpu not in allowed:
-            raise ValueError(
-                f"probe_cpu={self.probe_cpu} is not allowed; allowed: {sorted(allowed)}"
-            )
-        for lv in self.levels:
-            for w in lv.workers:
-                if w.cpu == self.probe_cpu:
-                    raise ValueError(
-                        f"level {lv.name!r} puts a load worker on the probe CPU {w.cpu}"
-                    )
-        if not self.settle >= 0:
-            raise ValueError(f"settle={self.settle!r} must be >= 0 seconds")
-
-    @property
-    def blocks(self) -> int:
-        """Number of blocks: rounds x levels."""
-        return self.rounds * len(self.levels)
-
-    def order(self) -> list[list[int]]:
-        """Level indices in the order each round measures them (seeded permutations)."""
-        rng = np.random.default_rng(self.seed)
-        return [list(rng.permutation(len(self.levels))) for _ in range(self.rounds)]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "probe": self.probe.to_dict(),
-            "probe_label": self.probe.label,
-            "levels": [lv.to_dict() for lv in self.levels],
-            "probe_cpu": self.probe_cpu,
-            "samples": self.samples,
-            "rounds": self.rounds,
-            "warmup": self.warmup,
-            "probe_gap": self.probe_gap,
-            "settle": self.settle,
-            "seed": self.seed,
-            "baseline": self.baseline,
-            **self.extra,
-        }
-
-
-@dataclass(frozen=True)
-class BlockResult:
-    """One block: its probe samples (tidy rows) and its block-table row."""
-
-    samples: pd.DataFrame
-    block: dict[str, Any]
-
-
-@dataclass
-class Campaign:
-    """A campaign's data: samples, blocks and metadata (as :func:`hvload.load` returns).
-
-    Attributes
-    ----------
-    samples
-        One row per probe sample; columns :data:`SAMPLE_COLUMNS`.
-    blocks
-        One row per block: level, round, times, target and achieved load.
-    metadata
-        Platform, design, versions, times, what RAX means here, TSC frequency.
-    path
-        The file it was read from or written to, if any.
-    """
-
-    samples: pd.DataFrame
-    blocks: pd.DataFrame
-    metadata: dict[str, Any]
-    path: Path | None = None
-
-    @property
-    def tsc_hz(self) -> float | None:
-        return self.metadata.get("tsc_hz")
-
-    @property
-    def complete(self) -> bool:
-        """Whether every block of the design was measured."""
-        design = self.metadata.get("design", {})
-        expected = design.get("rounds", 0) * len(design.get("levels", ()))
-        return len(self.blocks) == expected
 
 
 def applied_load_text(blocks: pd.DataFrame) -> str:
@@ -252,7 +99,7 @@ def metadata_for(design: Design, tsc_hz: float, platform_info: dict[str, Any]) -
     """The metadata recorded with every campaign (pyperf-style keys)."""
     return {
         "format": "hvload-campaign",
-        "format_version": 1,
+        "format_version": FORMAT_VERSION,
         "campaign": uuid.uuid4().hex[:12],
         "start_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "tsc_hz": tsc_hz,
@@ -333,6 +180,7 @@ def iter_blocks(
                 with gen:
                     if level.workers and design.settle:
                         time.sleep(design.settle)
+                    checkpoint("measure")
                     b = burst(design.probe, n, gap=design.probe_gap)
                 t1 = time.time_ns()
                 samples = pd.DataFrame(
@@ -369,12 +217,16 @@ def run(
     meta: dict[str, Any] | None = None,
     saturation: float | None = None,
     progress: Callable[[BlockResult], None] | None = None,
+    lock: OutputLock | None = None,
 ) -> Campaign:
     """Run ``design``, writing each finished block to ``path`` (if given) at once.
 
-    On an exception or Ctrl-C the load stops, every finished block is kept in a valid
-    file, and the exception propagates; its ``campaign`` attribute holds what was
-    measured.
+    On an exception or Ctrl-C the load stops, the finished blocks are merged into the
+    campaign file, and the exception propagates with three attributes: ``campaign``
+    (what was measured, read back from the file; None when no block had finished or the
+    merge failed), ``blocks_finished`` (how many blocks were measured and stored), and,
+    when the merge failed, ``close_error`` (then the finished blocks are in
+    ``<path>.parts`` and :func:`hvload.store.recover` writes the file from them).
 
     Parameters
     ----------
@@ -388,6 +240,9 @@ def run(
         Saturation rate of the load trap, to report achieved load as a fraction.
     progress
         Called with each finished block (e.g. to advance a progress bar).
+    lock
+        The lock on ``path`` taken before anything was measured
+        (:func:`hvload.store.claim`); without it the writer takes the lock itself.
     """
     from .store import CampaignWriter
 
@@ -403,31 +258,50 @@ def run(
         **meta,
         "campaign": uuid.uuid4().hex[:12],
         "start_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "end_utc": None,
     }
-    writer = CampaignWriter(path, meta) if path is not None else None
+    writer = CampaignWriter(path, meta, lock=lock) if path is not None else None
     parts: list[BlockResult] = []
+    finished = 0
+    merging = False
     try:
-        for result in iter_blocks(design, meta, saturation=saturation):
-            if writer is not None:
-                writer.write_block(result)
-            else:
-                parts.append(result)
-            if progress is not None:
-                progress(result)
-    except BaseException as exc:
         try:
-            camp: Campaign | None = _finish(parts, meta, writer)
-        except Exception as close_error:
-            # Keep the first exception; the finished blocks stay in the parts folder.
-            camp = None
-            exc.close_error = close_error  # type: ignore[attr-defined]
-        exc.campaign = camp  # type: ignore[attr-defined]
-        raise
-    return _finish(parts, meta, writer)
+            with contextlib.closing(iter_blocks(design, meta, saturation=saturation)) as blocks:
+                for result in blocks:
+                    if writer is not None:
+                        writer.write_block(result)
+                    else:
+                        parts.append(result)
+                    finished += 1
+                    checkpoint("block")
+                    if progress is not None:
+                        progress(result)
+            # The merge is inside this protection too: whatever stops it, the finished
+            # blocks end in the file or stay in the parts folder, and the caller is told.
+            merging = True
+            return _finish(parts, meta, writer)
+        except BaseException as exc:
+            try:
+                if merging and not isinstance(exc, KeyboardInterrupt):
+                    raise exc  # the merge itself failed; trying again would fail again
+                camp: Campaign | None = _finish(parts, meta, writer)
+            except BaseException as close_error:
+                # Keep the first exception; the finished blocks stay in the parts folder.
+                camp = None
+                exc.close_error = close_error  # type: ignore[attr-defined]
+            exc.campaign = camp  # type: ignore[attr-defined]
+            # The writer's count includes a block stored while the signal was held back.
+            stored = writer.blocks_written if writer is not None else finished
+            exc.blocks_finished = stored  # type: ignore[attr-defined]
+            raise
+    finally:
+        if writer is not None:
+            writer.release()
 
 
-def _finish(parts: list[BlockResult], meta: dict[str, Any], writer: Any) -> Campaign:
-    meta["end_utc"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+def _finish(parts: list[BlockResult], meta: dict[str, Any], writer: Any) -> Campaign | None:
+    if meta.get("end_utc") is None:
+        meta["end_utc"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     if writer is not None:
         return writer.close()
     samples = (
@@ -519,8 +393,9 @@ def prepare(
                         ("probe_rate", probe_rate)):  # fmt: skip
         if value is not None:
             sizes[name] = value
-    if not (isinstance(sizes["probe_rate"], (int, float)) and sizes["probe_rate"] >= 0):
-        raise ValueError(f"probe_rate={sizes['probe_rate']!r} must be a number >= 0")
+    rate = sizes["probe_rate"]
+    if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate < math.inf:
+        raise ValueError(f"probe_rate={rate!r} must be a finite number >= 0")
     if fractions is not None and cpu_counts is not None:
         raise ValueError("give either fractions or cpu_counts, not both")
     allowed = sorted(os.sched_getaffinity(0))
@@ -529,6 +404,10 @@ def prepare(
         raise ValueError(f"probe_cpu={probe_cpu} is not allowed here; allowed: {allowed}")
     if load_cpus is None:
         load_cpus = [c for c in allowed if c != probe_cpu]
+    # Sizes that cannot fit are refused before anything is measured.
+    default_levels = QUICK_FRACTIONS if quick else DEFAULT_FRACTIONS
+    n_levels = len(cpu_counts if cpu_counts is not None else fractions or default_levels)
+    check_sizes(sizes["rounds"], max(n_levels, 1), sizes["samples"], sizes["warmup"])
     probe_trap = _trap_for(probe)
     load_trap = _trap_for(load) if load is not None else probe_trap
     if seed is None:
@@ -559,6 +438,7 @@ def prepare(
                     f"no CPU is left for load: the probe has CPU {probe_cpu} and only "
                     f"{allowed} are allowed"
                 )
+            checkpoint("saturation")
             saturation = saturation_rate(load_trap, load_cpus[0], tsc_hz, saturation_seconds)
         levels = fraction_levels(fractions, load_cpus, load_trap, saturation or 1.0)
     gap = round(tsc_hz / sizes["probe_rate"]) if sizes["probe_rate"] else 0

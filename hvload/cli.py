@@ -20,6 +20,8 @@ __all__ = ["main"]
 def _cmd_info(args: argparse.Namespace) -> int:
     from .machine import format_platform, platform
 
+    if not 1 <= args.samples <= 10_000_000:
+        raise ValueError(f"--samples {args.samples} is not allowed; use 1 to 10,000,000")
     info = platform(probe_samples=args.samples)
     if args.json:
         json.dump(info.to_dict(), sys.stdout, indent=2)
@@ -67,9 +69,12 @@ def _cmd_survey(args: argparse.Namespace) -> int:
 
 def _int_list(text: str, what: str) -> list[int]:
     try:
-        return [int(tok) for tok in text.split(",") if tok.strip()]
+        values = [int(tok) for tok in text.split(",") if tok.strip()]
     except ValueError:
         raise ValueError(f"{what}={text!r} is not a comma-separated list of integers") from None
+    if not values:
+        raise ValueError(f"{what}={text!r} is empty; give a comma-separated list of integers")
+    return values
 
 
 def _default_output() -> str:
@@ -126,89 +131,173 @@ def _summary(camp: Campaign, config: stats.AnalysisConfig) -> str:
     return stats.to_text(analysis, brief=True) + "\n" + applied_load_text(camp.blocks)
 
 
-def _cmd_run(args: argparse.Namespace) -> int:
-    import signal
+#: Probe rates allowed (samples/s): below the lowest, the gap between samples exceeds the
+#: executor's 2**36 cycles even at a 10 GHz TSC; above the highest, it rounds to nothing.
+PROBE_RATE_RANGE = (0.15, 1e8)
 
+
+def _run_request(args: argparse.Namespace) -> dict[str, object]:
+    """Every ``hvload run`` argument checked before anything is measured or created."""
+    import math
+    import os
+
+    from .campaign import DEFAULT_FRACTIONS, DEFAULT_SIZES, QUICK_FRACTIONS, QUICK_SIZES
+    from .executor import null_trap
+    from .model import check_sizes
+    from .schedule import cpu_count_levels, fraction_levels, parse_levels
+
+    config = _config(args)
+    exclude = config.exclude
+    if args.output is not None and not args.output.strip():
+        raise ValueError("--output '' is empty; give a campaign file name")
+    if args.levels is not None and args.cpu_levels is not None:
+        raise ValueError("give either --levels or --cpu-levels, not both")
+    fractions = parse_levels(args.levels) if args.levels is not None else None
+    counts = _int_list(args.cpu_levels, "--cpu-levels") if args.cpu_levels is not None else None
+    allowed = sorted(os.sched_getaffinity(0))
+    probe_cpu = allowed[0] if args.probe_cpu is None else args.probe_cpu
+    if probe_cpu not in allowed:
+        raise ValueError(f"--probe-cpu {probe_cpu} is not allowed here; allowed: {allowed}")
+    if args.load_cpus is not None:
+        load_cpus = _int_list(args.load_cpus, "--load-cpus")
+        bad = [c for c in load_cpus if c not in allowed or c == probe_cpu]
+        if bad:
+            raise ValueError(
+                f"--load-cpus {args.load_cpus!r}: CPU(s) {bad} not allowed; use CPUs of "
+                f"{allowed} other than the probe's ({probe_cpu})"
+            )
+    else:
+        load_cpus = [c for c in allowed if c != probe_cpu]
+    # Levels are built here only to check them; prepare() builds the real ones.
+    if counts is not None:
+        cpu_count_levels(counts, load_cpus, null_trap())
+    else:
+        levels = fractions or (QUICK_FRACTIONS if args.quick else DEFAULT_FRACTIONS)
+        fraction_levels(levels, load_cpus, null_trap(), 1.0)
+    sizes = dict(QUICK_SIZES if args.quick else DEFAULT_SIZES)
+    for name, low in (("samples", 1), ("warmup", 0), ("rounds", 1)):
+        value = getattr(args, name)
+        if value is not None and value < low:
+            raise ValueError(f"--{name} {value} is not allowed; it must be an integer >= {low}")
+        sizes[name] = sizes[name] if value is None else value
+    rate = sizes["probe_rate"] if args.probe_rate is None else args.probe_rate
+    low, high = PROBE_RATE_RANGE
+    if not math.isfinite(rate) or rate < 0 or (rate and not low <= rate <= high):
+        raise ValueError(
+            f"--probe-rate {rate!r} is not allowed; use 0 (back to back) or a rate of "
+            f"{low} to {high:,.0f} samples/s"
+        )
+    if args.seed is not None and args.seed < 0:
+        raise ValueError(f"--seed {args.seed} is not allowed; it must be an integer >= 0")
+    n_levels = len(counts if counts is not None else fractions or levels)
+    check_sizes(int(sizes["rounds"]), n_levels, int(sizes["samples"]), int(sizes["warmup"]))
+    baseline = None
+    if args.baseline is not None:
+        # Written like the levels: a percent of saturation, or a CPU count.
+        value = _fraction(args.baseline.rstrip("%"), "--baseline")
+        baseline = value if counts is not None else value / 100
+        chosen = counts if counts is not None else fractions or levels
+        if not any(math.isclose(baseline, float(v), abs_tol=1e-12) for v in chosen):
+            shown = [f"{100 * v:g}" for v in chosen] if counts is None else chosen
+            raise ValueError(f"--baseline {args.baseline!r} is not one of the levels {shown}")
+    return {
+        "path": args.output or _default_output(),
+        "exclude": exclude,
+        "config": config,
+        "prepare": {
+            "probe": args.probe, "load": args.load, "fractions": fractions,
+            "cpu_counts": counts, "probe_cpu": probe_cpu,
+            "load_cpus": load_cpus if args.load_cpus is not None else None,
+            "samples": sizes["samples"], "warmup": sizes["warmup"], "rounds": sizes["rounds"],
+            "probe_rate": rate, "seed": args.seed, "quick": args.quick, "baseline": baseline,
+        },
+    }  # fmt: skip
+
+
+def _kept(exc: BaseException, path: str, total: int) -> str:
+    """Where the finished blocks are after ``exc`` stopped a run, in words."""
+    import shlex
+
+    camp = getattr(exc, "campaign", None)
+    finished = getattr(exc, "blocks_finished", None)
+    if camp is not None:
+        return f"{len(camp.blocks)} of {total} blocks kept in {camp.path}"
+    if not finished:
+        return "no block had finished; nothing was written"
+    close_error = getattr(exc, "close_error", None)
+    why = ""
+    if close_error is not None and close_error is not exc:
+        why = f"writing {path} failed ({_error_text(close_error, hint=False)}); "
+    return (
+        f"{why}{finished} finished block{'s are' if finished != 1 else ' is'} in "
+        f"{path}.parts; `hvload recover {shlex.quote(path)}` rebuilds the file"
+    )
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from . import stats
+    from ._faultinject import checkpoint
     from .campaign import prepare
-    from .schedule import parse_levels
+    from .store import claim
 
-    config = _config(args)
-    baseline = None
-    if args.baseline is not None:
-        # The baseline is written like the levels: percent, or a CPU count.
-        baseline = (
-            _fraction(args.baseline, "--baseline") / (1 if args.cpu_levels else 100)
-            if not args.baseline.endswith("%")
-            else _fraction(args.baseline, "--baseline")
+    request = _run_request(args)
+    config: stats.AnalysisConfig = request["config"]  # type: ignore[assignment]
+    path = str(request["path"])
+    # The output is owned (locked) before anything is measured; nothing is on disk before.
+    with claim(path) as lock:
+        try:
+            checkpoint("setup")
+            plan = prepare(**request["prepare"])  # type: ignore[arg-type]
+        except BaseException as exc:
+            exc.hvload_note = "nothing was measured or written"  # type: ignore[attr-defined]
+            raise
+        d = plan.design
+        for note in plan.notes:
+            sys.stderr.write(f"hvload run: note: {note}\n")
+        check = stats.check_design(
+            len(d.levels), d.rounds, alpha=config.alpha, correction=config.correction
         )
-    plan = prepare(
-        probe=args.probe,
-        load=args.load,
-        fractions=parse_levels(args.levels) if args.levels else None,
-        cpu_counts=_int_list(args.cpu_levels, "--cpu-levels") if args.cpu_levels else None,
-        probe_cpu=args.probe_cpu,
-        load_cpus=_int_list(args.load_cpus, "--load-cpus") if args.load_cpus else None,
-        samples=args.samples,
-        warmup=args.warmup,
-        rounds=args.rounds,
-        probe_rate=args.probe_rate,
-        seed=args.seed,
-        quick=args.quick,
-        baseline=baseline,
-    )
-    d = plan.design
-    for note in plan.notes:
-        sys.stderr.write(f"hvload run: note: {note}\n")
-    check = stats.check_design(
-        len(d.levels), d.rounds, alpha=config.alpha, correction=config.correction
-    )
-    if not check.can_decide:
-        sys.stderr.write(f"hvload run: warning: {check.message}\n")
-    path = args.output or _default_output()
-    sys.stderr.write(
-        f"hvload run: probe {d.probe.label} on CPU {d.probe_cpu}; {len(d.levels)} levels "
-        f"({', '.join(lv.name for lv in d.levels)}) x {d.rounds} rounds; "
-        f"{d.warmup}+{d.samples} samples per block; seed {d.seed}\n"
-    )
-    stopped_by: list[int] = []
-
-    def on_signal(signum: int, frame: object) -> None:
-        # The first SIGINT/SIGTERM stops the campaign; later ones are ignored so that
-        # they cannot cut short the flush of the finished blocks.
-        if not stopped_by:
-            stopped_by.append(signum)
-            raise KeyboardInterrupt
-
-    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
-    bar = tqdm(total=d.blocks, unit="block", disable=args.no_progress, file=sys.stderr)
-    try:
-        camp = plan.run(path, progress=lambda block: bar.update(1))
-    except KeyboardInterrupt as exc:
-        bar.close()
-        camp = getattr(exc, "campaign", None)
-        if camp is not None:
-            kept = f"{len(camp.blocks)} of {d.blocks} blocks kept in {camp.path}"
-        elif getattr(exc, "close_error", None) is not None:
-            kept = (
-                f"writing {path} failed ({exc.close_error}); the finished blocks are in "  # type: ignore[attr-defined]
-                f"{path}.parts, hvload.store.recover({path!r}) rebuilds the file"
-            )
-        else:
-            kept = "no block had finished"
-        term = bool(stopped_by) and stopped_by[0] == signal.SIGTERM
+        if not check.can_decide:
+            sys.stderr.write(f"hvload run: warning: {check.message}\n")
         sys.stderr.write(
-            f"hvload run: stopped by {'SIGTERM' if term else 'SIGINT'}; load stopped; {kept}\n"
+            f"hvload run: probe {d.probe.label} on CPU {d.probe_cpu}; {len(d.levels)} levels "
+            f"({', '.join(lv.name for lv in d.levels)}) x {d.rounds} rounds; "
+            f"{d.warmup}+{d.samples} samples per block; seed {d.seed}\n"
         )
-        return 143 if term else 130
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-    bar.close()
-    sys.stdout.write(_summary(camp, config))
-    sys.stdout.write(f"\ncampaign written to {camp.path}\n")
+        bar = tqdm(total=d.blocks, unit="block", disable=args.no_progress, file=sys.stderr)
+        try:
+            camp = plan.run(path, progress=lambda block: bar.update(1), lock=lock)
+        except BaseException as exc:
+            bar.close()
+            note = _kept(exc, path, d.blocks)
+            if isinstance(exc, KeyboardInterrupt):
+                note = "load stopped; " + note
+            exc.hvload_note = note  # type: ignore[attr-defined]
+            raise
+        bar.close()
+    try:
+        checkpoint("summary")
+        sys.stdout.write(_summary(camp, config))
+        sys.stdout.write(f"\ncampaign written to {camp.path}\n")
+    except BaseException as exc:
+        exc.hvload_note = (  # type: ignore[attr-defined]
+            f"the campaign is complete in {camp.path} (`hvload report` summarises it)"
+        )
+        raise
+    return 0
+
+
+def _cmd_recover(args: argparse.Namespace) -> int:
+    from .store import recover
+
+    camp = recover(args.path)
+    design = camp.metadata.get("design") or {}
+    total = int(design.get("rounds", 0)) * len(design.get("levels") or ())
+    sys.stdout.write(f"recovered {len(camp.blocks)} of {total} blocks into {camp.path}\n")
+    for line in camp.metadata.get("recover_skipped") or ():
+        sys.stderr.write(f"hvload recover: left out (kept in {args.path}.parts): {line}\n")
     return 0
 
 
@@ -405,17 +494,105 @@ def _build_parser() -> argparse.ArgumentParser:
     _add_analysis(p)
     p.set_defaults(func=_cmd_plan)
 
+    p = sub.add_parser(
+        "recover", help="write a campaign file from the finished blocks of a cut-off run"
+    )
+    p.add_argument("path", help="the campaign file the run was writing (its .parts folder exists)")
+    p.set_defaults(func=_cmd_recover)
+
     return parser
 
 
+def _error_text(exc: BaseException | None, *, hint: bool = True) -> str:
+    """An OSError as one line: what failed and on which file; other errors as they are."""
+    import errno
+
+    if not isinstance(exc, OSError) or exc.errno is None:
+        return str(exc)
+    text = exc.strerror or str(exc)
+    if exc.filename is not None:
+        text += f": {exc.filename}"
+    hints = {
+        errno.ENOSPC: "free some space",
+        errno.EDQUOT: "free some space",
+        errno.EACCES: "choose a file and folder you may use",
+        errno.EROFS: "choose a writable folder",
+        errno.ENAMETOOLONG: "choose a shorter name",
+    }
+    return text + (f" ({hints[exc.errno]})" if hint and exc.errno in hints else "")
+
+
+def _quiet_stdout() -> None:
+    # After a broken pipe, point stdout at /dev/null so the final flush cannot fail again.
+    import os
+
+    try:
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, sys.stdout.fileno())
+        os.close(null)
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit status."""
+    """Run the command line; returns the exit status.
+
+    Errors end in one line on stderr and an exit status: 2 for a bad argument or a file
+    that is not a valid campaign, 1 for a failure of the system (disk full, permission,
+    broken pipe, another run owning the file), 130 after SIGINT and 143 after SIGTERM.
+    Where finished blocks exist, the line says where and how to rebuild the file.
+    """
+    import signal
+
+    from .errors import CampaignBusyError
+
     parser = _build_parser()
     args = parser.parse_args(argv)
+    stopped_by: list[int] = []
+
+    def on_signal(signum: int, frame: object) -> None:
+        # The first SIGINT/SIGTERM stops the command; later ones are ignored so that
+        # they cannot cut short the flush of the finished blocks.
+        if not stopped_by:
+            stopped_by.append(signum)
+            raise KeyboardInterrupt
+
+    previous = {}
     try:
-        return args.func(args)
-    except (ValueError, FileExistsError, MeasurementError) as exc:
-        parser.exit(2, f"hvload {args.command}: error: {exc}\n")
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, on_signal)
+    except ValueError:  # not the main thread: leave signals alone
+        pass
+    prefix = f"hvload {args.command}"
+    try:
+        code = args.func(args)
+        sys.stdout.flush()  # a closed pipe fails here, inside the mapping below
+        return code
+    except KeyboardInterrupt as exc:
+        term = bool(stopped_by) and stopped_by[0] == signal.SIGTERM
+        note = getattr(exc, "hvload_note", None)
+        sys.stderr.write(
+            f"{prefix}: stopped by {'SIGTERM' if term else 'SIGINT'}"
+            + (f"; {note}" if note else "")
+            + "\n"
+        )
+        return 143 if term else 130
+    except BrokenPipeError as exc:
+        _quiet_stdout()
+        note = getattr(exc, "hvload_note", None)
+        parser.exit(
+            1, f"{prefix}: output closed early (broken pipe)" + (f"; {note}" if note else "") + "\n"
+        )
+    except (CampaignBusyError, OSError, ValueError, MeasurementError) as exc:
+        usage = isinstance(exc, (ValueError, FileExistsError, MeasurementError))
+        note = getattr(exc, "hvload_note", None)
+        parser.exit(
+            2 if usage else 1,
+            f"{prefix}: error: {_error_text(exc)}" + (f"; {note}" if note else "") + "\n",
+        )
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 if __name__ == "__main__":

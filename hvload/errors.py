@@ -9,7 +9,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BurstInterrupted",
+    "CampaignBusyError",
     "CampaignFileError",
+    "CorruptCampaignError",
     "MeasurementError",
     "TrapFaultError",
     "UnsupportedPlatformError",
@@ -51,3 +53,40 @@ class BurstInterrupted(KeyboardInterrupt):
 
 class CampaignFileError(ValueError):
     """A file is not a readable hvload campaign; the message names the file and why."""
+
+
+class CorruptCampaignError(CampaignFileError):
+    """A campaign file is damaged or inconsistent: a failed checksum, digest or value check.
+
+    Attributes
+    ----------
+    path
+        The file.
+    block
+        The block the problem was found in (its ``block`` number), or None when it
+        concerns the whole file.
+    problem
+        What is wrong, in words.
+    """
+
+    def __init__(self, path: object, block: int | None, problem: str) -> None:
+        where = f"{path}: " + (f"block {block}: " if block is not None else "")
+        super().__init__(where + problem)
+        self.path = path
+        self.block = block
+        self.problem = problem
+
+
+class CampaignBusyError(RuntimeError):
+    """Another process owns this campaign path (it holds the lock beside the file).
+
+    Attributes
+    ----------
+    holder
+        What the lock file says about its holder: ``pid``, ``host``, ``start_utc``,
+        ``command`` (each may be missing).
+    """
+
+    def __init__(self, message: str, holder: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.holder = holder or {}

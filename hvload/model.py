@@ -1,0 +1,272 @@
+"""The campaign data model: designs, blocks, campaigns and the sample schema.
+
+A leaf module: :mod:`hvload.campaign` (which runs designs) and :mod:`hvload.store` (which
+writes and reads campaign files) both import it, and it imports neither. It also holds
+the size limits both of them apply before allocating anything: a design whose data
+would not fit in this machine's memory is refused when it is built, and a file that
+claims more samples than that is refused before it is read.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+if TYPE_CHECKING:
+    from .executor import Trap
+    from .schedule import Level
+
+__all__ = [
+    "BYTES_PER_SAMPLE",
+    "FORMAT_VERSION",
+    "SAMPLE_COLUMNS",
+    "SAMPLE_DTYPES",
+    "BlockResult",
+    "Campaign",
+    "Design",
+    "available_memory",
+    "check_sizes",
+]
+
+#: Version of the campaign file format; 2 added page checksums and per-block digests.
+FORMAT_VERSION = 2
+
+#: Columns of a campaign's sample table, in order.
+SAMPLE_COLUMNS = (
+    "campaign", "round", "level", "level_index", "block", "sample", "start", "cycles",
+    "response", "rax", "cpu", "migrated", "warmup",
+)  # fmt: skip
+
+
+def _count(name: str, value: object, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{name}={value!r} is not allowed; it must be an integer >= {minimum}")
+    return int(value)
+
+
+#: numpy dtype of each sample column ("str" for the text columns, constant per block).
+SAMPLE_DTYPES = {
+    "campaign": "str", "round": "int32", "level": "str", "level_index": "int32",
+    "block": "int32", "sample": "int64", "start": "int64", "cycles": "int64",
+    "response": "int64", "rax": "int64", "cpu": "int16", "migrated": "bool", "warmup": "bool",
+}  # fmt: skip
+
+#: Memory one sample needs at the peak of writing or reading a campaign (the Arrow parts,
+#: the merged table and the pandas frame each hold about 70 bytes of it), a deliberately
+#: high estimate used to refuse sizes that cannot fit before anything is allocated.
+BYTES_PER_SAMPLE = 256
+#: Memory per block for the block order and the block table (Python objects).
+BYTES_PER_BLOCK = 2048
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to a new allocation here (Linux ``MemAvailable``)."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def _human(nbytes: float) -> str:
+    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if nbytes < 1024 or unit == "PiB":
+            return f"{nbytes:,.0f} {unit}" if unit == "bytes" else f"{nbytes:,.1f} {unit}"
+        nbytes /= 1024
+    raise AssertionError("unreachable")
+
+
+def check_sizes(rounds: int, levels: int, samples: int, warmup: int = 0) -> int:
+    """Refuse a campaign whose samples would not fit in this machine's memory.
+
+    A campaign is merged and read back whole, so its ``rounds x levels x (warmup +
+    samples)`` samples must fit in the memory available now (at
+    :data:`BYTES_PER_SAMPLE` each), together with the block order. Returns the
+    estimate in bytes.
+
+    Raises
+    ------
+    ValueError
+        Naming the sizes, the estimate and the memory available.
+    """
+    _count("rounds", rounds, 1)
+    _count("levels", levels, 1)
+    _count("samples", samples, 1)
+    _count("warmup", warmup, 0)
+    blocks = rounds * levels
+    need = blocks * (samples + warmup) * BYTES_PER_SAMPLE + blocks * BYTES_PER_BLOCK
+    have = available_memory()
+    if have is not None and need > have:
+        raise ValueError(
+            f"rounds={rounds} x {levels} levels x (warmup {warmup} + samples {samples}) "
+            f"needs about {_human(need)} of memory ({BYTES_PER_SAMPLE} bytes per sample); "
+            f"this machine has {_human(have)} available: use fewer rounds or samples"
+        )
+    return need
+
+
+@dataclass(frozen=True)
+class Design:
+    """What a campaign measures and how often.
+
+    Parameters
+    ----------
+    probe
+        The trap whose latency is measured.
+    levels
+        Load levels in order of increasing load (non-decreasing ``value``; repeated
+        values, as in an A/A design, keep their given order).
+    probe_cpu
+        CPU the probe runs on (no load worker may use it).
+    samples
+        Measured probe samples per block (after the warm-up).
+    rounds
+        Rounds; each measures every level once, in random order.
+    warmup
+        Extra samples at the start of each block, kept and flagged ``warmup``.
+    probe_gap
+        Cycles between intended probe starts (0 = back to back).
+    settle
+        Seconds between starting a level's load and the first probe sample.
+    seed
+        Seed of the block order.
+    baseline
+        Name of the reference level of every comparison; the first (lowest load)
+        level when not given.
+    """
+
+    probe: Trap
+    levels: tuple[Level, ...]
+    probe_cpu: int
+    samples: int
+    rounds: int
+    warmup: int = 0
+    probe_gap: int = 0
+    settle: float = 0.01
+    seed: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+    baseline: str | None = None
+
+    def __post_init__(self) -> None:
+        _count("samples", self.samples, 1)
+        _count("rounds", self.rounds, 1)
+        _count("warmup", self.warmup, 0)
+        _count("probe_gap", self.probe_gap, 0)
+        _count("seed", self.seed, 0)
+        if not self.levels:
+            raise ValueError("levels is empty; a campaign needs at least one load level")
+        names = [lv.name for lv in self.levels]
+        if len(set(names)) != len(names):
+            raise ValueError(f"level names {names} repeat; each level needs its own name")
+        values = [lv.value for lv in self.levels]
+        if any(b < a for a, b in itertools.pairwise(values)):
+            raise ValueError(
+                f"levels {names} are not in order of increasing load (values {values}); "
+                "sort them by value: trend tests and neighbour comparisons follow this order"
+            )
+        if self.baseline is None:
+            object.__setattr__(self, "baseline", names[0])
+        elif self.baseline not in names:
+            raise ValueError(f"baseline={self.baseline!r} is not a level; levels: {names}")
+        allowed = os.sched_getaffinity(0)
+        if self.probe_cpu not in allowed:
+            raise ValueError(
+                f"probe_cpu={self.probe_cpu} is not allowed; allowed: {sorted(allowed)}"
+            )
+        for lv in self.levels:
+            for w in lv.workers:
+                if w.cpu == self.probe_cpu:
+                    raise ValueError(
+                        f"level {lv.name!r} puts a load worker on the probe CPU {w.cpu}"
+                    )
+        if not self.settle >= 0:
+            raise ValueError(f"settle={self.settle!r} must be >= 0 seconds")
+        from .executor import MAX_GAP
+
+        if self.probe_gap > MAX_GAP:
+            raise ValueError(
+                f"probe_gap={self.probe_gap} cycles is not allowed; the most is {MAX_GAP} "
+                "(2**36): raise the probe rate"
+            )
+        # Refused here, before a writer creates anything: the whole campaign is merged
+        # and read back in memory.
+        check_sizes(self.rounds, len(self.levels), self.samples, self.warmup)
+
+    @property
+    def blocks(self) -> int:
+        """Number of blocks: rounds x levels."""
+        return self.rounds * len(self.levels)
+
+    def order(self) -> list[list[int]]:
+        """Level indices in the order each round measures them (seeded permutations)."""
+        rng = np.random.default_rng(self.seed)
+        return [list(rng.permutation(len(self.levels))) for _ in range(self.rounds)]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "probe": self.probe.to_dict(),
+            "probe_label": self.probe.label,
+            "levels": [lv.to_dict() for lv in self.levels],
+            "probe_cpu": self.probe_cpu,
+            "samples": self.samples,
+            "rounds": self.rounds,
+            "warmup": self.warmup,
+            "probe_gap": self.probe_gap,
+            "settle": self.settle,
+            "seed": self.seed,
+            "baseline": self.baseline,
+            **self.extra,
+        }
+
+
+@dataclass(frozen=True)
+class BlockResult:
+    """One block: its probe samples (tidy rows) and its block-table row."""
+
+    samples: pd.DataFrame
+    block: dict[str, Any]
+
+
+@dataclass
+class Campaign:
+    """A campaign's data: samples, blocks and metadata (as :func:`hvload.load` returns).
+
+    Attributes
+    ----------
+    samples
+        One row per probe sample; columns :data:`SAMPLE_COLUMNS`.
+    blocks
+        One row per block: level, round, times, target and achieved load.
+    metadata
+        Platform, design, versions, times, what RAX means here, TSC frequency.
+    path
+        The file it was read from or written to, if any.
+    """
+
+    samples: pd.DataFrame
+    blocks: pd.DataFrame
+    metadata: dict[str, Any]
+    path: Path | None = None
+
+    @property
+    def tsc_hz(self) -> float | None:
+        return self.metadata.get("tsc_hz")
+
+    @property
+    def complete(self) -> bool:
+        """Whether every block of the design was measured."""
+        design = self.metadata.get("design", {})
+        expected = design.get("rounds", 0) * len(design.get("levels", ()))
+        return len(self.blocks) == expected
