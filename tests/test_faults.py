@@ -85,10 +85,14 @@ def finished(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     return count
 
 
+#: Lines hvload run writes before it measures: what it runs, and notes on the design.
+_INFO = ("hvload run: probe ", "hvload run: note: ", "hvload run: warning: ")
+
+
 def _one_line(err: str) -> str:
-    """The error message: exactly one line besides the run's description line."""
+    """The error message: exactly one line besides the run's informational lines."""
     assert "Traceback" not in err, err
-    lines = [ln for ln in err.splitlines() if ln and not ln.startswith("hvload run: probe ")]
+    lines = [ln for ln in err.splitlines() if ln and not ln.startswith(_INFO)]
     assert len(lines) == 1, err
     return lines[0]
 
