@@ -191,6 +191,23 @@ def _run_request(args: argparse.Namespace) -> dict[str, object]:
         raise ValueError(f"--seed {args.seed} is not allowed; it must be an integer >= 0")
     n_levels = len(counts if counts is not None else fractions or levels)
     check_sizes(int(sizes["rounds"]), n_levels, int(sizes["samples"]), int(sizes["warmup"]))
+    controls: str | tuple[str, ...] = "auto"
+    if args.controls is not None:
+        from .executor import TRAP_KINDS
+
+        text = args.controls.strip().lower()
+        if text in ("none", ""):
+            if not args.controls.strip():
+                raise ValueError("--controls '' is empty; give trap kinds, 'auto' or 'none'")
+            controls = ()
+        elif text != "auto":
+            controls = tuple(tok.strip() for tok in text.split(",") if tok.strip())
+            bad = [c for c in controls if c not in TRAP_KINDS]
+            if bad or not controls:
+                raise ValueError(
+                    f"--controls {args.controls!r}: {bad} not allowed; give a comma list of "
+                    f"{list(TRAP_KINDS)}, 'auto' or 'none'"
+                )
     baseline = None
     if args.baseline is not None:
         # Written like the levels: a percent of saturation, or a CPU count.
@@ -210,6 +227,7 @@ def _run_request(args: argparse.Namespace) -> dict[str, object]:
             "load_cpus": load_cpus if args.load_cpus is not None else None,
             "samples": sizes["samples"], "warmup": sizes["warmup"], "rounds": sizes["rounds"],
             "probe_rate": rate, "seed": args.seed, "quick": args.quick, "baseline": baseline,
+            "controls": controls,
         },
     }  # fmt: skip
 
@@ -446,6 +464,12 @@ def _build_parser() -> argparse.ArgumentParser:
         default=None,
         help="reference level, written like the levels (a percent, or a CPU count); "
         "default: the lowest load",
+    )
+    p.add_argument(
+        "--controls",
+        default=None,
+        help="control probes measured beside the probe in every block, e.g. null,syscall; "
+        "'none' for the probe alone (default auto: null and syscall where they work)",
     )
     p.add_argument(
         "--quick",

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import pandas as pd
 
 if TYPE_CHECKING:
+    from .attribution import Attribution
     from .config import AnalysisConfig
     from .design import DesignCheck
 
@@ -315,6 +316,10 @@ class Analysis:
         The :class:`~hvload.stats.AnalysisConfig` it ran with, as a dict.
     notes : tuple of str
         Caveats worth reading (incomplete rounds, missing TSC frequency, ...).
+    attribution : Attribution or None
+        For campaigns with control probes: each level's change of the main probe set
+        against the controls' (see :mod:`hvload.stats.attribution`), and the noise
+        context of the blocks.
     """
 
     levels: pd.DataFrame
@@ -329,6 +334,7 @@ class Analysis:
     comparison_results: tuple[Comparison, ...] = ()
     config: AnalysisConfig | None = None
     design_check: DesignCheck | None = None
+    attribution: Attribution | None = None
 
     def level(self, label: str) -> LevelSummary:
         """The summary of level ``label``."""
