@@ -308,7 +308,8 @@ def test_signals_keep_finished_blocks(tmp_path: Path, sig: int, code: int) -> No
     assert str(out) in err and "kept" in err
     c = store.load(out)
     assert 2 <= len(c.blocks) < 80
-    assert len(c.samples) == len(c.blocks) * 2010
+    probes = len(c.metadata["design"]["probes"])  # the probe and its controls
+    assert len(c.samples) == len(c.blocks) * 2010 * probes
     assert not parts.exists()
     assert pd.api.types.is_integer_dtype(c.samples["cycles"])
 
