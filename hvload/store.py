@@ -66,14 +66,19 @@ from .model import (
     BlockResult,
     Campaign,
     available_memory,
+    lean_samples,
+    wide_samples,
 )
 
 __all__ = [
     "SAMPLE_SCHEMA",
+    "STORED_COLUMNS",
+    "STORED_SCHEMA",
     "CampaignWriter",
     "OutputLock",
     "claim",
     "load",
+    "read_footer",
     "recover",
     "save",
 ]
@@ -100,6 +105,7 @@ _PROTECT = True
 
 
 def _parquet_options() -> dict[str, Any]:
+    """Options of the block parts in ``<file>.parts/`` (the measured columns as they are)."""
     return {
         "compression": "zstd",
         "use_dictionary": list(_TEXT_COLUMNS),
@@ -110,6 +116,80 @@ def _parquet_options() -> dict[str, Any]:
         # there fails the read or the digest instead of passing unnoticed.
         "write_statistics": False,
     }
+
+
+# -- the stored layout of a campaign file (format 3) -----------------------------------------
+#
+# An open-loop probe's sample k is due at ``first + k * gap`` and ``response - cycles`` is
+# how late it started, so ``start - (response - cycles)`` is an exact arithmetic sequence
+# in each block: stored as ``due`` with delta encoding it costs almost nothing, where
+# ``start`` itself cost 1.2 bytes and ``response`` 1.5 (closed loop: ``late`` is 0 and
+# ``due`` is ``start``). Encodings and the zstd level were chosen by measuring a default
+# campaign built from the measured samples of data/ (benchmarks/bench_dataset.py prints
+# the figures): ``cycles``, a few thousand distinct values, compresses best as a
+# dictionary; ``late`` best byte-stream-split; the columns constant in a block as
+# dictionaries. Decoding is exact integer arithmetic (modulo 2**64 either way), and the
+# block digests are taken over the decoded ``start`` and ``response``, so they check the
+# decoding as well.
+
+#: Columns of a format-3 campaign file, in order.
+STORED_COLUMNS = (
+    "campaign", "round", "level", "level_index", "block", "sample", "due", "cycles", "late",
+    "rax", "cpu", "migrated", "warmup",
+)  # fmt: skip
+_STORED_TYPES = {
+    **{c: SAMPLE_SCHEMA.field(c).type for c in SAMPLE_COLUMNS},
+    "due": pa.int64(),
+    "late": pa.int64(),
+}
+STORED_SCHEMA = pa.schema([(c, _STORED_TYPES[c]) for c in STORED_COLUMNS])
+_DICTIONARY_COLUMNS = ("round", "level_index", "block", "cycles", "rax", "cpu", "migrated",
+                       "warmup")  # fmt: skip
+#: zstd level of a campaign file: level 6 saved 6 % over level 1 on the default campaign.
+ZSTD_LEVEL = 6
+
+
+def _campaign_options() -> dict[str, Any]:
+    """Options of a format-3 campaign file."""
+    return {
+        "compression": "zstd",
+        "compression_level": ZSTD_LEVEL,
+        "use_dictionary": [*_TEXT_COLUMNS, *_DICTIONARY_COLUMNS],
+        "column_encoding": {
+            "sample": "DELTA_BINARY_PACKED",
+            "due": "DELTA_BINARY_PACKED",
+            "late": "BYTE_STREAM_SPLIT",
+        },
+        "write_page_checksum": _PROTECT,
+        "write_statistics": False,
+        # The Arrow schema would repeat the metadata and block table (base64) in the
+        # footer, a tenth of the file; the Parquet types alone read back the same.
+        "store_schema": False,
+    }
+
+
+def _stored_columns(version: int) -> tuple[str, ...]:
+    return STORED_COLUMNS if version >= 3 else SAMPLE_COLUMNS
+
+
+def _encode(table: pa.Table) -> pa.Table:
+    """A block in the measured columns -> the stored columns (``due``, ``late``)."""
+    start = table.column("start").to_numpy()
+    cycles = table.column("cycles").to_numpy()
+    late = table.column("response").to_numpy() - cycles
+    cols = {c: table.column(c) for c in SAMPLE_COLUMNS}
+    cols["due"] = pa.array(start - late, pa.int64())
+    cols["late"] = pa.array(late, pa.int64())
+    return pa.table([cols[c] for c in STORED_COLUMNS], schema=STORED_SCHEMA)
+
+
+def _decode(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Stored numeric columns of a format-3 file -> the measured ones (in place)."""
+    late = arrays.pop("late")
+    with np.errstate(over="ignore"):
+        arrays["start"] = arrays.pop("due") + late
+        arrays["response"] = arrays["cycles"] + late
+    return arrays
 
 
 # -- JSON -----------------------------------------------------------------------------------
@@ -659,16 +739,19 @@ def _is_temporary(f: Path) -> bool:
 def _write_campaign(
     path: Path, tables: Sequence[pa.Table], blocks: list[dict], metadata: dict
 ) -> None:
-    """Write the campaign file, one row group per block, atomically."""
-    meta, rows = _dumps(metadata), _dumps(blocks)
-    schema = SAMPLE_SCHEMA.with_metadata(
-        {_META_KEY: meta, _BLOCKS_KEY: rows, _DIGEST_KEY: _footer_digest(meta, rows).encode()}
-    )
+    """Write the campaign file (format 3), one row group per block, atomically."""
+    # The origin of a block's start is derived from its samples when read, never stored.
+    blocks = [{k: v for k, v in b.items() if k != "start_tsc"} for b in blocks]
+    meta, rows = _dumps({**metadata, "format_version": FORMAT_VERSION}), _dumps(blocks)
+    footer = {_META_KEY: meta, _BLOCKS_KEY: rows, _DIGEST_KEY: _footer_digest(meta, rows).encode()}
 
     def fill(f: IO[bytes]) -> None:
-        with pq.ParquetWriter(f, schema, **_parquet_options()) as writer:
+        with pq.ParquetWriter(f, STORED_SCHEMA, **_campaign_options()) as writer:
             for t in tables:
-                writer.write_table(t.cast(schema), row_group_size=max(1, t.num_rows))
+                stored = _encode(t.cast(SAMPLE_SCHEMA))
+                writer.write_table(stored, row_group_size=max(1, t.num_rows))
+            # Without the Arrow schema, key-value metadata is written only this way.
+            writer.add_key_value_metadata(footer)
 
     _write_atomic(path, fill, phase="final")
 
@@ -676,14 +759,16 @@ def _write_campaign(
 def save(campaign: Campaign, path: str | os.PathLike[str]) -> Campaign:
     """Write ``campaign`` to a new campaign file (current format) and return it read back.
 
-    Used to rewrite older files with checksums and digests; the samples are written
-    unchanged, block by block in the order of the block table, each block's rows in
-    their order in ``campaign.samples``.
+    Used to rewrite older files in the current format; the samples are written
+    unchanged (a lean table, as :func:`load` returns, is widened first), block by block
+    in the order of the block table, each block's rows in their order in
+    ``campaign.samples``.
     """
     path = Path(path)
     samples, blocks = campaign.samples, campaign.blocks
     if blocks.empty:
         raise ValueError("a campaign file needs at least one finished block")
+    samples = wide_samples(samples, blocks)
     rows_of = samples.groupby("block", sort=False).indices
     tables, rows = [], []
     for block in blocks.to_dict("records"):
@@ -911,12 +996,13 @@ def _metadata_problem(meta: Any) -> str | None:
     return None
 
 
-def _schema_problem(schema: pa.Schema) -> str | None:
-    for name in SAMPLE_COLUMNS:
+def _schema_problem(schema: pa.Schema, version: int = 2) -> str | None:
+    expected = STORED_SCHEMA if version >= 3 else SAMPLE_SCHEMA
+    for name in expected.names:
         if name not in schema.names:
             return f"the samples lack the column {name!r}"
         have = schema.field(name).type
-        want = SAMPLE_SCHEMA.field(name).type
+        want = expected.field(name).type
         if pa.types.is_dictionary(have):  # how the reader hands out the text columns
             have = have.value_type
         text = pa.types.is_string(have) or pa.types.is_large_string(have)
@@ -942,6 +1028,56 @@ def _live_or_cut_off(path: Path) -> CampaignFileError | CampaignBusyError:
             "writes the file"
         )
     return CampaignFileError(f"{path}: no such file")
+
+
+def read_footer(
+    path: str | os.PathLike[str], *, verify: bool = True
+) -> tuple[dict[str, Any], list[dict[str, Any]], int]:
+    """A campaign file's metadata, block table and sample count, without reading samples.
+
+    The same checks as :func:`load` makes before it reads anything (format, metadata,
+    block rows, columns and, with ``verify``, the digest of the metadata and block table);
+    the samples' page checksums and block digests are left to :func:`load`.
+
+    Raises
+    ------
+    CampaignFileError
+        If the file is not a readable hvload campaign (naming the file and the problem).
+    CorruptCampaignError
+        If the metadata or block table fails its digest.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise CampaignFileError(f"{path}: is a folder, not a campaign file")
+    try:
+        pf = pq.ParquetFile(path)
+        schema = pf.schema_arrow
+    except (pa.ArrowException, OSError) as exc:
+        if isinstance(exc, OSError) and exc.errno is not None:
+            raise
+        raise CampaignFileError(
+            f"{path}: not a readable Parquet file (truncated or corrupt?): {exc}"
+        ) from None
+    meta = schema.metadata or {}
+    if _META_KEY not in meta:
+        raise CampaignFileError(f"{path}: a Parquet file, but not an hvload campaign")
+    metadata = _loads(path, meta[_META_KEY], "the campaign metadata")
+    rows = _loads(path, meta.get(_BLOCKS_KEY, b"[]"), "the block table")
+    problem = _metadata_problem(metadata)
+    if problem is None and not isinstance(rows, list):
+        problem = f"the block table is {type(rows).__name__}, not a JSON array"
+    problem = problem or next(filter(None, map(_block_row_problem, rows)), None)
+    problem = problem or _schema_problem(schema, metadata.get("format_version", 2))
+    if problem:
+        raise CampaignFileError(f"{path}: not a valid hvload campaign: {problem}")
+    if (
+        verify
+        and metadata["format_version"] >= 2
+        and meta.get(_DIGEST_KEY, b"").decode(errors="replace")
+        != _footer_digest(meta[_META_KEY], meta.get(_BLOCKS_KEY, b"[]"))
+    ):
+        raise CorruptCampaignError(path, None, "the metadata or block table fails its digest")
+    return metadata, rows, pf.metadata.num_rows
 
 
 def load(path: str | os.PathLike[str], *, verify: bool = True) -> Campaign:
@@ -994,10 +1130,12 @@ def load(path: str | os.PathLike[str], *, verify: bool = True) -> Campaign:
     if problem is None and not isinstance(rows, list):
         problem = f"the block table is {type(rows).__name__}, not a JSON array"
     problem = problem or next(filter(None, map(_block_row_problem, rows)), None)
-    problem = problem or _schema_problem(schema)
+    problem = problem or _schema_problem(schema, metadata.get("format_version", 2))
     if problem:
         raise CampaignFileError(f"{path}: not a valid hvload campaign: {problem}")
-    v2 = metadata["format_version"] >= 2
+    version = metadata["format_version"]
+    v2 = version >= 2
+    columns = list(_stored_columns(version))
     if (
         verify
         and v2
@@ -1006,7 +1144,7 @@ def load(path: str | os.PathLike[str], *, verify: bool = True) -> Campaign:
     ):
         raise CorruptCampaignError(path, None, "the metadata or block table fails its digest")
     _check_size(path, pf.metadata.num_rows)
-    # Text columns stay dictionary-encoded until their values are checked (_decode_text):
+    # Text columns stay dictionary-encoded (_check_text, _categorical), never expanded:
     # a crafted file could otherwise expand one long value into every row.
     try:
         pf = pq.ParquetFile(
@@ -1024,16 +1162,25 @@ def load(path: str | os.PathLike[str], *, verify: bool = True) -> Campaign:
                 f"{pf.metadata.num_rows} samples, but {len(rows)} blocks of {per_block}",
             )  # fmt: skip
     try:
-        table = pf.read(columns=list(SAMPLE_COLUMNS))
+        table = pf.read(columns=columns)
     except (pa.ArrowException, OSError) as exc:
-        raise _located(path, pf, rows, per_block, exc) from None
-    table = _decode_text(path, table)
+        raise _located(path, pf, rows, per_block, exc, columns) from None
+    _check_text(path, table)
+    text = {c: _categorical(table.column(c)) for c in _TEXT_COLUMNS}
     if verify:
-        _check_rows(path, table, metadata, rows, per_block)
-    samples = table.replace_schema_metadata(None).to_pandas()
+        _check_rows(path, text, metadata, rows, per_block)
+    arrays = {c: table.column(c).to_numpy() for c in columns if c not in _TEXT_COLUMNS}
+    del table
+    if version >= 3:
+        _decode(arrays)
     if verify:
-        _check_values(path, samples, rows, design, v2)
-    return Campaign(samples, pd.DataFrame(rows), metadata, path)
+        _check_values(path, arrays, rows, design, v2)
+    names = [lv["name"] for lv in design["levels"]]
+    samples, origins = lean_samples({**arrays, **text}, levels=names, campaign=metadata["campaign"])
+    blocks = pd.DataFrame(rows)
+    if len(blocks):
+        blocks["start_tsc"] = pd.array([origins.get(b) for b in blocks["block"]], "Int64")
+    return Campaign(samples, blocks, metadata, path)
 
 
 def _check_size(path: Path, n_rows: int) -> None:
@@ -1078,20 +1225,25 @@ def _check_blocks(path: Path, metadata: dict, rows: list[dict], v2: bool) -> Non
 
 
 def _located(
-    path: Path, pf: pq.ParquetFile, rows: list[dict], per_block: int, exc: Exception
+    path: Path,
+    pf: pq.ParquetFile,
+    rows: list[dict],
+    per_block: int,
+    exc: Exception,
+    columns: Sequence[str] = SAMPLE_COLUMNS,
 ) -> CampaignFileError:
     """Where a read failed: the first bad row group (one per block), found by bisection."""
     lo, hi = 0, pf.metadata.num_row_groups
     while hi - lo > 1:
         mid = (lo + hi) // 2
         try:
-            pf.read_row_groups(range(lo, mid), columns=list(SAMPLE_COLUMNS))
+            pf.read_row_groups(range(lo, mid), columns=list(columns))
             lo = mid
         except (pa.ArrowException, OSError):
             hi = mid
     group = lo
     bad = []
-    for c in SAMPLE_COLUMNS:
+    for c in columns:
         try:
             pf.read_row_group(group, columns=[c])
         except (pa.ArrowException, OSError):
@@ -1110,11 +1262,10 @@ def _located(
     return CorruptCampaignError(path, blocks[0] if len(blocks) == 1 else None, problem)
 
 
-def _decode_text(path: Path, table: pa.Table) -> pa.Table:
-    """Text columns arrive dictionary-encoded; refuse long values before expanding them."""
+def _check_text(path: Path, table: pa.Table) -> None:
+    """Text columns arrive dictionary-encoded; refuse long values before anything expands them."""
     for name in _TEXT_COLUMNS:
-        col = table.column(name)
-        for chunk in col.chunks:
+        for chunk in table.column(name).chunks:
             values = chunk.dictionary if pa.types.is_dictionary(chunk.type) else chunk
             longest = pc.max(pc.binary_length(values)).as_py() if len(values) else 0
             if longest is not None and longest > MAX_TEXT_BYTES:
@@ -1122,16 +1273,19 @@ def _decode_text(path: Path, table: pa.Table) -> pa.Table:
                     f"{path}: a {name!r} value of {longest:,} bytes; hvload writes at most "
                     f"{MAX_TEXT_BYTES} (not an hvload campaign, or a hostile one)"
                 )
-        index = table.schema.get_field_index(name)
-        table = table.set_column(index, name, col.cast(pa.large_string()))
-    return table
 
 
-def _repeat_text(values: list[str], per_block: int) -> pa.Array:
-    codes = np.repeat(np.arange(len(values), dtype=np.int32), per_block)
-    return pa.DictionaryArray.from_arrays(codes, pa.array(values, pa.large_string())).cast(
-        pa.large_string()
-    )
+def _categorical(column: pa.ChunkedArray) -> pd.Categorical:
+    """A dictionary-encoded text column as a pandas Categorical, never expanded per row."""
+    if not pa.types.is_dictionary(column.type):
+        column = column.dictionary_encode()
+    array = column.unify_dictionaries().combine_chunks() if column.num_chunks else column
+    if isinstance(array, pa.ChunkedArray):  # no chunks at all: an empty table
+        return pd.Categorical([])
+    codes = array.indices.to_numpy(zero_copy_only=False)
+    if array.null_count:
+        codes = np.where(array.is_null().to_numpy(zero_copy_only=False), -1, codes)
+    return pd.Categorical.from_codes(codes.astype(np.int32), array.dictionary.to_pylist())
 
 
 def _first_bad(path: Path, ok: np.ndarray, rows: list[dict], per_block: int, what: str) -> None:
@@ -1145,18 +1299,21 @@ def _first_bad(path: Path, ok: np.ndarray, rows: list[dict], per_block: int, wha
     )
 
 
-def _check_rows(path: Path, table: pa.Table, meta: dict, rows: list[dict], per_block: int) -> None:
+def _check_rows(
+    path: Path, text: Mapping[str, pd.Categorical], meta: dict, rows: list[dict], per_block: int
+) -> None:
     for name, values in (
         ("campaign", [meta["campaign"]] * len(rows)),
         ("level", [r["level"] for r in rows]),
     ):
-        ok = pc.equal(table.column(name), _repeat_text(values, per_block))
-        ok = ok.combine_chunks().to_numpy(zero_copy_only=False)
+        cat = text[name]
+        expected = pd.Index(cat.categories).get_indexer(values)  # -1: never in the column
+        ok = cat.codes == np.repeat(expected, per_block)
         _first_bad(path, ok, rows, per_block, f"a sample's {name!r} is not its block's")
 
 
 def _check_values(
-    path: Path, samples: pd.DataFrame, rows: list[dict], design: dict, v2: bool
+    path: Path, samples: Mapping[str, np.ndarray], rows: list[dict], design: dict, v2: bool
 ) -> None:
     n, warmup = len(rows), design["warmup"]
     per_block = warmup + design["samples"]
@@ -1168,14 +1325,14 @@ def _check_values(
         "warmup": np.tile(np.arange(per_block) < warmup, n),
     }
     for name, values in expected.items():
-        _first_bad(path, samples[name].to_numpy() == values, rows, per_block,
+        _first_bad(path, samples[name] == values, rows, per_block,
                    f"a sample's {name!r} is not what the design and block table say")  # fmt: skip
     for name in ("cycles", "response"):
-        _first_bad(path, samples[name].to_numpy() >= 0, rows, per_block,
+        _first_bad(path, samples[name] >= 0, rows, per_block,
                    f"negative {name} (a latency cannot be < 0)")  # fmt: skip
     if not v2:
         return
-    arrays = {c: samples[c].to_numpy() for c in _NUMERIC_COLUMNS}
+    arrays = {c: samples[c] for c in _NUMERIC_COLUMNS}
     for i, row in enumerate(rows):
         lo, hi = i * per_block, (i + 1) * per_block
         cols: dict[str, Any] = {c: a[lo:hi] for c, a in arrays.items()}
