@@ -27,11 +27,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from .dataset import QUANTILES, RAW_COLUMNS, require
+from .datasets import QUANTILES, RAW_COLUMNS, require
 from .stats.blocks import sort_by_cell, type7_ranks
 
 if TYPE_CHECKING:
-    from .dataset import Dataset
+    from .datasets import Dataset
     from .stats.config import AnalysisConfig
 
 __all__ = ["partition_stats", "raw_block_stats"]
@@ -48,7 +48,7 @@ def partition_stats(
 ) -> pd.DataFrame:
     """Counts and order statistics of every (campaign, block) in one partition.
 
-    The columns are those of :data:`hvload.dataset.RAW_COLUMNS`, as the DuckDB query
+    The columns are those of :data:`hvload.datasets.RAW_COLUMNS`, as the DuckDB query
     returns them: ``k_<stat>`` the 0-based rank of the lower order statistic of each
     quantile, ``lo_<stat>`` and ``hi_<stat>`` the two values it interpolates.
     """
@@ -119,7 +119,7 @@ def raw_block_stats(
 
     Parameters
     ----------
-    dataset : hvload.dataset.Dataset
+    dataset : hvload.datasets.Dataset
         The files (their footers already read).
     config : AnalysisConfig
         ``metric`` and ``exclude`` (warm-up, migrated).

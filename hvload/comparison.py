@@ -1,6 +1,6 @@
 """Campaigns against campaigns: is machine B's exit slower than A's, and at which load?
 
-:func:`compare` takes a :class:`~hvload.dataset.Dataset` (or files, or folders) and groups
+:func:`compare` takes a :class:`~hvload.datasets.Dataset` (or files, or folders) and groups
 its campaigns: one group per file, or by any column of :attr:`Dataset.campaigns`
 (``by="cpu_brand"``). Every group is compared with a reference group (the first), level
 by level, on the block median and the block p99.
@@ -46,7 +46,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .dataset import Dataset, check_config, dataset
+from .datasets import Dataset, check_config, dataset
 from .stats.compare import adjust_pvalues, verdict
 from .stats.config import DEFAULT, AnalysisConfig
 from .stats.intervals import median_interval
@@ -178,9 +178,9 @@ def _level_keys(metadata: dict) -> dict[int, str]:
     return keys
 
 
-def _keys_in_load_order(camps: pd.DataFrame, group: str, footers: dict) -> list[str]:
+def _keys_in_load_order(campaign_ids: list[str], footers: dict) -> list[str]:
     keys: list[str] = []
-    for cid in camps.loc[camps["group"] == group, "campaign"]:
+    for cid in campaign_ids:
         meta = footers[cid]
         names = _level_keys(meta)
         values = [lv.get("value") for lv in meta["design"]["levels"]]
@@ -231,7 +231,7 @@ def compare(
     Parameters
     ----------
     data : Dataset, path or paths
-        The campaigns: a :class:`~hvload.dataset.Dataset`, files or folders.
+        The campaigns: a :class:`~hvload.datasets.Dataset`, files or folders.
     by : str, optional
         A column of :attr:`Dataset.campaigns` (``cpu_brand``, ``host``, ``kernel``,
         ...) whose values form the groups; by default every file is its own group.
@@ -320,55 +320,58 @@ def compare_blocks(
         for cid, t in zip(camps["campaign"], tsc, strict=True)
     }
 
-    # Which blocks belong to which matched level, per campaign.
-    keyed = blocks[["campaign", "level_index", "n", *_ON]].copy()
-    key_maps = {c: _level_keys(footers[c]) for c in dict.fromkeys(keyed["campaign"])}
-    keyed["key"] = [
-        key_maps[c].get(int(i), "?")
-        for c, i in zip(keyed["campaign"], keyed["level_index"], strict=True)
-    ]
-    keyed["group"] = keyed["campaign"].map(
-        dict(zip(camps["campaign"], camps["group"], strict=True))
-    )
-    keyed = keyed[keyed["n"] > 0]
-    for name in _ON:
-        keyed[name] = keyed[name] * keyed["campaign"].map(scale)
+    # Which blocks belong to which matched level, per campaign. The tables are small
+    # (one row per block), so plain arrays and dicts do the grouping.
+    group_of = dict(zip(camps["campaign"], camps["group"], strict=True))
+    cids = blocks["campaign"].astype(str).to_numpy()
+    index = blocks["level_index"].to_numpy(dtype=np.int64)
+    filled = blocks["n"].to_numpy(dtype=np.int64) > 0
+    key_maps = {c: _level_keys(footers[c]) for c in dict.fromkeys(cids.tolist())}
+    factor = np.array([scale[c] for c in cids]) if len(cids) else np.zeros(0)
+    stat = {on: blocks[on].to_numpy(dtype=np.float64) * factor for on in _ON}
+    rows_of: dict[tuple[str, str], list[int]] = {}
+    for i, (c, li) in enumerate(zip(cids.tolist(), index.tolist(), strict=True)):
+        if filled[i]:
+            rows_of.setdefault((key_maps[c].get(li, "?"), group_of[c]), []).append(i)
 
-    present = set(zip(keyed["group"], keyed["key"], strict=True))
+    present = set((g, k) for k, g in rows_of)
+    columns = _columns_by_group(camps, order)
     keys_of = {
-        g: [k for k in _keys_in_load_order(camps, g, footers) if (g, k) in present] for g in order
+        g: [k for k in _keys_in_load_order(columns[g]["campaign"], footers) if (g, k) in present]
+        for g in order
     }
     all_keys = list(dict.fromkeys(k for g in order for k in keys_of[g]))
     if NO_LOAD in all_keys:
         all_keys = [NO_LOAD] + [k for k in all_keys if k != NO_LOAD]
     common = [k for k in all_keys if all(k in keys_of[g] for g in order)]
 
+    by_block: dict[tuple[str, str], dict[str, np.ndarray]] = {}
+    by_campaign: dict[tuple[str, str], dict[str, np.ndarray]] = {}
+    blocks_of: dict[tuple[str, str], tuple[list[str], list[int]]] = {}
+    for kg, rows in rows_of.items():
+        at = np.asarray(rows)
+        by_block[kg] = {on: stat[on][at] for on in _ON}
+        mine = cids[at]
+        blocks_of[kg] = (mine.tolist(), index[at].tolist())
+
     # Unit of replication per level.
-    per_campaign = (
-        keyed.groupby(["group", "key", "campaign"], sort=False)[list(_ON)].median().reset_index()
-    )
-    n_camps = per_campaign.groupby(["key", "group"]).size()
     pairs = [(reference, g) for g in order[1:]]
     m = len(pairs) * len(common) * len(_ON)
     units: dict[str, str] = {}
     for key in all_keys:
-        counts = [int(n_camps.get((key, g), 0)) for g in order if key in keys_of[g]]
+        counts = [len(set(blocks_of[(key, g)][0])) for g in order if key in keys_of[g]]
         can = min(counts) >= 2 and _reachable(counts, m, config)
         units[key] = "campaign" if (unit == "campaign" or (unit == "auto" and can)) else "block"
-
+    for (key, g), rows in rows_of.items():
+        if units[key] == "campaign":
+            at = np.asarray(rows)
+            mine = cids[at]
+            # A campaign's typical block statistic: the median over its blocks of the level.
+            by_campaign[(key, g)] = {
+                on: np.array([np.median(stat[on][at][mine == c]) for c in dict.fromkeys(mine)])
+                for on in _ON
+            }
     empty = {on: np.zeros(0) for on in _ON}
-    by_block = {
-        kg: {on: df[on].to_numpy(dtype=np.float64) for on in _ON}
-        for kg, df in keyed.groupby(["key", "group"], sort=False)
-    }
-    by_campaign = {
-        kg: {on: df[on].to_numpy(dtype=np.float64) for on in _ON}
-        for kg, df in per_campaign.groupby(["key", "group"], sort=False)
-    }
-    blocks_of = {
-        kg: (df["campaign"].to_numpy(), df["level_index"].to_numpy())
-        for kg, df in keyed.groupby(["key", "group"], sort=False)
-    }
 
     def values(key: str, group: str, on: str) -> np.ndarray:
         source = by_campaign if units[key] == "campaign" else by_block
@@ -380,14 +383,14 @@ def compare_blocks(
         for g in order:
             if key not in keys_of[g]:
                 continue
-            cids, index = blocks_of[(key, g)]
+            mine_c, mine_i = blocks_of[(key, g)]
             names = _distinct(
                 footers[c]["design"]["levels"][int(i)]["name"]
-                for c, i in sorted(set(zip(cids, index, strict=True)))
+                for c, i in sorted(set(zip(mine_c, mine_i, strict=True)))
             )
             row: dict[str, Any] = {
                 "level": key, "group": g, "unit": units[key],
-                "n_campaigns": len(set(cids)), "n_blocks": len(cids),
+                "n_campaigns": len(set(mine_c)), "n_blocks": len(mine_c),
                 "level_names": ", ".join(names), "compared": key in common,
             }  # fmt: skip
             for on in _ON:
@@ -432,8 +435,11 @@ def compare_blocks(
         })  # fmt: skip
     comparisons = pd.DataFrame(rows, columns=_COMPARISON_COLUMNS)
 
-    groups = _groups_table(_columns_by_group(camps, order), order)
-    notes.extend(_notes(camps, order, keys_of, common, units, footers, keyed, time_unit, config))
+    groups = _groups_table(columns, order)
+    notes.extend(
+        _notes(camps, columns, order, keys_of, common, units, footers, blocks_of, time_unit,
+               config)
+    )  # fmt: skip
     return CampaignComparison(groups, levels, comparisons, tuple(notes), time_unit, reference,
                               by, config)  # fmt: skip
 
@@ -466,11 +472,13 @@ _GROUP_COLUMNS = ("probe", "cpu_brand", "hypervisor", "kernel", "host", "tsc_hz"
 def _columns_by_group(camps: pd.DataFrame, order: list[str]) -> dict[str, dict[str, list]]:
     """Each group's campaigns as plain lists per column (the table is small; pandas
     filtering per group and column would cost more than the statistics)."""
-    records = camps.to_dict("records")
+    groups = camps["group"].tolist()
+    columns = {col: camps[col].tolist() for col in camps.columns}
     return {
-        g: {col: [r[col] for r in records if r["group"] == g] for col in camps.columns}
+        g: {col: [v for v, gg in zip(vals, groups, strict=True) if gg == g]
+            for col, vals in columns.items()}
         for g in order
-    }
+    }  # fmt: skip
 
 
 def _groups_table(columns: dict[str, dict[str, list]], order: list[str]) -> pd.DataFrame:
@@ -486,12 +494,12 @@ def _groups_table(columns: dict[str, dict[str, list]], order: list[str]) -> pd.D
 
 
 def _notes(
-    camps: pd.DataFrame, order: list[str], keys_of: dict[str, list[str]], common: list[str],
-    units: dict[str, str], footers: dict, keyed: pd.DataFrame, time_unit: str,
+    camps: pd.DataFrame, by_group: dict[str, dict[str, list]], order: list[str],
+    keys_of: dict[str, list[str]], common: list[str],
+    units: dict[str, str], footers: dict, blocks_of: dict, time_unit: str,
     config: AnalysisConfig,
 ) -> list[str]:  # fmt: skip
     notes = []
-    by_group = _columns_by_group(camps, order)
 
     def per_group(col: str) -> dict[str, list[str]]:
         return {g: _distinct(by_group[g][col]) for g in order}
@@ -577,10 +585,10 @@ def _notes(
     if NO_LOAD in common:
         described = []
         for g in order:
-            mine = keyed.loc[(keyed["group"] == g) & (keyed["key"] == NO_LOAD)]
+            mine_c, mine_i = blocks_of[(NO_LOAD, g)]
             names = _distinct(
                 footers[c]["design"]["levels"][int(i)]["name"]
-                for c, i in sorted(set(zip(mine["campaign"], mine["level_index"], strict=True)))
+                for c, i in sorted(set(zip(mine_c, mine_i, strict=True)))
             )
             described.append(f"{g}: {', '.join(repr(n) for n in names)}")
         notes.append("'no load' matches every level without load workers (" + "; ".join(described)

@@ -529,7 +529,7 @@ class Dataset:
     def sql(self, query: str, params: Sequence[Any] | Mapping[str, Any] | None = None) -> Any:
         """Run a DuckDB query over views ``samples`` (every sample of every file, in the
         measured columns, ``start`` in absolute TSC ticks, plus ``file``) and
-        ``campaigns``; returns the DuckDB result (``.df()``, ``.arrow()``, ``.fetchall()``).
+        ``campaigns``; returns the DuckDB result (``.df()``, ``.fetchall()``, ...).
 
         Memory is what the query needs: aggregate in the query rather than fetching
         samples.
@@ -573,8 +573,11 @@ class Dataset:
         query = f"SELECT {', '.join(columns)} FROM samples"
         if where:
             query += " WHERE " + " AND ".join(where)
-        table = con.execute(query, params).arrow()
-        if hasattr(table, "read_all"):  # a record batch reader in newer DuckDB
+        relation = con.sql(query, params=params)
+        # DuckDB 2 names it to_arrow_table; 1.x arrow (a table, or a reader in 1.4).
+        fetch = getattr(relation, "to_arrow_table", None) or relation.arrow
+        table = fetch()
+        if hasattr(table, "read_all"):
             table = table.read_all()
         for name in ("campaign", "level", "file"):
             if name in table.column_names:
