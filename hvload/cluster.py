@@ -56,12 +56,20 @@ def partition_stats(
         return pd.DataFrame({c: pd.Series(dtype=t) for c, t in _META.items()})[list(RAW_COLUMNS)]
     ccode, cnames = pd.factorize(frame["campaign"], sort=True)
     bcode, bids = pd.factorize(frame["block"].to_numpy(dtype=np.int64), sort=True)
-    cells, key = np.unique(ccode.astype(np.int64) * len(bids) + bcode, return_inverse=True)
+    probe = (
+        frame["probe_index"].to_numpy(dtype=np.int64)
+        if "probe_index" in frame.columns  # files before format 3: the main probe only
+        else np.zeros(len(frame), dtype=np.int64)
+    )
+    n_probes = int(probe.max()) + 1
+    combined = (ccode.astype(np.int64) * len(bids) + bcode) * n_probes + probe
+    cells, key = np.unique(combined, return_inverse=True)
     key = key.astype(np.intp, copy=False)
     n_cells = cells.size
+    cb, pi = cells // n_probes, cells % n_probes
     if metric == "cycles":
         x = frame["cycles"].to_numpy(dtype=np.int64)
-    elif version >= 3:
+    elif version >= 4:
         x = frame["cycles"].to_numpy(dtype=np.int64) + frame["late"].to_numpy(dtype=np.int64)
     else:
         x = frame["response"].to_numpy(dtype=np.int64)
@@ -73,8 +81,9 @@ def partition_stats(
     full = n > 0
     base = seg.offsets[:-1]
     out: dict[str, Any] = {
-        "campaign": np.asarray(cnames, dtype=object)[cells // len(bids)].astype(str),
-        "block": np.asarray(bids, dtype=np.int64)[cells % len(bids)],
+        "campaign": np.asarray(cnames, dtype=object)[cb // len(bids)].astype(str),
+        "block": np.asarray(bids, dtype=np.int64)[cb % len(bids)],
+        "probe_index": pi,
         "round": _per_cell_min(frame["round"].to_numpy(dtype=np.int64), key, n_cells),
         "level_index": _per_cell_min(frame["level_index"].to_numpy(dtype=np.int64), key, n_cells),
         "n_total": np.bincount(key, minlength=n_cells).astype(np.int64),
@@ -107,9 +116,10 @@ def _pick(values: np.ndarray, base: np.ndarray, rank: np.ndarray, full: np.ndarr
 
 
 def _columns(metric: str, version: int, exclude: tuple[str, ...]) -> list[str]:
-    value = ["cycles"] if metric == "cycles" else (["cycles", "late"] if version >= 3 else
+    value = ["cycles"] if metric == "cycles" else (["cycles", "late"] if version >= 4 else
                                                    ["response"])  # fmt: skip
-    return ["campaign", "block", "round", "level_index", "warmup", "migrated", *value]
+    probe = ["probe_index"] if version >= 3 else []
+    return ["campaign", "block", *probe, "round", "level_index", "warmup", "migrated", *value]
 
 
 def raw_block_stats(
@@ -129,7 +139,9 @@ def raw_block_stats(
     dd = require("dask.dataframe", "hvload.cluster")
     by_version: dict[int, list[str]] = {}
     for footer in dataset.footers.values():
-        by_version.setdefault(3 if footer.version >= 3 else 2, []).append(str(footer.path))
+        # Three stored layouts: format 4 (due, late), 3 (probe_index), 1-2 (neither).
+        layout = min(max(footer.version, 2), 4)
+        by_version.setdefault(layout, []).append(str(footer.path))
     frames = []
     for version, files in sorted(by_version.items()):
         ddf = dd.read_parquet(
@@ -149,6 +161,6 @@ def raw_block_stats(
     stats = dd.concat(frames) if len(frames) > 1 else frames[0]
     raw = client.compute(stats).result() if client is not None else stats.compute()
     raw = raw.reset_index(drop=True)
-    if raw.duplicated(["campaign", "block"]).any():
+    if raw.duplicated(["campaign", "block", "probe_index"]).any():
         raise RuntimeError("a block was split between Dask partitions; its statistics are wrong")
     return raw

@@ -46,7 +46,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .datasets import Dataset, check_config, dataset
+from .datasets import Dataset, check_config, dataset, probe_blocks
 from .stats.compare import adjust_pvalues, verdict
 from .stats.config import DEFAULT, AnalysisConfig
 from .stats.intervals import median_interval
@@ -299,10 +299,18 @@ def compare_blocks(
     if unit not in UNITS:
         raise ValueError(f"unit={unit!r} is not allowed; choose from {list(UNITS)}")
     camps = campaigns.reset_index(drop=True)
+    # One probe per campaign: the main one, or the control named by config.probe.
+    blocks, missing = probe_blocks(blocks, metadata, config.probe)
+    left_out = camps.loc[camps["campaign"].isin(missing), "file"].tolist()
+    camps = camps[~camps["campaign"].isin(missing)].reset_index(drop=True)
+    if camps.empty:
+        raise ValueError(f"probe={config.probe!r} is in none of these campaigns")
     labels = _group_labels(camps, by)
     order = list(dict.fromkeys(labels))
     if len(order) < 2:
         what = f"every campaign has {by}={order[0]!r}" if by else "only one campaign file"
+        if left_out:
+            what += f" has a probe {config.probe!r} ({len(left_out)} without it left out)"
         raise ValueError(f"nothing to compare: {what}; compare at least two groups")
     if reference is None:
         reference = order[0]
@@ -435,6 +443,8 @@ def compare_blocks(
         })  # fmt: skip
     comparisons = pd.DataFrame(rows, columns=_COMPARISON_COLUMNS)
 
+    if left_out:
+        notes.append(f"left out, without a probe {config.probe!r}: {', '.join(left_out)}")
     groups = _groups_table(columns, order)
     notes.extend(
         _notes(camps, columns, order, keys_of, common, units, footers, blocks_of, time_unit,
@@ -538,7 +548,13 @@ def _notes(
             + "): one typical block statistic per campaign, campaigns independent"
         )  # fmt: skip
     probes = per_group("probe")
-    if len({tuple(v) for v in probes.values()}) > 1 or any(len(v) > 1 for v in probes.values()):
+    if config.probe is not None:
+        notes.append(
+            f"compared probe: {config.probe!r} in every campaign (not the main probes: "
+            + "; ".join(f"{g}: {', '.join(v)}" for g, v in probes.items())
+            + ")"
+        )
+    elif len({tuple(v) for v in probes.values()}) > 1 or any(len(v) > 1 for v in probes.values()):
         kinds = {str(k) for g in order for k in by_group[g]["probe_kind"]}
         what = (
             "different operations: a difference says nothing about either one alone"
@@ -648,8 +664,9 @@ def _text(res: CampaignComparison) -> str:
             f"{row.cpu_brand}; {row.hypervisor}; levels {row.levels}"
         )
     excluded = ", ".join(cfg.exclude) if cfg.exclude else "nothing"
+    probe = f"probe {cfg.probe!r}" if cfg.probe else "the main probe"
     lines.append(
-        f"Block median and p99 of the {cfg.metric} in {res.unit}, {excluded} left out; "
+        f"Block median and p99 of {probe}'s {cfg.metric} in {res.unit}, {excluded} left out; "
         f"{cfg.ci_label}; tests: Mann-Whitney on log block statistics, {cfg.correction} "
         f"over {len(res.comparisons)} tests; practical threshold {cfg.threshold:.1%}."
     )

@@ -42,6 +42,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import CampaignFileError, MissingExtraError
+from .model import probes_of
 from .stats.blocks import type7, type7_ranks
 from .stats.config import DEFAULT, AnalysisConfig
 from .stats.intervals import median_interval
@@ -59,6 +60,7 @@ __all__ = [
     "Dataset",
     "campaign_files",
     "dataset",
+    "probe_blocks",
     "require",
 ]
 
@@ -199,14 +201,16 @@ def campaign_row(path: Path, metadata: dict, rows: list[dict], n_samples: int) -
 
 #: What an engine returns per block before the quantiles are interpolated.
 RAW_COLUMNS: tuple[str, ...] = (
-    "campaign", "block", "round", "level_index", "n_total", "n_warmup", "n_migrated", "n",
+    "campaign", "block", "probe_index", "round", "level_index", "n_total", "n_warmup",
+    "n_migrated", "n",
     "min", "max", *(f"{part}_{name}" for name in QUANTILES for part in ("k", "lo", "hi")),
 )  # fmt: skip
 
 #: Columns of :meth:`Dataset.block_table`, in order.
 BLOCK_COLUMNS: tuple[str, ...] = (
-    "file", "campaign", "block", "round", "level", "level_index", "level_value", "position",
-    "n_total", "n_warmup", "n_migrated", "n", "min", "median", "p99", "max", "tsc_hz",
+    "file", "campaign", "block", "probe_index", "probe", "round", "level", "level_index",
+    "level_value", "position", "n_total", "n_warmup", "n_migrated", "n", "min", "median",
+    "p99", "max", "tsc_hz",
 )  # fmt: skip
 
 
@@ -223,11 +227,12 @@ def check_config(config: AnalysisConfig) -> None:
 
 def finish_blocks(raw: pd.DataFrame, footers: Mapping[str, Footer]) -> pd.DataFrame:
     """Raw engine output -> :data:`BLOCK_COLUMNS` (interpolation and the footers' labels)."""
-    raw = raw.sort_values(["campaign", "block"], kind="stable").reset_index(drop=True)
+    raw = raw.sort_values(["campaign", "block", "probe_index"], kind="stable")
+    raw = raw.reset_index(drop=True)
     n = raw["n"].to_numpy(dtype=np.int64)
     full = n > 0
     out = pd.DataFrame({"campaign": raw["campaign"].astype(str), "block": raw["block"]})
-    for col in ("round", "level_index", "n_total", "n_warmup", "n_migrated", "n"):
+    for col in ("probe_index", "round", "level_index", "n_total", "n_warmup", "n_migrated", "n"):
         out[col] = raw[col].to_numpy(dtype=np.int64)
     for col in ("min", "max"):
         out[col] = np.where(full, raw[col].to_numpy(dtype=np.float64, na_value=np.nan), np.nan)
@@ -246,14 +251,21 @@ def finish_blocks(raw: pd.DataFrame, footers: Mapping[str, Footer]) -> pd.DataFr
             value[full] = type7(n[full], q, lo, hi)
         out[name] = value
     rows = []
-    for cid, block in zip(out["campaign"], out["block"].to_numpy(dtype=np.int64), strict=True):
+    block_rows = {cid: f.block_rows for cid, f in footers.items()}
+    probes = {cid: probes_of(f.metadata["design"]) for cid, f in footers.items()}
+    for cid, block, pi in zip(out["campaign"], out["block"].to_numpy(dtype=np.int64),
+                              out["probe_index"], strict=True):  # fmt: skip
         footer = footers[cid]
-        row = footer.block_rows.get(int(block), {})
+        row = block_rows[cid].get(int(block), {})
+        labels = probes[cid]
         rows.append(
-            (str(footer.path), row.get("level"), row.get("level_value"), row.get("position"),
+            (str(footer.path), labels[pi] if 0 <= pi < len(labels) else f"probe {pi}",
+             row.get("level"), row.get("level_value"), row.get("position"),
              footer.metadata.get("tsc_hz"))
         )  # fmt: skip
-    extra = pd.DataFrame(rows, columns=["file", "level", "level_value", "position", "tsc_hz"])
+    extra = pd.DataFrame(
+        rows, columns=["file", "probe", "level", "level_value", "position", "tsc_hz"]
+    )
     out = pd.concat([out, extra], axis=1)
     out["block"] = out["block"].to_numpy(dtype=np.int64)
     return out[list(BLOCK_COLUMNS)]
@@ -283,7 +295,12 @@ class Footer:
 def _metric_sql(metric: str, version: int) -> str:
     if metric == "cycles":
         return "cycles"
-    return "cycles + late" if version >= 3 else "response"
+    return "cycles + late" if version >= 4 else "response"
+
+
+def _probe_sql(version: int) -> str:
+    """Files before format 3 hold the main probe only."""
+    return "probe_index" if version >= 3 else "0"
 
 
 def _keep_sql(exclude: Sequence[str]) -> str:
@@ -303,17 +320,18 @@ def _duckdb_block_sql(metric: str, version: int, exclude: Sequence[str]) -> str:
         )
     return f"""
         WITH g AS (
-            SELECT campaign, block, min(round) AS round, min(level_index) AS level_index,
+            SELECT campaign, block, {_probe_sql(version)} AS probe_index,
+                   min(round) AS round, min(level_index) AS level_index,
                    count(*) AS n_total,
                    count(*) FILTER (WHERE warmup) AS n_warmup,
                    count(*) FILTER (WHERE migrated) AS n_migrated,
                    list_sort(list({x}) FILTER (WHERE {_keep_sql(exclude)})) AS v
             FROM read_parquet($path)
-            GROUP BY campaign, block
+            GROUP BY campaign, block{", probe_index" if version >= 3 else ""}
         )
-        SELECT campaign, block, round, level_index, n_total, n_warmup, n_migrated,
+        SELECT campaign, block, probe_index, round, level_index, n_total, n_warmup, n_migrated,
                coalesce(len(v), 0) AS n, v[1] AS min, v[len(v)] AS max, {", ".join(picks)}
-        FROM g ORDER BY block
+        FROM g ORDER BY block, probe_index
     """
 
 
@@ -460,8 +478,10 @@ class Dataset:
     ) -> pd.DataFrame:
         """Per campaign and level: the typical block median and p99 with their intervals.
 
-        The typical block statistic is the median over the level's blocks, with the
-        distribution-free order-statistic interval of :func:`hvload.analyze`
+        Of one probe: ``config.probe`` (a label), each campaign's main probe by default;
+        campaigns without that probe are left out. The typical block statistic is the
+        median over the level's blocks, with the distribution-free order-statistic
+        interval of :func:`hvload.analyze`
         (:mod:`hvload.stats.intervals`), at ``1 - alpha``. Levels are listed in order
         of increasing load within each campaign. ``blocks`` reuses a
         :meth:`block_table` already computed.
@@ -469,14 +489,15 @@ class Dataset:
         Returns
         -------
         pandas.DataFrame
-            ``file, campaign, level, level_index, level_value, load_order, n_blocks, n``
+            ``file, campaign, probe, level, level_index, level_value, load_order,
+            n_blocks, n``
             and per statistic (``median``, ``p99``) its value, ``_ci_low``, ``_ci_high``
             in cycles and the same in ns (``_ns``; NaN without a TSC frequency).
         """
         config = (config or DEFAULT).replace(**options) if options else (config or DEFAULT)
         if blocks is None:
             blocks = self.block_table(config, engine=engine, client=client)
-        return level_table(blocks, self._footers, config.confidence)
+        return level_table(blocks, self._footers, config.confidence, config.probe)
 
     # -- samples, only when asked ------------------------------------------------------------
 
@@ -507,21 +528,22 @@ class Dataset:
 
     def _samples_view(self, con: Any) -> str:
         """A view ``samples`` over every file in the measured columns (``start`` absolute)."""
-        common = "campaign, round, level, level_index, block, sample"
+        common = "campaign, round, level, level_index, block"
         tail = "rax, cpu, migrated, warmup, filename AS file"
-        parts = []
-        v3 = [str(f.path) for f in self._footers.values() if f.version >= 3]
-        old = [str(f.path) for f in self._footers.values() if f.version < 3]
-        if v3:
-            parts.append(
-                f"SELECT {common}, due + late AS start, cycles, cycles + late AS response, "
-                f"{tail} FROM read_parquet({v3!r}, filename = true)"
-            )
-        if old:
-            parts.append(
-                f"SELECT {common}, start, cycles, response, {tail} "
-                f"FROM read_parquet({old!r}, filename = true)"
-            )
+        by_layout: dict[str, list[str]] = {}
+        for f in self._footers.values():
+            layout = "due" if f.version >= 4 else ("probes" if f.version == 3 else "legacy")
+            by_layout.setdefault(layout, []).append(str(f.path))
+        select = {
+            "due": "probe_index, sample, due + late AS start, cycles, cycles + late AS response",
+            "probes": "probe_index, sample, start, cycles, response",
+            "legacy": "0::SMALLINT AS probe_index, sample, start, cycles, response",
+        }
+        parts = [
+            f"SELECT {common}, {select[layout]}, {tail} "
+            f"FROM read_parquet({files!r}, filename = true)"
+            for layout, files in by_layout.items()
+        ]
         con.execute("CREATE OR REPLACE TEMP VIEW samples AS " + " UNION ALL BY NAME ".join(parts))
         con.register("campaigns", self.campaigns)
         return "samples"
@@ -595,12 +617,45 @@ class Dataset:
         return compare(self, by=by, **kwargs)
 
 
+def probe_blocks(
+    blocks: pd.DataFrame, metadata: Mapping[str, dict[str, Any]], probe: str | None = None
+) -> tuple[pd.DataFrame, list[str]]:
+    """The blocks of one probe in every campaign, and the campaigns that lack it.
+
+    ``probe`` is a label (``"null"``, ``"syscall/getppid"``, ...); by default each
+    campaign's main probe (``probe_index`` 0). A table without ``probe_index`` holds
+    main probes only.
+    """
+    if "probe_index" not in blocks.columns:
+        return (blocks, []) if probe is None else (blocks.iloc[:0], list(metadata))
+    wanted: dict[str, int] = {}
+    missing = []
+    for cid, meta in metadata.items():
+        labels = probes_of(meta["design"])
+        if probe is None:
+            wanted[cid] = 0
+        elif probe in labels:
+            wanted[cid] = labels.index(probe)
+        else:
+            missing.append(cid)
+    index = blocks["campaign"].map(wanted)
+    keep = index.notna().to_numpy() & (blocks["probe_index"].to_numpy() == index.fillna(-1))
+    return blocks[keep], missing
+
+
 def level_table(
-    blocks: pd.DataFrame, footers: Mapping[str, Footer], confidence: float
+    blocks: pd.DataFrame,
+    footers: Mapping[str, Footer],
+    confidence: float,
+    probe: str | None = None,
 ) -> pd.DataFrame:
-    """Per campaign and level, the typical block statistics with their intervals."""
+    """Per campaign and level, the typical block statistics of one probe with intervals."""
     out = []
+    blocks, missing = probe_blocks(blocks, {c: f.metadata for c, f in footers.items()}, probe)
     for cid, footer in footers.items():
+        if cid in missing:
+            continue
+        label = probes_of(footer.metadata["design"])[0] if probe is None else probe
         mine = blocks[blocks["campaign"] == cid]
         tsc = footer.metadata.get("tsc_hz")
         design_levels = footer.metadata["design"]["levels"]
@@ -618,6 +673,7 @@ def level_table(
             row: dict[str, Any] = {
                 "file": str(footer.path),
                 "campaign": cid,
+                "probe": label,
                 "level": lv["name"],
                 "level_index": index,
                 "level_value": lv.get("value"),

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 if TYPE_CHECKING:
     from .executor import Trap
@@ -27,6 +28,7 @@ __all__ = [
     "BYTES_PER_SAMPLE",
     "FORMAT_VERSION",
     "LEAN_KINDS",
+    "LEGACY_COLUMNS",
     "SAMPLE_COLUMNS",
     "SAMPLE_DTYPES",
     "BlockResult",
@@ -37,18 +39,31 @@ __all__ = [
     "check_sizes",
     "lean_campaign",
     "lean_samples",
+    "probes_of",
+    "sample_columns",
     "wide_samples",
 ]
 
-#: Version of the campaign file format; 2 added page checksums and per-block digests, 3
-#: stores ``start`` and ``response`` as ``due`` and ``late`` (see :mod:`hvload.store`).
-FORMAT_VERSION = 3
+#: Version of the campaign file format; 2 added page checksums and per-block digests,
+#: 3 the ``probe_index`` column (control probes measured beside the main probe), 4 stores
+#: ``start`` and ``response`` as ``due`` and ``late`` (see :mod:`hvload.store`).
+FORMAT_VERSION = 4
 
-#: Columns of a campaign's sample table, in order.
+#: Columns of a campaign's sample table, in order. Inside a block the rows come probe by
+#: probe (``probe_index`` 0 is the main probe, then the controls in design order), each
+#: probe's samples in the order it measured them (``sample``); ``start`` keeps the TSC
+#: at which each was taken, so the interleaving of the probes can be reconstructed.
 SAMPLE_COLUMNS = (
-    "campaign", "round", "level", "level_index", "block", "sample", "start", "cycles",
-    "response", "rax", "cpu", "migrated", "warmup",
+    "campaign", "round", "level", "level_index", "block", "probe_index", "sample", "start",
+    "cycles", "response", "rax", "cpu", "migrated", "warmup",
 )  # fmt: skip
+#: The columns of format 1 and 2 files, written before control probes existed.
+LEGACY_COLUMNS = tuple(c for c in SAMPLE_COLUMNS if c != "probe_index")
+
+
+def sample_columns(format_version: int) -> tuple[str, ...]:
+    """The sample columns a file of ``format_version`` holds."""
+    return SAMPLE_COLUMNS if format_version >= 3 else LEGACY_COLUMNS
 
 
 def _count(name: str, value: object, minimum: int) -> int:
@@ -61,8 +76,9 @@ def _count(name: str, value: object, minimum: int) -> int:
 #: columns, constant per block); in memory a loaded campaign is leaner (:data:`LEAN_KINDS`).
 SAMPLE_DTYPES = {
     "campaign": "str", "round": "int32", "level": "str", "level_index": "int32",
-    "block": "int32", "sample": "int64", "start": "int64", "cycles": "int64",
-    "response": "int64", "rax": "int64", "cpu": "int16", "migrated": "bool", "warmup": "bool",
+    "block": "int32", "probe_index": "int16", "sample": "int64", "start": "int64",
+    "cycles": "int64", "response": "int64", "rax": "int64", "cpu": "int16", "migrated": "bool",
+    "warmup": "bool",
 }  # fmt: skip
 
 #: Memory one sample needs at the peak of writing or reading a campaign (the Arrow parts,
@@ -153,6 +169,17 @@ class Design:
     baseline
         Name of the reference level of every comparison; the first (lowest load)
         level when not given.
+    controls
+        Control probes measured in the same blocks as ``probe`` (e.g. the null trap,
+        a system call): every probe takes ``warmup + samples`` samples per block, in
+        sub-bursts of ``sub_burst`` samples whose order is shuffled per block, so all
+        see the same load and the same drift.
+    sub_burst
+        Samples per sub-burst when there are controls.
+    control_gap
+        Cycles between the controls' intended starts inside a sub-burst (0, the
+        default, issues them back to back: they are compared by their block medians,
+        and pacing them like the main probe would only lengthen the block).
     """
 
     probe: Trap
@@ -166,6 +193,9 @@ class Design:
     seed: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
     baseline: str | None = None
+    controls: tuple[Trap, ...] = ()
+    sub_burst: int = 250
+    control_gap: int = 0
 
     def __post_init__(self) -> None:
         _count("samples", self.samples, 1)
@@ -208,9 +238,26 @@ class Design:
                 f"probe_gap={self.probe_gap} cycles is not allowed; the most is {MAX_GAP} "
                 "(2**36): raise the probe rate"
             )
+        _count("sub_burst", self.sub_burst, 1)
+        _count("control_gap", self.control_gap, 0)
+        object.__setattr__(self, "controls", tuple(self.controls))
+        labels = [t.label for t in self.probes]
+        if len(set(labels)) != len(labels):
+            raise ValueError(f"probes {labels} repeat; each control must differ from the others")
         # Refused here, before a writer creates anything: the whole campaign is merged
         # and read back in memory.
-        check_sizes(self.rounds, len(self.levels), self.samples, self.warmup)
+        k = len(self.probes)
+        check_sizes(self.rounds, len(self.levels), self.samples * k, self.warmup * k)
+
+    @property
+    def probes(self) -> tuple[Trap, ...]:
+        """The main probe, then the controls: ``probe_index`` order."""
+        return (self.probe, *self.controls)
+
+    @property
+    def per_block(self) -> int:
+        """Sample rows per block: every probe's warm-up and samples."""
+        return len(self.probes) * (self.warmup + self.samples)
 
     @property
     def blocks(self) -> int:
@@ -235,8 +282,20 @@ class Design:
             "settle": self.settle,
             "seed": self.seed,
             "baseline": self.baseline,
+            "controls": [t.to_dict() for t in self.controls],
+            "probes": [t.label for t in self.probes],
+            "sub_burst": self.sub_burst,
+            "control_gap": self.control_gap,
             **self.extra,
         }
+
+
+def probes_of(design: dict[str, Any]) -> list[str]:
+    """Probe labels of a recorded design, in ``probe_index`` order (old files: one)."""
+    probes = design.get("probes")
+    if isinstance(probes, list) and probes and all(isinstance(p, str) for p in probes):
+        return list(probes)
+    return [str(design.get("probe_label") or "probe")]
 
 
 @dataclass(frozen=True)
@@ -290,11 +349,12 @@ class Campaign:
 #: ``start`` counted from its block's first sample (the block's TSC origin is
 #: ``blocks["start_tsc"]``), ``uint32`` where a block spans less than 2**32 ticks (1.6 s at
 #: 2.6 GHz), else ``int64``; ``code``: the narrowest signed type (RAX, a status);
-#: ``flag``: ``bool``. The default campaign then takes 23 bytes per sample.
+#: ``flag``: Arrow booleans (``bool[pyarrow]``), one bit per sample. The default campaign
+#: then takes 22.25 bytes per sample.
 LEAN_KINDS = {
     "campaign": "category", "round": "id", "level": "category", "level_index": "id",
-    "block": "id", "sample": "id", "start": "offset", "cycles": "ticks", "response": "ticks",
-    "rax": "code", "cpu": "id", "migrated": "flag", "warmup": "flag",
+    "block": "id", "probe_index": "id", "sample": "id", "start": "offset", "cycles": "ticks",
+    "response": "ticks", "rax": "code", "cpu": "id", "migrated": "flag", "warmup": "flag",
 }  # fmt: skip
 
 _BITS = (8, 16, 32, 64)
@@ -366,6 +426,8 @@ def lean_samples(
         The table, and each block's TSC origin (block id -> ``start`` of its first
         sample, the smallest in the block) that its ``start`` values count from.
     """
+    if "probe_index" not in columns:  # before format 3: the main probe only
+        columns = {**columns, "probe_index": np.zeros(len(columns["block"]), np.uint8)}
     block = np.asarray(columns["block"])
     codes, ids = _block_codes(block)
     start = np.asarray(columns["start"], dtype=np.int64)
@@ -384,7 +446,7 @@ def lean_samples(
             cats = [campaign] if name == "campaign" and campaign is not None else []
             out[name] = _category(values, levels if name == "level" else cats)
         elif kind == "flag":
-            out[name] = np.asarray(values, dtype=bool)
+            out[name] = pd.arrays.ArrowExtensionArray(pa.array(np.asarray(values, dtype=bool)))
         else:
             arr = np.asarray(values)
             if kind == "id":
@@ -428,6 +490,8 @@ def wide_samples(samples: pd.DataFrame, blocks: pd.DataFrame | None = None) -> p
         dtype = SAMPLE_DTYPES[name]
         if name == "start":
             out[name] = absolute_start(samples, blocks)
+        elif name not in samples.columns and name == "probe_index":  # the main probe only
+            out[name] = np.zeros(len(samples), dtype=dtype)
         elif dtype == "str":
             out[name] = samples[name].astype(str).to_numpy(dtype=object)
         else:
@@ -441,7 +505,7 @@ def lean_campaign(
     """A :class:`Campaign` with lean samples from full-width ones (absolute ``start``)."""
     design = metadata.get("design") or {}
     names = [lv.get("name") for lv in design.get("levels") or () if isinstance(lv, dict)]
-    cols = {c: samples[c].to_numpy() for c in SAMPLE_COLUMNS}
+    cols = {c: samples[c].to_numpy() for c in SAMPLE_COLUMNS if c in samples.columns}
     lean, origins = lean_samples(cols, levels=names, campaign=metadata.get("campaign"))
     blocks = blocks.copy()
     if len(blocks):

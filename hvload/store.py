@@ -20,8 +20,8 @@ are written to a uniquely named temporary in the same folder (``tempfile.mkstemp
 with ``os.replace``, and the folder is ``fsync``-ed. No temporary has a fixed name.
 
 **Damage is detected.** The campaign file is one Parquet table of samples with one row
-group per block (format 3 stores ``start`` and ``response`` as ``due`` and ``late``, see
-:data:`STORED_COLUMNS`; formats 1 and 2 are read as they are) and a CRC32 checksum on
+group per block (format 4 stores ``start`` and ``response`` as ``due`` and ``late``, see
+:data:`STORED_COLUMNS`; formats 1 to 3 are read as they are) and a CRC32 checksum on
 every data page; the Arrow schema metadata holds
 the campaign's metadata (``hvload.metadata``), its block table (``hvload.blocks``, with a
 SHA-256 digest of each block's samples) and a SHA-256 of both (``hvload.digest``).
@@ -63,12 +63,14 @@ from .errors import CampaignBusyError, CampaignFileError, CorruptCampaignError
 from .model import (
     BYTES_PER_SAMPLE,
     FORMAT_VERSION,
+    LEGACY_COLUMNS,
     SAMPLE_COLUMNS,
     SAMPLE_DTYPES,
     BlockResult,
     Campaign,
     available_memory,
     lean_samples,
+    sample_columns,
     wide_samples,
 )
 
@@ -120,7 +122,7 @@ def _parquet_options() -> dict[str, Any]:
     }
 
 
-# -- the stored layout of a campaign file (format 3) -----------------------------------------
+# -- the stored layout of a campaign file (format 4) -----------------------------------------
 #
 # An open-loop probe's sample k is due at ``first + k * gap`` and ``response - cycles`` is
 # how late it started, so ``start - (response - cycles)`` is an exact arithmetic sequence
@@ -134,10 +136,10 @@ def _parquet_options() -> dict[str, Any]:
 # block digests are taken over the decoded ``start`` and ``response``, so they check the
 # decoding as well.
 
-#: Columns of a format-3 campaign file, in order.
+#: Columns of a format-4 campaign file, in order.
 STORED_COLUMNS = (
-    "campaign", "round", "level", "level_index", "block", "sample", "due", "cycles", "late",
-    "rax", "cpu", "migrated", "warmup",
+    "campaign", "round", "level", "level_index", "block", "probe_index", "sample", "due",
+    "cycles", "late", "rax", "cpu", "migrated", "warmup",
 )  # fmt: skip
 _STORED_TYPES = {
     **{c: SAMPLE_SCHEMA.field(c).type for c in SAMPLE_COLUMNS},
@@ -145,15 +147,15 @@ _STORED_TYPES = {
     "late": pa.int64(),
 }
 STORED_SCHEMA = pa.schema([(c, _STORED_TYPES[c]) for c in STORED_COLUMNS])
-_DICTIONARY_COLUMNS = ("round", "level_index", "block", "cycles", "rax", "cpu", "migrated",
-                       "warmup")  # fmt: skip
+_DICTIONARY_COLUMNS = ("round", "level_index", "block", "probe_index", "cycles", "rax", "cpu",
+                       "migrated", "warmup")  # fmt: skip
 #: zstd level of a campaign file: 2.14 bytes/sample on the default campaign, against 2.29
 #: at level 1 and 2.23 at level 3; level 9 saves nothing more (benchmarks/bench_dataset.py).
 ZSTD_LEVEL = 6
 
 
 def _campaign_options() -> dict[str, Any]:
-    """Options of a format-3 campaign file."""
+    """Options of a format-4 campaign file."""
     return {
         "compression": "zstd",
         "compression_level": ZSTD_LEVEL,
@@ -172,7 +174,8 @@ def _campaign_options() -> dict[str, Any]:
 
 
 def _stored_columns(version: int) -> tuple[str, ...]:
-    return STORED_COLUMNS if version >= 3 else SAMPLE_COLUMNS
+    """The columns a file of this format stores (format 3 added ``probe_index``)."""
+    return STORED_COLUMNS if version >= 4 else sample_columns(version)
 
 
 def _encode(table: pa.Table) -> pa.Table:
@@ -187,7 +190,7 @@ def _encode(table: pa.Table) -> pa.Table:
 
 
 def _decode(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Stored numeric columns of a format-3 file -> the measured ones (in place)."""
+    """Stored numeric columns of a format-4 file -> the measured ones (in place)."""
     late = arrays.pop("late")
     with np.errstate(over="ignore"):
         arrays["start"] = arrays.pop("due") + late
@@ -563,14 +566,15 @@ def claim(path: str | os.PathLike[str], command: str = "hvload run") -> OutputLo
 # -- samples and digests --------------------------------------------------------------------
 
 
-def _digest(columns: Mapping[str, Any]) -> str:
+def _digest(columns: Mapping[str, Any], names: Sequence[str] = SAMPLE_COLUMNS) -> str:
     """SHA-256 of one block's samples: each column's name, then its values.
 
     Numeric columns contribute their little-endian bytes in the schema's dtype; the text
-    columns (constant within a block) their one value in UTF-8.
+    columns (constant within a block) their one value in UTF-8. ``names`` are the
+    columns of the file's format (older formats lack ``probe_index``).
     """
     h = hashlib.sha256()
-    for name in SAMPLE_COLUMNS:
+    for name in names:
         h.update(name.encode() + b"\0")
         value = columns[name]
         if SAMPLE_DTYPES[name] == "str":
@@ -581,20 +585,40 @@ def _digest(columns: Mapping[str, Any]) -> str:
     return h.hexdigest()
 
 
+def _names_of(table_or_schema: pa.Table | pa.Schema) -> tuple[str, ...]:
+    """The sample columns a table holds: this format's, or the legacy ones."""
+    names = (
+        table_or_schema.column_names
+        if isinstance(table_or_schema, pa.Table)
+        else (table_or_schema.names)
+    )
+    return SAMPLE_COLUMNS if "probe_index" in names else LEGACY_COLUMNS
+
+
+def _per_block(design: Mapping[str, Any]) -> int:
+    """Sample rows per block of a recorded design: every probe's warm-up and samples."""
+    controls = design.get("controls") or []
+    return (1 + len(controls)) * (design["warmup"] + design["samples"])
+
+
 def _table_digest(table: pa.Table) -> str:
+    names = _names_of(table)
     cols: dict[str, Any] = {}
     for c in _NUMERIC_COLUMNS:
-        cols[c] = table.column(c).to_numpy()
+        if c in names:
+            cols[c] = table.column(c).to_numpy()
     for c in _TEXT_COLUMNS:
         unique = pc.unique(table.column(c))
         if len(unique) != 1:
             raise ValueError(f"the {c!r} column holds {len(unique)} values; it must hold one")
         cols[c] = unique[0].as_py()
-    return _digest(cols)
+    return _digest(cols, names)
 
 
 def _block_table(samples: pd.DataFrame, block: Mapping[str, Any]) -> tuple[pa.Table, dict]:
     """A block's samples as Arrow, and its block row with the count and digest added."""
+    if "probe_index" not in samples.columns:  # built without controls, e.g. by hand
+        samples = samples.assign(probe_index=np.zeros(len(samples), dtype=np.int16))
     table = pa.Table.from_pandas(samples[list(SAMPLE_COLUMNS)], schema=SAMPLE_SCHEMA,
                                  preserve_index=False)  # fmt: skip
     row = dict(block)
@@ -742,7 +766,7 @@ def _is_temporary(f: Path) -> bool:
 def _write_campaign(
     path: Path, tables: Sequence[pa.Table], blocks: list[dict], metadata: dict
 ) -> None:
-    """Write the campaign file (format 3), one row group per block, atomically."""
+    """Write the campaign file (format 4), one row group per block, atomically."""
     # The origin of a block's start is derived from its samples when read, never stored.
     blocks = [{k: v for k, v in b.items() if k != "start_tsc"} for b in blocks]
     meta, rows = _dumps({**metadata, "format_version": FORMAT_VERSION}), _dumps(blocks)
@@ -830,7 +854,7 @@ def _read_part(part: Path, campaign_id: object, check_digest: bool) -> tuple[pa.
         raise CampaignFileError(f"{part}: block row: {problem}")
     if block["campaign"] != campaign_id:
         raise CampaignFileError(f"{part}: belongs to campaign {block['campaign']!r}")
-    problem = _schema_problem(pf.schema_arrow)
+    problem = _schema_problem(pf.schema_arrow, _names_of(pf.schema_arrow))
     if problem:
         raise CampaignFileError(f"{part}: {problem}")
     table = pf.read().replace_schema_metadata(None)
@@ -840,6 +864,12 @@ def _read_part(part: Path, campaign_id: object, check_digest: bool) -> tuple[pa.
         block["sha256"] = _table_digest(table) if _PROTECT else None
     elif check_digest and _PROTECT and _table_digest(table) != block["sha256"]:
         raise CampaignFileError(f"{part}: the samples do not match the block's digest")
+    if "probe_index" not in table.column_names:
+        # A part of a run from before format 3: one probe; merged in this format's columns.
+        zeros = pa.array(np.zeros(table.num_rows, dtype=np.int16))
+        table = table.add_column(LEGACY_COLUMNS.index("sample"), "probe_index", zeros)
+        table = table.select(list(SAMPLE_COLUMNS))
+        block["sha256"] = _table_digest(table) if _PROTECT else None
     return table, block
 
 
@@ -945,7 +975,9 @@ _BLOCK_REQUIRED: dict[str, Callable[[Any], bool]] = {
 _BLOCK_OPTIONAL: dict[str, Callable[[Any], bool]] = {
     **dict.fromkeys(
         ("level_value", "start_ns", "end_ns", "workers", "position", "target_rate",
-         "achieved_rate", "achieved_load", "lateness_mean", "lateness_p99", "lateness_max"),
+         "achieved_rate", "achieved_load", "lateness_mean", "lateness_p99", "lateness_max",
+         "steal_ms", "irqs", "ctx_voluntary", "ctx_involuntary", "loadavg", "cpu_mhz",
+         "probe_ns"),
         _is_num,
     ),
     "worker_stats": lambda x: x is None or isinstance(x, list),
@@ -999,13 +1031,12 @@ def _metadata_problem(meta: Any) -> str | None:
     return None
 
 
-def _schema_problem(schema: pa.Schema, version: int = 2) -> str | None:
-    expected = STORED_SCHEMA if version >= 3 else SAMPLE_SCHEMA
-    for name in expected.names:
+def _schema_problem(schema: pa.Schema, names: Sequence[str] = SAMPLE_COLUMNS) -> str | None:
+    for name in names:
         if name not in schema.names:
             return f"the samples lack the column {name!r}"
         have = schema.field(name).type
-        want = expected.field(name).type
+        want = _STORED_TYPES[name]
         if pa.types.is_dictionary(have):  # how the reader hands out the text columns
             have = have.value_type
         text = pa.types.is_string(have) or pa.types.is_large_string(have)
@@ -1070,7 +1101,8 @@ def read_footer(
     if problem is None and not isinstance(rows, list):
         problem = f"the block table is {type(rows).__name__}, not a JSON array"
     problem = problem or next(filter(None, map(_block_row_problem, rows)), None)
-    problem = problem or _schema_problem(schema, metadata.get("format_version", 2))
+    if problem is None:
+        problem = _schema_problem(schema, _stored_columns(metadata["format_version"]))
     if problem:
         raise CampaignFileError(f"{path}: not a valid hvload campaign: {problem}")
     if (
@@ -1133,12 +1165,13 @@ def load(path: str | os.PathLike[str], *, verify: bool = True) -> Campaign:
     if problem is None and not isinstance(rows, list):
         problem = f"the block table is {type(rows).__name__}, not a JSON array"
     problem = problem or next(filter(None, map(_block_row_problem, rows)), None)
-    problem = problem or _schema_problem(schema, metadata.get("format_version", 2))
+    columns = list(_stored_columns(metadata["format_version"])) if problem is None else []
+    problem = problem or _schema_problem(schema, columns)
     if problem:
         raise CampaignFileError(f"{path}: not a valid hvload campaign: {problem}")
     version = metadata["format_version"]
     v2 = version >= 2
-    columns = list(_stored_columns(version))
+    names = sample_columns(version)
     if (
         verify
         and v2
@@ -1156,7 +1189,7 @@ def load(path: str | os.PathLike[str], *, verify: bool = True) -> Campaign:
     except (pa.ArrowException, OSError) as exc:
         raise CampaignFileError(f"{path}: not a readable Parquet file: {exc}") from None
     design = metadata["design"]
-    per_block = design["warmup"] + design["samples"]
+    per_block = _per_block(design)
     if verify:
         _check_blocks(path, metadata, rows, v2)
         if pf.metadata.num_rows != len(rows) * per_block:
@@ -1174,12 +1207,15 @@ def load(path: str | os.PathLike[str], *, verify: bool = True) -> Campaign:
         _check_rows(path, text, metadata, rows, per_block)
     arrays = {c: table.column(c).to_numpy() for c in columns if c not in _TEXT_COLUMNS}
     del table
-    if version >= 3:
+    if version >= 4:
         _decode(arrays)
     if verify:
-        _check_values(path, arrays, rows, design, v2)
-    names = [lv["name"] for lv in design["levels"]]
-    samples, origins = lean_samples({**arrays, **text}, levels=names, campaign=metadata["campaign"])
+        _check_values(path, arrays, rows, design, v2, names)
+    levels = [lv["name"] for lv in design["levels"]]
+    # Files before format 3 lack probe_index: lean_samples adds it (the main probe only).
+    samples, origins = lean_samples(
+        {**arrays, **text}, levels=levels, campaign=metadata["campaign"]
+    )
     blocks = pd.DataFrame(rows)
     if len(blocks):
         blocks["start_tsc"] = pd.array([origins.get(b) for b in blocks["block"]], "Int64")
@@ -1220,7 +1256,7 @@ def _check_blocks(path: Path, metadata: dict, rows: list[dict], v2: bool) -> Non
         seen_ids.add(b)
         if v2 and not (row.get("n_samples") is not None and row.get("sha256")):
             raise CorruptCampaignError(path, b, "the block row lacks its count or digest")
-        per_block = design["warmup"] + design["samples"]
+        per_block = _per_block(design)
         if row.get("n_samples", per_block) != per_block:
             raise CorruptCampaignError(
                 path, b, f"{row['n_samples']} samples, the design says {per_block}"
@@ -1316,17 +1352,27 @@ def _check_rows(
 
 
 def _check_values(
-    path: Path, samples: Mapping[str, np.ndarray], rows: list[dict], design: dict, v2: bool
+    path: Path,
+    samples: Mapping[str, np.ndarray],
+    rows: list[dict],
+    design: dict,
+    v2: bool,
+    names: Sequence[str] = SAMPLE_COLUMNS,
 ) -> None:
     n, warmup = len(rows), design["warmup"]
-    per_block = warmup + design["samples"]
+    per_probe = warmup + design["samples"]
+    k = 1 + len(design.get("controls") or [])
+    per_block = k * per_probe
+    # Inside a block the rows come probe by probe, each in its own sample order.
     expected = {
         "block": np.repeat([r["block"] for r in rows], per_block),
         "round": np.repeat([r["round"] for r in rows], per_block),
         "level_index": np.repeat([r["level_index"] for r in rows], per_block),
-        "sample": np.tile(np.arange(per_block), n),
-        "warmup": np.tile(np.arange(per_block) < warmup, n),
+        "sample": np.tile(np.arange(per_probe), n * k),
+        "warmup": np.tile(np.arange(per_probe) < warmup, n * k),
     }
+    if "probe_index" in names:
+        expected["probe_index"] = np.tile(np.repeat(np.arange(k), per_probe), n)
     for name, values in expected.items():
         _first_bad(path, samples[name] == values, rows, per_block,
                    f"a sample's {name!r} is not what the design and block table say")  # fmt: skip
@@ -1335,12 +1381,12 @@ def _check_values(
                    f"negative {name} (a latency cannot be < 0)")  # fmt: skip
     if not v2:
         return
-    arrays = {c: samples[c] for c in _NUMERIC_COLUMNS}
+    arrays = {c: samples[c] for c in _NUMERIC_COLUMNS if c in names}
     for i, row in enumerate(rows):
         lo, hi = i * per_block, (i + 1) * per_block
         cols: dict[str, Any] = {c: a[lo:hi] for c, a in arrays.items()}
         cols["campaign"], cols["level"] = row["campaign"], row["level"]
-        if _digest(cols) != row["sha256"]:
+        if _digest(cols, names) != row["sha256"]:
             raise CorruptCampaignError(
                 path, row["block"], "the samples do not match the block's digest"
             )

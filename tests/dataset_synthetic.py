@@ -23,12 +23,19 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 from stats_synthetic import DEFAULT_LEVELS, MODELS, synthetic_cycles
 
 from hvload import store
 from hvload.model import SAMPLE_COLUMNS, Campaign
 
-__all__ = ["MACHINES", "default_from_measured", "synthetic_dataset", "synthetic_file"]
+__all__ = [
+    "MACHINES",
+    "default_from_measured",
+    "default_with_controls",
+    "synthetic_dataset",
+    "synthetic_file",
+]
 
 ROOT = Path(__file__).resolve().parents[1]
 MEASURED = ROOT / "data" / "amd-epyc-2vcpu-default.parquet"
@@ -92,6 +99,33 @@ def default_from_measured(
     return Campaign(pd.concat(frames, ignore_index=True), pd.DataFrame(rows), meta)
 
 
+CONTROLS = ROOT / "data" / "intel-xeon-16vcpu-controls.parquet"
+
+
+def default_with_controls(source: Path = CONTROLS, *, rounds: int = 40) -> Campaign:
+    """The first ``rounds`` rounds and 5 levels of a MEASURED campaign with controls.
+
+    ``data/intel-xeon-16vcpu-controls.parquet`` has the default block (the probe and two
+    controls, 200 + 5,000 samples each) at 60 rounds x 6 levels; its first 40 rounds of
+    its 5 lowest loads have the default design's shape. Every block is kept as measured;
+    only the design in the metadata shrinks, and says so.
+    """
+    camp = store.load(source)
+    keep_levels = 5
+    blocks = camp.blocks
+    chosen = blocks[(blocks["round"] < rounds) & (blocks["level_index"] < keep_levels)]
+    rows = camp.samples["block"].isin(chosen["block"]).to_numpy()
+    meta = copy.deepcopy(camp.metadata)
+    meta["design"]["rounds"] = rounds
+    meta["design"]["levels"] = meta["design"]["levels"][:keep_levels]
+    meta["synthetic"] = (
+        f"the first {rounds} rounds and {keep_levels} levels of the measured {source.name}, "
+        "cut by tests/dataset_synthetic.py; blocks as measured"
+    )
+    samples = camp.samples[rows].reset_index(drop=True)
+    return Campaign(samples, chosen.reset_index(drop=True), meta)
+
+
 def _metadata(cid: str, machine: str, levels: Sequence[str], rounds: int, samples: int,
               warmup: int, gap: int, seed: int, day: int) -> dict[str, Any]:  # fmt: skip
     m = MACHINES[machine]
@@ -152,12 +186,17 @@ def synthetic_file(
     warmup: int = 20,
     shift: Sequence[float] | None = None,
     base: float = 1.0,
+    controls: Sequence[str] = (),
+    format_version: int = 4,
     verify: bool = True,
 ) -> Path:
-    """Write one SYNTHETIC campaign file (format 3) and return its path.
+    """Write one SYNTHETIC campaign file and return its path.
 
     ``base`` scales every latency (a slower machine); ``shift`` per level as in
-    :func:`stats_synthetic.synthetic_cycles`. ``verify=False`` skips reading it back.
+    :func:`stats_synthetic.synthetic_cycles`. ``controls`` (labels, e.g. ``("null",)``)
+    adds control probes measured in every block, closed loop, at about 40 cycles.
+    ``format_version=3`` writes the layout of format 3 (``start`` and ``response`` as
+    measured) the way hvload wrote it then. ``verify=False`` skips reading it back.
     """
     rng = np.random.default_rng(seed)
     n_levels = len(levels)
@@ -167,8 +206,12 @@ def synthetic_file(
     gap = 130_000
     meta = _metadata(f"synthetic{seed:06d}", machine, levels, n_rounds, n_samples, warmup, gap,
                      seed, seed)  # fmt: skip
+    if controls:
+        meta["design"]["controls"] = [{"kind": c} for c in controls]
+        meta["design"]["probes"] = [meta["design"]["probe_label"], *controls]
     cid = meta["campaign"]
     n_blocks = n_rounds * n_levels
+    k = 1 + len(controls)
     level_seq = order.ravel()
     round_seq = np.repeat(np.arange(n_rounds), n_levels)
     values = cycles[round_seq, level_seq]  # (blocks, per) in measurement order
@@ -177,16 +220,21 @@ def synthetic_file(
     due = origin + np.arange(per)[None, :] * gap
     names = np.asarray(levels, dtype=object)
     tables, rows = [], []
-    sample = np.arange(per, dtype=np.int64)
+    sample = np.tile(np.arange(per, dtype=np.int64), k)
+    probe = np.repeat(np.arange(k, dtype=np.int16), per)
     for b in range(n_blocks):
         lv = int(level_seq[b])
+        ctl = 40 + rng.integers(0, 8, (k - 1) * per)  # closed loop: response = cycles
+        ctl_start = due[b][-1] + 10**6 + np.cumsum(ctl + 30)
         frame = pd.DataFrame({
-            "campaign": cid, "round": np.full(per, round_seq[b], np.int32), "level": names[lv],
-            "level_index": np.full(per, lv, np.int32), "block": np.full(per, b, np.int32),
-            "sample": sample, "start": due[b] + late[b], "cycles": values[b],
-            "response": values[b] + late[b], "rax": np.full(per, -1, np.int64),
-            "cpu": np.zeros(per, np.int16), "migrated": rng.random(per) < 1e-4,
-            "warmup": sample < warmup,
+            "campaign": cid, "round": np.full(k * per, round_seq[b], np.int32),
+            "level": names[lv], "level_index": np.full(k * per, lv, np.int32),
+            "block": np.full(k * per, b, np.int32), "probe_index": probe, "sample": sample,
+            "start": np.concatenate((due[b] + late[b], ctl_start)),
+            "cycles": np.concatenate((values[b], ctl)),
+            "response": np.concatenate((values[b] + late[b], ctl)),
+            "rax": np.full(k * per, -1, np.int64), "cpu": np.zeros(k * per, np.int16),
+            "migrated": rng.random(k * per) < 1e-4, "warmup": sample < warmup,
         })  # fmt: skip
         row = {"campaign": cid, "round": int(round_seq[b]), "level": str(names[lv]),
                "level_index": lv, "level_value": meta["design"]["levels"][lv]["value"],
@@ -196,10 +244,25 @@ def synthetic_file(
         rows.append(row)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    store._write_campaign(path, tables, rows, meta)
+    if format_version == 3:
+        _write_format3(path, tables, rows, {**meta, "format_version": 3})
+    else:
+        store._write_campaign(path, tables, rows, meta)
     if verify:
         store.load(path)
     return path
+
+
+def _write_format3(path: Path, tables: list, rows: list[dict], meta: dict) -> None:
+    """A campaign file as hvload wrote format 3: the measured columns, Arrow schema kept."""
+    m, r = store._dumps(meta), store._dumps(rows)
+    schema = store.SAMPLE_SCHEMA.with_metadata({
+        b"hvload.metadata": m, b"hvload.blocks": r,
+        b"hvload.digest": store._footer_digest(m, r).encode(),
+    })  # fmt: skip
+    with pq.ParquetWriter(path, schema, **store._parquet_options()) as writer:
+        for t in tables:
+            writer.write_table(t.cast(schema), row_group_size=t.num_rows)
 
 
 def synthetic_dataset(

@@ -199,9 +199,15 @@ def test_hvload_compare_by_a_metadata_column(cli) -> None:
     assert status == 0, err
     doc = json.loads(out)
     groups = {g["group"]: g["n_campaigns"] for g in doc["groups"]}
-    assert groups == {"AMD EPYC": 2, "Intel(R) Xeon(R) Processor": 1}
-    noload = [lv for lv in doc["levels"] if lv["level"] == "no load"]
-    amd = next(lv for lv in noload if lv["group"] == "AMD EPYC")
+    assert groups == {"AMD EPYC": 2, "Intel(R) Xeon(R) Processor": 2}
+    noload = {lv["group"]: lv for lv in doc["levels"] if lv["level"] == "no load"}
+    amd, intel = noload["AMD EPYC"], noload["Intel(R) Xeon(R) Processor"]
     assert amd["n_campaigns"] == 2 and amd["n_blocks"] == 12 + 60, "A/A levels pooled"
+    assert intel["n_campaigns"] == 2 and intel["n_blocks"] == 10 + 60
+    assert {c["unit"] for c in doc["comparisons"]} == {"block"}, "2 campaigns: too few"
+    # Only one real campaign measured the null control: nothing to compare it with.
+    status, _, err = cli("compare", str(AMD), str(DATA / "intel-xeon-16vcpu-controls.parquet"),
+                         "--probe", "null")  # fmt: skip
+    assert status == 2 and "has a probe 'null' (1 without it left out)" in err
     status, _, err = cli("compare", str(AMD), str(AA), "--exclude", "outlier")
     assert status == 2 and "cannot be left out" in err and len(err.splitlines()) == 1

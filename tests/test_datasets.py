@@ -48,9 +48,12 @@ def cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., tuple[int, str, str
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("dataset")
-    synthetic_file(root / "a" / "amd-1.parquet", 11, machine="amd")
+    # Every stored layout: format 4 (with a control probe, and without), 3 (the measured
+    # columns, with a control) and 2 (a real campaign).
+    synthetic_file(root / "a" / "amd-1.parquet", 11, machine="amd", controls=("null",))
     synthetic_file(root / "a" / "amd-2.parquet", 12, machine="amd", n_rounds=6)
-    synthetic_file(root / "b" / "intel-1.parquet", 13, machine="intel", base=0.5)
+    synthetic_file(root / "b" / "intel-1.parquet", 13, machine="intel", base=0.5,
+                   controls=("null",), format_version=3)  # fmt: skip
     shutil.copy(REAL, root / "b" / REAL.name)
     # Neither a run's unfinished parts nor hidden files belong to a dataset.
     (root / "b" / "x.parquet.parts").mkdir()
@@ -87,13 +90,12 @@ def test_one_row_per_campaign_with_flattened_metadata(ds: hvload.Dataset) -> Non
     assert real["format_version"] == 2 and real["synthetic"] == ""
     assert real["kernel"].startswith("Linux") and real["date"] == "2026-11-26"
     synth = camps[camps["synthetic"] != ""]
-    assert len(synth) == 3 and set(synth["format_version"]) == {3}
+    assert len(synth) == 3 and set(synth["format_version"]) == {3, 4}
     assert set(synth["cpu_brand"]) == {"SYNTHETIC AMD EPYC", "SYNTHETIC Intel Xeon"}
 
 
-def _expected_blocks(path: Path, config: AnalysisConfig) -> pd.DataFrame:
-    """Block statistics from hvload.stats on the file read whole."""
-    camp = hvload.load(path)
+def _expected_blocks(camp: hvload.Campaign, config: AnalysisConfig) -> pd.DataFrame:
+    """Block statistics of one probe from hvload.stats on the campaign read whole."""
     bt = block_table(camp, config)
     levels = bt.tidy.levels
     rows = []
@@ -116,21 +118,33 @@ def test_block_statistics_equal_hvload_stats_to_the_last_bit(
     config = AnalysisConfig(**options)
     got = ds.block_table(config)
     assert list(got.columns) == list(BLOCK_COLUMNS)
+    checked = 0
     for path in ds.files:
-        mine = got[got["file"] == str(path)].sort_values("block")
-        want = _expected_blocks(path, config)
-        assert np.array_equal(mine["block"], want["block"])
-        assert np.array_equal(mine["n"], want["n"])
-        for name in ("median", "p99"):  # exact, not approximately
-            assert np.array_equal(mine[name].to_numpy(), want[name].to_numpy()), (path, name)
         camp = hvload.load(path)
-        per_block = camp.samples.groupby("block", observed=True)
-        assert np.array_equal(mine["n_total"], per_block.size().to_numpy())
-        assert np.array_equal(mine["n_warmup"], per_block["warmup"].sum().to_numpy())
+        labels = camp.metadata["design"].get("probes") or [camp.metadata["design"]["probe_label"]]
+        for index, label in enumerate(labels):
+            mine = got[(got["file"] == str(path)) & (got["probe_index"] == index)]
+            mine = mine.sort_values("block")
+            assert set(mine["probe"]) == {label}
+            want = _expected_blocks(camp, config.replace(probe=label))
+            assert np.array_equal(mine["block"], want["block"])
+            assert np.array_equal(mine["n"], want["n"])
+            for name in ("median", "p99"):  # exact, not approximately
+                assert np.array_equal(mine[name].to_numpy(), want[name].to_numpy()), (path, name)
+            rows = camp.samples[camp.samples["probe_index"] == index]
+            per_block = rows.groupby("block", observed=True)
+            assert np.array_equal(mine["n_total"], per_block.size().to_numpy())
+            assert np.array_equal(mine["n_warmup"], per_block["warmup"].sum().to_numpy())
+            checked += 1
+    assert checked == 6, "two campaigns with a control: six probes in all"
 
 
 def test_levels_equal_the_analysis(ds: hvload.Dataset) -> None:
     levels = ds.levels()
+    assert set(levels["probe"]) == {"hypercall/vmmcall", "hypercall/vmcall"}
+    null = ds.levels(probe="null")
+    assert set(null["probe"]) == {"null"} and null["file"].nunique() == 2
+    assert (null["median"] < 60).all(), "the control's own blocks, not the probe's"
     for path in ds.files:
         ours = levels[levels["file"] == str(path)].sort_values("load_order")
         theirs = analyze(hvload.load(path), n_sim=0, n_permutations=99).levels
@@ -143,6 +157,15 @@ def test_levels_equal_the_analysis(ds: hvload.Dataset) -> None:
                     equal_nan=True,
                 ), (path.name, name, suffix)
         assert np.allclose(ours["median_ns"], theirs["block_median_ns"], rtol=1e-12)
+
+
+def test_a_control_probe_is_compared_across_campaigns(ds: hvload.Dataset) -> None:
+    result = ds.compare(probe="null")
+    assert list(result.groups["group"]) == ["amd-1", "intel-1"], "the two with a null control"
+    assert any("left out, without a probe 'null'" in n for n in result.notes)
+    assert any("compared probe: 'null'" in n for n in result.notes)
+    assert not any("the probes differ" in n for n in result.notes)
+    assert (result.levels["median"] < 60 * 1e9 / 2.1e9 + 1).all(), "the control's ns"
 
 
 def test_samples_only_when_asked(ds: hvload.Dataset) -> None:
@@ -210,7 +233,7 @@ def test_dask_on_a_local_cluster_agrees_to_the_last_digit(ds: hvload.Dataset) ->
     expected_response = ds.block_table(response)
     with (
         distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                 host="127.0.0.1", dashboard_address=None) as cluster,
+                                 host="127.0.0.1", dashboard_address="127.0.0.1:0") as cluster,
         distributed.Client(cluster) as client,
     ):  # fmt: skip
         got = ds.block_table(engine="dask", client=client)

@@ -15,7 +15,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from dataset_synthetic import default_from_measured, synthetic_file
+from dataset_synthetic import default_from_measured, default_with_controls, synthetic_file
 
 import hvload
 from hvload import _exec, campaign, store
@@ -43,47 +43,57 @@ def assert_same_samples(a: pd.DataFrame, b: pd.DataFrame) -> None:
         assert np.array_equal(x.to_numpy(), y.to_numpy()), col
 
 
-@pytest.fixture(scope="module")
-def default_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+@pytest.fixture(scope="module", params=["controls", "main-probe"])
+def default_file(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A default-sized campaign of measured samples: with the default controls (Intel),
+    and the main probe alone (AMD, whose samples compress least)."""
     path = tmp_path_factory.mktemp("lean") / "default.parquet"
-    camp = default_from_measured()
+    camp = default_with_controls() if request.param == "controls" else default_from_measured()
     design = camp.metadata["design"]
     assert len(design["levels"]) == len(campaign.DEFAULT_FRACTIONS)
     for key in ("rounds", "samples", "warmup"):
         assert design[key] == campaign.DEFAULT_SIZES[key], key
-    store.save(camp, path)
+    saved = store.save(camp, path)  # read back and verified
+    if request.param == "controls":  # format 3 to 4: the same values, so the same digests
+        assert list(saved.blocks["sha256"]) == list(camp.blocks["sha256"])
     return path
 
 
 def test_default_campaign_is_lean_in_memory_and_on_disk(default_file: Path) -> None:
     camp = hvload.load(default_file)
     n = len(camp.samples)
-    assert n == 40 * 5 * 5200
+    probes = len(camp.metadata["design"].get("probes") or [1])
+    assert n == 40 * 5 * 5200 * probes
     in_memory = camp.samples.memory_usage(deep=True).sum() / n
     on_disk = os.path.getsize(default_file) / n
-    print(f"default campaign: {in_memory:.2f} bytes/sample in memory, {on_disk:.2f} on disk")
+    print(f"default campaign, {probes} probe(s): {in_memory:.2f} bytes/sample in memory, "
+          f"{on_disk:.2f} on disk")  # fmt: skip
     assert in_memory <= 24
     assert on_disk <= 4
-    assert camp.metadata["format_version"] == 3
+    assert camp.metadata["format_version"] == 4
 
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
 def test_old_files_load_with_every_value_unchanged(path: Path, tmp_path: Path) -> None:
     camp = hvload.load(path)
-    assert camp.samples.memory_usage(deep=True).sum() / len(camp.samples) <= 24
+    per_sample = camp.samples.memory_usage(deep=True).sum() / len(camp.samples)
+    # 60 rounds x 6 levels need a 2-byte block number, the controls' RAX 2 bytes.
+    assert per_sample <= (24.5 if "controls" in path.name else 24), per_sample
     raw = pq.read_table(path).to_pandas()  # plain pyarrow: the values as stored
     wide = wide_samples(camp.samples, camp.blocks)
-    for col in SAMPLE_COLUMNS:
+    for col in raw.columns:
+        assert col in SAMPLE_COLUMNS
         if col in ("campaign", "level"):  # few distinct values: compare as codes
             codes, labels = pd.factorize(raw[col])
             assert np.array_equal(np.asarray(labels, dtype=object)[codes], wide[col]), col
         else:
             assert np.array_equal(raw[col].to_numpy(), wide[col].to_numpy()), col
-    if path.name == "amd-epyc-2vcpu-default.parquet":  # written again in format 3
-        again = store.save(camp, tmp_path / "v3.parquet")
+    if "probe_index" not in raw.columns:  # formats 1 and 2: the main probe alone
+        assert not wide["probe_index"].any()
+    if path.name == "amd-epyc-2vcpu-default.parquet":  # written again in format 4
+        again = store.save(camp, tmp_path / "v4.parquet")
         assert_same_samples(again.samples, camp.samples)
-        assert list(again.blocks["sha256"]) == list(camp.blocks["sha256"]), "same digests"
-        assert os.path.getsize(tmp_path / "v3.parquet") < 0.6 * os.path.getsize(path)
+        assert os.path.getsize(tmp_path / "v4.parquet") < 0.6 * os.path.getsize(path)
 
 
 def test_lean_types_widen_where_values_need_it() -> None:
@@ -133,7 +143,7 @@ def test_a_changed_stored_value_fails_the_block_digest(tmp_path: Path, column: s
     assert len(hvload.load(path, verify=False).samples) == len(table)
 
 
-def test_format_3_stores_due_and_late(default_file: Path) -> None:
+def test_format_4_stores_due_and_late(default_file: Path) -> None:
     pf = pq.ParquetFile(default_file)
     assert pf.schema_arrow.names == list(store.STORED_COLUMNS)
     assert b"ARROW:schema" not in pf.metadata.metadata
