@@ -1,22 +1,25 @@
 """Lean samples and the out-of-core dataset, measured (issue 14).
 
-1. Storage: bytes per sample of a default campaign (40 rounds x 5 levels x 5,200 samples)
-   built from the MEASURED samples of data/amd-epyc-2vcpu-default.parquet
-   (tests/dataset_synthetic.default_from_measured), in memory as hvload.load returns it
-   and on disk as hvload writes it, against the previous layout (format 2, read with
-   plain pyarrow as hvload.load did) measured in the same run; and the candidate
-   encodings and zstd levels of format 3, per column, that chose what the store writes.
+1. Storage: bytes per sample of two default-sized campaigns (40 rounds x 5 levels x
+   5,200 samples per probe) of MEASURED samples (tests/dataset_synthetic.py): the default
+   with its two controls, cut from data/intel-xeon-16vcpu-controls.parquet, and the main
+   probe alone, rearranged from data/amd-epyc-2vcpu-default.parquet (whose samples
+   compress least); in memory as hvload.load returns them and on disk as hvload writes
+   them (format 4), against the layout before (format 3: the measured columns, read with
+   plain pyarrow as hvload.load did) measured in the same run; then the candidate
+   encodings and zstd levels, per column, that chose what the store writes.
 2. Dataset: a SYNTHETIC dataset of at least 100 million samples (``--files`` campaign
-   files of the default size, written to a temporary folder and removed afterwards,
-   every file labelled synthetic) summarised per campaign and level (typical block
-   median and p99) by ``hvload.dataset(folder).levels()`` in a child process, whose
-   time and peak RSS are printed against the reference: the same summary from loading
-   each file with ``hvload.load`` and aggregating in pandas, in another child process,
-   in the same run. Both results are compared.
+   files of the default design, the probe and two controls, written to a temporary
+   folder and removed afterwards, every file labelled synthetic) summarised per campaign
+   and level (typical block median and p99 of the main probe) by
+   ``hvload.dataset(folder).levels()`` in a child process, whose time and peak RSS are
+   printed against the reference: the same summary from loading each file with
+   ``hvload.load`` and aggregating in pandas, in another child process, in the same run.
+   Both results are compared.
 
 Run::
 
-    .venv/bin/python benchmarks/bench_dataset.py [--files 100] [--only storage|dataset]
+    .venv/bin/python benchmarks/bench_dataset.py [--files 33] [--only storage|dataset]
         [--keep DIR]   # reuse or keep the generated dataset there
 
 Goals (issue 14): at most 24 bytes per sample in memory and 4 on disk for the default
@@ -44,14 +47,19 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT))
 
-from dataset_synthetic import default_from_measured, synthetic_file  # noqa: E402
+from dataset_synthetic import (  # noqa: E402
+    default_from_measured,
+    default_with_controls,
+    synthetic_file,
+)
 
 import hvload  # noqa: E402
 from hvload import store  # noqa: E402
 from hvload.model import SAMPLE_COLUMNS, wide_samples  # noqa: E402
 
-DEFAULT = {"n_rounds": 40, "n_samples": 5_000, "warmup": 200}
-PER_FILE = 40 * 5 * 5_200
+CONTROLS = ("null", "syscall/getppid")
+DEFAULT = {"n_rounds": 40, "n_samples": 5_000, "warmup": 200, "controls": CONTROLS}
+PER_FILE = 40 * 5 * 5_200 * (1 + len(CONTROLS))
 
 
 def _mb(n: float) -> str:
@@ -61,13 +69,14 @@ def _mb(n: float) -> str:
 # -- 1. storage ---------------------------------------------------------------------------------
 
 
-def _format2_bytes(camp: hvload.Campaign) -> tuple[bytes, int]:
-    """The campaign in the previous layout (format 2), in memory: the file and its rows."""
+def _format3_bytes(camp: hvload.Campaign) -> tuple[bytes, int]:
+    """The campaign in the layout before (format 3), in memory: the file and its rows."""
     wide = wide_samples(camp.samples, camp.blocks)
     schema = store.SAMPLE_SCHEMA
     buf = io.BytesIO()
     with pq.ParquetWriter(buf, schema, **store._parquet_options()) as writer:
-        per = camp.metadata["design"]["samples"] + camp.metadata["design"]["warmup"]
+        design = camp.metadata["design"]
+        per = (design["samples"] + design["warmup"]) * (1 + len(design.get("controls") or []))
         table = pa.Table.from_pandas(wide[list(SAMPLE_COLUMNS)], schema=schema,
                                      preserve_index=False)  # fmt: skip
         for start in range(0, len(wide), per):
@@ -76,9 +85,16 @@ def _format2_bytes(camp: hvload.Campaign) -> tuple[bytes, int]:
 
 
 def storage(tmp: Path) -> None:
-    print("1. Storage of a default campaign (measured samples rearranged, see module notes)")
-    camp = default_from_measured()
-    path = tmp / "default.parquet"
+    print("1. Storage of default-sized campaigns of measured samples (see module notes)")
+    for name, make in (("with controls (Intel)", default_with_controls),
+                       ("main probe alone (AMD)", default_from_measured)):  # fmt: skip
+        path = _storage_one(name, make(), tmp)
+    _encodings(path)
+
+
+def _storage_one(name: str, camp: hvload.Campaign, tmp: Path) -> Path:
+    print(f"   default campaign, {name}:")
+    path = tmp / f"default-{len(list(tmp.glob('default-*')))}.parquet"
     t0 = time.perf_counter()
     store.save(camp, path)
     t_save = time.perf_counter() - t0
@@ -86,21 +102,21 @@ def storage(tmp: Path) -> None:
     lean = hvload.load(path)
     t_load = time.perf_counter() - t0
     n = len(lean.samples)
-    old_bytes, _ = _format2_bytes(lean)
+    old_bytes, _ = _format3_bytes(lean)
     old = pq.read_table(io.BytesIO(old_bytes)).to_pandas()  # what hvload.load returned
     mem_new = lean.samples.memory_usage(deep=True).sum() / n
     mem_old = old.memory_usage(deep=True).sum() / n
     disk_new = path.stat().st_size / n
     disk_old = len(old_bytes) / n
-    print(f"   {n:,} samples; hvload.save {t_save:.1f} s, hvload.load {t_load:.2f} s")
-    print(f"   in memory: {mem_new:5.2f} bytes/sample (format 2 as loaded before: "
+    print(f"     {n:,} samples; hvload.save {t_save:.1f} s, hvload.load {t_load:.2f} s")
+    print(f"     in memory: {mem_new:5.2f} bytes/sample (format 3 as loaded before: "
           f"{mem_old:5.2f}; ratio {mem_new / mem_old:.2f}; goal <= 24)")  # fmt: skip
-    print(f"   on disk:   {disk_new:5.2f} bytes/sample (format 2: {disk_old:5.2f}; ratio "
+    print(f"     on disk:   {disk_new:5.2f} bytes/sample (format 3: {disk_old:5.2f}; ratio "
           f"{disk_new / disk_old:.2f}; goal <= 4)")  # fmt: skip
     per_col = lean.samples.memory_usage(deep=True, index=False) / n
-    print("   in memory per column: " + ", ".join(
-        f"{c} {lean.samples[c].dtype} {per_col[c]:.1f}" for c in lean.samples.columns))  # fmt: skip
-    _encodings(path)
+    print("     in memory per column: " + ", ".join(
+        f"{c} {lean.samples[c].dtype} {per_col[c]:.2f}" for c in lean.samples.columns))  # fmt: skip
+    return path
 
 
 def _column_bytes(table: pa.Table, per: int, **options: object) -> float:
@@ -113,7 +129,7 @@ def _column_bytes(table: pa.Table, per: int, **options: object) -> float:
 
 
 def _encodings(path: Path) -> None:
-    """Format 3's per-column candidates, measured: what the store's choices rest on."""
+    """Format 4's per-column candidates, measured: what the store's choices rest on."""
     pf = pq.ParquetFile(path)
     table = pf.read()
     per = pf.metadata.row_group(0).num_rows
@@ -176,7 +192,7 @@ def _child(kind: str, folder: str) -> None:
         for path in campaign_files(folder):
             camp = hvload.load(path)
             s = camp.samples
-            kept = s[~s["warmup"]]
+            kept = s[~s["warmup"] & (s["probe_index"] == 0)]  # the main probe
             per_block = kept.groupby(["level", "block"], observed=True)["cycles"]
             stats = per_block.quantile(0.5).to_frame("median")
             stats["p99"] = per_block.quantile(0.99)
@@ -204,7 +220,7 @@ def _run_child(kind: str, folder: Path) -> dict:
 
 
 def dataset_bench(folder: Path, n_files: int) -> None:
-    print(f"2. Dataset: {n_files} SYNTHETIC default-sized campaigns in {folder}")
+    print(f"2. Dataset: {n_files} SYNTHETIC default campaigns (probe + 2 controls) in {folder}")
     have = sorted(folder.glob("synthetic-*.parquet"))
     if len(have) < n_files:
         t0 = time.perf_counter()
@@ -239,7 +255,7 @@ def dataset_bench(folder: Path, n_files: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
-        "--files", type=int, default=100, help="campaign files (1.04 M samples each)"
+        "--files", type=int, default=33, help="campaign files (3.12 M samples each)"
     )
     parser.add_argument("--only", choices=["storage", "dataset"], default=None)
     parser.add_argument("--keep", default=None, help="folder for the generated dataset (kept)")

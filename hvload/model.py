@@ -349,8 +349,9 @@ class Campaign:
 #: ``start`` counted from its block's first sample (the block's TSC origin is
 #: ``blocks["start_tsc"]``), ``uint32`` where a block spans less than 2**32 ticks (1.6 s at
 #: 2.6 GHz), else ``int64``; ``code``: the narrowest signed type (RAX, a status);
-#: ``flag``: Arrow booleans (``bool[pyarrow]``), one bit per sample. The default campaign
-#: then takes 22.25 bytes per sample.
+#: ``flag``: Arrow booleans (``bool[pyarrow]``), one bit per sample. A default-sized
+#: campaign then takes 22.25 bytes per sample, 23.25 with the system-call control (its
+#: RAX needs two bytes): benchmarks/bench_dataset.py, tests/test_lean.py.
 LEAN_KINDS = {
     "campaign": "category", "round": "id", "level": "category", "level_index": "id",
     "block": "id", "probe_index": "id", "sample": "id", "start": "offset", "cycles": "ticks",

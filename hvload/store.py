@@ -149,8 +149,9 @@ _STORED_TYPES = {
 STORED_SCHEMA = pa.schema([(c, _STORED_TYPES[c]) for c in STORED_COLUMNS])
 _DICTIONARY_COLUMNS = ("round", "level_index", "block", "probe_index", "cycles", "rax", "cpu",
                        "migrated", "warmup")  # fmt: skip
-#: zstd level of a campaign file: 2.14 bytes/sample on the default campaign, against 2.29
-#: at level 1 and 2.23 at level 3; level 9 saves nothing more (benchmarks/bench_dataset.py).
+#: zstd level of a campaign file: 2.17 bytes/sample on the default-sized campaign of the AMD
+#: samples, against 2.32 at level 1 and 2.26 at level 3; level 9 saves nothing more and
+#: costs no less time (benchmarks/bench_dataset.py).
 ZSTD_LEVEL = 6
 
 
