@@ -265,7 +265,7 @@ def compare(
         raise ValueError(f"unit={unit!r} is not allowed; choose from {list(UNITS)}")
     ds = data if isinstance(data, Dataset) else dataset(data)
     if blocks is None:
-        blocks = ds.block_table(config, engine=engine, client=client)
+        blocks = ds.block_table(config, engine=engine, client=client, probe_only=True)
     metadata = {cid: f.metadata for cid, f in ds.footers.items()}
     return compare_blocks(
         blocks, ds.campaigns, metadata, by=by, reference=reference, unit=unit, config=config

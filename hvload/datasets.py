@@ -308,9 +308,13 @@ def _keep_sql(exclude: Sequence[str]) -> str:
     return " AND ".join(terms) if terms else "TRUE"
 
 
-def _duckdb_block_sql(metric: str, version: int, exclude: Sequence[str]) -> str:
-    """Per-block counts and order statistics of one file (parameter $path)."""
+def _duckdb_block_sql(
+    metric: str, version: int, exclude: Sequence[str], probe_index: int | None = None
+) -> str:
+    """Per-block counts and order statistics of one file (parameter $path); of every probe,
+    or of the one at ``probe_index``."""
     x = _metric_sql(metric, version)
+    where = f"WHERE probe_index = {int(probe_index)}" if probe_index is not None else ""
     picks = []
     for name, q in QUANTILES.items():
         # (n - 1) * q in double precision, as numpy computes it: the same ranks.
@@ -326,7 +330,7 @@ def _duckdb_block_sql(metric: str, version: int, exclude: Sequence[str]) -> str:
                    count(*) FILTER (WHERE warmup) AS n_warmup,
                    count(*) FILTER (WHERE migrated) AS n_migrated,
                    list_sort(list({x}) FILTER (WHERE {_keep_sql(exclude)})) AS v
-            FROM read_parquet($path)
+            FROM read_parquet($path) {where}
             GROUP BY campaign, block{", probe_index" if version >= 3 else ""}
         )
         SELECT campaign, block, probe_index, round, level_index, n_total, n_warmup, n_migrated,
@@ -420,9 +424,11 @@ class Dataset:
         engine: str = "duckdb",
         client: Any = None,
         progress: Any = None,
+        probe_only: bool = False,
         **options: Any,
     ) -> pd.DataFrame:
-        """One row per block of every campaign, with its statistics (:data:`BLOCK_COLUMNS`).
+        """One row per block and probe of every campaign, with its statistics
+        (:data:`BLOCK_COLUMNS`).
 
         Parameters
         ----------
@@ -434,6 +440,10 @@ class Dataset:
             ``distributed.Client``; without one, Dask's default scheduler).
         progress : callable, optional
             Called with ``(files done, files)`` after each file (DuckDB).
+        probe_only : bool, default False
+            Only the probe ``config.probe`` names (each campaign's main probe by
+            default), as :meth:`levels` and :meth:`compare` need: with two controls, a
+            third of the work (DuckDB; Dask computes every probe).
         **options
             Fields of :class:`AnalysisConfig` to change.
 
@@ -453,18 +463,31 @@ class Dataset:
 
             raw = raw_block_stats(self, config, client=client)
         else:
-            raw = self._duckdb_raw(config, progress)
-        return finish_blocks(raw, self._footers)
+            raw = self._duckdb_raw(config, progress, probe_only)
+        blocks = finish_blocks(raw, self._footers)
+        if probe_only:
+            blocks, _ = probe_blocks(blocks, {c: f.metadata for c, f in self._footers.items()},
+                                     config.probe)  # fmt: skip
+            blocks = blocks.reset_index(drop=True)
+        return blocks
 
-    def _duckdb_raw(self, config: AnalysisConfig, progress: Any) -> pd.DataFrame:
+    def _duckdb_raw(self, config: AnalysisConfig, progress: Any, probe_only: bool) -> pd.DataFrame:
         con = self._connection()
         parts = []
         footers = list(self._footers.values())
         for i, footer in enumerate(footers):
-            sql = _duckdb_block_sql(config.metric, footer.version, config.exclude)
+            index = None
+            if probe_only and footer.version >= 3:
+                labels = probes_of(footer.metadata["design"])
+                if config.probe is not None and config.probe not in labels:
+                    continue
+                index = 0 if config.probe is None else labels.index(config.probe)
+            sql = _duckdb_block_sql(config.metric, footer.version, config.exclude, index)
             parts.append(con.execute(sql, {"path": str(footer.path)}).df())
             if progress is not None:
                 progress(i + 1, len(footers))
+        if not parts:  # no campaign has the probe asked for
+            return pd.DataFrame({c: pd.Series(dtype="int64") for c in RAW_COLUMNS})
         return pd.concat(parts, ignore_index=True)
 
     def levels(
@@ -496,7 +519,7 @@ class Dataset:
         """
         config = (config or DEFAULT).replace(**options) if options else (config or DEFAULT)
         if blocks is None:
-            blocks = self.block_table(config, engine=engine, client=client)
+            blocks = self.block_table(config, engine=engine, client=client, probe_only=True)
         return level_table(blocks, self._footers, config.confidence, config.probe)
 
     # -- samples, only when asked ------------------------------------------------------------

@@ -19,7 +19,7 @@ from dataset_synthetic import synthetic_file
 import hvload
 from hvload import store
 from hvload.cli import main
-from hvload.datasets import BLOCK_COLUMNS, CAMPAIGN_COLUMNS, campaign_files
+from hvload.datasets import BLOCK_COLUMNS, CAMPAIGN_COLUMNS, campaign_files, probe_blocks
 from hvload.errors import CampaignFileError, CorruptCampaignError, MissingExtraError
 from hvload.model import absolute_start
 from hvload.stats import AnalysisConfig, analyze
@@ -140,6 +140,13 @@ def test_block_statistics_equal_hvload_stats_to_the_last_bit(
 
 
 def test_levels_equal_the_analysis(ds: hvload.Dataset) -> None:
+    every = ds.block_table()
+    for probe in (None, "null"):
+        only = ds.block_table(probe=probe, probe_only=True)
+        meta = {c: f.metadata for c, f in ds.footers.items()}
+        expected, _ = probe_blocks(every, meta, probe)
+        pd.testing.assert_frame_equal(only, expected.reset_index(drop=True), check_exact=True)
+    assert ds.block_table(probe="nope", probe_only=True).empty
     levels = ds.levels()
     assert set(levels["probe"]) == {"hypercall/vmmcall", "hypercall/vmcall"}
     null = ds.levels(probe="null")
