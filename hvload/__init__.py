@@ -38,6 +38,10 @@ _LAZY = {
     "plan": "stats",
     "check_design": "stats",
     "AnalysisConfig": "stats",
+    "dataset": "datasets",
+    "Dataset": "datasets",
+    "compare": "comparison",
+    "MissingExtraError": "errors",
 }
 
 __all__ = ["__version__", *_LAZY]

@@ -29,7 +29,15 @@ from .errors import MeasurementError
 from .executor import Burst, Trap, allocate, fill, require
 from .hypervisors import user_mode_hypercall
 from .loadgen import LoadGenerator, WorkerStats
-from .model import FORMAT_VERSION, SAMPLE_COLUMNS, BlockResult, Campaign, Design, check_sizes
+from .model import (
+    FORMAT_VERSION,
+    SAMPLE_COLUMNS,
+    BlockResult,
+    Campaign,
+    Design,
+    check_sizes,
+    lean_campaign,
+)
 
 if TYPE_CHECKING:
     from .schedule import Level
@@ -367,7 +375,8 @@ def _finish(parts: list[BlockResult], meta: dict[str, Any], writer: Any) -> Camp
         if parts
         else pd.DataFrame({c: [] for c in SAMPLE_COLUMNS})
     )
-    return Campaign(samples, pd.DataFrame([p.block for p in parts]), meta)
+    # Lean, as a campaign read from its file would be.
+    return lean_campaign(samples, pd.DataFrame([p.block for p in parts]), meta)
 
 
 #: Sizes of the default campaign (about a minute on the project's 2-vCPU machine) and of

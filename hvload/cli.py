@@ -360,6 +360,29 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from .comparison import compare
+
+    config = _config(args)
+    if args.probe is not None:
+        config = config.replace(probe=args.probe)
+    result = compare(args.paths, by=args.by, reference=args.reference, unit=args.unit,
+                     config=config)  # fmt: skip
+    if args.figure:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        result.figure().savefig(args.figure, dpi=110)
+    if args.json:
+        json.dump(result.to_dict(), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        sys.stdout.write(result.to_text())
+        if args.figure:
+            sys.stdout.write(f"figure written to {args.figure}\n")
+    return 0
+
+
 def _add_analysis(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--threshold",
@@ -523,6 +546,41 @@ def _build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_plan)
 
     p = sub.add_parser(
+        "compare",
+        help="campaigns (or groups of them) against each other, level by level",
+        description="Compare campaign files, or every campaign in folders, level by level: "
+        "typical block median and p99 side by side, Mann-Whitney tests treating campaigns "
+        "as independent, verdicts with the practical threshold, and what cannot be "
+        "compared (different level sets, probes, clocks). Needs pip install 'hvload[dataset]'.",
+    )
+    p.add_argument("paths", nargs="+", help="campaign files (.parquet) or folders of them")
+    p.add_argument(
+        "--by",
+        default=None,
+        help="group campaigns by this metadata column (cpu_brand, host, kernel, hypervisor, "
+        "probe, date, ...); default: every file is its own group",
+    )
+    p.add_argument("--reference", default=None, help="the group compared against (the first)")
+    p.add_argument(
+        "--unit",
+        default="auto",
+        choices=["auto", "block", "campaign"],
+        help="unit of replication of the tests (auto: campaigns where every group has "
+        "enough of them, else blocks)",
+    )
+    p.add_argument(
+        "--probe",
+        default=None,
+        help="compare this probe of every campaign, by label (a control such as null or "
+        "syscall/getppid); default: each campaign's main probe",
+    )
+    _add_metric(p)
+    p.add_argument("--figure", default=None, help="also draw the figure to this file (.png)")
+    p.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    _add_analysis(p)
+    p.set_defaults(func=_cmd_compare)
+
+    p = sub.add_parser(
         "recover", help="write a campaign file from the finished blocks of a cut-off run"
     )
     p.add_argument("path", help="the campaign file the run was writing (its .parts folder exists)")
@@ -572,7 +630,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     import signal
 
-    from .errors import CampaignBusyError
+    from .errors import CampaignBusyError, MissingExtraError
 
     parser = _build_parser()
     args = parser.parse_args(argv)
@@ -611,7 +669,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.exit(
             1, f"{prefix}: output closed early (broken pipe)" + (f"; {note}" if note else "") + "\n"
         )
-    except (CampaignBusyError, OSError, ValueError, MeasurementError) as exc:
+    except (CampaignBusyError, OSError, ValueError, MeasurementError, MissingExtraError) as exc:
         usage = isinstance(exc, (ValueError, FileExistsError, MeasurementError))
         note = getattr(exc, "hvload_note", None)
         parser.exit(

@@ -13,6 +13,7 @@ __all__ = [
     "CampaignFileError",
     "CorruptCampaignError",
     "MeasurementError",
+    "MissingExtraError",
     "TrapFaultError",
     "UnsupportedPlatformError",
 ]
@@ -90,3 +91,11 @@ class CampaignBusyError(RuntimeError):
     def __init__(self, message: str, holder: dict[str, Any] | None = None) -> None:
         super().__init__(message)
         self.holder = holder or {}
+
+
+class MissingExtraError(ImportError):
+    """An optional part of hvload needs a package that is not installed.
+
+    The message is one line naming the package and the extra that installs it, e.g.
+    ``pip install 'hvload[dataset]'``.
+    """

@@ -39,6 +39,7 @@ from matplotlib.axes import Axes
 from matplotlib.lines import Line2D
 
 from .hypervisors import USER_MODE_HYPERCALL
+from .model import absolute_start
 from .stats import DEFAULT, STATISTICS, Analysis, AnalysisConfig, analyze
 from .stats.analysis import selection
 from .stats.blocks import segment_quantiles, sort_by_cell
@@ -232,6 +233,25 @@ def _prepare(
         cycles=tidy.cycles,
         config=config,
     )
+
+
+def _absolute_start(frame: pd.DataFrame, blocks: pd.DataFrame | None) -> np.ndarray | None:
+    """TSC at each sample, or None where the table cannot tell.
+
+    A loaded campaign counts ``start`` from each block's first sample and keeps the
+    block's origin in ``blocks["start_tsc"]``; a bare lean sample table has no origins,
+    so its blocks cannot be placed in time.
+    """
+    if "start" not in frame.columns:
+        return None
+    if blocks is not None and "start_tsc" in blocks.columns:
+        return absolute_start(frame, blocks)
+    start = frame["start"].to_numpy(dtype=np.int64)
+    if "block" in frame.columns and len(frame):
+        first = pd.Series(start).groupby(frame["block"].to_numpy()).min()
+        if len(first) > 1 and (first == 0).all():
+            return None  # offsets within blocks, without their origins
+    return start
 
 
 def _new_axes(ax: Axes | None, size: tuple[float, float] = (8.0, 5.0)) -> Axes:
@@ -860,8 +880,7 @@ def timeline(
     if not rows.any():
         raise ValueError("no samples left to draw for these levels and blocks")
 
-    has_start = "start" in frame.columns
-    start_all = frame["start"].to_numpy(dtype=np.int64) if has_start else None
+    start_all = _absolute_start(frame, prep.blocks)
     t0 = int(start_all.min()) if start_all is not None else 0
     sel = np.flatnonzero(rows)
     bcode, bvalues = pd.factorize(block[sel], sort=True)
@@ -919,7 +938,7 @@ def timeline(
         ax.plot(xs, med, color=color, lw=1.4, label=prep.names[pos])
         ax.plot(xs, mx, color=color, ls="none", marker=".", ms=2.5, alpha=0.45)
     if "round" in frame.columns:
-        rounds = frame["round"].to_numpy()[sel][first_row]
+        rounds = frame["round"].to_numpy(dtype=np.int64)[sel][first_row]
         starts = np.flatnonzero(np.diff(rounds, prepend=rounds[0] - 1) != 0)
         for b in starts[1:]:
             ax.axvline(x[b, 0] - 0.5 * (x[b, 0] - x[b - 1, -1]), color="grey", lw=0.6, ls=":")

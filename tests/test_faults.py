@@ -34,7 +34,7 @@ import pytest
 from hvload import _exec, _faultinject, campaign, store
 from hvload.cli import main
 from hvload.errors import CampaignBusyError, CampaignFileError, CorruptCampaignError
-from hvload.model import SAMPLE_DTYPES, Campaign
+from hvload.model import Campaign
 
 needs_x86 = pytest.mark.skipif(not _exec.SUPPORTED, reason="measuring needs x86_64")
 needs_two = pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two CPUs")
@@ -611,11 +611,12 @@ def test_a_crafted_file_cannot_make_load_allocate(tmp_path: Path) -> None:
     big = pa.DictionaryArray.from_arrays(
         np.zeros(n, np.int32), pa.array(["x" * 750_000], pa.large_string())
     )
-    columns = {c: pa.array(np.zeros(n, dtype=SAMPLE_DTYPES[c])) for c in SAMPLE_DTYPES
-               if SAMPLE_DTYPES[c] != "str"}  # fmt: skip
+    # The columns of the file as stored (format 3: ``due`` and ``late`` for start, response).
+    columns = {f.name: pa.array(np.zeros(n, dtype=f.type.to_pandas_dtype()))
+               for f in store.STORED_SCHEMA if not pa.types.is_large_string(f.type)}  # fmt: skip
     columns["campaign"] = big
     columns["level"] = pa.DictionaryArray.from_arrays(np.zeros(n, np.int32), pa.array(["0%"]))
-    columns = {c: columns[c] for c in campaign.SAMPLE_COLUMNS}
+    columns = {c: columns[c] for c in store.STORED_COLUMNS}
     table = pa.table(columns)
     path = tmp_path / "bomb.parquet"
     # Without the Arrow schema the text reads back plain (expanded), as a crafted file would.

@@ -1,4 +1,4 @@
-"""The four notebooks run headless, small, with measuring and with measuring disabled.
+"""The notebooks run headless, small, with measuring and with measuring disabled.
 
 Each notebook's first code cell is tagged ``parameters`` (papermill style); a test injects
 a cell right after it that overrides those values, then runs the notebook in a fresh
@@ -23,8 +23,11 @@ pytest.importorskip("hvload.plots")
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
-NAMES = ("01_platform_and_survey", "02_load_explorer", "03_load_impact", "04_reproduce")
-#: All four notebooks in one mode must finish within this many seconds together.
+NAMES = (
+    "01_platform_and_survey", "02_load_explorer", "03_load_impact", "04_reproduce",
+    "05_compare_machines",
+)  # fmt: skip
+#: All the notebooks in one mode must finish within this many seconds together.
 BUDGET_S = 300.0
 
 
@@ -57,6 +60,7 @@ def _small(name: str, out: Path) -> dict[str, Any]:
             "data_dir": data, "out_dir": str(out),
             "files": ["amd-epyc-2vcpu-aa-noload.parquet"], "show": ("ecdf",),
         },
+        "05_compare_machines": {"data_dir": data},
     }[name]  # fmt: skip
 
 
@@ -151,10 +155,15 @@ def test_notebook_runs(
         else:
             assert "read from amd-epyc-2vcpu-default.parquet" in text
             assert "HVLOAD_NO_MEASURE" in text
-    else:
+    elif name == "04_reproduce":
         out = tmp_path / "out"
         assert (out / "table_7_1.csv").is_file()
         assert len(list((out / "amd-epyc-2vcpu-aa-noload").glob("*.png"))) >= 7
+    else:
+        assert "CAVEAT, the probes differ" in text and "vmmcall" in text
+        assert "not compared (different level sets)" in text
+        assert text.count("block medians identical: True") == 2
+        assert any("image/png" in o.get("data", {}) for c in nb.cells for o in c.get("outputs", []))
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -27,6 +27,8 @@ __all__ = [
     "quantiles",
     "segment_quantiles",
     "sort_by_cell",
+    "type7",
+    "type7_ranks",
 ]
 
 
@@ -94,18 +96,37 @@ def sort_by_cell(values: np.ndarray, cell: np.ndarray, n_cells: int) -> Segments
     return Segments(out, offsets)
 
 
+def type7_ranks(n: np.ndarray, q: float) -> tuple[np.ndarray, np.ndarray]:
+    """0-based ranks of the two order statistics type-7 quantile ``q`` interpolates.
+
+    For ``n >= 1`` values: ``k = floor((n - 1) q)`` and ``min(k + 1, n - 1)``.
+    """
+    n = np.asarray(n)
+    k = np.floor((n - 1) * q).astype(np.int64)
+    return k, np.minimum(k + 1, n - 1)
+
+
+def type7(n: np.ndarray, q: float, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """Type-7 quantile ``q`` from the order statistics at :func:`type7_ranks`.
+
+    The one formula every quantile of a block goes through, whichever engine found the
+    order statistics (numpy here, DuckDB or Dask in :mod:`hvload.dataset`), so they
+    agree to the last bit.
+    """
+    h = (np.asarray(n) - 1) * q
+    lo = np.asarray(lo, dtype=np.float64)
+    hi = np.asarray(hi, dtype=np.float64)
+    return lo + (h - np.floor(h)) * (hi - lo)
+
+
 def segment_quantiles(seg: Segments, q: float) -> np.ndarray:
     """Type-7 quantile ``q`` of every cell; NaN for empty cells."""
     n = seg.sizes
     result = np.full(n.size, np.nan)
     full = n > 0
-    h = (n[full] - 1) * q
-    k = np.floor(h).astype(np.intp)
-    k1 = np.minimum(k + 1, n[full] - 1)
+    k, k1 = type7_ranks(n[full], q)
     base = seg.offsets[:-1][full]
-    lo = seg.values[base + k].astype(np.float64)
-    hi = seg.values[base + k1].astype(np.float64)
-    result[full] = lo + (h - k) * (hi - lo)
+    result[full] = type7(n[full], q, seg.values[base + k], seg.values[base + k1])
     return result
 
 

@@ -16,6 +16,7 @@ true p99 in only 66-88 % of simulated campaigns (issue 9).
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -24,6 +25,7 @@ from scipy import stats
 __all__ = ["median_interval", "order_statistic_rank"]
 
 
+@functools.lru_cache(maxsize=1024)
 def order_statistic_rank(n: int, confidence: float) -> int:
     """Largest ``k`` (1-based) with ``1 - 2 P(Binomial(n, 1/2) <= k - 1) >= confidence``.
 

@@ -1,0 +1,740 @@
+"""Many campaign files as one dataset, queried out of core with DuckDB.
+
+:func:`dataset` opens campaign files (or every ``*.parquet`` below a folder) by reading
+only their footers: the metadata and block table each file carries. What it offers:
+
+* :attr:`Dataset.campaigns`: one row per campaign, its metadata flattened into columns
+  (host, CPU, hypervisor, kernel, probe, levels, rounds, dates, versions, commit, ...);
+* :meth:`Dataset.block_table`: one row per block with its statistics (sample counts,
+  min, median, p99, max) computed by the engine, file by file, so memory is bounded by
+  one file's analysed samples and the per-block results, never by the dataset;
+* :meth:`Dataset.levels`: per campaign and level, the typical block median and p99 with
+  the same order-statistic intervals as :func:`hvload.analyze`;
+* the samples themselves only when asked: :meth:`Dataset.samples`, :meth:`Dataset.load`,
+  :meth:`Dataset.sql`;
+* :meth:`Dataset.compare`: campaigns or groups of campaigns against each other
+  (:mod:`hvload.comparison`).
+
+The engine is DuckDB (embedded, no server; ``pip install 'hvload[dataset]'``). The same
+aggregation runs on a Dask cluster with ``engine="dask", client=...``
+(:mod:`hvload.cluster`, ``pip install 'hvload[cluster]'``). Both find the order
+statistics a quantile needs in the engine and interpolate them with the one type-7
+formula of :func:`hvload.stats.blocks.type7`, so DuckDB, Dask and :func:`hvload.analyze`
+agree to the last bit.
+
+What the engines do not check: the page checksums and block digests of the samples
+(the footers' own digest is checked on opening). :meth:`Dataset.verify` runs
+:func:`hvload.load`'s full verification file by file.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from .errors import CampaignFileError, MissingExtraError
+from .model import probes_of
+from .stats.blocks import type7, type7_ranks
+from .stats.config import DEFAULT, AnalysisConfig
+from .stats.intervals import median_interval
+from .store import read_footer
+
+if TYPE_CHECKING:
+    from .comparison import CampaignComparison
+    from .model import Campaign
+
+__all__ = [
+    "BLOCK_COLUMNS",
+    "CAMPAIGN_COLUMNS",
+    "ENGINES",
+    "QUANTILES",
+    "Dataset",
+    "campaign_files",
+    "dataset",
+    "probe_blocks",
+    "require",
+]
+
+#: Block statistics the engines compute, by name, with their quantile.
+QUANTILES: dict[str, float] = {"median": 0.5, "p99": 0.99}
+#: Engines of :meth:`Dataset.block_table`.
+ENGINES: tuple[str, ...] = ("duckdb", "dask")
+#: Flags a dataset can leave out in the engine (``outlier`` needs a whole level at once).
+ENGINE_EXCLUDABLE: tuple[str, ...] = ("warmup", "migrated")
+
+_EXTRAS = {"duckdb": "dataset", "dask": "cluster", "distributed": "cluster"}
+
+
+def require(module: str, what: str) -> ModuleType:
+    """Import an optional dependency, or raise a one-line error naming its extra.
+
+    Raises
+    ------
+    MissingExtraError
+        E.g. ``hvload.dataset needs the package 'duckdb', which is not installed here:
+        pip install 'hvload[dataset]'``.
+    """
+    top = module.split(".")[0]
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        extra = _EXTRAS.get(top, "dataset")
+        raise MissingExtraError(
+            f"{what} needs the package {top!r}, which is not installed here: "
+            f"pip install 'hvload[{extra}]'"
+        ) from None
+
+
+# -- finding and describing campaign files ---------------------------------------------------
+
+
+def campaign_files(paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]]) -> list[Path]:
+    """Campaign files named, or found as ``*.parquet`` below the folders named.
+
+    Files inside a run's ``.parts`` folder and hidden files are skipped; each file is
+    listed once, in the order given (folders sorted).
+
+    Raises
+    ------
+    CampaignFileError
+        For a path that does not exist, or when no file is found at all.
+    """
+    items = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
+    if not items:
+        raise CampaignFileError("no campaign files given; name files or a folder")
+    found: list[Path] = []
+    for item in items:
+        p = Path(item)
+        if p.is_dir():
+            for f in sorted(p.rglob("*.parquet")):
+                rel = f.relative_to(p).parts
+                if not any(part.startswith(".") or part.endswith(".parts") for part in rel):
+                    found.append(f)
+        elif p.exists():
+            found.append(p)
+        else:
+            raise CampaignFileError(f"{p}: no such file or folder")
+    files = list(dict.fromkeys(f.resolve() for f in found))
+    if not files:
+        raise CampaignFileError(f"no campaign files (*.parquet) in {[str(i) for i in items]}")
+    return files
+
+
+#: Columns of :attr:`Dataset.campaigns`, in order.
+CAMPAIGN_COLUMNS: tuple[str, ...] = (
+    "file", "campaign", "synthetic", "host", "cpu_vendor", "cpu_brand", "cpu_family",
+    "cpu_model", "cpu_count", "arch", "hypervisor", "kernel", "probe", "probe_kind",
+    "probe_instruction", "probe_gap", "levels", "level_values", "n_levels", "baseline",
+    "rounds", "samples", "warmup", "seed", "start_utc", "end_utc", "date", "tsc_hz",
+    "tsc_method", "hvload_version", "python", "git_commit", "format_version", "n_blocks",
+    "n_samples", "complete", "bytes",
+)  # fmt: skip
+
+
+def _get(d: Any, *keys: str) -> Any:
+    for key in keys:
+        if not isinstance(d, Mapping):
+            return None
+        d = d.get(key)
+    return d
+
+
+def campaign_row(path: Path, metadata: dict, rows: list[dict], n_samples: int) -> dict[str, Any]:
+    """One campaign's metadata flattened into the columns of :data:`CAMPAIGN_COLUMNS`."""
+    design = metadata["design"]
+    platform = metadata.get("platform") if isinstance(metadata.get("platform"), dict) else {}
+    probe = design.get("probe") if isinstance(design.get("probe"), dict) else {}
+    levels = design["levels"]
+    start = metadata.get("start_utc")
+    synthetic = metadata.get("synthetic")
+    return {
+        "file": str(path),
+        "campaign": metadata["campaign"],
+        "synthetic": str(synthetic) if synthetic else "",
+        "host": metadata.get("hostname") or platform.get("hostname"),
+        "cpu_vendor": platform.get("cpu_vendor"),
+        "cpu_brand": platform.get("cpu_brand"),
+        "cpu_family": platform.get("cpu_family"),
+        "cpu_model": platform.get("cpu_model"),
+        "cpu_count": platform.get("cpu_count"),
+        "arch": platform.get("arch"),
+        "hypervisor": metadata.get("hypervisor") or platform.get("hypervisor"),
+        "kernel": platform.get("kernel"),
+        "probe": design.get("probe_label"),
+        "probe_kind": probe.get("kind"),
+        "probe_instruction": probe.get("instruction"),
+        "probe_gap": design.get("probe_gap"),
+        "levels": ",".join(str(lv["name"]) for lv in levels),
+        "level_values": ",".join(f"{lv.get('value')}" for lv in levels),
+        "n_levels": len(levels),
+        "baseline": design.get("baseline") or levels[0]["name"],
+        "rounds": design["rounds"],
+        "samples": design["samples"],
+        "warmup": design["warmup"],
+        "seed": design.get("seed"),
+        "start_utc": start,
+        "end_utc": metadata.get("end_utc"),
+        "date": start[:10] if isinstance(start, str) else None,
+        "tsc_hz": metadata.get("tsc_hz"),
+        "tsc_method": platform.get("tsc_method"),
+        "hvload_version": _get(metadata, "versions", "hvload"),
+        "python": _get(metadata, "versions", "python"),
+        "git_commit": metadata.get("git_commit"),
+        "format_version": metadata["format_version"],
+        "n_blocks": len(rows),
+        "n_samples": n_samples,
+        "complete": len(rows) == design["rounds"] * len(levels),
+        "bytes": path.stat().st_size if path.exists() else None,
+    }
+
+
+# -- block statistics, the part both engines share -----------------------------------------
+
+#: What an engine returns per block before the quantiles are interpolated.
+RAW_COLUMNS: tuple[str, ...] = (
+    "campaign", "block", "probe_index", "round", "level_index", "n_total", "n_warmup",
+    "n_migrated", "n",
+    "min", "max", *(f"{part}_{name}" for name in QUANTILES for part in ("k", "lo", "hi")),
+)  # fmt: skip
+
+#: Columns of :meth:`Dataset.block_table`, in order.
+BLOCK_COLUMNS: tuple[str, ...] = (
+    "file", "campaign", "block", "probe_index", "probe", "round", "level", "level_index",
+    "level_value", "position", "n_total", "n_warmup", "n_migrated", "n", "min", "median",
+    "p99", "max", "tsc_hz",
+)  # fmt: skip
+
+
+def check_config(config: AnalysisConfig) -> None:
+    """Refuse what an engine cannot do: leaving out outliers (a level-wide statistic)."""
+    bad = [f for f in config.exclude if f not in ENGINE_EXCLUDABLE]
+    if bad:
+        raise ValueError(
+            f"exclude={list(config.exclude)}: {bad} cannot be left out of a dataset's block "
+            "statistics (an outlier is judged against a whole level at once); allowed: "
+            f"{list(ENGINE_EXCLUDABLE)} or 'none'"
+        )
+
+
+def finish_blocks(raw: pd.DataFrame, footers: Mapping[str, Footer]) -> pd.DataFrame:
+    """Raw engine output -> :data:`BLOCK_COLUMNS` (interpolation and the footers' labels)."""
+    raw = raw.sort_values(["campaign", "block", "probe_index"], kind="stable")
+    raw = raw.reset_index(drop=True)
+    n = raw["n"].to_numpy(dtype=np.int64)
+    full = n > 0
+    out = pd.DataFrame({"campaign": raw["campaign"].astype(str), "block": raw["block"]})
+    for col in ("probe_index", "round", "level_index", "n_total", "n_warmup", "n_migrated", "n"):
+        out[col] = raw[col].to_numpy(dtype=np.int64)
+    for col in ("min", "max"):
+        out[col] = np.where(full, raw[col].to_numpy(dtype=np.float64, na_value=np.nan), np.nan)
+    for name, q in QUANTILES.items():
+        value = np.full(n.size, np.nan)
+        if full.any():
+            k = raw[f"k_{name}"].to_numpy(dtype=np.float64, na_value=np.nan)[full]
+            want, _ = type7_ranks(n[full], q)
+            if not np.array_equal(k, want.astype(np.float64)):
+                raise RuntimeError(
+                    f"the engine placed the {name} at other order statistics than numpy "
+                    "does; its figures would not agree with hvload.analyze"
+                )
+            lo = raw[f"lo_{name}"].to_numpy(dtype=np.float64)[full]
+            hi = raw[f"hi_{name}"].to_numpy(dtype=np.float64)[full]
+            value[full] = type7(n[full], q, lo, hi)
+        out[name] = value
+    rows = []
+    block_rows = {cid: f.block_rows for cid, f in footers.items()}
+    probes = {cid: probes_of(f.metadata["design"]) for cid, f in footers.items()}
+    for cid, block, pi in zip(out["campaign"], out["block"].to_numpy(dtype=np.int64),
+                              out["probe_index"], strict=True):  # fmt: skip
+        footer = footers[cid]
+        row = block_rows[cid].get(int(block), {})
+        labels = probes[cid]
+        rows.append(
+            (str(footer.path), labels[pi] if 0 <= pi < len(labels) else f"probe {pi}",
+             row.get("level"), row.get("level_value"), row.get("position"),
+             footer.metadata.get("tsc_hz"))
+        )  # fmt: skip
+    extra = pd.DataFrame(
+        rows, columns=["file", "probe", "level", "level_value", "position", "tsc_hz"]
+    )
+    out = pd.concat([out, extra], axis=1)
+    out["block"] = out["block"].to_numpy(dtype=np.int64)
+    return out[list(BLOCK_COLUMNS)]
+
+
+@dataclass(frozen=True)
+class Footer:
+    """What a campaign file's footer says: metadata, block rows and sample count."""
+
+    path: Path
+    metadata: dict[str, Any]
+    rows: list[dict[str, Any]]
+    n_samples: int
+
+    @property
+    def version(self) -> int:
+        return int(self.metadata["format_version"])
+
+    @property
+    def block_rows(self) -> dict[int, dict[str, Any]]:
+        return {int(r["block"]): r for r in self.rows}
+
+
+# -- DuckDB -----------------------------------------------------------------------------------
+
+
+def _metric_sql(metric: str, version: int) -> str:
+    if metric == "cycles":
+        return "cycles"
+    return "cycles + late" if version >= 4 else "response"
+
+
+def _probe_sql(version: int) -> str:
+    """Files before format 3 hold the main probe only."""
+    return "probe_index" if version >= 3 else "0"
+
+
+def _keep_sql(exclude: Sequence[str]) -> str:
+    terms = [f"NOT {flag}" for flag in exclude]
+    return " AND ".join(terms) if terms else "TRUE"
+
+
+def _duckdb_block_sql(
+    metric: str, version: int, exclude: Sequence[str], probe_index: int | None = None
+) -> str:
+    """Per-block counts and order statistics of one file (parameter $path); of every probe,
+    or of the one at ``probe_index``."""
+    x = _metric_sql(metric, version)
+    where = f"WHERE probe_index = {int(probe_index)}" if probe_index is not None else ""
+    picks = []
+    for name, q in QUANTILES.items():
+        # (n - 1) * q in double precision, as numpy computes it: the same ranks.
+        k = f"floor((len(v) - 1)::DOUBLE * {q!r}::DOUBLE)::BIGINT"
+        picks.append(
+            f"{k} AS k_{name}, v[{k} + 1] AS lo_{name}, v[least({k} + 2, len(v))] AS hi_{name}"
+        )
+    return f"""
+        WITH g AS (
+            SELECT campaign, block, {_probe_sql(version)} AS probe_index,
+                   min(round) AS round, min(level_index) AS level_index,
+                   count(*) AS n_total,
+                   count(*) FILTER (WHERE warmup) AS n_warmup,
+                   count(*) FILTER (WHERE migrated) AS n_migrated,
+                   list_sort(list({x}) FILTER (WHERE {_keep_sql(exclude)})) AS v
+            FROM read_parquet($path) {where}
+            GROUP BY campaign, block{", probe_index" if version >= 3 else ""}
+        )
+        SELECT campaign, block, probe_index, round, level_index, n_total, n_warmup, n_migrated,
+               coalesce(len(v), 0) AS n, v[1] AS min, v[len(v)] AS max, {", ".join(picks)}
+        FROM g ORDER BY block, probe_index
+    """
+
+
+def _connect(threads: int | None, memory_limit: str | None) -> Any:
+    duckdb = require("duckdb", "hvload.dataset")
+    con = duckdb.connect(database=":memory:")
+    if threads:
+        con.execute(f"SET threads = {int(threads)}")
+    if memory_limit:
+        con.execute("SET memory_limit = ?", [memory_limit])
+    # Results in any order: less memory, and every query here sorts what it returns.
+    con.execute("SET preserve_insertion_order = false")
+    return con
+
+
+# -- the dataset ------------------------------------------------------------------------------
+
+
+class Dataset:
+    """Campaign files as one dataset; see the module notes and :func:`dataset`.
+
+    Attributes
+    ----------
+    files : tuple of pathlib.Path
+        The campaign files, in order.
+    campaigns : pandas.DataFrame
+        One row per campaign (:data:`CAMPAIGN_COLUMNS`), read from the footers.
+    """
+
+    def __init__(
+        self,
+        paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
+        *,
+        threads: int | None = None,
+        memory_limit: str | None = "1GB",
+    ) -> None:
+        self.files = tuple(campaign_files(paths))
+        self.threads = threads
+        self.memory_limit = memory_limit
+        footers: dict[str, Footer] = {}
+        for path in self.files:
+            metadata, rows, n = read_footer(path)
+            cid = metadata["campaign"]
+            if cid in footers:
+                raise CampaignFileError(
+                    f"campaign {cid} is in two files, {footers[cid].path} and {path}; a "
+                    "dataset holds each campaign once (remove the copy)"
+                )
+            footers[cid] = Footer(path, metadata, rows, n)
+        self._footers = footers
+        self.campaigns = pd.DataFrame(
+            [campaign_row(f.path, f.metadata, f.rows, f.n_samples) for f in footers.values()],
+            columns=list(CAMPAIGN_COLUMNS),
+        )
+        self._con: Any = None
+
+    def __len__(self) -> int:
+        return len(self._footers)
+
+    def __repr__(self) -> str:
+        n = int(self.campaigns["n_samples"].sum())
+        return f"<hvload Dataset: {len(self)} campaigns, {n:,} samples>"
+
+    @property
+    def footers(self) -> dict[str, Footer]:
+        """Each campaign's footer by campaign id."""
+        return dict(self._footers)
+
+    def _connection(self) -> Any:
+        if self._con is None:
+            self._con = _connect(self.threads, self.memory_limit)
+        return self._con
+
+    def close(self) -> None:
+        """Close the DuckDB connection (a new one opens when needed)."""
+        if self._con is not None:
+            self._con.close()
+            self._con = None
+
+    # -- block statistics ---------------------------------------------------------------
+
+    def block_table(
+        self,
+        config: AnalysisConfig | None = None,
+        *,
+        engine: str = "duckdb",
+        client: Any = None,
+        progress: Any = None,
+        probe_only: bool = False,
+        **options: Any,
+    ) -> pd.DataFrame:
+        """One row per block and probe of every campaign, with its statistics
+        (:data:`BLOCK_COLUMNS`).
+
+        Parameters
+        ----------
+        config : AnalysisConfig, optional
+            Which samples are left out (``exclude``: warm-up by default; ``"migrated"``)
+            and which ``metric``; :data:`hvload.stats.DEFAULT` when not given.
+        engine : {"duckdb", "dask"}
+            DuckDB file by file on this machine, or Dask (``client``: a
+            ``distributed.Client``; without one, Dask's default scheduler).
+        progress : callable, optional
+            Called with ``(files done, files)`` after each file (DuckDB).
+        probe_only : bool, default False
+            Only the probe ``config.probe`` names (each campaign's main probe by
+            default), as :meth:`levels` and :meth:`compare` need: with two controls, a
+            third of the work (DuckDB; Dask computes every probe).
+        **options
+            Fields of :class:`AnalysisConfig` to change.
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``n_total``, ``n_warmup``, ``n_migrated`` count every sample of the block;
+            ``n`` those analysed; ``min``, ``median``, ``p99``, ``max`` are of those
+            (type-7 quantiles, NaN when none is left), in TSC cycles.
+        """
+        config = (config or DEFAULT).replace(**options) if options else (config or DEFAULT)
+        check_config(config)
+        if engine not in ENGINES:
+            raise ValueError(f"engine={engine!r} is not allowed; choose from {list(ENGINES)}")
+        if engine == "dask":
+            from .cluster import raw_block_stats
+
+            raw = raw_block_stats(self, config, client=client)
+        else:
+            raw = self._duckdb_raw(config, progress, probe_only)
+        blocks = finish_blocks(raw, self._footers)
+        if probe_only:
+            blocks, _ = probe_blocks(blocks, {c: f.metadata for c, f in self._footers.items()},
+                                     config.probe)  # fmt: skip
+            blocks = blocks.reset_index(drop=True)
+        return blocks
+
+    def _duckdb_raw(self, config: AnalysisConfig, progress: Any, probe_only: bool) -> pd.DataFrame:
+        con = self._connection()
+        parts = []
+        footers = list(self._footers.values())
+        for i, footer in enumerate(footers):
+            index = None
+            if probe_only and footer.version >= 3:
+                labels = probes_of(footer.metadata["design"])
+                if config.probe is not None and config.probe not in labels:
+                    continue
+                index = 0 if config.probe is None else labels.index(config.probe)
+            sql = _duckdb_block_sql(config.metric, footer.version, config.exclude, index)
+            parts.append(con.execute(sql, {"path": str(footer.path)}).df())
+            if progress is not None:
+                progress(i + 1, len(footers))
+        if not parts:  # no campaign has the probe asked for
+            return pd.DataFrame({c: pd.Series(dtype="int64") for c in RAW_COLUMNS})
+        return pd.concat(parts, ignore_index=True)
+
+    def levels(
+        self,
+        config: AnalysisConfig | None = None,
+        *,
+        blocks: pd.DataFrame | None = None,
+        engine: str = "duckdb",
+        client: Any = None,
+        **options: Any,
+    ) -> pd.DataFrame:
+        """Per campaign and level: the typical block median and p99 with their intervals.
+
+        Of one probe: ``config.probe`` (a label), each campaign's main probe by default;
+        campaigns without that probe are left out. The typical block statistic is the
+        median over the level's blocks, with the distribution-free order-statistic
+        interval of :func:`hvload.analyze`
+        (:mod:`hvload.stats.intervals`), at ``1 - alpha``. Levels are listed in order
+        of increasing load within each campaign. ``blocks`` reuses a
+        :meth:`block_table` already computed.
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``file, campaign, probe, level, level_index, level_value, load_order,
+            n_blocks, n``
+            and per statistic (``median``, ``p99``) its value, ``_ci_low``, ``_ci_high``
+            in cycles and the same in ns (``_ns``; NaN without a TSC frequency).
+        """
+        config = (config or DEFAULT).replace(**options) if options else (config or DEFAULT)
+        if blocks is None:
+            blocks = self.block_table(config, engine=engine, client=client, probe_only=True)
+        return level_table(blocks, self._footers, config.confidence, config.probe)
+
+    # -- samples, only when asked ------------------------------------------------------------
+
+    def load(self, which: int | str) -> Campaign:
+        """One campaign read whole with :func:`hvload.load` (verified), by index or id."""
+        from .store import load
+
+        return load(self._footer(which).path)
+
+    def _footer(self, which: int | str) -> Footer:
+        footers = list(self._footers.values())
+        if isinstance(which, int) and not isinstance(which, bool):
+            if not -len(footers) <= which < len(footers):
+                raise ValueError(f"campaign {which} is not in the dataset (0..{len(footers) - 1})")
+            return footers[which]
+        for f in footers:
+            if which in (f.metadata["campaign"], str(f.path), f.path.name):
+                return f
+        raise ValueError(f"campaign {which!r} is not in the dataset (an id, a file or an index)")
+
+    def verify(self) -> None:
+        """Read every file with :func:`hvload.load` (checksums, digests, values), one at a
+        time; raises the first :class:`~hvload.errors.CorruptCampaignError`."""
+        from .store import load
+
+        for footer in self._footers.values():
+            load(footer.path)
+
+    def _samples_view(self, con: Any) -> str:
+        """A view ``samples`` over every file in the measured columns (``start`` absolute)."""
+        common = "campaign, round, level, level_index, block"
+        tail = "rax, cpu, migrated, warmup, filename AS file"
+        by_layout: dict[str, list[str]] = {}
+        for f in self._footers.values():
+            layout = "due" if f.version >= 4 else ("probes" if f.version == 3 else "legacy")
+            by_layout.setdefault(layout, []).append(str(f.path))
+        select = {
+            "due": "probe_index, sample, due + late AS start, cycles, cycles + late AS response",
+            "probes": "probe_index, sample, start, cycles, response",
+            "legacy": "0::SMALLINT AS probe_index, sample, start, cycles, response",
+        }
+        parts = [
+            f"SELECT {common}, {select[layout]}, {tail} "
+            f"FROM read_parquet({files!r}, filename = true)"
+            for layout, files in by_layout.items()
+        ]
+        con.execute("CREATE OR REPLACE TEMP VIEW samples AS " + " UNION ALL BY NAME ".join(parts))
+        con.register("campaigns", self.campaigns)
+        return "samples"
+
+    def sql(self, query: str, params: Sequence[Any] | Mapping[str, Any] | None = None) -> Any:
+        """Run a DuckDB query over views ``samples`` (every sample of every file, in the
+        measured columns, ``start`` in absolute TSC ticks, plus ``file``) and
+        ``campaigns``; returns the DuckDB result (``.df()``, ``.fetchall()``, ...).
+
+        Memory is what the query needs: aggregate in the query rather than fetching
+        samples.
+        """
+        con = self._connection()
+        self._samples_view(con)
+        return con.execute(query, params) if params is not None else con.execute(query)
+
+    def samples(
+        self,
+        columns: Sequence[str] = ("campaign", "level", "block", "cycles"),
+        *,
+        campaigns: Sequence[str] | None = None,
+        levels: Sequence[str] | None = None,
+        config: AnalysisConfig | None = None,
+    ) -> pd.DataFrame:
+        """The samples of some columns, campaigns and levels, as one pandas table.
+
+        Only what is asked is read; ``config.exclude`` (warm-up by default) leaves
+        samples out. Text columns come back as categoricals. ``start`` is in absolute
+        TSC ticks here.
+        """
+        from .model import SAMPLE_COLUMNS
+
+        config = config or DEFAULT
+        check_config(config)
+        unknown = [c for c in columns if c not in (*SAMPLE_COLUMNS, "file")]
+        if unknown or not columns:
+            raise ValueError(f"columns {list(columns)}: choose from {[*SAMPLE_COLUMNS, 'file']}")
+        con = self._connection()
+        self._samples_view(con)
+        where = [f"NOT {flag}" for flag in config.exclude]
+        params: list[Any] = []
+        if campaigns is not None:
+            ids = [self._footer(c).metadata["campaign"] for c in campaigns]
+            where.append("campaign IN (SELECT unnest(?))")
+            params.append(ids)
+        if levels is not None:
+            where.append("level IN (SELECT unnest(?))")
+            params.append([str(x) for x in levels])
+        query = f"SELECT {', '.join(columns)} FROM samples"
+        if where:
+            query += " WHERE " + " AND ".join(where)
+        relation = con.sql(query, params=params)
+        # DuckDB 2 names it to_arrow_table; 1.x arrow (a table, or a reader in 1.4).
+        fetch = getattr(relation, "to_arrow_table", None) or relation.arrow
+        table = fetch()
+        if hasattr(table, "read_all"):
+            table = table.read_all()
+        for name in ("campaign", "level", "file"):
+            if name in table.column_names:
+                i = table.schema.get_field_index(name)
+                table = table.set_column(i, name, table.column(name).dictionary_encode())
+        return table.to_pandas()
+
+    # -- comparing ---------------------------------------------------------------------------
+
+    def compare(self, by: str | None = None, **kwargs: Any) -> CampaignComparison:
+        """Campaigns (or groups of them, ``by`` a column of :attr:`campaigns`) against
+        each other; see :func:`hvload.comparison.compare`."""
+        from .comparison import compare
+
+        return compare(self, by=by, **kwargs)
+
+
+def probe_blocks(
+    blocks: pd.DataFrame, metadata: Mapping[str, dict[str, Any]], probe: str | None = None
+) -> tuple[pd.DataFrame, list[str]]:
+    """The blocks of one probe in every campaign, and the campaigns that lack it.
+
+    ``probe`` is a label (``"null"``, ``"syscall/getppid"``, ...); by default each
+    campaign's main probe (``probe_index`` 0). A table without ``probe_index`` holds
+    main probes only.
+    """
+    if "probe_index" not in blocks.columns:
+        return (blocks, []) if probe is None else (blocks.iloc[:0], list(metadata))
+    wanted: dict[str, int] = {}
+    missing = []
+    for cid, meta in metadata.items():
+        labels = probes_of(meta["design"])
+        if probe is None:
+            wanted[cid] = 0
+        elif probe in labels:
+            wanted[cid] = labels.index(probe)
+        else:
+            missing.append(cid)
+    index = blocks["campaign"].map(wanted)
+    keep = index.notna().to_numpy() & (blocks["probe_index"].to_numpy() == index.fillna(-1))
+    return blocks[keep], missing
+
+
+def level_table(
+    blocks: pd.DataFrame,
+    footers: Mapping[str, Footer],
+    confidence: float,
+    probe: str | None = None,
+) -> pd.DataFrame:
+    """Per campaign and level, the typical block statistics of one probe with intervals."""
+    out = []
+    blocks, missing = probe_blocks(blocks, {c: f.metadata for c, f in footers.items()}, probe)
+    for cid, footer in footers.items():
+        if cid in missing:
+            continue
+        label = probes_of(footer.metadata["design"])[0] if probe is None else probe
+        mine = blocks[blocks["campaign"] == cid]
+        tsc = footer.metadata.get("tsc_hz")
+        design_levels = footer.metadata["design"]["levels"]
+        values = [lv.get("value") for lv in design_levels]
+        numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+        order = (
+            np.argsort(np.asarray(values, dtype=np.float64), kind="stable")
+            if numeric
+            else np.arange(len(values))
+        )
+        for load_order, index in enumerate(order.tolist()):
+            lv = design_levels[index]
+            rows = mine[mine["level_index"] == index]
+            filled = rows[rows["n"] > 0]
+            row: dict[str, Any] = {
+                "file": str(footer.path),
+                "campaign": cid,
+                "probe": label,
+                "level": lv["name"],
+                "level_index": index,
+                "level_value": lv.get("value"),
+                "load_order": load_order,
+                "n_blocks": len(filled),
+                "n": int(rows["n"].sum()),
+            }
+            for name in QUANTILES:
+                est, low, high = median_interval(filled[name].to_numpy(), confidence)
+                for suffix, v in (("", est), ("_ci_low", low), ("_ci_high", high)):
+                    row[f"{name}{suffix}"] = v
+                    row[f"{name}{suffix}_ns"] = v / tsc * 1e9 if tsc else math.nan
+            out.append(row)
+    return pd.DataFrame(out)
+
+
+def dataset(
+    paths_or_directory: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
+    *,
+    threads: int | None = None,
+    memory_limit: str | None = "1GB",
+) -> Dataset:
+    """Open campaign files, or every ``*.parquet`` below a folder, as one :class:`Dataset`.
+
+    Parameters
+    ----------
+    paths_or_directory
+        A file, a folder, or a list of them.
+    threads, memory_limit
+        DuckDB's settings (its default thread count; 1 GB, beyond which DuckDB spills
+        to disk or fails rather than grow).
+
+    Raises
+    ------
+    CampaignFileError
+        For a missing path, a file that is not an hvload campaign, or one campaign in two
+        files; the message names the file.
+    MissingExtraError
+        When DuckDB is needed and not installed (``pip install 'hvload[dataset]'``).
+    """
+    return Dataset(paths_or_directory, threads=threads, memory_limit=memory_limit)
