@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DATA_ENV",
+    "TextBlock",
     "campaign_files",
     "can_measure",
     "describe_campaign",
@@ -26,6 +27,7 @@ __all__ = [
     "obtain_campaign",
     "platform_record",
     "resolve_campaign",
+    "text_block",
 ]
 
 #: Environment variable naming the campaign directory, consulted before any search.
@@ -272,3 +274,31 @@ def describe_campaign(campaign: Campaign) -> str:
         f"- **RAX values seen** (most common): {rax_text}",
     ]
     return "\n".join(lines) + "\n"
+
+
+class TextBlock:
+    """Fixed-width text that a notebook shows unwrapped, scrolling sideways when wide.
+
+    JupyterLab and Voila wrap long lines of printed output, which breaks the columns of
+    a report; this shows ``text`` as HTML ``<pre>`` without wrapping, and as the text
+    itself wherever HTML is not rendered.
+    """
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def _repr_html_(self) -> str:
+        import html
+
+        return (
+            '<pre style="white-space:pre; overflow-x:auto; font-size:12px; line-height:1.3; '
+            'margin:0">' + html.escape(self.text) + "</pre>"
+        )
+
+    def __repr__(self) -> str:
+        return self.text
+
+
+def text_block(text: object) -> TextBlock:
+    """``display(text_block(report))`` shows a text report without wrapping its lines."""
+    return TextBlock(str(text))

@@ -22,10 +22,16 @@ def _no_measure(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MPLBACKEND", "Agg")
 
 
-def test_reproduce_one_campaign(tmp_path: Path) -> None:
+def test_reproduce_one_campaign(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from hvload import plots
 
-    written = reproduce.reproduce(DATA, tmp_path, files=["amd-epyc-2vcpu-aa-noload.parquet"])
+    written = reproduce.reproduce(
+        DATA, tmp_path, files=["amd-epyc-2vcpu-aa-noload.parquet"], progress=True
+    )
+    # The progress bar counts Table 7.1, then the analysis, each figure and the report.
+    total = 1 + len(plots.FIGURES) + 2
+    bar = capsys.readouterr().err
+    assert f"{total}/{total}" in bar and "amd-epyc-2vcpu-aa-noload.parquet: report" in bar
     assert all(p.is_file() and p.stat().st_size > 0 for p in written)
     folder = tmp_path / "amd-epyc-2vcpu-aa-noload"
     for name in plots.FIGURES:
