@@ -270,8 +270,15 @@ class _Shows:
         )  # fmt: skip
         # Hidden until there is something to draw: no empty figure area before a run.
         self.output = w.Output(layout=w.Layout(display="none"))
+        self.caption = w.HTML(value="")
         self.table = w.HTML(value=_PLACEHOLDER)
+        for control, name in (
+            (self.figure, "figure"), (self.shown, "levels-shown"), (self.threshold, "threshold"),
+            (self.output, "output"), (self.caption, "caption"), (self.table, "table"),
+        ):  # fmt: skip
+            control.add_class(f"hvload-{name}")
         self.config = DEFAULT.replace(threshold=float(threshold))
+        self._view_box: w.Box | None = None
         self.whole = None
         self.campaign = None
         self.analysis = None
@@ -308,6 +315,8 @@ class _Shows:
                 self._quiet = False
             self.whole = campaign
             self._partial = partial
+            if self._view_box is not None:
+                self._view_box.layout.display = None
         self.refresh()
 
     def refresh(self) -> None:
@@ -367,6 +376,7 @@ class _Shows:
             if self.campaign is None:
                 self.output.outputs = ()
                 self.output.layout.display = "none"
+                self.caption.value = ""
                 return
             name = self.figure.value
             try:
@@ -379,6 +389,16 @@ class _Shows:
             else:
                 self.output.outputs = (_png_output(png, f"<hvload figure {name}>"),)
             self.output.layout.display = None
+            # Said after the image is sent, so a reader (or a test) that sees the caption
+            # sees its figure.
+            source = "the blocks finished so far" if self._partial else "the whole campaign"
+            if self.campaign is not None and self.campaign.path is not None:
+                source = html.escape(self.campaign.path.name)
+            self.caption.value = (
+                f'<span style="color:#555">figure <b>{html.escape(name)}</b> of {source}'
+                + (f" ({html.escape(self._partial)})" if self._partial else "")
+                + "</span>"
+            )
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         return self.widget._repr_mimebundle_(**kwargs)
@@ -528,7 +548,7 @@ class Explorer(_Shows):
         self.directory = w.Text(
             value=str(self.data_dir or ""), description="directory", placeholder="data/"
         )
-        self.files = w.Dropdown(options=[], description="campaign")
+        self.files = w.Dropdown(options=[], description="campaign", layout=w.Layout(width="360px"))
         self.scan_button = w.Button(description="Scan", icon="folder-open")
         self.open_button = w.Button(description="Open", icon="file")
         self.scan_button.on_click(lambda _: self._guard(self.scan))
@@ -550,7 +570,11 @@ class Explorer(_Shows):
         open_box = w.VBox(
             [w.HBox([self.directory, self.scan_button]), w.HBox([self.files, self.open_button])]
         )
-        view_box = w.HBox([w.VBox([self.figure, self.threshold]), self.shown])
+        # The view's controls appear with the first data to act on.
+        self._view_box = w.HBox(
+            [w.VBox([self.figure, self.threshold]), self.shown],
+            layout=w.Layout(display="none"),
+        )
         self.widget = w.VBox(
             [
                 w.HTML("<h4>Measure a campaign here</h4>"),
@@ -558,11 +582,22 @@ class Explorer(_Shows):
                 w.HTML("<h4>... or open a stored campaign</h4>"),
                 open_box,
                 self.status,
-                view_box,
+                self._view_box,
+                self.caption,
                 self.output,
                 self.table,
             ]
         )
+        self.widget.add_class("hvload-explorer")
+        for control, name in (
+            (self.probe, "probe"), (self.load, "load"), (self.levels, "levels"),
+            (self.samples, "samples"), (self.rounds, "rounds"), (self.run_button, "run"),
+            (self.stop_button, "stop"), (self.progress, "progress"),
+            (self.progress_text, "progress-text"), (self.status, "status"),
+            (self.design_note, "design-note"), (self.fix_rounds, "fix-rounds"),
+            (self.runs_dir, "runs-dir"), (self.files, "files"), (self.open_button, "open"),
+        ):  # fmt: skip
+            control.add_class(f"hvload-{name}")
         self._design_controls = [
             self.probe, self.load, self.levels, self.samples, self.rounds, self.fix_rounds,
             self.runs_dir, self.directory, self.files, self.scan_button, self.open_button,
@@ -970,10 +1005,12 @@ class Browser(_Shows):
             [
                 self.title,
                 w.HBox([self.shown, w.VBox([self.figure, self.threshold])]),
+                self.caption,
                 self.output,
                 self.table,
             ]
         )
+        self.widget.add_class("hvload-browser")
         self.refresh()
 
     def _title_html(self) -> str:
