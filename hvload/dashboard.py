@@ -5,17 +5,17 @@
 it with Voila (``pip install 'hvload[dashboard]'``), which executes the small notebook
 shipped in ``hvload/share/dashboard.ipynb`` for each visitor and shows its widgets
 without code. The server listens on 127.0.0.1 unless told otherwise and asks for a
-token; the page is rendered by hvload's Voila template (``hvload/share/voila``), which
-loads nothing from the internet (Voila's own bundle carries the icon fonts), and a
-Content-Security-Policy header keeps the browser from fetching anything from another
-origin should some part of the page ask.
+token. Voila reads only hvload's configuration, ``hvload/share/voila.json``: the page is
+rendered by hvload's template (``hvload/share/voila``), which loads nothing from the
+internet (Voila's own bundle carries the icon fonts), and a Content-Security-Policy
+header keeps the browser from fetching anything from another origin should some part
+of the page ask.
 """
 
 from __future__ import annotations
 
 import html
 import importlib.util
-import json
 import os
 import secrets
 import socket
@@ -33,13 +33,6 @@ __all__ = ["DEFAULT_PORT", "SHARE", "app", "command", "serve"]
 SHARE = Path(__file__).resolve().parent / "share"
 #: Port of ``hvload dashboard`` when none is given.
 DEFAULT_PORT = 8866
-
-# Everything from the page's own origin (the kernel's websocket included), nothing else.
-_CSP = (
-    "default-src 'self'; script-src 'self' 'unsafe-inline' 'unsafe-eval'; "
-    "style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; font-src 'self' data:; "
-    "connect-src 'self'; worker-src 'self' blob:; frame-ancestors 'self'"
-)
 
 
 def app(data_dir: str | os.PathLike[str] | None = None) -> w.Widget:
@@ -137,12 +130,11 @@ def command(
     )
     if data_dir is not None:
         env["HVLOAD_DATA"] = str(Path(data_dir).expanduser().resolve())
-    settings = {"headers": {"Content-Security-Policy": _CSP}}
     argv = [
         sys.executable, "-m", "voila", str(SHARE / "dashboard.ipynb"),
-        f"--port={port}", "--Voila.port_retries=0", f"--Voila.ip={ip}", f"--token={token}",
-        "--template=hvload", "--theme=light", "--VoilaConfiguration.show_tracebacks=False",
-        f"--Voila.tornado_settings={json.dumps(settings)}",
+        # hvload's settings only (template, headers), not a voila.json of the folder.
+        f"--Voila.config_file_paths={SHARE}",
+        f"--port={port}", f"--Voila.ip={ip}", f"--token={token}",
         "--Voila.open_browser=" + ("True" if open_browser else "False"),
     ]  # fmt: skip
     host = f"[{ip}]" if ":" in ip else ip

@@ -54,10 +54,10 @@ def inject_parameters(nb: Any, values: dict[str, Any]) -> Any:
     return nb
 
 
-def small_copy(name: str, target: Path, values: dict[str, Any]) -> Path:
-    """Write ``notebooks/<name>.ipynb`` with ``values`` injected to ``target/<name>.ipynb``."""
+def small_copy(name: str, target: Path, values: dict[str, Any], stem: str | None = None) -> Path:
+    """Write ``notebooks/<name>.ipynb`` with ``values`` injected to ``target/<stem>.ipynb``."""
     nb = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
     inject_parameters(nb, values)
-    path = target / f"{name}.ipynb"
+    path = target / f"{stem or name}.ipynb"
     nbformat.write(nb, path)
     return path
