@@ -14,12 +14,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from .campaign import Campaign
     from .machine import PlatformInfo
 
 __all__ = [
     "DATA_ENV",
     "TextBlock",
+    "TextTable",
     "campaign_files",
     "can_measure",
     "describe_campaign",
@@ -28,6 +31,7 @@ __all__ = [
     "platform_record",
     "resolve_campaign",
     "text_block",
+    "text_table",
 ]
 
 #: Environment variable naming the campaign directory, consulted before any search.
@@ -302,3 +306,41 @@ class TextBlock:
 def text_block(text: object) -> TextBlock:
     """``display(text_block(report))`` shows a text report without wrapping its lines."""
     return TextBlock(str(text))
+
+
+class TextTable:
+    """A table of prose (reasons, quotations, notes) shown whole and readable.
+
+    pandas cuts long cells short (``display.max_colwidth``) and JupyterLab right-aligns
+    every cell; this shows every cell in full, left-aligned and wrapped, with the
+    columns in a table that fits the page's width where it can.
+    """
+
+    def __init__(self, frame: pd.DataFrame, max_width: str = "34em") -> None:
+        self.frame = frame
+        self.max_width = max_width
+
+    def _repr_html_(self) -> str:
+        import uuid
+
+        import pandas as pd
+
+        cls = f"hvload-text-{uuid.uuid4().hex[:8]}"
+        with pd.option_context("display.max_colwidth", None):
+            body = self.frame.to_html(classes=cls, na_rep="")
+        cells = f"table.{cls} td, table.{cls} th"
+        return (
+            f"<style>{cells} {{text-align: left; vertical-align: top; white-space: normal; "
+            f"max-width: {self.max_width};}}</style>{body}"
+        )
+
+    def __repr__(self) -> str:
+        import pandas as pd
+
+        with pd.option_context("display.max_colwidth", None, "display.width", 200):
+            return self.frame.to_string()
+
+
+def text_table(frame: pd.DataFrame, max_width: str = "34em") -> TextTable:
+    """``display(text_table(df))`` shows a table of prose in full, left-aligned and wrapped."""
+    return TextTable(frame, max_width)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import html
+import io
 import os
 import socket
 import threading
@@ -229,6 +230,14 @@ def _error_html(exc: BaseException) -> str:
     )
 
 
+# Text in HTML widgets at the widgets' control height (28 px a line) reads as double
+# spaced once it wraps; the widgets' own prose gets ordinary spacing.
+_STYLE = (
+    "<style>.hvload-explorer .widget-html-content, .hvload-browser .widget-html-content "
+    "{line-height: 1.45;} .hvload-explorer .widget-html-content p, .hvload-browser "
+    ".widget-html-content p {margin: 0.35em 0;}</style>"
+)
+
 _PLACEHOLDER = (
     '<p style="color:#555"><i>No campaign shown yet: press <b>Run</b> to measure one, or open '
     "a stored campaign. The figure and the comparison table appear here.</i></p>"
@@ -279,17 +288,33 @@ class _Shows:
             control.add_class(f"hvload-{name}")
         self.config = DEFAULT.replace(threshold=float(threshold))
         self._view_box: w.Box | None = None
+        self._live: object = None  # the run whose live updates are shown
         self.whole = None
         self.campaign = None
         self.analysis = None
         self._cache: dict[tuple[int, tuple[str, ...]], Campaign] = {}
-        self.figure.observe(lambda change: self.draw(), names="value")
+        # Figures are drawn outside the lock and numbered: the newest request is shown,
+        # an older render that finishes later is dropped.
+        self._drawn = 0
+        self._shown_draw = 0
+        # Clear while a control's redraw is under way: a run's live update then leaves the
+        # figure to it, and the next block waits for it (see Explorer._measure).
+        self._view_idle = threading.Event()
+        self._view_idle.set()
+        self.figure.observe(lambda change: self._control(self.draw), names="value")
         self.shown.observe(lambda change: self._changed(), names="value")
         self.threshold.observe(lambda change: self._changed(), names="value")
 
+    def _control(self, action: Any) -> None:
+        self._view_idle.clear()
+        try:
+            action()
+        finally:
+            self._view_idle.set()
+
     def _changed(self) -> None:
         if not self._quiet:
-            self.refresh()
+            self._control(self.refresh)
 
     def _unit(self) -> str:
         c = self.whole if self.whole is not None else self.campaign
@@ -300,11 +325,18 @@ class _Shows:
         return None if self.campaign is None else _level_names(self.campaign)
 
     def _set_whole(
-        self, campaign: Campaign, *, levels: Sequence[str] | None = None, partial: str = ""
-    ) -> None:
-        """Show ``campaign``; the level choice is reset only when the levels change."""
+        self, campaign: Campaign, *, levels: Sequence[str] | None = None, partial: str = "",
+        live: object = None,
+    ) -> None:  # fmt: skip
+        """Show ``campaign``; the level choice is reset only when the levels change.
+
+        ``live`` marks an update from a run: it is dropped unless that run is still the
+        one whose updates are shown (a late one must not cover the final campaign).
+        """
         names = list(levels) if levels is not None else _level_names(campaign)
         with self._view_lock:
+            if live is not None and live is not self._live:
+                return
             self._quiet = True
             try:
                 if tuple(self.shown.options) != tuple(names):
@@ -317,15 +349,21 @@ class _Shows:
             self._partial = partial
             if self._view_box is not None:
                 self._view_box.layout.display = None
-        self.refresh()
+        self.refresh(live=bool(partial))
 
-    def refresh(self) -> None:
-        """Re-analyse the chosen levels at the slider's threshold; redraw figure and table."""
+    def refresh(self, *, live: bool = False) -> None:
+        """Re-analyse the chosen levels at the slider's threshold; redraw figure and table.
+
+        ``live`` (an update after a block): leave the figure to a redraw that a control
+        has under way, so the control is answered first; the next block redraws it.
+        """
         # Each try analyses a snapshot of the data and the controls; when either changed
         # meanwhile, the result is stale and the newest state is analysed again.
         for _ in range(4):
             if self._refresh_once():
-                return
+                break
+        if not (live and not self._view_idle.is_set()):
+            self.draw()
 
     def _refresh_once(self) -> bool:
         from . import stats
@@ -365,38 +403,52 @@ class _Shows:
                 if analysis is not None
                 else "<p>Choose at least one level.</p>"
             )
-            self.draw()
         return True
 
     def draw(self) -> None:
         """Render the chosen figure into :attr:`output` (hidden while there is no data)."""
-        from .reproduce import figure_png
+        from .reproduce import figure
 
         with self._view_lock:
-            if self.campaign is None:
-                self.output.outputs = ()
-                self.output.layout.display = "none"
+            self._drawn += 1
+            number = self._drawn
+            campaign, analysis, config = self.campaign, self.analysis, self.config
+            name, partial, unit = self.figure.value, self._partial, self._unit()
+        if campaign is None:
+            outputs: tuple[dict[str, Any], ...] = ()
+        else:
+            try:
+                fig = figure(
+                    name, campaign, analysis=analysis, unit=unit,
+                    levels=_level_names(campaign), config=config,
+                )  # fmt: skip
+                # Superseded while it was built (a control asked for another figure, or
+                # another block came in): rendering it would only delay the newer one.
+                if number < self._drawn:
+                    return
+                buf = io.BytesIO()
+                fig.savefig(buf, format="png", dpi=90)
+            except Exception as exc:  # a figure that cannot be drawn must not break the controls
+                outputs = (_text_output(f"figure {name!r} failed: {exc}"),)
+            else:
+                outputs = (_png_output(buf.getvalue(), f"<hvload figure {name}>"),)
+        with self._view_lock:
+            if number < self._shown_draw:
+                return  # a newer figure is on the page already
+            self._shown_draw = number
+            self.output.outputs = outputs
+            self.output.layout.display = None if outputs else "none"
+            if campaign is None:
                 self.caption.value = ""
                 return
-            name = self.figure.value
-            try:
-                png = figure_png(
-                    name, self.campaign, analysis=self.analysis, unit=self._unit(),
-                    levels=self._levels(), config=self.config,
-                )  # fmt: skip
-            except Exception as exc:  # a figure that cannot be drawn must not break the controls
-                self.output.outputs = (_text_output(f"figure {name!r} failed: {exc}"),)
-            else:
-                self.output.outputs = (_png_output(png, f"<hvload figure {name}>"),)
-            self.output.layout.display = None
             # Said after the image is sent, so a reader (or a test) that sees the caption
             # sees its figure.
-            source = "the blocks finished so far" if self._partial else "the whole campaign"
-            if self.campaign is not None and self.campaign.path is not None:
-                source = html.escape(self.campaign.path.name)
+            source = "the blocks finished so far" if partial else "the whole campaign"
+            if campaign.path is not None:
+                source = html.escape(campaign.path.name)
             self.caption.value = (
                 f'<span style="color:#555">figure <b>{html.escape(name)}</b> of {source}'
-                + (f" ({html.escape(self._partial)})" if self._partial else "")
+                + (f" ({html.escape(partial)})" if partial else "")
                 + "</span>"
             )
 
@@ -434,8 +486,10 @@ class Explorer(_Shows):
     block is written to the campaign file, as at the end of a full run.
 
     The live analysis and its figure are made between two blocks, never during one, so
-    they lengthen the run but do not disturb what is measured; a control changed while a
-    block is measured redraws at once, on the CPUs the measurement uses.
+    they lengthen the run (about half a second a block on the project's 2-vCPU machine)
+    but do not disturb what is measured; the "live figure and table" box turns them off.
+    A control changed while a block is measured redraws at once, on the CPUs the
+    measurement uses.
 
     Parameters
     ----------
@@ -514,9 +568,16 @@ class Explorer(_Shows):
         )  # fmt: skip
         self.progress = w.IntProgress(value=0, min=0, max=1, description="blocks")
         self.progress_text = w.HTML(value="")
+        self.live = w.Checkbox(
+            value=True, description="live figure and table", indent=False,
+            tooltip="redraw after every block; the redraw happens between blocks, so it "
+            "lengthens the run without disturbing what is measured",
+        )  # fmt: skip
         self.status = w.HTML(value="")
         self.design_note = w.HTML(value="")
-        self.fix_rounds = w.Button(description="", layout=w.Layout(display="none"))
+        self.fix_rounds = w.Button(
+            description="", layout=w.Layout(display="none", width="auto"), button_style="info"
+        )
         self.fix_rounds.on_click(lambda _: self._use_needed_rounds())
         self._needed_rounds = 0
         self.levels.observe(lambda change: self._check_design(), names="value")
@@ -561,8 +622,9 @@ class Explorer(_Shows):
                 w.HBox([self.probe, self.load], layout=w.Layout(flex_flow="row wrap")),
                 self.notes,
                 w.HBox([self.levels, self.samples, self.rounds]),
-                w.HBox([self.design_note, self.fix_rounds]),
-                self.runs_dir,
+                self.design_note,
+                self.fix_rounds,
+                w.HBox([self.runs_dir, self.live]),
                 w.HBox([self.run_button, self.stop_button, self.progress, self.progress_text]),
                 self.reason,
             ]
@@ -577,7 +639,7 @@ class Explorer(_Shows):
         )
         self.widget = w.VBox(
             [
-                w.HTML("<h4>Measure a campaign here</h4>"),
+                w.HTML(_STYLE + "<h4>Measure a campaign here</h4>"),
                 measure_box,
                 w.HTML("<h4>... or open a stored campaign</h4>"),
                 open_box,
@@ -839,17 +901,34 @@ class Explorer(_Shows):
             def on_block(block: BlockResult) -> None:
                 parts.append(block)
                 self._advance(len(parts), total, time.monotonic() - started)
-                if not self._stop.is_set():  # a stop wants the file, not another figure
-                    self._show_live(parts, plan.metadata, names, total)
+                # The live view is made before the next block starts, in a thread of its
+                # own, so that a Stop pressed meanwhile ends the run without waiting for it.
+                if self.live.value and not self._stop.is_set():
+                    done = threading.Event()
+                    threading.Thread(
+                        target=self._show_live, args=(list(parts), plan.metadata, names, total),
+                        kwargs={"done": done, "run": run}, name="hvload-live", daemon=True,
+                    ).start()  # fmt: skip
+                    self._unless_stopped(done)
+                # So does a redraw asked for by a control: it shares the CPUs with what is
+                # measured no longer than the block under way.
+                self._unless_stopped(self._view_idle)
 
-            camp = plan.run(path, progress=on_block, lock=lock, stop=self._stop)
+            run = object()
+            with self._view_lock:
+                self._live = run
+            try:
+                camp = plan.run(path, progress=on_block, lock=lock, stop=self._stop)
+            finally:
+                with self._view_lock:
+                    self._live = None  # from now on, only the campaign read back
             done = 0 if camp is None else len(camp.blocks)
             if camp is None:
                 self.status.value = "stopped before the first block finished: nothing was written"
             elif done < total:
                 self.progress.bar_style = "warning"
                 self.status.value = (
-                    f"<b>stopped</b> after {done} of {total} blocks: the {done} finished blocks "
+                    f"<b>stopped</b> after {done} of {total} blocks: the {done} blocks measured "
                     f"are written to <code>{html.escape(str(camp.path))}</code>"
                 )
             else:
@@ -899,18 +978,28 @@ class Explorer(_Shows):
             text += " · <b>stopping after this block</b>"
         self.progress_text.value = text
 
+    def _unless_stopped(self, event: threading.Event, timeout: float = 60.0) -> None:
+        """Wait for ``event``, but no longer than a Stop (or ``timeout`` seconds)."""
+        deadline = time.monotonic() + timeout
+        while not event.wait(0.02):
+            if self._stop.is_set() or time.monotonic() > deadline:
+                return
+
     def _show_live(
-        self, parts: Sequence[BlockResult], meta: dict[str, Any], names: list[str], total: int
-    ) -> None:
+        self, parts: Sequence[BlockResult], meta: dict[str, Any], names: list[str], total: int,
+        *, done: threading.Event, run: object,
+    ) -> None:  # fmt: skip
         from .campaign import Campaign
 
-        samples = pd.concat([p.samples for p in parts], ignore_index=True)
-        blocks = pd.DataFrame([p.block for p in parts])
-        live = Campaign(samples, blocks, meta)
         try:
-            self._set_whole(live, levels=names, partial=f"{len(parts)} of {total} blocks")
+            samples = pd.concat([p.samples for p in parts], ignore_index=True)
+            blocks = pd.DataFrame([p.block for p in parts])
+            live = Campaign(samples, blocks, meta)
+            self._set_whole(live, levels=names, partial=f"{len(parts)} of {total} blocks", live=run)
         except Exception as exc:  # the measurement goes on whatever a live view does
             self.table.value = f"<p>live view failed: {html.escape(str(exc))}</p>"
+        finally:
+            done.set()
 
     # -- stored campaigns ---------------------------------------------------------------
 
@@ -1000,7 +1089,7 @@ class Browser(_Shows):
         self.shown.rows = max(2, min(8, len(names)))
         self._quiet = False
         self.whole = campaign
-        self.title = w.HTML(value=self._title_html())
+        self.title = w.HTML(value=_STYLE + self._title_html())
         self.widget = w.VBox(
             [
                 self.title,

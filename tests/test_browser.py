@@ -143,7 +143,16 @@ class Shots:
     def __call__(self, page: Any, step: str, *, locator: Any = None) -> Path:
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         path = ARTIFACTS / f"{self.prefix}-{len(self.taken) + 1:02d}-{step}.png"
-        (locator if locator is not None else page).screenshot(path=str(path))
+        if locator is None:
+            page.screenshot(path=str(path))
+        else:  # a page tall enough for the whole element, inside Lab's own scrolling too
+            size = page.viewport_size
+            box = locator.bounding_box() or {"height": 0}
+            page.set_viewport_size({"width": size["width"], "height": int(box["height"]) + 300})
+            locator.scroll_into_view_if_needed()
+            time.sleep(0.3)
+            locator.screenshot(path=str(path))
+            page.set_viewport_size(size)
         self.taken.append(path)
         return path
 
@@ -259,7 +268,7 @@ def _run_all(page: Any, lab: Lab, stem: str, timeout: float = 150) -> dict[str, 
     return state
 
 
-def _scroll_shots(page: Any, shots: Shots, step: str, limit: int = 8) -> None:
+def _scroll_shots(page: Any, shots: Shots, step: str, limit: int = 16) -> None:
     """Screenshots down the whole notebook, one viewport apart (windowed cells render)."""
     scroller = ".jp-NotebookPanel:not(.lm-mod-hidden) .jp-WindowedPanel-outer"
     page.evaluate(f"() => document.querySelector('{scroller}').scrollTo(0, 0)")
@@ -332,8 +341,22 @@ def _set_number(page: Any, css: str, value: object) -> None:
 @dataclass
 class Figures:
     stop_s: float = float("nan")
-    figure_s: float = float("nan")
+    figure_s: float = float("nan")  # the median of figure_all
+    figure_all: list[float] = field(default_factory=list)
     blocks: int = 0
+
+
+def _record(prefix: str, figures: Figures) -> None:
+    """Say the timings (pytest -s) and keep them beside the screenshots."""
+    line = (
+        f"{prefix}: Stop took {figures.stop_s:.2f} s ({figures.blocks} of {LIVE_BLOCKS} blocks "
+        f"kept); figure changes during the run drawn in "
+        f"{', '.join(f'{t:.2f}' for t in figures.figure_all)} s (median {figures.figure_s:.2f} s)"
+    )
+    sys.stderr.write(f"\n{line}\n")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with (ARTIFACTS / "timings.txt").open("a") as f:
+        f.write(line + "\n")
 
 
 def exercise_explorer(page: Any, runs: Path, shots: Shots, *, finish: bool) -> Figures:
@@ -351,10 +374,15 @@ def exercise_explorer(page: Any, runs: Path, shots: Shots, *, finish: bool) -> F
     assert _bar_width(page) > width, "the progress bar advances with the blocks"
     assert not run.is_enabled() and page.locator("button.hvload-stop").first.is_enabled()
     assert page.locator(".hvload-samples input").first.is_disabled(), "design fixed while running"
-    # Another control answers during the run: the figure is drawn on the live data.
-    page.locator(".hvload-figure select").first.select_option("timeline")
-    figures.figure_s = _wait(lambda: "timeline" in _text(page, ".hvload-caption"), 10)
-    assert "so far" in _text(page, ".hvload-caption")
+    # Another control answers during the run: each figure chosen is drawn on the live data.
+    # Three choices, because one can fall on a moment when the shared machine is busy.
+    for name in ("timeline", "violin", "ecdf"):
+        page.locator(".hvload-figure select").first.select_option(name)
+        took = _wait(lambda name=name: f"figure {name} of" in _text(page, ".hvload-caption"), 10)
+        figures.figure_all.append(took)
+        assert "so far" in _text(page, ".hvload-caption")
+    figures.figure_s = sorted(figures.figure_all)[1]
+    assert _blocks_done(page) < LIVE_BLOCKS, "the run was still on"
     shots(page, "during", locator=explorer)
     page.locator("button.hvload-stop").first.click()
     figures.stop_s = _wait(lambda: "stopped" in _text(page, ".hvload-status"), 10)
@@ -371,6 +399,7 @@ def exercise_explorer(page: Any, runs: Path, shots: Shots, *, finish: bool) -> F
     assert len(camp.blocks) == figures.blocks >= 2
     assert len(camp.samples) == figures.blocks * (20000 + 500)
     assert f"{figures.blocks} of {LIVE_BLOCKS} blocks" in camp.metadata["stopped"]
+    _record(shots.prefix, figures)
     if finish:  # a small design run to its end, with the rounds the design note offers
         _set_number(page, ".hvload-samples", 1000)
         _set_number(page, ".hvload-rounds", 2)
@@ -379,17 +408,14 @@ def exercise_explorer(page: Any, runs: Path, shots: Shots, *, finish: bool) -> F
         fix.click()
         _wait(lambda: "No verdict" not in _text(page, ".hvload-design-note"), 10)
         run.click()
-        _wait(lambda: "finished" in _text(page, ".hvload-status"), 120, step=0.2)
+        _wait(lambda: _text(page, ".hvload-status").startswith("finished"), 120, step=0.2)
         _wait(lambda: run.is_enabled(), 30)
         assert "Live" not in _text(page, ".hvload-table")
         shots(page, "finished", locator=explorer)
         assert len(list(runs.glob("*.parquet"))) == 2
-    sys.stderr.write(
-        f"\n{shots.prefix}: Stop took {figures.stop_s:.2f} s ({figures.blocks} of "
-        f"{LIVE_BLOCKS} blocks kept); figure change drawn in {figures.figure_s:.2f} s\n"
-    )
     assert figures.stop_s <= STOP_WITHIN_S, f"Stop took {figures.stop_s:.2f} s"
-    assert figures.figure_s <= FIGURE_WITHIN_S, f"the figure took {figures.figure_s:.2f} s"
+    assert figures.figure_s <= FIGURE_WITHIN_S, f"figures took {figures.figure_all} s"
+    assert max(figures.figure_all) <= 2 * FIGURE_WITHIN_S, f"figures took {figures.figure_all} s"
     return figures
 
 

@@ -180,9 +180,11 @@ def test_explorer_double_click_measures_one_campaign(measuring: None, tmp_path: 
     e = widgets.Explorer(
         DATA, samples=100, rounds=1, levels="0, 100", open_first=False, runs_dir=tmp_path
     )
+    e.live.value = False  # no redraw between blocks: the view shows the end only
     e.run_button.click()
     e.run_button.click()  # the second click arrives before the first run has ended
     assert e.wait(120) is not None
+    assert "Live" not in e.table.value and "100% vs 0%" in e.table.value
     files = list(tmp_path.glob("*.parquet"))
     assert len(files) == 1 and len(hvload.load(files[0]).blocks) == 2
 
