@@ -321,17 +321,33 @@ class TextTable:
         self.max_width = max_width
 
     def _repr_html_(self) -> str:
-        import uuid
+        import html
 
-        import pandas as pd
+        # Styles on each cell: JupyterLab's own table rules (right-aligned cells) would
+        # win over a style sheet, and a sanitizer may drop one.
+        cell = (
+            "text-align:left; vertical-align:top; white-space:normal; "
+            f"max-width:{self.max_width}; padding:0.25em 0.6em"
+        )
+        frame = self.frame
 
-        cls = f"hvload-text-{uuid.uuid4().hex[:8]}"
-        with pd.option_context("display.max_colwidth", None):
-            body = self.frame.to_html(classes=cls, na_rep="")
-        cells = f"table.{cls} td, table.{cls} th"
+        def text(value: object) -> str:
+            missing = value is None or (isinstance(value, float) and value != value)
+            return "" if missing else html.escape(str(value))
+
+        def row(values: list[object], tag: str) -> str:
+            cells = "".join(f'<{tag} style="{cell}">{text(v)}</{tag}>' for v in values)
+            return f"<tr>{cells}</tr>"
+
+        index_name = frame.index.name or ""
+        head = row([index_name, *frame.columns], "th")
+        body = "".join(
+            row([index, *values], "td")
+            for index, values in zip(frame.index, frame.itertuples(index=False), strict=True)
+        )
         return (
-            f"<style>{cells} {{text-align: left; vertical-align: top; white-space: normal; "
-            f"max-width: {self.max_width};}}</style>{body}"
+            '<table style="border-collapse:collapse; table-layout:auto">'
+            f"<thead>{head}</thead><tbody>{body}</tbody></table>"
         )
 
     def __repr__(self) -> str:

@@ -125,7 +125,9 @@ def _interval(low: float, high: float, scale: float, digits: int, sign: bool = T
     return f"{fmt.format(scale * low)} .. {fmt.format(scale * high)}"
 
 
-def comparisons_html(analysis: Analysis, *, unit: str = "cycles", partial: str = "") -> str:
+def comparisons_html(
+    analysis: Analysis, *, unit: str = "cycles", partial: str = "", stopped: str = ""
+) -> str:
     """The comparison table of ``analysis`` as HTML, one row per comparison.
 
     Columns: level against reference, block statistic, the change in percent of the
@@ -135,7 +137,8 @@ def comparisons_html(analysis: Analysis, *, unit: str = "cycles", partial: str =
 
     ``partial`` describes data still being measured (e.g. ``"7 of 36 blocks"``): the
     table then says that its verdicts are provisional, and a lack of rounds is put as
-    "not yet" rather than as a fault of the design.
+    "not yet" rather than as a fault of the design. ``stopped`` is the campaign's
+    ``metadata["stopped"]``: a lack of rounds is then put down to the stop.
     """
     comp = analysis.comparisons
     st = analysis.settings
@@ -187,6 +190,12 @@ def comparisons_html(analysis: Analysis, *, unit: str = "cycles", partial: str =
             )
             + ".</p>"
         )
+    elif stopped and check is not None and not check.can_decide:
+        warning = (
+            f'<p style="color:#b00020"><b>Too few rounds for a verdict</b>: the run was '
+            f"stopped ({html.escape(stopped)}); {check.n_rounds} complete round"
+            f"{'s' if check.n_rounds != 1 else ''}, at least {check.rounds_needed} needed.</p>"
+        )
     elif check is not None and not check.can_decide:
         warning = (
             f'<p style="color:#b00020"><b>This design cannot reach a verdict</b>: '
@@ -195,7 +204,7 @@ def comparisons_html(analysis: Analysis, *, unit: str = "cycles", partial: str =
     return (
         f"{warning}<p>Change = Hodges-Lehmann estimate of the per-round ratio of block "
         f"statistics, in % of the reference's own median or p99; practical threshold "
-        f"{100 * threshold:.2f} %; {summary}.</p>"
+        f"{100 * threshold:.2f}&nbsp;%; {summary}.</p>"
         '<table style="border-collapse:collapse" border="1" cellpadding="3">'
         "<thead><tr>" + "".join(f"<th>{h}</th>" for h in head) + "</tr></thead>"
         "<tbody>" + "".join(rows) + "</tbody></table>"
@@ -398,8 +407,9 @@ class _Shows:
                 return False
             self.campaign = subset
             self.analysis = analysis
+            stopped = "" if partial else str(whole.metadata.get("stopped") or "")
             self.table.value = (
-                comparisons_html(analysis, unit=self._unit(), partial=partial)
+                comparisons_html(analysis, unit=self._unit(), partial=partial, stopped=stopped)
                 if analysis is not None
                 else "<p>Choose at least one level.</p>"
             )

@@ -461,6 +461,7 @@ def test_dashboard_serves_the_explorer_offline(
     assert response is not None and response.ok
     assert "default-src 'self'" in (response.headers.get("content-security-policy") or "")
     p.locator(".hvload-explorer").first.wait_for(timeout=120_000)
+    shots(p, "page")
     _set_number(p, ".hvload-samples", LIVE["samples"])
     levels = p.locator(".hvload-levels input").first
     levels.fill(LIVE["levels"])

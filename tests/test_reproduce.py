@@ -111,3 +111,17 @@ def test_switch_reads_zero_as_off(monkeypatch: pytest.MonkeyPatch) -> None:
         cpu.require_measuring()
     except UnsupportedPlatformError as exc:  # only a real lack (arch, RDTSCP) may remain
         assert "HVLOAD_NO_MEASURE" not in str(exc)
+
+
+def test_text_helpers_show_everything() -> None:
+    """Notebook tables of prose and text reports: nothing cut, nothing wrapped."""
+    long = "a reason that goes on " * 20
+    frame = pd.DataFrame({"reason": [long, float("nan")]}, index=pd.Index(["x", "y"], name="name"))
+    table = notebook.text_table(frame)
+    shown = table._repr_html_()
+    assert long.strip() in shown and "nan" not in shown
+    assert shown.count("text-align:left") == 2 + 2 * 2  # head and every cell
+    assert long.strip() in repr(table)
+    block = notebook.text_block("col  <b>\n" + long)
+    assert "white-space:pre;" in block._repr_html_() and "&lt;b&gt;" in block._repr_html_()
+    assert repr(block).startswith("col  <b>")

@@ -215,6 +215,10 @@ def test_explorer_stop_keeps_the_finished_blocks(measuring: None, tmp_path: Path
     back = hvload.load(camp.path)
     assert len(back.blocks) == done and f"{done} of 400 blocks" in back.metadata["stopped"]
     assert "Live" not in e.table.value and not e.running and not e.run_button.disabled
+    # Too few rounds is put down to the stop, not to the design (200 rounds could decide).
+    assert "This design cannot" not in e.table.value
+    if done < 2 * 7:
+        assert "Too few rounds for a verdict</b>: the run was stopped" in e.table.value
 
 
 def test_explorer_says_how_many_rounds_a_design_needs(no_measure: None) -> None:
