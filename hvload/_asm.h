@@ -6,7 +6,7 @@
  *     rdtscp            ; ECX = TSC_AUX, the CPU at the start (its TSC is discarded)
  *     lfence
  *     rdtsc             ; t0
- *     <trap>            ; nothing, cpuid, vmcall or vmmcall
+ *     <trap>            ; nothing, cpuid, syscall, vmcall or vmmcall
  *     rdtscp            ; t1, ECX = TSC_AUX, the CPU at the end
  *     lfence
  *
@@ -27,7 +27,8 @@ enum {
     HVL_TRAP_NULL = 0,
     HVL_TRAP_CPUID = 1,
     HVL_TRAP_VMCALL = 2,
-    HVL_TRAP_VMMCALL = 3
+    HVL_TRAP_VMMCALL = 3,
+    HVL_TRAP_SYSCALL = 4
 };
 
 /* Register inputs of a hypercall. Hyper-V: RCX control, RDX, R8.
@@ -123,6 +124,45 @@ static inline void hvl_sample_cpuid(uint32_t leaf, uint32_t subleaf, hvl_sample 
 }
 
 /*
+ * A system call: a round trip into the guest kernel and back with no VM exit, the
+ * control that tells the cost of entering a privileged layer from the cost of an exit.
+ * RAX = the call number (a side-effect-free one such as getppid); the kernel returns
+ * its result in RAX and, by the x86-64 SYSCALL convention, clobbers RCX (return RIP)
+ * and R11 (RFLAGS); every other register is preserved. The numbers are Linux's, so
+ * this is built on Linux only (HVL_HAVE_SYSCALL).
+ */
+#if defined(__linux__)
+#define HVL_HAVE_SYSCALL 1
+static inline void hvl_sample_syscall(uint64_t nr, hvl_sample *s)
+{
+    uint64_t t0, t1, c1, ret;
+    uint32_t c0;
+    __asm__ __volatile__(HVL_BEGIN
+                         "movq %[nr], %%rax\n\t"
+                         "syscall\n\t"
+                         "movq %%rax, %[ret]\n\t"
+                         HVL_END
+                         : [t0] "=&r"(t0), [c0] "=&r"(c0), [ret] "=&r"(ret),
+                           "=&a"(t1), "=&c"(c1)
+                         : [nr] "r"(nr)
+                         : "rdx", "r11", "memory", "cc");
+    s->t0 = t0;
+    s->t1 = t1;
+    s->rax = ret;
+    s->cpu0 = c0 & 0xfff;
+    s->cpu1 = (uint32_t)c1 & 0xfff;
+}
+#else
+#define HVL_HAVE_SYSCALL 0
+static inline void hvl_sample_syscall(uint64_t nr, hvl_sample *s)
+{
+    (void)nr;
+    s->t0 = s->t1 = s->rax = 0;
+    s->cpu0 = s->cpu1 = 0;
+}
+#endif
+
+/*
  * RAX, RCX and RDX are loaded after rdtsc (which overwrites RAX and RDX), so three
  * register moves sit inside the timed window; RBX, RSI and R8 are loaded before it.
  * RBX, RSI and R8 are in/out because a hypervisor may return values in them; XMM0-5
@@ -191,6 +231,12 @@ static inline void hvl_sample_vmmcall(const hvl_regs *r, hvl_sample *s)
     (void)r;
     hvl_stub_sample(s);
 }
+#define HVL_HAVE_SYSCALL 0
+static inline void hvl_sample_syscall(uint64_t nr, hvl_sample *s)
+{
+    (void)nr;
+    hvl_stub_sample(s);
+}
 
 #endif /* x86_64 */
 
@@ -207,6 +253,9 @@ static inline void hvl_sample_trap(int kind, uint32_t leaf, uint32_t subleaf,
         break;
     case HVL_TRAP_VMMCALL:
         hvl_sample_vmmcall(r, s);
+        break;
+    case HVL_TRAP_SYSCALL:
+        hvl_sample_syscall(r->rax, s);
         break;
     default:
         hvl_sample_null(s);

@@ -9,6 +9,8 @@ TRAP_NULL: int
 TRAP_CPUID: int
 TRAP_VMCALL: int
 TRAP_VMMCALL: int
+TRAP_SYSCALL: int
+HAVE_SYSCALL: bool
 BYTES_PER_SAMPLE: int
 BUILD: dict[str, str]
 

@@ -16,6 +16,8 @@ cdef extern from "_asm.h" nogil:
     int HVL_TRAP_CPUID
     int HVL_TRAP_VMCALL
     int HVL_TRAP_VMMCALL
+    int HVL_TRAP_SYSCALL
+    int HVL_HAVE_SYSCALL
 
     ctypedef struct hvl_regs:
         uint64_t rax, rbx, rcx, rdx, rsi, r8
@@ -31,6 +33,7 @@ cdef extern from "_asm.h" nogil:
     void hvl_sample_cpuid(uint32_t leaf, uint32_t subleaf, hvl_sample *s)
     void hvl_sample_vmcall(const hvl_regs *r, hvl_sample *s)
     void hvl_sample_vmmcall(const hvl_regs *r, hvl_sample *s)
+    void hvl_sample_syscall(uint64_t nr, hvl_sample *s)
     int hvl_probe_in_child(int kind, uint32_t leaf, uint32_t subleaf, const hvl_regs *r,
                            unsigned int timeout_s, int *wstatus, uint64_t *rax)
 
@@ -58,10 +61,13 @@ TRAP_NULL = HVL_TRAP_NULL
 TRAP_CPUID = HVL_TRAP_CPUID
 TRAP_VMCALL = HVL_TRAP_VMCALL
 TRAP_VMMCALL = HVL_TRAP_VMMCALL
+TRAP_SYSCALL = HVL_TRAP_SYSCALL
+#: Whether the syscall trap was built (Linux only: its call numbers are Linux's).
+HAVE_SYSCALL = bool(HVL_HAVE_SYSCALL)
 #: Bytes written per sample: start, cycles, response, rax (8 each), two CPU numbers (2 each).
 BYTES_PER_SAMPLE = 4 * 8 + 2 * 2
 
-_KINDS = (HVL_TRAP_NULL, HVL_TRAP_CPUID, HVL_TRAP_VMCALL, HVL_TRAP_VMMCALL)
+_KINDS = (HVL_TRAP_NULL, HVL_TRAP_CPUID, HVL_TRAP_VMCALL, HVL_TRAP_VMMCALL, HVL_TRAP_SYSCALL)
 
 
 cdef int _require_supported() except -1:
@@ -73,6 +79,8 @@ cdef int _require_supported() except -1:
 cdef int _check_kind(int kind) except -1:
     if kind not in _KINDS:
         raise ValueError(f"trap kind {kind} is not one of {_KINDS}")
+    if kind == HVL_TRAP_SYSCALL and not HVL_HAVE_SYSCALL:
+        raise RuntimeError("the syscall trap is built on Linux only (its call numbers are Linux's)")
     return 0
 
 
@@ -134,12 +142,15 @@ cdef struct _vmcall_tag:
     char unused
 cdef struct _vmmcall_tag:
     char unused
+cdef struct _syscall_tag:
+    char unused
 
 ctypedef fused trap_t:
     _null_tag
     _cpuid_tag
     _vmcall_tag
     _vmmcall_tag
+    _syscall_tag
 
 
 cdef inline void _sample(trap_t *tag, uint32_t leaf, uint32_t subleaf, const hvl_regs *r,
@@ -150,6 +161,8 @@ cdef inline void _sample(trap_t *tag, uint32_t leaf, uint32_t subleaf, const hvl
         hvl_sample_cpuid(leaf, subleaf, s)
     elif trap_t is _vmcall_tag:
         hvl_sample_vmcall(r, s)
+    elif trap_t is _syscall_tag:
+        hvl_sample_syscall(r.rax, s)
     else:
         hvl_sample_vmmcall(r, s)
 
@@ -215,14 +228,23 @@ cdef void _burst_vmmcall(uint32_t leaf, uint32_t subleaf, const hvl_regs *r, uin
           rax, cpu_begin, cpu_end)
 
 
+cdef void _burst_syscall(uint32_t leaf, uint32_t subleaf, const hvl_regs *r, uint64_t gap,
+                         uint64_t first, Py_ssize_t lo, Py_ssize_t hi, int64_t *start,
+                         int64_t *cycles, int64_t *response, int64_t *rax, uint16_t *cpu_begin,
+                         uint16_t *cpu_end) noexcept nogil:
+    _loop(<_syscall_tag *>NULL, leaf, subleaf, r, gap, first, lo, hi, start, cycles, response,
+          rax, cpu_begin, cpu_end)
+
+
 # Called through this (writable, hence opaque) table so the compiler keeps each loop a
 # function of its own: inlined into run_burst's large argument-handling body, the loop
 # spilled its array pointers and index to the stack on every sample.
-cdef _burst_loop_t _BURST_LOOPS[4]
+cdef _burst_loop_t _BURST_LOOPS[5]
 _BURST_LOOPS[HVL_TRAP_NULL] = _burst_null
 _BURST_LOOPS[HVL_TRAP_CPUID] = _burst_cpuid
 _BURST_LOOPS[HVL_TRAP_VMCALL] = _burst_vmcall
 _BURST_LOOPS[HVL_TRAP_VMMCALL] = _burst_vmmcall
+_BURST_LOOPS[HVL_TRAP_SYSCALL] = _burst_syscall
 
 
 def run_burst(int kind, uint32_t leaf, uint32_t subleaf, regs, uint64_t gap, uint64_t first,
@@ -234,7 +256,8 @@ def run_burst(int kind, uint32_t leaf, uint32_t subleaf, regs, uint64_t gap, uin
 
     With ``gap > 0`` sample ``i`` is due at TSC ``first + i*gap`` (busy-wait until then)
     and ``response[i]`` is measured from that due time; else ``response == cycles``.
-    ``first == 0`` starts the schedule now. Returns ``first``, to pass to the next chunk.
+    ``first == 0`` starts the schedule now, with sample ``lo`` due at once. Returns
+    ``first``, to pass to the next chunk.
     """
     _require_supported()
     _check_kind(kind)
@@ -251,8 +274,10 @@ def run_burst(int kind, uint32_t leaf, uint32_t subleaf, regs, uint64_t gap, uin
         return first
     with nogil:
         # Read here, not by the caller, so the first sample is not late by a Python call.
+        # The schedule is anchored so that sample lo is due now (unsigned arithmetic
+        # wraps, so first + lo*gap is exact even when lo*gap exceeds the TSC).
         if gap and first == 0:
-            first = hvl_rdtsc()
+            first = hvl_rdtsc() - <uint64_t>lo * gap
         _BURST_LOOPS[kind](leaf, subleaf, &r, gap, first, lo, hi, &start[0], &cycles[0],
                            &response[0], &rax[0], &cpu_begin[0], &cpu_end[0])
     return first
@@ -368,5 +393,7 @@ def run_load(int kind, uint32_t leaf, uint32_t subleaf, regs, uint64_t[::1] gaps
             _load_loop(<_vmcall_tag *>NULL, leaf, subleaf, &r, gp, ng, p_stop, p_counters)
         elif kind == HVL_TRAP_VMMCALL:
             _load_loop(<_vmmcall_tag *>NULL, leaf, subleaf, &r, gp, ng, p_stop, p_counters)
+        elif kind == HVL_TRAP_SYSCALL:
+            _load_loop(<_syscall_tag *>NULL, leaf, subleaf, &r, gp, ng, p_stop, p_counters)
         else:
             _load_loop(<_null_tag *>NULL, leaf, subleaf, &r, gp, ng, p_stop, p_counters)

@@ -24,9 +24,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from . import noise
 from ._faultinject import checkpoint
 from .errors import MeasurementError
-from .executor import Trap, burst, require
+from .executor import Burst, Trap, allocate, fill, require
 from .hypervisors import user_mode_hypercall
 from .loadgen import LoadGenerator, WorkerStats
 from .model import FORMAT_VERSION, SAMPLE_COLUMNS, BlockResult, Campaign, Design, check_sizes
@@ -93,11 +94,14 @@ def _rax_meaning(probe: Trap, info: dict[str, Any]) -> str:
         )
     if probe.kind == "cpuid":
         return f"EAX returned by CPUID leaf {probe.leaf:#x} subleaf {probe.subleaf:#x}"
+    if probe.kind == "syscall":
+        return f"the value the system call returned ({probe.label}; a guest-kernel round trip)"
     return "0: the null trap issues no instruction"
 
 
 def metadata_for(design: Design, tsc_hz: float, platform_info: dict[str, Any]) -> dict[str, Any]:
     """The metadata recorded with every campaign (pyperf-style keys)."""
+    platform_info = {**platform_info, "system": noise.system_state()}
     return {
         "format": "hvload-campaign",
         "format_version": FORMAT_VERSION,
@@ -108,10 +112,13 @@ def metadata_for(design: Design, tsc_hz: float, platform_info: dict[str, Any]) -
         "cpu": f"{platform_info.get('cpu_vendor')} {platform_info.get('cpu_brand')}",
         "hostname": platform_info.get("hostname"),
         "rax_meaning": _rax_meaning(design.probe, platform_info),
+        "control_rax_meaning": {t.label: _rax_meaning(t, platform_info) for t in design.controls},
         "measured": (
             "cycles: TSC ticks from 'lfence; rdtsc' before the probe instruction to "
-            "'rdtscp; lfence' after it; response: from the intended start when paced"
+            "'rdtscp; lfence' after it; response: from the intended start when paced. "
+            "Controls (probe_index > 0) alternate with the main probe in sub-bursts."
         ),
+        "noise_columns": dict(noise.NOISE_COLUMNS),
         "git_commit": _git_commit(),
         "versions": platform_info.get("versions"),
         "platform": platform_info,
@@ -122,6 +129,7 @@ def metadata_for(design: Design, tsc_hz: float, platform_info: dict[str, Any]) -
 def _block_row(
     meta: dict[str, Any], design: Design, rnd: int, position: int, index: int, block: int,
     t: tuple[int, int], stats: Sequence[WorkerStats], saturation: float | None,
+    context: dict[str, float], probe_ns: int,
 ) -> dict[str, Any]:  # fmt: skip
     level = design.levels[index]
     target = sum(s.target_rate or 0.0 for s in stats)
@@ -149,7 +157,69 @@ def _block_row(
         "lateness_p99": max((s.lateness_p99 for s in stats), default=0.0),
         "lateness_max": max((s.lateness_max for s in stats), default=0),
         "worker_stats": [s.to_dict() for s in stats],
+        "probe_ns": probe_ns,
+        **context,
     }
+
+
+def _measure(design: Design, rng: np.random.Generator, n: int) -> tuple[list[Burst], int]:
+    """One block's samples of every probe; returns them and the ns spent measuring.
+
+    The main probe alone is one burst. With controls, every probe's ``n`` samples are
+    cut into sub-bursts of ``design.sub_burst``; in each turn the probes take one
+    sub-burst each, in an order drawn afresh, so no probe is always first after a
+    load change or always last before the block ends.
+    """
+    probes = design.probes
+    outs = [Burst(t, 0, **allocate(n)) for t in probes]
+    gaps = [design.probe_gap] + [design.control_gap] * len(design.controls)
+    spent = 0
+    if len(probes) == 1:
+        t0 = time.perf_counter_ns()
+        fill(design.probe, outs[0], 0, n, gap=design.probe_gap)
+        return outs, time.perf_counter_ns() - t0
+    step = design.sub_burst
+    for lo in range(0, n, step):
+        hi = min(n, lo + step)
+        for p in rng.permutation(len(probes)).tolist():
+            t0 = time.perf_counter_ns()
+            fill(probes[p], outs[p], lo, hi, gap=gaps[p])
+            spent += time.perf_counter_ns() - t0
+    return outs, spent
+
+
+def _block_samples(
+    meta: dict[str, Any], design: Design, rnd: int, index: int, block: int, outs: list[Burst]
+) -> pd.DataFrame:
+    """A block's sample rows: probe by probe, each in its own sample order."""
+    n = outs[0].n
+    k = len(outs)
+    warm = np.zeros(n, dtype=bool)
+    warm[: design.warmup] = True
+    total = n * k
+
+    def cat(name: str) -> np.ndarray:
+        return np.concatenate([getattr(o, name) for o in outs]) if k > 1 else getattr(outs[0], name)
+
+    cpu_begin, cpu_end = cat("cpu_begin"), cat("cpu_end")
+    return pd.DataFrame(
+        {
+            "campaign": meta["campaign"],
+            "round": np.full(total, rnd, dtype=np.int32),
+            "level": design.levels[index].name,
+            "level_index": np.full(total, index, dtype=np.int32),
+            "block": np.full(total, block, dtype=np.int32),
+            "probe_index": np.repeat(np.arange(k, dtype=np.int16), n),
+            "sample": np.tile(np.arange(n, dtype=np.int64), k),
+            "start": cat("start"),
+            "cycles": cat("cycles"),
+            "response": cat("response"),
+            "rax": cat("rax"),
+            "cpu": cpu_begin.astype(np.int16),
+            "migrated": cpu_begin != cpu_end,
+            "warmup": np.tile(warm, k),
+        }
+    )
 
 
 def iter_blocks(
@@ -163,16 +233,15 @@ def iter_blocks(
 
     The calling thread is pinned to the probe CPU while it runs and restored after.
     Load workers never outlive their block: they stop when the block ends, also on an
-    exception or Ctrl-C (which propagate after the workers have stopped). Once ``stop``
-    is set, no further block starts and the iteration ends normally: a cooperative stop
-    from another thread (a Stop button), where a signal cannot reach.
+    exception or Ctrl-C (which propagate after the workers have stopped). The noise the
+    block ran in (:mod:`hvload.noise`) is read just before and after its samples. Once
+    ``stop`` is set, no further block starts and the iteration ends normally: a
+    cooperative stop from another thread (a Stop button), where a signal cannot reach.
     """
-    require(design.probe)
+    for trap in design.probes:
+        require(trap)
     tsc_hz = float(meta["tsc_hz"])
     n = design.warmup + design.samples
-    warm = np.zeros(n, dtype=bool)
-    warm[: design.warmup] = True
-    sample_index = np.arange(n, dtype=np.int64)
     # Built before the pinning below, which would hide the load CPUs from their checks.
     generators = [LoadGenerator(level.workers, tsc_hz) for level in design.levels]
     saved = os.sched_getaffinity(0)
@@ -185,33 +254,22 @@ def iter_blocks(
                     return
                 level = design.levels[index]
                 gen = generators[index]
+                # The sub-burst order of each block comes from the design's seed too.
+                rng = np.random.default_rng([design.seed, block])
                 t0 = time.time_ns()
                 with gen:
                     if level.workers and design.settle:
                         time.sleep(design.settle)
                     checkpoint("measure")
-                    b = burst(design.probe, n, gap=design.probe_gap)
+                    before = noise.snapshot(design.probe_cpu)
+                    outs, spent = _measure(design, rng, n)
+                    after = noise.snapshot(design.probe_cpu)
                 t1 = time.time_ns()
-                samples = pd.DataFrame(
-                    {
-                        "campaign": meta["campaign"],
-                        "round": np.full(n, rnd, dtype=np.int32),
-                        "level": level.name,
-                        "level_index": np.full(n, index, dtype=np.int32),
-                        "block": np.full(n, block, dtype=np.int32),
-                        "sample": sample_index,
-                        "start": b.start,
-                        "cycles": b.cycles,
-                        "response": b.response,
-                        "rax": b.rax,
-                        "cpu": b.cpu_begin.astype(np.int16),
-                        "migrated": b.migrated,
-                        "warmup": warm,
-                    }
-                )
+                samples = _block_samples(meta, design, rnd, int(index), block, outs)
+                context = noise.block_noise(design.probe_cpu, before, after)
                 row = _block_row(
                     meta, design, rnd, position, int(index), block, (t0, t1), gen.stats,
-                    saturation,
+                    saturation, context, spent,
                 )  # fmt: skip
                 yield BlockResult(samples, row)
                 block += 1
@@ -388,6 +446,7 @@ def prepare(
     seed: int | None = None,
     quick: bool = False,
     baseline: float | str | None = None,
+    controls: str | Sequence[str | Trap] | None = "auto",
     saturation_seconds: float = 0.2,
 ) -> Plan:
     """Build the standard campaign for this machine, measuring what it needs first.
@@ -402,6 +461,11 @@ def prepare(
     Levels are put in order of increasing load whatever order they are given in, and
     ``notes`` says so; ``baseline`` (a load value as given, e.g. ``0.5`` or ``4``, or a
     level name) picks the reference level, by default the lowest load.
+
+    ``controls`` are measured beside the probe in every block (see :class:`Design`):
+    ``"auto"`` takes the null trap (the timer floor) and a system call (a guest-kernel
+    round trip without a VM exit) where this machine can issue them; ``None`` or
+    ``()`` measures the probe alone; or give trap kinds or traps.
     """
     from .loadgen import saturation_rate
     from .machine import platform
@@ -429,10 +493,14 @@ def prepare(
     check_sizes(sizes["rounds"], max(n_levels, 1), sizes["samples"], sizes["warmup"])
     probe_trap = _trap_for(probe)
     load_trap = _trap_for(load) if load is not None else probe_trap
+    notes: list[str] = []
+    control_traps = _controls_for(controls, probe_trap, notes)
+    n_probes = 1 + len(control_traps)
+    check_sizes(sizes["rounds"], max(n_levels, 1), sizes["samples"] * n_probes,
+                sizes["warmup"] * n_probes)  # fmt: skip
     if seed is None:
         seed = int(np.random.SeedSequence().entropy % 2**32)
 
-    notes: list[str] = []
     if cpu_counts is not None:
         cpu_counts = _load_order("cpu_counts", cpu_counts, notes)
     if fractions is not None:
@@ -473,8 +541,37 @@ def prepare(
         extra={"probe_rate": sizes["probe_rate"], "load_trap": load_trap.label,
                "saturation_rate": saturation},
         baseline=_baseline_name(baseline, levels),
+        controls=control_traps,
     )  # fmt: skip
     return Plan(design, metadata_for(design, tsc_hz, info), saturation, tuple(notes))
+
+
+#: The controls ``controls="auto"`` measures where this machine can issue them.
+AUTO_CONTROLS = ("null", "syscall")
+
+
+def _controls_for(
+    controls: str | Sequence[str | Trap] | None, probe: Trap, notes: list[str]
+) -> tuple[Trap, ...]:
+    """The control traps asked for, without the probe itself and without repeats."""
+    from .executor import probe as fork_probe
+
+    if controls is None or (isinstance(controls, str) and controls in ("none", "")):
+        return ()
+    auto = isinstance(controls, str) and controls == "auto"
+    names = AUTO_CONTROLS if auto else ([controls] if isinstance(controls, str) else controls)
+    out: list[Trap] = []
+    for item in names:
+        trap = item if isinstance(item, Trap) else _trap_for(str(item))
+        if trap.label == probe.label or trap.label in [t.label for t in out]:
+            continue
+        if auto:
+            result = fork_probe(trap)
+            if not result.ok:
+                notes.append(f"control {trap.label} left out: {result.reason}")
+                continue
+        out.append(trap)
+    return tuple(out)
 
 
 def _load_order(name: str, values: Sequence[float], notes: list[str]) -> tuple[float, ...]:

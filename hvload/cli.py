@@ -191,6 +191,23 @@ def _run_request(args: argparse.Namespace) -> dict[str, object]:
         raise ValueError(f"--seed {args.seed} is not allowed; it must be an integer >= 0")
     n_levels = len(counts if counts is not None else fractions or levels)
     check_sizes(int(sizes["rounds"]), n_levels, int(sizes["samples"]), int(sizes["warmup"]))
+    controls: str | tuple[str, ...] = "auto"
+    if args.controls is not None:
+        from .executor import TRAP_KINDS
+
+        text = args.controls.strip().lower()
+        if text in ("none", ""):
+            if not args.controls.strip():
+                raise ValueError("--controls '' is empty; give trap kinds, 'auto' or 'none'")
+            controls = ()
+        elif text != "auto":
+            controls = tuple(tok.strip() for tok in text.split(",") if tok.strip())
+            bad = [c for c in controls if c not in TRAP_KINDS]
+            if bad or not controls:
+                raise ValueError(
+                    f"--controls {args.controls!r}: {bad} not allowed; give a comma list of "
+                    f"{list(TRAP_KINDS)}, 'auto' or 'none'"
+                )
     baseline = None
     if args.baseline is not None:
         # Written like the levels: a percent of saturation, or a CPU count.
@@ -210,6 +227,7 @@ def _run_request(args: argparse.Namespace) -> dict[str, object]:
             "load_cpus": load_cpus if args.load_cpus is not None else None,
             "samples": sizes["samples"], "warmup": sizes["warmup"], "rounds": sizes["rounds"],
             "probe_rate": rate, "seed": args.seed, "quick": args.quick, "baseline": baseline,
+            "controls": controls,
         },
     }  # fmt: skip
 
@@ -373,6 +391,16 @@ def _add_analysis(p: argparse.ArgumentParser) -> None:
     _add_exclude(p)
 
 
+def _add_metric(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--metric",
+        default=None,
+        choices=["cycles", "response"],
+        help="cycles: service time (default); response: open-loop response time from "
+        "each sample's intended start",
+    )
+
+
 def _add_exclude(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--exclude",
@@ -462,6 +490,12 @@ def _build_parser() -> argparse.ArgumentParser:
         "default: the lowest load",
     )
     p.add_argument(
+        "--controls",
+        default=None,
+        help="control probes measured beside the probe in every block, e.g. null,syscall; "
+        "'none' for the probe alone (default auto: null and syscall where they work)",
+    )
+    p.add_argument(
         "--quick",
         action="store_true",
         help="a few seconds: 3 levels, 2 rounds (a smoke test: too small for any verdict)",
@@ -472,13 +506,7 @@ def _build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("report", help="summaries, tests and verdicts for a campaign file")
     p.add_argument("file", help="campaign file (.parquet) written by hvload run")
-    p.add_argument(
-        "--metric",
-        default=None,
-        choices=["cycles", "response"],
-        help="cycles: service time (default); response: open-loop response time from "
-        "each sample's intended start",
-    )
+    _add_metric(p)
     p.add_argument(
         "--baseline", default=None, help="reference level by name (default: the recorded one)"
     )
@@ -503,7 +531,7 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--samples", type=float, default=None, help="samples per block planned (the pilot's)"
     )
-    p.add_argument("--metric", default=None, choices=["cycles", "response"], help="as for report")
+    _add_metric(p)
     p.add_argument("--json", action="store_true", help="one JSON object on stdout")
     _add_analysis(p)
     p.set_defaults(func=_cmd_plan)

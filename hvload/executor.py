@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = [
+    "SYSCALLS",
     "TRAP_KINDS",
     "Burst",
     "ProbeResult",
@@ -35,15 +36,17 @@ __all__ = [
     "allocate",
     "burst",
     "cpuid_trap",
+    "fill",
     "hyperv_hypercall",
     "kvm_hypercall",
     "make_trap",
     "null_trap",
     "probe",
     "require",
+    "syscall_trap",
 ]
 
-TRAP_KINDS = ("null", "cpuid", "hypercall")
+TRAP_KINDS = ("null", "cpuid", "syscall", "hypercall")
 _U64_MAX = 2**64 - 1
 _U32_MAX = 2**32 - 1
 _KIND_CODES = {
@@ -51,7 +54,11 @@ _KIND_CODES = {
     "cpuid": _exec.TRAP_CPUID,
     "vmcall": _exec.TRAP_VMCALL,
     "vmmcall": _exec.TRAP_VMMCALL,
+    "syscall": _exec.TRAP_SYSCALL,
 }
+#: Linux x86-64 system call numbers the syscall trap names (arch/x86/entry/syscalls/
+#: syscall_64.tbl): calls that read a value and change nothing.
+SYSCALLS = {"getppid": 110, "getpid": 39, "getuid": 102}
 #: Samples per nogil call: between chunks the GIL is taken back so Ctrl-C is seen.
 DEFAULT_CHUNK = 1 << 18
 #: Largest gap between paced samples, in cycles (about 26 s at 2.6 GHz): one sample's
@@ -80,12 +87,12 @@ class Trap:
     Attributes
     ----------
     kind
-        ``"null"``, ``"cpuid"`` or ``"hypercall"``.
+        ``"null"``, ``"cpuid"``, ``"syscall"`` or ``"hypercall"``.
     instruction
-        ``"none"``, ``"cpuid"``, ``"vmcall"`` or ``"vmmcall"``.
+        ``"none"``, ``"cpuid"``, ``"syscall"``, ``"vmcall"`` or ``"vmmcall"``.
     convention
-        ``"hyperv"`` (RCX = control, RDX, R8), ``"kvm"`` (RAX = nr, RBX, RCX, RDX, RSI)
-        or ``"none"``.
+        ``"hyperv"`` (RCX = control, RDX, R8), ``"kvm"`` (RAX = nr, RBX, RCX, RDX, RSI),
+        ``"linux"`` (RAX = system call number) or ``"none"``.
     leaf, subleaf
         CPUID inputs (EAX, ECX).
     regs
@@ -106,6 +113,9 @@ class Trap:
             return f"cpuid({self.leaf:#x},{self.subleaf:#x})"
         if self.kind == "hypercall":
             return f"hypercall/{self.instruction}"
+        if self.kind == "syscall":
+            names = {v: k for k, v in SYSCALLS.items()}
+            return f"syscall/{names.get(self.regs[0], self.regs[0])}"
         return "null"
 
     def to_dict(self) -> dict[str, object]:
@@ -131,6 +141,30 @@ def cpuid_trap(leaf: int = 0, subleaf: int = 0) -> Trap:
         "cpuid", "cpuid", leaf=_check_u("leaf", leaf, _U32_MAX),
         subleaf=_check_u("subleaf", subleaf, _U32_MAX),
     )  # fmt: skip
+
+
+def syscall_trap(call: str | int = "getppid") -> Trap:
+    """A Linux system call with no side effect: a guest-kernel round trip, no VM exit.
+
+    ``call`` is a name from :data:`SYSCALLS` or a number; only the listed calls are
+    allowed, since the trap repeats the call millions of times.
+    """
+    if isinstance(call, str):
+        if call not in SYSCALLS:
+            raise ValueError(f"call={call!r} is not allowed; choose from {sorted(SYSCALLS)}")
+        nr = SYSCALLS[call]
+    elif (
+        isinstance(call, (int, np.integer))
+        and not isinstance(call, bool)
+        and (int(call) in SYSCALLS.values())
+    ):
+        nr = int(call)
+    else:
+        raise ValueError(
+            f"call={call!r} is not allowed; choose from {sorted(SYSCALLS)} "
+            f"(numbers {sorted(SYSCALLS.values())})"
+        )
+    return Trap("syscall", "syscall", "linux", regs=(nr, 0, 0, 0, 0, 0))
 
 
 def _resolve_instruction(instruction: str) -> str:
@@ -201,6 +235,8 @@ def make_trap(kind: str, **params: object) -> Trap:
         return null_trap()
     if kind == "cpuid":
         return cpuid_trap(**params)  # type: ignore[arg-type]
+    if kind == "syscall":
+        return syscall_trap(**params)  # type: ignore[arg-type]
     if kind == "hypercall":
         convention = params.pop("convention", "hyperv")
         if convention == "hyperv":
@@ -264,6 +300,8 @@ def _explain(trap: Trap, signum: int) -> str:
         if trap.instruction != native:
             instead.insert(0, f"instruction='{native}', this CPU's own hypercall instruction")
         meaning += " What works instead: " + "; or ".join(instead) + "."
+    elif trap.kind == "syscall":
+        meaning = " A system call should return to user mode on any Linux kernel."
     elif signum == _signal.SIGILL:
         meaning = " SIGILL is #UD: this CPU or hypervisor does not allow the instruction here."
     return what + "." + meaning
@@ -279,6 +317,10 @@ def probe(trap: Trap, *, refresh: bool = False) -> ProbeResult:
     key = (trap.kind, trap.instruction)
     if not refresh and key in _PROBES:
         return _PROBES[key]
+    if trap.kind == "syscall" and not _exec.HAVE_SYSCALL:
+        return ProbeResult(
+            False, None, None, f"{trap.label}: the syscall trap is built on Linux only"
+        )
     status, rax = _exec.probe_in_child(
         _KIND_CODES[trap.instruction], trap.leaf, trap.subleaf, trap.regs
     )
@@ -464,20 +506,47 @@ def burst(
         chunk = min(int(chunk), max(1, 100_000_000 // gap))
 
     out = Burst(trap, gap, **allocate(n))
-    code = _KIND_CODES[trap.instruction]
-    first = 0  # the compiled loop starts the schedule and hands its start back
-    done = hi = 0
+    progress = [0, 0]  # samples done, and the end of the chunk in flight
     try:
-        while done < n:
-            hi = min(n, done + int(chunk))
-            first = _exec.run_burst(
-                code, trap.leaf, trap.subleaf, trap.regs, gap, first,
-                out.start, out.cycles, out.response, out.rax, out.cpu_begin, out.cpu_end,
-                done, hi,
-            )  # fmt: skip
-            done = hi
+        _run_chunks(trap, out, 0, n, gap, int(chunk), progress)
     except KeyboardInterrupt as exc:
+        done, hi = progress
         if hi > done and out.start[hi - 1] != 0:
             done = hi
         raise BurstInterrupted(out._head(done)) from exc
     return out
+
+
+def _run_chunks(
+    trap: Trap, out: Burst, lo: int, hi: int, gap: int, chunk: int, progress: list[int]
+) -> None:
+    """Fill ``out[lo:hi]`` in nogil chunks of one open-loop schedule starting now.
+
+    ``progress`` holds (samples done, end of the chunk in flight), so a caller that
+    catches Ctrl-C knows which samples were measured.
+    """
+    code = _KIND_CODES[trap.instruction]
+    first = 0  # the compiled loop starts the schedule and hands its start back
+    progress[0] = lo
+    while progress[0] < hi:
+        progress[1] = min(hi, progress[0] + chunk)
+        first = _exec.run_burst(
+            code, trap.leaf, trap.subleaf, trap.regs, gap, first,
+            out.start, out.cycles, out.response, out.rax, out.cpu_begin, out.cpu_end,
+            progress[0], progress[1],
+        )  # fmt: skip
+        progress[0] = progress[1]
+
+
+def fill(trap: Trap, out: Burst, lo: int, hi: int, *, gap: int = 0) -> None:
+    """Measure samples ``lo:hi`` of ``out`` with ``trap``: one sub-burst into shared arrays.
+
+    Campaigns that alternate several probes inside a block write each probe's sub-bursts
+    into one preallocated :class:`Burst` per probe, so switching probes costs a call, not
+    an allocation. With ``gap`` the sub-burst's open-loop schedule starts now. The trap
+    must have passed :func:`require`; ``out.trap`` is not consulted.
+    """
+    if not 0 <= lo <= hi <= out.n:
+        raise ValueError(f"sample range {lo}:{hi} is outside the burst's 0:{out.n}")
+    chunk = DEFAULT_CHUNK if not gap else max(1, 100_000_000 // gap)
+    _run_chunks(trap, out, lo, hi, gap, chunk, [lo, lo])

@@ -21,7 +21,7 @@ import numpy as np
 
 from . import _exec, cpu
 from .errors import MeasurementError
-from .executor import Trap, burst, cpuid_trap, hyperv_hypercall, null_trap
+from .executor import Trap, burst, cpuid_trap, hyperv_hypercall, null_trap, syscall_trap
 from .hypervisors import native_instruction, user_mode_hypercall
 
 __all__ = ["PlatformInfo", "TrapReport", "format_platform", "platform", "tsc_frequency"]
@@ -260,7 +260,7 @@ def platform(probe_samples: int = 2000) -> PlatformInfo:
     native = native_instruction(vendor)
     row = user_mode_hypercall(hyp, vendor, native)
 
-    traps = [null_trap(), cpuid_trap(0)] + [
+    traps = [null_trap(), cpuid_trap(0), syscall_trap()] + [
         hyperv_hypercall(0x0001_0008, instruction=i) for i in ("vmcall", "vmmcall")
     ]
     reports = []

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 __all__ = [
     "BYTES_PER_SAMPLE",
     "FORMAT_VERSION",
+    "LEGACY_COLUMNS",
     "SAMPLE_COLUMNS",
     "SAMPLE_DTYPES",
     "BlockResult",
@@ -32,16 +33,29 @@ __all__ = [
     "Design",
     "available_memory",
     "check_sizes",
+    "probes_of",
+    "sample_columns",
 ]
 
-#: Version of the campaign file format; 2 added page checksums and per-block digests.
-FORMAT_VERSION = 2
+#: Version of the campaign file format; 2 added page checksums and per-block digests,
+#: 3 the ``probe_index`` column (control probes measured beside the main probe).
+FORMAT_VERSION = 3
 
-#: Columns of a campaign's sample table, in order.
+#: Columns of a campaign's sample table, in order. Inside a block the rows come probe by
+#: probe (``probe_index`` 0 is the main probe, then the controls in design order), each
+#: probe's samples in the order it measured them (``sample``); ``start`` keeps the TSC
+#: at which each was taken, so the interleaving of the probes can be reconstructed.
 SAMPLE_COLUMNS = (
-    "campaign", "round", "level", "level_index", "block", "sample", "start", "cycles",
-    "response", "rax", "cpu", "migrated", "warmup",
+    "campaign", "round", "level", "level_index", "block", "probe_index", "sample", "start",
+    "cycles", "response", "rax", "cpu", "migrated", "warmup",
 )  # fmt: skip
+#: The columns of format 1 and 2 files, written before control probes existed.
+LEGACY_COLUMNS = tuple(c for c in SAMPLE_COLUMNS if c != "probe_index")
+
+
+def sample_columns(format_version: int) -> tuple[str, ...]:
+    """The sample columns a file of ``format_version`` holds."""
+    return SAMPLE_COLUMNS if format_version >= 3 else LEGACY_COLUMNS
 
 
 def _count(name: str, value: object, minimum: int) -> int:
@@ -53,8 +67,9 @@ def _count(name: str, value: object, minimum: int) -> int:
 #: numpy dtype of each sample column ("str" for the text columns, constant per block).
 SAMPLE_DTYPES = {
     "campaign": "str", "round": "int32", "level": "str", "level_index": "int32",
-    "block": "int32", "sample": "int64", "start": "int64", "cycles": "int64",
-    "response": "int64", "rax": "int64", "cpu": "int16", "migrated": "bool", "warmup": "bool",
+    "block": "int32", "probe_index": "int16", "sample": "int64", "start": "int64",
+    "cycles": "int64", "response": "int64", "rax": "int64", "cpu": "int16", "migrated": "bool",
+    "warmup": "bool",
 }  # fmt: skip
 
 #: Memory one sample needs at the peak of writing or reading a campaign (the Arrow parts,
@@ -145,6 +160,17 @@ class Design:
     baseline
         Name of the reference level of every comparison; the first (lowest load)
         level when not given.
+    controls
+        Control probes measured in the same blocks as ``probe`` (e.g. the null trap,
+        a system call): every probe takes ``warmup + samples`` samples per block, in
+        sub-bursts of ``sub_burst`` samples whose order is shuffled per block, so all
+        see the same load and the same drift.
+    sub_burst
+        Samples per sub-burst when there are controls.
+    control_gap
+        Cycles between the controls' intended starts inside a sub-burst (0, the
+        default, issues them back to back: they are compared by their block medians,
+        and pacing them like the main probe would only lengthen the block).
     """
 
     probe: Trap
@@ -158,6 +184,9 @@ class Design:
     seed: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
     baseline: str | None = None
+    controls: tuple[Trap, ...] = ()
+    sub_burst: int = 250
+    control_gap: int = 0
 
     def __post_init__(self) -> None:
         _count("samples", self.samples, 1)
@@ -200,9 +229,26 @@ class Design:
                 f"probe_gap={self.probe_gap} cycles is not allowed; the most is {MAX_GAP} "
                 "(2**36): raise the probe rate"
             )
+        _count("sub_burst", self.sub_burst, 1)
+        _count("control_gap", self.control_gap, 0)
+        object.__setattr__(self, "controls", tuple(self.controls))
+        labels = [t.label for t in self.probes]
+        if len(set(labels)) != len(labels):
+            raise ValueError(f"probes {labels} repeat; each control must differ from the others")
         # Refused here, before a writer creates anything: the whole campaign is merged
         # and read back in memory.
-        check_sizes(self.rounds, len(self.levels), self.samples, self.warmup)
+        k = len(self.probes)
+        check_sizes(self.rounds, len(self.levels), self.samples * k, self.warmup * k)
+
+    @property
+    def probes(self) -> tuple[Trap, ...]:
+        """The main probe, then the controls: ``probe_index`` order."""
+        return (self.probe, *self.controls)
+
+    @property
+    def per_block(self) -> int:
+        """Sample rows per block: every probe's warm-up and samples."""
+        return len(self.probes) * (self.warmup + self.samples)
 
     @property
     def blocks(self) -> int:
@@ -227,8 +273,20 @@ class Design:
             "settle": self.settle,
             "seed": self.seed,
             "baseline": self.baseline,
+            "controls": [t.to_dict() for t in self.controls],
+            "probes": [t.label for t in self.probes],
+            "sub_burst": self.sub_burst,
+            "control_gap": self.control_gap,
             **self.extra,
         }
+
+
+def probes_of(design: dict[str, Any]) -> list[str]:
+    """Probe labels of a recorded design, in ``probe_index`` order (old files: one)."""
+    probes = design.get("probes")
+    if isinstance(probes, list) and probes and all(isinstance(p, str) for p in probes):
+        return list(probes)
+    return [str(design.get("probe_label") or "probe")]
 
 
 @dataclass(frozen=True)

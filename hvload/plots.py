@@ -46,6 +46,7 @@ from .stats.blocks import segment_quantiles, sort_by_cell
 __all__ = [
     "FIGURES",
     "QUANTILE_POINTS",
+    "attribution",
     "distribution",
     "ecdf",
     "load_curve",
@@ -207,6 +208,9 @@ def _prepare(
     # The same samples, levels (in load order) and metric as hvload.stats analyses.
     sel = selection(data, config, tsc_hz=tsc)
     tidy = sel.tidy
+    if "probe_index" in frame.columns and len(tidy.probes) > 1:
+        # The same rows the analysis kept: one probe of a campaign with controls.
+        frame = frame[frame["probe_index"].to_numpy() == tidy.probes.index(tidy.probe)]
     names = tidy.levels
     code = (tidy.cell % tidy.n_levels).astype(np.intp, copy=False)
     selected = _select(names, levels)
@@ -781,6 +785,27 @@ def _block_numbers(blocks: Any) -> np.ndarray | None:
     return np.asarray(list(blocks), dtype=np.int64)
 
 
+def _noisy_blocks(blocks: Any, ids: np.ndarray) -> dict[str, tuple[np.ndarray, str, str]]:
+    """Blocks (in ``ids`` order) with steal time, or with a burst of interrupts."""
+    if not isinstance(blocks, pd.DataFrame) or "block" not in blocks.columns:
+        return {}
+    table = blocks.set_index("block").reindex(ids)
+    out: dict[str, tuple[np.ndarray, str, str]] = {}
+    if "steal_ms" in table.columns:
+        steal = pd.to_numeric(table["steal_ms"], errors="coerce").to_numpy(dtype=float)
+        out["block with steal time"] = (np.nan_to_num(steal) > 0, "#b00020", "v")
+    if "irqs" in table.columns:
+        irqs = pd.to_numeric(table["irqs"], errors="coerce").to_numpy(dtype=float)
+        finite = irqs[np.isfinite(irqs)]
+        if finite.size >= 3:
+            med = np.median(finite)
+            spread = max(1.4826 * np.median(np.abs(finite - med)), 1.0)
+            out["interrupt burst (> 5 MADs)"] = (
+                np.nan_to_num(irqs, nan=-np.inf) > med + 5 * spread, "#e66100", "^"
+            )  # fmt: skip
+    return out
+
+
 def timeline(
     data: Any,
     *,
@@ -831,7 +856,9 @@ def timeline(
     per bin). A level whose blocks rise or fall over the campaign shows drift; dots
     far above the lines are spikes, and spikes that hit blocks of every level at the
     same time point at the host rather than at the load. Dotted verticals mark where
-    each round starts.
+    each round starts. Where the campaign recorded the noise of its blocks, markers
+    above the plot flag blocks with steal time (the host ran something else on this
+    vCPU's physical CPU) and blocks with a burst of interrupts on the probe CPU.
     """
     prep = _prepare(data, tsc_hz=tsc_hz, unit=unit, levels=levels, config=config)
     frame = prep.frame
@@ -913,6 +940,12 @@ def timeline(
             ax.axvline(x[b, 0] - 0.5 * (x[b, 0] - x[b - 1, -1]), color="grey", lw=0.6, ls=":")
     ax.set_yscale("log")
     _readable_log(ax.yaxis, float(np.nanmin(median)), float(np.nanmax(top)))
+    marks = _noisy_blocks(prep.blocks, np.asarray(bvalues))
+    for name, (hit, colour, symbol) in marks.items():
+        if hit.any():
+            y = np.nanmax(top) * 1.15
+            ax.plot(x[hit].mean(axis=1), np.full(int(hit.sum()), y), ls="none", marker=symbol,
+                    color=colour, ms=6, label=name)  # fmt: skip
     ax.set_xlabel(xlabel)
     ax.set_ylabel(f"{prep.latency_label}, log scale")
     ax.grid(True, axis="y", which="major", alpha=0.3)
@@ -1059,6 +1092,111 @@ def verdict_map(
     return ax
 
 
+def attribution(
+    analysis_or_data: Any,
+    *,
+    ax: Axes | None = None,
+    unit: str = "cycles",
+    levels: str | Iterable[str] | None = None,
+    config: AnalysisConfig | None = None,
+    tsc_hz: float | None = None,
+) -> Axes:
+    """The main probe's and the control probes' median change per level, side by side.
+
+    Parameters
+    ----------
+    analysis_or_data : hvload.stats.Analysis, campaign or pandas.DataFrame
+        A finished analysis, or data to analyse under ``config``.
+    ax : matplotlib.axes.Axes, optional
+        Where to draw; a new figure when ``None``.
+    unit : {"cycles", "ns"}, default "cycles"
+        Accepted for a common signature; changes are drawn in percent.
+    levels : str or iterable of str, optional
+        Levels to show (all by default; the baseline has no bar of its own).
+    config : hvload.stats.AnalysisConfig, optional
+        How to analyse data.
+    tsc_hz : float, optional
+        TSC frequency in Hz, as for the other figures.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        One group of bars per level: the main probe, then each control, each with its
+        interval; a campaign without controls gets a note instead.
+
+    Notes
+    -----
+    How to read it: each bar is how much a probe's typical block median changed
+    against the baseline (Hodges-Lehmann estimate of the per-round ratio, with its
+    interval). When the main probe rises and the controls stay flat, the change belongs
+    to the main probe's own path (for a hypercall: the exit); when every probe rises
+    alike, the guest or the host got slower for everything. The text above each group
+    is the attribution verdict against each control (:func:`hvload.stats.attribute`).
+    """
+    if isinstance(analysis_or_data, Analysis):
+        analysis = analysis_or_data
+        metadata: dict[str, Any] = {}
+        tsc = _resolve_tsc(tsc_hz, {"tsc_hz": analysis.design.get("tsc_hz")})
+    else:
+        _, metadata, _ = _split(analysis_or_data)
+        tsc = _resolve_tsc(tsc_hz, metadata)
+        _check_unit(unit, tsc)
+        analysis = analyze(analysis_or_data, (config or DEFAULT).replace(n_sim=0), tsc_hz=tsc)
+    _check_unit(unit, tsc)
+    every = list(analysis.design["levels"])
+    # The baseline is what every bar is measured against: it has no bar of its own.
+    chosen = [every[i] for i in _select(every, levels) if every[i] != analysis.design["baseline"]]
+    ax = _new_axes(ax, (9.0, 5.0))
+    subject = _subject(metadata) if metadata else f"{analysis.design.get('probe')} per level"
+    att = analysis.attribution
+    if att is None or att.table.empty:
+        ax.text(0.5, 0.5, "no control probes were measured in this campaign",
+                ha="center", va="center")  # fmt: skip
+        ax.set_title(f"{subject}\nwhose change is it? (needs control probes)", fontsize="medium")
+        ax.set_axis_off()
+        return ax
+    table = att.table
+    probes = [att.probe, *att.controls]
+    width = 0.8 / len(probes)
+    palette = sns.color_palette("colorblind", len(probes))
+    for k, probe in enumerate(probes):
+        xs, ys, lo, hi = [], [], [], []
+        for i, level in enumerate(chosen):
+            rows = table[table["level"] == level]
+            if k == 0:
+                r = rows.iloc[0]
+                est, low, high = r.main_change, r.main_change_low, r.main_change_high
+            else:
+                r = rows[rows["control"] == probe].iloc[0]
+                est, low, high = r.control_change, r.control_change_low, r.control_change_high
+            xs.append(i + (k - (len(probes) - 1) / 2) * width)
+            ys.append(100 * est)
+            lo.append(100 * (est - low))
+            hi.append(100 * (high - est))
+        ax.bar(xs, ys, width=width * 0.9, color=palette[k],
+               label=probe + (" (main probe)" if k == 0 else " (control)"))  # fmt: skip
+        ax.errorbar(xs, ys, yerr=np.vstack((lo, hi)), fmt="none", ecolor="0.2", capsize=3, lw=1)
+    for i, level in enumerate(chosen):
+        rows = table[table["level"] == level]
+        text = "\n".join(
+            f"vs {str(c).split('/')[0]}: {v}"
+            for c, v in zip(rows["control"], rows["verdict"], strict=True)
+        )
+        ax.annotate(text, (i, 1.0), xycoords=("data", "axes fraction"), ha="center",
+                    va="bottom", fontsize="x-small")  # fmt: skip
+    ax.axhline(0, color="0.3", lw=0.8)
+    threshold = 100 * float(analysis.settings.get("threshold", DEFAULT.threshold))
+    ax.axhspan(-threshold, threshold, color="0.9", zorder=0)
+    ax.set_xticks(range(len(chosen)))
+    ax.set_xticklabels(chosen)
+    ax.set_xlabel(f"load level (change against {att.baseline}; grey band: practical threshold)")
+    ax.set_ylabel("change of the typical block median (%)")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
+    ax.set_title(f"{subject}\nwhose change is it? main probe and controls per level",
+                 fontsize="medium", pad=36)  # fmt: skip
+    return ax
+
+
 #: Every figure by name, as the widgets and the reproduction script list them.
 FIGURES: dict[str, Callable[..., Axes]] = {
     "ecdf": ecdf,
@@ -1068,4 +1206,5 @@ FIGURES: dict[str, Callable[..., Axes]] = {
     "load_curve": load_curve,
     "timeline": timeline,
     "verdicts": verdict_map,
+    "attribution": attribution,
 }

@@ -61,11 +61,13 @@ from .errors import CampaignBusyError, CampaignFileError, CorruptCampaignError
 from .model import (
     BYTES_PER_SAMPLE,
     FORMAT_VERSION,
+    LEGACY_COLUMNS,
     SAMPLE_COLUMNS,
     SAMPLE_DTYPES,
     BlockResult,
     Campaign,
     available_memory,
+    sample_columns,
 )
 
 __all__ = [
@@ -480,14 +482,15 @@ def claim(path: str | os.PathLike[str], command: str = "hvload run") -> OutputLo
 # -- samples and digests --------------------------------------------------------------------
 
 
-def _digest(columns: Mapping[str, Any]) -> str:
+def _digest(columns: Mapping[str, Any], names: Sequence[str] = SAMPLE_COLUMNS) -> str:
     """SHA-256 of one block's samples: each column's name, then its values.
 
     Numeric columns contribute their little-endian bytes in the schema's dtype; the text
-    columns (constant within a block) their one value in UTF-8.
+    columns (constant within a block) their one value in UTF-8. ``names`` are the
+    columns of the file's format (older formats lack ``probe_index``).
     """
     h = hashlib.sha256()
-    for name in SAMPLE_COLUMNS:
+    for name in names:
         h.update(name.encode() + b"\0")
         value = columns[name]
         if SAMPLE_DTYPES[name] == "str":
@@ -498,20 +501,40 @@ def _digest(columns: Mapping[str, Any]) -> str:
     return h.hexdigest()
 
 
+def _names_of(table_or_schema: pa.Table | pa.Schema) -> tuple[str, ...]:
+    """The sample columns a table holds: this format's, or the legacy ones."""
+    names = (
+        table_or_schema.column_names
+        if isinstance(table_or_schema, pa.Table)
+        else (table_or_schema.names)
+    )
+    return SAMPLE_COLUMNS if "probe_index" in names else LEGACY_COLUMNS
+
+
+def _per_block(design: Mapping[str, Any]) -> int:
+    """Sample rows per block of a recorded design: every probe's warm-up and samples."""
+    controls = design.get("controls") or []
+    return (1 + len(controls)) * (design["warmup"] + design["samples"])
+
+
 def _table_digest(table: pa.Table) -> str:
+    names = _names_of(table)
     cols: dict[str, Any] = {}
     for c in _NUMERIC_COLUMNS:
-        cols[c] = table.column(c).to_numpy()
+        if c in names:
+            cols[c] = table.column(c).to_numpy()
     for c in _TEXT_COLUMNS:
         unique = pc.unique(table.column(c))
         if len(unique) != 1:
             raise ValueError(f"the {c!r} column holds {len(unique)} values; it must hold one")
         cols[c] = unique[0].as_py()
-    return _digest(cols)
+    return _digest(cols, names)
 
 
 def _block_table(samples: pd.DataFrame, block: Mapping[str, Any]) -> tuple[pa.Table, dict]:
     """A block's samples as Arrow, and its block row with the count and digest added."""
+    if "probe_index" not in samples.columns:  # built without controls, e.g. by hand
+        samples = samples.assign(probe_index=np.zeros(len(samples), dtype=np.int16))
     table = pa.Table.from_pandas(samples[list(SAMPLE_COLUMNS)], schema=SAMPLE_SCHEMA,
                                  preserve_index=False)  # fmt: skip
     row = dict(block)
@@ -742,7 +765,7 @@ def _read_part(part: Path, campaign_id: object, check_digest: bool) -> tuple[pa.
         raise CampaignFileError(f"{part}: block row: {problem}")
     if block["campaign"] != campaign_id:
         raise CampaignFileError(f"{part}: belongs to campaign {block['campaign']!r}")
-    problem = _schema_problem(pf.schema_arrow)
+    problem = _schema_problem(pf.schema_arrow, _names_of(pf.schema_arrow))
     if problem:
         raise CampaignFileError(f"{part}: {problem}")
     table = pf.read().replace_schema_metadata(None)
@@ -752,6 +775,12 @@ def _read_part(part: Path, campaign_id: object, check_digest: bool) -> tuple[pa.
         block["sha256"] = _table_digest(table) if _PROTECT else None
     elif check_digest and _PROTECT and _table_digest(table) != block["sha256"]:
         raise CampaignFileError(f"{part}: the samples do not match the block's digest")
+    if "probe_index" not in table.column_names:
+        # A part of a run from before format 3: one probe; merged in this format's columns.
+        zeros = pa.array(np.zeros(table.num_rows, dtype=np.int16))
+        table = table.add_column(LEGACY_COLUMNS.index("sample"), "probe_index", zeros)
+        table = table.select(list(SAMPLE_COLUMNS))
+        block["sha256"] = _table_digest(table) if _PROTECT else None
     return table, block
 
 
@@ -857,7 +886,9 @@ _BLOCK_REQUIRED: dict[str, Callable[[Any], bool]] = {
 _BLOCK_OPTIONAL: dict[str, Callable[[Any], bool]] = {
     **dict.fromkeys(
         ("level_value", "start_ns", "end_ns", "workers", "position", "target_rate",
-         "achieved_rate", "achieved_load", "lateness_mean", "lateness_p99", "lateness_max"),
+         "achieved_rate", "achieved_load", "lateness_mean", "lateness_p99", "lateness_max",
+         "steal_ms", "irqs", "ctx_voluntary", "ctx_involuntary", "loadavg", "cpu_mhz",
+         "probe_ns"),
         _is_num,
     ),
     "worker_stats": lambda x: x is None or isinstance(x, list),
@@ -911,8 +942,8 @@ def _metadata_problem(meta: Any) -> str | None:
     return None
 
 
-def _schema_problem(schema: pa.Schema) -> str | None:
-    for name in SAMPLE_COLUMNS:
+def _schema_problem(schema: pa.Schema, names: Sequence[str] = SAMPLE_COLUMNS) -> str | None:
+    for name in names:
         if name not in schema.names:
             return f"the samples lack the column {name!r}"
         have = schema.field(name).type
@@ -994,7 +1025,8 @@ def load(path: str | os.PathLike[str], *, verify: bool = True) -> Campaign:
     if problem is None and not isinstance(rows, list):
         problem = f"the block table is {type(rows).__name__}, not a JSON array"
     problem = problem or next(filter(None, map(_block_row_problem, rows)), None)
-    problem = problem or _schema_problem(schema)
+    names = sample_columns(metadata["format_version"]) if problem is None else SAMPLE_COLUMNS
+    problem = problem or _schema_problem(schema, names)
     if problem:
         raise CampaignFileError(f"{path}: not a valid hvload campaign: {problem}")
     v2 = metadata["format_version"] >= 2
@@ -1015,7 +1047,7 @@ def load(path: str | os.PathLike[str], *, verify: bool = True) -> Campaign:
     except (pa.ArrowException, OSError) as exc:
         raise CampaignFileError(f"{path}: not a readable Parquet file: {exc}") from None
     design = metadata["design"]
-    per_block = design["warmup"] + design["samples"]
+    per_block = _per_block(design)
     if verify:
         _check_blocks(path, metadata, rows, v2)
         if pf.metadata.num_rows != len(rows) * per_block:
@@ -1024,15 +1056,17 @@ def load(path: str | os.PathLike[str], *, verify: bool = True) -> Campaign:
                 f"{pf.metadata.num_rows} samples, but {len(rows)} blocks of {per_block}",
             )  # fmt: skip
     try:
-        table = pf.read(columns=list(SAMPLE_COLUMNS))
+        table = pf.read(columns=list(names))
     except (pa.ArrowException, OSError) as exc:
-        raise _located(path, pf, rows, per_block, exc) from None
+        raise _located(path, pf, rows, per_block, exc, names) from None
     table = _decode_text(path, table)
     if verify:
         _check_rows(path, table, metadata, rows, per_block)
     samples = table.replace_schema_metadata(None).to_pandas()
     if verify:
-        _check_values(path, samples, rows, design, v2)
+        _check_values(path, samples, rows, design, v2, names)
+    if "probe_index" not in samples.columns:  # before format 3: the main probe only
+        samples.insert(names.index("sample"), "probe_index", np.zeros(len(samples), np.int16))
     return Campaign(samples, pd.DataFrame(rows), metadata, path)
 
 
@@ -1070,7 +1104,7 @@ def _check_blocks(path: Path, metadata: dict, rows: list[dict], v2: bool) -> Non
         seen_ids.add(b)
         if v2 and not (row.get("n_samples") is not None and row.get("sha256")):
             raise CorruptCampaignError(path, b, "the block row lacks its count or digest")
-        per_block = design["warmup"] + design["samples"]
+        per_block = _per_block(design)
         if row.get("n_samples", per_block) != per_block:
             raise CorruptCampaignError(
                 path, b, f"{row['n_samples']} samples, the design says {per_block}"
@@ -1078,20 +1112,25 @@ def _check_blocks(path: Path, metadata: dict, rows: list[dict], v2: bool) -> Non
 
 
 def _located(
-    path: Path, pf: pq.ParquetFile, rows: list[dict], per_block: int, exc: Exception
+    path: Path,
+    pf: pq.ParquetFile,
+    rows: list[dict],
+    per_block: int,
+    exc: Exception,
+    names: Sequence[str] = SAMPLE_COLUMNS,
 ) -> CampaignFileError:
     """Where a read failed: the first bad row group (one per block), found by bisection."""
     lo, hi = 0, pf.metadata.num_row_groups
     while hi - lo > 1:
         mid = (lo + hi) // 2
         try:
-            pf.read_row_groups(range(lo, mid), columns=list(SAMPLE_COLUMNS))
+            pf.read_row_groups(range(lo, mid), columns=list(names))
             lo = mid
         except (pa.ArrowException, OSError):
             hi = mid
     group = lo
     bad = []
-    for c in SAMPLE_COLUMNS:
+    for c in names:
         try:
             pf.read_row_group(group, columns=[c])
         except (pa.ArrowException, OSError):
@@ -1156,17 +1195,27 @@ def _check_rows(path: Path, table: pa.Table, meta: dict, rows: list[dict], per_b
 
 
 def _check_values(
-    path: Path, samples: pd.DataFrame, rows: list[dict], design: dict, v2: bool
+    path: Path,
+    samples: pd.DataFrame,
+    rows: list[dict],
+    design: dict,
+    v2: bool,
+    names: Sequence[str] = SAMPLE_COLUMNS,
 ) -> None:
     n, warmup = len(rows), design["warmup"]
-    per_block = warmup + design["samples"]
+    per_probe = warmup + design["samples"]
+    k = 1 + len(design.get("controls") or [])
+    per_block = k * per_probe
+    # Inside a block the rows come probe by probe, each in its own sample order.
     expected = {
         "block": np.repeat([r["block"] for r in rows], per_block),
         "round": np.repeat([r["round"] for r in rows], per_block),
         "level_index": np.repeat([r["level_index"] for r in rows], per_block),
-        "sample": np.tile(np.arange(per_block), n),
-        "warmup": np.tile(np.arange(per_block) < warmup, n),
+        "sample": np.tile(np.arange(per_probe), n * k),
+        "warmup": np.tile(np.arange(per_probe) < warmup, n * k),
     }
+    if "probe_index" in names:
+        expected["probe_index"] = np.tile(np.repeat(np.arange(k), per_probe), n)
     for name, values in expected.items():
         _first_bad(path, samples[name].to_numpy() == values, rows, per_block,
                    f"a sample's {name!r} is not what the design and block table say")  # fmt: skip
@@ -1175,12 +1224,12 @@ def _check_values(
                    f"negative {name} (a latency cannot be < 0)")  # fmt: skip
     if not v2:
         return
-    arrays = {c: samples[c].to_numpy() for c in _NUMERIC_COLUMNS}
+    arrays = {c: samples[c].to_numpy() for c in _NUMERIC_COLUMNS if c in names}
     for i, row in enumerate(rows):
         lo, hi = i * per_block, (i + 1) * per_block
         cols: dict[str, Any] = {c: a[lo:hi] for c, a in arrays.items()}
         cols["campaign"], cols["level"] = row["campaign"], row["level"]
-        if _digest(cols) != row["sha256"]:
+        if _digest(cols, names) != row["sha256"]:
             raise CorruptCampaignError(
                 path, row["block"], "the samples do not match the block's digest"
             )

@@ -253,3 +253,72 @@ def true_block_statistic(
         cycles, _ = synthetic_cycles(rng, 1, 1000, n_samples, **MODELS[model])
         chunks.append(np.quantile(cycles[:, 0, :], q, axis=1))
     return float(np.median(np.concatenate(chunks)))
+
+
+def synthetic_probe_campaign(
+    seed: int | np.random.Generator,
+    *,
+    levels: Sequence[str] = DEFAULT_LEVELS,
+    n_rounds: int = 12,
+    n_samples: int = 300,
+    shift: Mapping[str, Sequence[float]] | None = None,
+    shared_sd: float = 0.02,
+    own_sd: float = 0.004,
+) -> Any:
+    """A SYNTHETIC campaign with a main probe and two controls (null, syscall).
+
+    Every block has a *shared* effect (log-normal, ``shared_sd``: the host or the guest
+    getting busier slows every probe alike) and each probe its own (``own_sd``), plus
+    AR(1) noise within the block. ``shift`` maps a probe label to one factor per level.
+    Returns an object with ``samples``, ``blocks`` and ``metadata`` like a campaign.
+    """
+    from types import SimpleNamespace
+
+    rng = np.random.default_rng(seed)
+    # Base latencies high enough that rounding to whole cycles does not quantise the
+    # block medians (a real null probe sits at ~50 cycles and barely moves).
+    probes = {"hypercall/vmmcall": 2000.0, "null": 800.0, "syscall/getppid": 1200.0}
+    labels = list(probes)
+    n_levels, k = len(levels), len(probes)
+    order = np.argsort(rng.random((n_rounds, n_levels)), axis=1)
+    n_blocks = n_rounds * n_levels
+    level_seq = order.ravel()  # the level of each block, in measurement order
+    round_seq = np.repeat(np.arange(n_rounds), n_levels)
+    shared = rng.normal(0.0, shared_sd, n_blocks)
+    base = np.array(list(probes.values()))
+    factor = np.ones((k, n_levels))
+    for p, label in enumerate(labels):
+        if shift is not None and label in shift:
+            factor[p] = np.asarray(shift[label], dtype=np.float64)
+    # Rows: block by block, probe by probe inside a block, samples in order.
+    innov = rng.normal(0.0, 0.02 * np.sqrt(1 - 0.6**2), (n_blocks * k, n_samples))
+    start = rng.normal(0.0, 0.02, (n_blocks * k, 1))
+    ar, _ = signal.lfilter([1.0], [1.0, -0.6], innov, axis=1, zi=0.6 * start)
+    own = rng.normal(0.0, own_sd, (n_blocks * k, 1))
+    probe_of = np.tile(np.arange(k), n_blocks)
+    block_of = np.repeat(np.arange(n_blocks), k)
+    scale = base[probe_of] * factor[probe_of, level_seq[block_of]]
+    cycles = np.rint(scale[:, None] * np.exp(shared[block_of][:, None] + own + ar))
+    rows = n_blocks * k * n_samples
+    samples = pd.DataFrame(
+        {
+            "round": np.repeat(round_seq[block_of], n_samples),
+            "level": np.asarray(levels, dtype=object)[np.repeat(level_seq[block_of], n_samples)],
+            "level_index": np.repeat(level_seq[block_of], n_samples),
+            "block": np.repeat(block_of, n_samples),
+            "probe_index": np.repeat(probe_of, n_samples),
+            "sample": np.tile(np.arange(n_samples), n_blocks * k),
+            "cycles": cycles.astype(np.int64).ravel(),
+            "warmup": np.zeros(rows, dtype=bool),
+            "migrated": np.zeros(rows, dtype=bool),
+        }
+    )
+    samples["response"] = samples["cycles"]
+    metadata = {
+        "design": {
+            "probes": labels,
+            "levels": [{"name": n, "value": float(i)} for i, n in enumerate(levels)],
+        }
+    }
+    blocks = samples.drop_duplicates("block")[["round", "level", "level_index", "block"]]
+    return SimpleNamespace(samples=samples, blocks=blocks.reset_index(drop=True), metadata=metadata)

@@ -220,7 +220,9 @@ def test_hvload_run_quick_writes_a_campaign(
     c = hvload.load(out)
     sizes = campaign.QUICK_SIZES
     levels = len(campaign.QUICK_FRACTIONS)
-    assert len(c.samples) == sizes["rounds"] * levels * (sizes["samples"] + sizes["warmup"])
+    probes = len(c.metadata["design"]["probes"])  # the main probe and its controls
+    per_probe = sizes["samples"] + sizes["warmup"]
+    assert len(c.samples) == sizes["rounds"] * levels * probes * per_probe
     assert len(c.blocks) == sizes["rounds"] * levels
     assert c.metadata["tsc_hz"] > 1e8 and c.metadata["hypervisor"]
     assert c.metadata["design"]["seed"] == 1 and c.metadata["versions"]["numpy"]
@@ -306,7 +308,8 @@ def test_signals_keep_finished_blocks(tmp_path: Path, sig: int, code: int) -> No
     assert str(out) in err and "kept" in err
     c = store.load(out)
     assert 2 <= len(c.blocks) < 80
-    assert len(c.samples) == len(c.blocks) * 2010
+    probes = len(c.metadata["design"]["probes"])  # the probe and its controls
+    assert len(c.samples) == len(c.blocks) * 2010 * probes
     assert not parts.exists()
     assert pd.api.types.is_integer_dtype(c.samples["cycles"])
 

@@ -143,14 +143,38 @@ def _check_figure(name: str, ax: Axes, c: Campaign) -> None:
         assert all(t.get_text().split("\n")[-1] in VERDICTS for t in cells)
         assert [t.get_text() for t in ax.get_yticklabels()] == names[:-1]
         assert _tick_texts(ax) == names[1:]
+    elif name == "attribution":
+        # These campaigns measured no control probe: the figure says so.
+        assert "no control probes" in " ".join(t.get_text() for t in ax.texts)
     else:  # pragma: no cover - a new figure needs its own checks here
         raise AssertionError(f"no checks for figure {name!r}")
 
 
 def test_figures_names() -> None:
     assert set(plots.FIGURES) == {
-        "ecdf", "violin", "boxen", "ladder", "load_curve", "timeline", "verdicts",
+        "ecdf", "violin", "boxen", "ladder", "load_curve", "timeline", "verdicts", "attribution",
     }  # fmt: skip
+
+
+def test_attribution_figure_with_controls() -> None:
+    from stats_synthetic import synthetic_probe_campaign
+
+    camp = synthetic_probe_campaign(1, shift={"hypercall/vmmcall": [1, 1, 1, 1, 1.06]})
+    ax = plots.attribution(camp)
+    bars = [p for p in ax.patches if p.get_height() != 0]
+    assert len(ax.containers) >= 3  # one bar group per probe
+    assert _tick_texts(ax) == ["25%", "50%", "75%", "100%"]
+    notes = " ".join(t.get_text() for t in ax.texts)
+    assert "vs null: exit path slower" in notes and bars
+
+
+def test_timeline_marks_blocks_with_steal_time(synthetic: Campaign) -> None:
+    blocks = synthetic.blocks.copy()
+    blocks["steal_ms"] = 0.0
+    blocks.loc[blocks.index[:2], "steal_ms"] = 10.0
+    marked = Campaign(synthetic.samples, blocks, synthetic.metadata)
+    ax = plots.timeline(marked)
+    assert "block with steal time" in _legend_texts(ax)
 
 
 @pytest.mark.parametrize("name", list(plots.FIGURES))
@@ -168,10 +192,10 @@ def test_draws_on_given_axes_in_ns(name: str, synthetic: Campaign) -> None:
     fig, given = plt.subplots()
     ax = plots.FIGURES[name](synthetic, ax=given, unit="ns")
     assert ax is given and ax.figure is fig
-    if name != "verdicts":
-        assert "latency (ns)" in ax.get_xlabel() + ax.get_ylabel()
-    else:
+    if name == "verdicts":
         assert any(" ns\n" in t.get_text() for t in ax.texts)
+    elif name != "attribution":  # changes of probes of different speeds: in percent
+        assert "latency (ns)" in ax.get_xlabel() + ax.get_ylabel()
 
 
 @pytest.mark.parametrize("name", list(plots.FIGURES))

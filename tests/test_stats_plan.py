@@ -12,7 +12,7 @@ import pytest
 from stats_synthetic import synthetic_campaign
 
 import hvload
-from hvload import _exec, campaign, stats
+from hvload import _exec, campaign, schedule, stats
 from hvload.cli import main
 from hvload.stats.plan import pilot_noise
 from hvload.stats.power import detectable_shifts, minimum_detectable_effect
@@ -160,7 +160,7 @@ def test_config_is_validated_once_and_shared() -> None:
 
 def test_design_refuses_levels_out_of_load_order() -> None:
     t = hvload.null_trap()
-    levels = (campaign.Level("50%", 0.5), campaign.Level("0%", 0.0))
+    levels = (schedule.Level("50%", 0.5), schedule.Level("0%", 0.0))
     cpu = min(os.sched_getaffinity(0))
     with pytest.raises(ValueError, match="not in order of increasing load"):
         campaign.Design(probe=t, levels=levels, probe_cpu=cpu, samples=10, rounds=2)

@@ -54,7 +54,7 @@ def test_dict_is_json_and_matches_frames() -> None:
     back = json.loads(text)
     assert set(back) == {
         "design", "settings", "methods", "levels", "noise", "omnibus", "trend", "comparisons",
-        "notes",
+        "attribution", "notes",
     }  # fmt: skip
     assert [row["on"] for row in back["noise"]] == ["median", "p99"]
     assert back["settings"]["correction"] == "bh"

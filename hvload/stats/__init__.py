@@ -43,6 +43,8 @@ plan
     Rounds and samples per block needed to detect a change, from a pilot.
 check_design
     Whether a design can reach a verdict at all, before anything is measured.
+attribute
+    For campaigns with control probes: the exit path's own share of each change.
 to_text, to_dict
     The stable text and JSON renderings (``hvload report``, ``hvload run``).
 describe
@@ -54,6 +56,7 @@ samples_frame
 from __future__ import annotations
 
 from .analysis import analyze
+from .attribution import Attribution, AttributionVerdict, attribute
 from .compare import adjust_pvalues
 from .config import DEFAULT, EXCLUDABLE, METRICS, AnalysisConfig
 from .design import DesignCheck, check_design, rounds_needed
@@ -86,6 +89,8 @@ __all__ = [
     "VERDICTS",
     "Analysis",
     "AnalysisConfig",
+    "Attribution",
+    "AttributionVerdict",
     "Comparison",
     "ConfidenceInterval",
     "DesignCheck",
@@ -95,6 +100,7 @@ __all__ = [
     "Verdict",
     "adjust_pvalues",
     "analyze",
+    "attribute",
     "check_design",
     "describe",
     "plan",

@@ -101,7 +101,7 @@ def selection(
     data: Any, config: AnalysisConfig = DEFAULT, *, tsc_hz: float | None = None
 ) -> Selection:
     """Unpack ``data`` and flag the samples ``config`` leaves out (plots use this too)."""
-    tidy = unpack(data, tsc_hz=tsc_hz, metric=config.metric)
+    tidy = unpack(data, tsc_hz=tsc_hz, metric=config.metric, probe=config.probe)
     n_levels, n_rounds = tidy.n_levels, tidy.n_rounds
     all_seg = sort_by_cell(tidy.cycles, tidy.cell, tidy.n_cells)
     level_cells = [np.arange(n_rounds) * n_levels + lv for lv in range(n_levels)]
@@ -440,6 +440,8 @@ def analyze(
         "samples_per_block": spb,
         "tsc_hz": tidy.tsc_hz,
         "metric": tidy.metric,
+        "probe": tidy.probe,
+        "probes": list(tidy.probes),
         "family_size": m,
         "can_decide": bool(check.can_decide) if m else False,
         "rounds_needed": int(check.rounds_needed) if m else 0,
@@ -448,7 +450,7 @@ def analyze(
         [{**c.__dict__, "verdict": c.verdict.value} for c in comparisons],
         columns=[f.name for f in fields(Comparison)],
     )
-    return Analysis(
+    result = Analysis(
         levels=pd.DataFrame([s.row() for s in summaries]),
         comparisons=comparison_frame,
         omnibus=omnibus,
@@ -462,3 +464,12 @@ def analyze(
         config=config,
         design_check=check if m else None,
     )
+    if len(tidy.probes) > 1 and config.probe is None and n_levels > 1:
+        from dataclasses import replace
+
+        from .attribution import attribute
+
+        result = replace(
+            result, attribution=attribute(data, config, tsc_hz=tsc_hz, analysis=result)
+        )
+    return result

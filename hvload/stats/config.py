@@ -80,6 +80,9 @@ class AnalysisConfig:
     baseline : str, optional
         Label of the reference level; by default the campaign's recorded baseline,
         else the level with the lowest load.
+    probe : str, optional
+        Which probe to analyse, by label; the main probe by default (a campaign may
+        measure control probes beside it, see :func:`hvload.stats.attribute`).
     power : float, default 0.8
         Power at which the minimum detectable effect is reported.
     gate : bool, default True
@@ -102,6 +105,7 @@ class AnalysisConfig:
     exclude: tuple[str, ...] = ("warmup",)
     metric: str = "cycles"
     baseline: str | None = None
+    probe: str | None = None
     power: float = 0.8
     gate: bool = True
     outlier_k: float = 10.0
@@ -122,8 +126,10 @@ class AnalysisConfig:
             raise ValueError(f"gate={self.gate!r} is not allowed; it must be True or False")
         if self.metric not in METRICS:
             raise ValueError(f"metric={self.metric!r} is not allowed; choose from {list(METRICS)}")
-        if self.baseline is not None and (not isinstance(self.baseline, str) or not self.baseline):
-            raise ValueError(f"baseline={self.baseline!r} must be a level label or None")
+        for name in ("baseline", "probe"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, str) or not value):
+                raise ValueError(f"{name}={value!r} must be a label or None")
         n = self.n_permutations
         if isinstance(n, bool) or not isinstance(n, int) or n < 99:
             raise ValueError(f"n_permutations={n!r} is not allowed; it must be an integer >= 99")

@@ -53,6 +53,10 @@ class Tidy:
         Position of each sample inside its block (``sample`` column), if present.
     notes : tuple of str
         What unpacking changed or assumed (e.g. levels re-sorted by load).
+    probe : str
+        Label of the probe whose samples these are.
+    probes : tuple of str
+        Every probe of the campaign (main first, then the controls).
     """
 
     cycles: np.ndarray
@@ -68,6 +72,8 @@ class Tidy:
     baseline: str | None = None
     sample_order: np.ndarray | None = None
     notes: tuple[str, ...] = ()
+    probe: str = "probe"
+    probes: tuple[str, ...] = ("probe",)
 
     @property
     def n_levels(self) -> int:
@@ -184,7 +190,43 @@ def _level_value(entry: Any) -> float | None:
     return float(value) if np.isfinite(value) else None
 
 
-def unpack(data: Any, *, tsc_hz: float | None = None, metric: str = "cycles") -> Tidy:
+def _probe_labels(metadata: Mapping[str, Any]) -> list[str]:
+    design = metadata.get("design") if isinstance(metadata, Mapping) else None
+    probes = design.get("probes") if isinstance(design, Mapping) else None
+    if isinstance(probes, list) and probes and all(isinstance(p, str) for p in probes):
+        return list(probes)
+    label = design.get("probe_label") if isinstance(design, Mapping) else None
+    return [str(label) if label else "probe"]
+
+
+def _select_probe(
+    frame: pd.DataFrame, metadata: Mapping[str, Any], probe: str | None
+) -> tuple[pd.DataFrame, str, tuple[str, ...]]:
+    """The rows of one probe (the main one by default) and the campaign's probe labels."""
+    labels = _probe_labels(metadata)
+    if "probe_index" in frame.columns:
+        index = _integer_column(frame, "probe_index")
+        present = np.unique(index)
+        if present.size and (present.min() < 0 or present.max() >= max(len(labels), 1)):
+            labels = labels + [f"probe {i}" for i in range(len(labels), int(present.max()) + 1)]
+    else:
+        index = None
+    if probe is None:
+        chosen = 0
+    elif probe in labels:
+        chosen = labels.index(probe)
+    else:
+        raise ValueError(f"probe={probe!r} is not in this campaign; its probes: {labels}")
+    if index is not None and (index != chosen).any():
+        frame = frame[index == chosen]
+        if len(frame) == 0:
+            raise ValueError(f"probe {labels[chosen]!r} has no samples in this table")
+    return frame, labels[chosen], tuple(labels)
+
+
+def unpack(
+    data: Any, *, tsc_hz: float | None = None, metric: str = "cycles", probe: str | None = None
+) -> Tidy:
     """Validate a campaign or a sample table and return it as flat arrays.
 
     Parameters
@@ -200,6 +242,9 @@ def unpack(data: Any, *, tsc_hz: float | None = None, metric: str = "cycles") ->
         TSC frequency in Hz; overrides ``metadata["tsc_hz"]``.
     metric : {"cycles", "response"}, default "cycles"
         Which column to analyse.
+    probe : str, optional
+        Which probe's samples to analyse, by label (``metadata["design"]["probes"]``);
+        the main probe (``probe_index`` 0) by default.
 
     Returns
     -------
@@ -234,6 +279,7 @@ def unpack(data: Any, *, tsc_hz: float | None = None, metric: str = "cycles") ->
         )
     if len(frame) == 0:
         raise ValueError("sample table is empty; at least one sample per level is needed")
+    frame, probe_label, probe_labels = _select_probe(frame, metadata, probe)
     if metric not in ("cycles", "response"):
         raise ValueError(f"metric={metric!r} is not allowed; choose 'cycles' or 'response'")
     if metric not in frame.columns:
@@ -316,6 +362,8 @@ def unpack(data: Any, *, tsc_hz: float | None = None, metric: str = "cycles") ->
         baseline=baseline,
         sample_order=sample_order,
         notes=tuple(notes),
+        probe=probe_label,
+        probes=probe_labels,
     )
 
 

@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .config import DEFAULT, METRICS
 from .results import Analysis, Comparison, LevelSummary, TestResult, jsonable
+
+if TYPE_CHECKING:
+    from .attribution import Attribution
 from .summary import MAD_SCALE
 
-__all__ = ["METHODS", "REPORT_EXCLUDE", "to_dict", "to_text"]
+__all__ = ["METHODS", "REPORT_EXCLUDE", "attribution_text", "to_dict", "to_text"]
 
 #: What hvload leaves out unless told otherwise (the same default everywhere).
 REPORT_EXCLUDE: tuple[str, ...] = DEFAULT.exclude
@@ -53,6 +56,11 @@ METHODS: dict[str, str] = {
         "halves; minimum detectable effect by resampling within-round residual differences"
     ),
     "outlier": f"|x - level median| > k x max({MAD_SCALE} x MAD, 1 cycle), all samples",
+    "attribution": (
+        "per level against the baseline and per control probe: Hodges-Lehmann change of the "
+        "main probe, of the control, and of their per-round difference of log block "
+        "medians; exact signed-rank test of the difference, adjusted over all pairs"
+    ),
 }
 
 
@@ -277,9 +285,51 @@ def to_text(analysis: Analysis, *, brief: bool = False) -> str:
         if c.message and c.verdict.value != "not enough data"
     ]
     messages += [f"level {s.level}: {s.message}" for s in levels if s.message]
+    if analysis.attribution is not None:
+        out += ["", attribution_text(analysis.attribution).rstrip("\n")]
     notes = list(analysis.notes) + messages
     if notes:
         out += ["", "Notes:"] + [f"  - {n}" for n in notes]
+    return "\n".join(out) + "\n"
+
+
+def attribution_text(att: Attribution) -> str:
+    """The attribution table and the noise context, as text."""
+    out = [
+        f"Attribution: change of {att.probe} against the controls, block medians, "
+        f"against {att.baseline} (difference = what the main probe changed beyond the control)"
+    ]
+    if att.table.empty:
+        out.append("(nothing to compare)")
+    else:
+        header = ["level", "control", "rounds", "main", "control change", "difference [CI]",
+                  "p adj", "verdict"]  # fmt: skip
+        rows = []
+        for r in att.table.itertuples(index=False):
+            diff = _pct(r.difference, 2)
+            if math.isfinite(r.difference_low) and math.isfinite(r.difference_high):
+                diff += f" [{_pct(r.difference_low, 2)}, {_pct(r.difference_high, 2)}]"
+            rows.append([
+                r.level, r.control, str(r.n_rounds), f"{_pct(r.main_change, 2)} ({r.main_verdict})",
+                _pct(r.control_change, 2), diff, _num(r.pvalue_adjusted, 4), r.verdict,
+            ])  # fmt: skip
+        out += _table(header, rows, left=2)
+    if not att.context.empty:
+        out += ["", "Noise context per level (median over blocks; NaN: not readable here)"]
+        cols = [c for c in att.context.columns if c != "level"]
+        rows = [
+            [str(r["level"])] + [_num(r[c], 1) for c in cols] for _, r in att.context.iterrows()
+        ]
+        out += _table(["level", *cols], rows)
+    if not att.context_tests.empty:
+        parts = [
+            f"{r.column}: Friedman p = {_num(r.friedman_p, 3)}, "
+            f"Page (rising) p = {_num(r.page_p, 3)}"
+            for r in att.context_tests.itertuples(index=False)
+        ]
+        out += ["Do the levels differ in their noise? " + "; ".join(parts)]
+    if att.notes:
+        out += [f"  - {n}" for n in att.notes]
     return "\n".join(out) + "\n"
 
 
@@ -303,5 +353,6 @@ def to_dict(analysis: Analysis) -> dict[str, Any]:
         "omnibus": {k: v.to_dict() for k, v in analysis.omnibus.items()},
         "trend": {k: v.to_dict() for k, v in analysis.trend.items()},
         "comparisons": [c.to_dict() for c in analysis.comparison_results],
+        "attribution": analysis.attribution.to_dict() if analysis.attribution else None,
         "notes": list(analysis.notes),
     }

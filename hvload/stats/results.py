@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import pandas as pd
 
 if TYPE_CHECKING:
+    from .attribution import Attribution
     from .config import AnalysisConfig
     from .design import DesignCheck
 
@@ -35,12 +36,21 @@ __all__ = [
 CORRECTIONS: tuple[str, ...] = ("holm", "bh", "none")
 
 
-class Verdict(str, Enum):
-    """The verdict of one comparison; see :mod:`hvload.stats.compare` for the rule.
+class TextEnum(str, Enum):
+    """An enum whose members compare and hash equal to their text, and print as it.
 
-    Members compare and hash equal to their text (``Verdict.SLOWER == "slower"``),
-    so tables and JSON carry the plain words.
+    ``Verdict.SLOWER == "slower"`` and ``"slower" in {Verdict.SLOWER}`` hold, so tables
+    and JSON carry the plain words.
     """
+
+    __hash__ = str.__hash__
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class Verdict(TextEnum):
+    """The verdict of one comparison; see :mod:`hvload.stats.compare` for the rule."""
 
     SLOWER = "slower"
     FASTER = "faster"
@@ -48,11 +58,6 @@ class Verdict(str, Enum):
     INCONCLUSIVE = "inconclusive"
     NO_EVIDENCE = "no evidence"
     NOT_ENOUGH_DATA = "not enough data"
-
-    __hash__ = str.__hash__
-
-    def __str__(self) -> str:
-        return self.value
 
     @property
     def is_difference(self) -> bool:
@@ -315,6 +320,10 @@ class Analysis:
         The :class:`~hvload.stats.AnalysisConfig` it ran with, as a dict.
     notes : tuple of str
         Caveats worth reading (incomplete rounds, missing TSC frequency, ...).
+    attribution : Attribution or None
+        For campaigns with control probes: each level's change of the main probe set
+        against the controls' (see :mod:`hvload.stats.attribution`), and the noise
+        context of the blocks.
     """
 
     levels: pd.DataFrame
@@ -329,6 +338,7 @@ class Analysis:
     comparison_results: tuple[Comparison, ...] = ()
     config: AnalysisConfig | None = None
     design_check: DesignCheck | None = None
+    attribution: Attribution | None = None
 
     def level(self, label: str) -> LevelSummary:
         """The summary of level ``label``."""

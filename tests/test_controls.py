@@ -1,0 +1,129 @@
+"""Control probes beside the main probe, and the noise each block saw, on real traps."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import hvload
+from hvload import _exec, campaign, executor, noise
+from hvload.cli import main
+from hvload.schedule import Level
+
+needs_x86 = pytest.mark.skipif(not _exec.SUPPORTED, reason="measuring needs x86_64")
+needs_two = pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two CPUs")
+PROBE_CPU = min(os.sched_getaffinity(0))
+
+
+@needs_x86
+def test_syscall_trap_is_a_kernel_round_trip_not_an_exit() -> None:
+    trap = executor.syscall_trap()
+    assert trap.label == "syscall/getppid" and executor.probe(trap).ok
+    b = executor.burst(trap, 5000)
+    # getppid returns the parent's pid in RAX: the call really ran.
+    assert (b.rax == os.getppid()).all()
+    floor = np.median(executor.burst(executor.null_trap(), 5000).cycles)
+    exit_ = np.median(executor.burst(executor.cpuid_trap(0), 5000).cycles)
+    median = np.median(b.cycles)
+    print(f"median cycles: null {floor:.0f}, syscall {median:.0f}, cpuid {exit_:.0f}")
+    assert floor < median < exit_
+    with pytest.raises(ValueError, match="call='reboot' is not allowed"):
+        executor.syscall_trap("reboot")
+
+
+def _design(**kw: object) -> campaign.Design:
+    args: dict[str, object] = {
+        "probe": executor.cpuid_trap(0), "levels": (Level("idle", 0.0),),
+        "probe_cpu": PROBE_CPU, "samples": 1000, "rounds": 2, "warmup": 10,
+        "controls": (executor.null_trap(), executor.syscall_trap()), "sub_burst": 100,
+    }  # fmt: skip
+    args.update(kw)
+    return campaign.Design(**args)  # type: ignore[arg-type]
+
+
+def test_design_checks_its_controls() -> None:
+    with pytest.raises(ValueError, match="repeat"):
+        _design(controls=(executor.null_trap(), executor.null_trap()))
+    with pytest.raises(ValueError, match="sub_burst=0"):
+        _design(sub_burst=0)
+    d = _design()
+    assert d.per_block == 3 * 1010
+    assert d.to_dict()["probes"] == ["cpuid(0x0,0x0)", "null", "syscall/getppid"]
+
+
+@needs_x86
+def test_block_interleaves_the_probes_and_records_its_noise() -> None:
+    d = _design()
+    meta = campaign.metadata_for(d, executor_tsc(), {"hypervisor": "test"})
+    camp = campaign.run(d, meta=meta)
+    s = camp.samples
+    assert len(s) == 2 * d.per_block
+    assert (s.groupby("block")["probe_index"].value_counts() == 1010).all()
+    # Inside a block the probes alternate: each probe's samples span the block.
+    first = s[s["block"] == 0]
+    spans = first.groupby("probe_index")["start"].agg(["min", "max"])
+    assert (spans["min"] < spans["max"].min()).all()
+    medians = s[~s["warmup"]].groupby("probe_index")["cycles"].median()
+    assert medians[1] < medians[2] < medians[0]  # null < syscall < cpuid exit
+    for col in noise.NOISE_COLUMNS:
+        assert col in camp.blocks.columns
+    assert (camp.blocks["probe_ns"] > 0).all()
+    assert camp.metadata["platform"]["system"]["sources"]
+
+
+def executor_tsc() -> float:
+    from hvload.machine import tsc_frequency
+
+    return tsc_frequency()[0]
+
+
+@needs_x86
+@needs_two
+def test_a_cpu_burner_shows_up_as_involuntary_context_switches(tmp_path: Path) -> None:
+    d = _design(samples=15_000, rounds=1, probe_gap=int(executor_tsc() / 20_000), controls=())
+    meta = campaign.metadata_for(d, executor_tsc(), {"hypervisor": "test"})
+    quiet = campaign.run(d, meta=meta).blocks.iloc[0]
+    burner = subprocess.Popen(
+        [sys.executable, "-c",
+         f"import os; os.sched_setaffinity(0, {{{PROBE_CPU}}})\nwhile True: pass"],
+    )  # fmt: skip
+    try:
+        busy = campaign.run(d, meta=meta).blocks.iloc[0]
+    finally:
+        burner.kill()
+        burner.wait()
+    print(
+        f"involuntary context switches: quiet {quiet.ctx_involuntary}, busy {busy.ctx_involuntary}"
+    )
+    assert busy["ctx_involuntary"] >= quiet["ctx_involuntary"] + 10
+
+
+@needs_x86
+@needs_two
+def test_hvload_run_quick_records_controls_and_noise(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "controls.parquet"
+    assert main(["run", "--quick", "--no-progress", "--seed", "2", "-o", str(out)]) == 0
+    text = capsys.readouterr().out
+    camp = hvload.load(out)
+    probes = camp.metadata["design"]["probes"]
+    assert probes[1:] == ["null", "syscall/getppid"]
+    assert sorted(camp.samples["probe_index"].unique()) == [0, 1, 2]
+    for col in noise.NOISE_COLUMNS:
+        assert col in camp.blocks.columns
+    assert "Attribution" not in text  # the brief summary of run
+    result = hvload.analyze(camp)
+    assert result.attribution is not None and result.attribution.controls == tuple(probes[1:])
+    plain = tmp_path / "plain.parquet"
+    assert main(["run", "--quick", "--no-progress", "--controls", "none", "-o", str(plain)]) == 0
+    assert hvload.load(plain).metadata["design"]["probes"] == probes[:1]
+    with pytest.raises(SystemExit) as info:
+        main(["run", "--quick", "--controls", "rdtsc", "-o", str(tmp_path / "x.parquet")])
+    assert info.value.code == 2
+    assert "--controls 'rdtsc'" in capsys.readouterr().err
