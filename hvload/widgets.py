@@ -496,8 +496,8 @@ class Explorer(_Shows):
     block is written to the campaign file, as at the end of a full run.
 
     The live analysis and its figure are made between two blocks, never during one, so
-    they lengthen the run (about half a second a block on the project's 2-vCPU machine)
-    but do not disturb what is measured; the "live figure and table" box turns them off.
+    they lengthen the run (by the time a figure takes to draw, per block) but do not
+    disturb what is measured; the "live figure and table" box turns them off.
     A control changed while a block is measured redraws at once, on the CPUs the
     measurement uses.
 
