@@ -1,9 +1,11 @@
 """Interactive controls for notebooks: run a small campaign, or browse a stored one.
 
-:class:`Explorer` measures a campaign with the traps this machine can issue, shows a
-progress bar per block, then a figure and the comparison table; where nothing can be
-measured it says why and opens campaign files instead. :class:`Browser` shows one stored
-campaign: which levels, which figure, which practical threshold, and the verdicts that follow.
+:class:`Explorer` measures a campaign with the traps this machine can issue, in a
+background thread that a Stop button ends at the next block boundary; a progress bar
+counts blocks, and the figure and the comparison table follow the blocks finished so
+far. Where nothing can be measured it says why and opens campaign files instead.
+:class:`Browser` shows one stored campaign: which levels, which figure, which practical
+threshold, and the verdicts that follow.
 
 Every control calls a plain method (``run``, ``open``, ``set_threshold``, ...), and every
 observer reacts to ``widget.value``, so both are driven from tests without a browser. The
