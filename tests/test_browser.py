@@ -273,7 +273,7 @@ def _scroll_shots(page: Any, shots: Shots, step: str, limit: int = 16) -> None:
     scroller = ".jp-NotebookPanel:not(.lm-mod-hidden) .jp-WindowedPanel-outer"
     page.evaluate(f"() => document.querySelector('{scroller}').scrollTo(0, 0)")
     for i in range(limit):
-        time.sleep(0.4)
+        time.sleep(0.15)
         shots(page, f"{step}-{i + 1}")
         at_end = page.evaluate(
             f"""() => {{ const s = document.querySelector('{scroller}');
