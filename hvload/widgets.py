@@ -670,6 +670,7 @@ class Explorer(_Shows):
             (self.progress_text, "progress-text"), (self.status, "status"),
             (self.design_note, "design-note"), (self.fix_rounds, "fix-rounds"),
             (self.runs_dir, "runs-dir"), (self.files, "files"), (self.open_button, "open"),
+            (self.live, "live"),
         ):  # fmt: skip
             control.add_class(f"hvload-{name}")
         self._design_controls = [
@@ -834,6 +835,11 @@ class Explorer(_Shows):
         """End the current run after the block being measured; finished blocks are kept."""
         if self._running and not self._stop.is_set():
             self._stop.set()
+            with self._view_lock:
+                # A live update under way gives way: its figure is dropped before it is
+                # rendered, so the merge of the finished blocks has the CPUs.
+                self._live = None
+                self._drawn += 1
             self.stop_button.disabled = True
             self.progress_text.value += " · <b>stopping after this block</b>"
 
