@@ -13,6 +13,7 @@ import contextlib
 import math
 import os
 import subprocess
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -230,14 +231,20 @@ def _block_samples(
 
 
 def iter_blocks(
-    design: Design, meta: dict[str, Any], *, saturation: float | None = None
+    design: Design,
+    meta: dict[str, Any],
+    *,
+    saturation: float | None = None,
+    stop: threading.Event | None = None,
 ) -> Iterator[BlockResult]:
     """Run ``design`` block by block, yielding each block as soon as it is measured.
 
     The calling thread is pinned to the probe CPU while it runs and restored after.
     Load workers never outlive their block: they stop when the block ends, also on an
     exception or Ctrl-C (which propagate after the workers have stopped). The noise the
-    block ran in (:mod:`hvload.noise`) is read just before and after its samples.
+    block ran in (:mod:`hvload.noise`) is read just before and after its samples. Once
+    ``stop`` is set, no further block starts and the iteration ends normally: a
+    cooperative stop from another thread (a Stop button), where a signal cannot reach.
     """
     for trap in design.probes:
         require(trap)
@@ -251,6 +258,8 @@ def iter_blocks(
         block = 0
         for rnd, order in enumerate(design.order()):
             for position, index in enumerate(order):
+                if stop is not None and stop.is_set():
+                    return
                 level = design.levels[index]
                 gen = generators[index]
                 # The sub-burst order of each block comes from the design's seed too.
@@ -284,6 +293,7 @@ def run(
     saturation: float | None = None,
     progress: Callable[[BlockResult], None] | None = None,
     lock: OutputLock | None = None,
+    stop: threading.Event | None = None,
 ) -> Campaign:
     """Run ``design``, writing each finished block to ``path`` (if given) at once.
 
@@ -309,6 +319,12 @@ def run(
     lock
         The lock on ``path`` taken before anything was measured
         (:func:`hvload.store.claim`); without it the writer takes the lock itself.
+    stop
+        An event another thread may set to end the run at the next block boundary:
+        the block being measured finishes, no other starts, and the finished blocks
+        are written as at the end of a full run, with ``metadata["stopped"]`` saying
+        how many of the design's blocks there are. A file is only written if at least
+        one block finished; otherwise the result is None (with ``path``) or empty.
     """
     from .store import CampaignWriter
 
@@ -332,7 +348,8 @@ def run(
     merging = False
     try:
         try:
-            with contextlib.closing(iter_blocks(design, meta, saturation=saturation)) as blocks:
+            blocks_iter = iter_blocks(design, meta, saturation=saturation, stop=stop)
+            with contextlib.closing(blocks_iter) as blocks:
                 for result in blocks:
                     if writer is not None:
                         writer.write_block(result)
@@ -342,6 +359,8 @@ def run(
                     checkpoint("block")
                     if progress is not None:
                         progress(result)
+            if stop is not None and stop.is_set() and finished < design.blocks:
+                meta["stopped"] = f"stop requested: {finished} of {design.blocks} blocks measured"
             # The merge is inside this protection too: whatever stops it, the finished
             # blocks end in the file or stay in the parts folder, and the caller is told.
             merging = True

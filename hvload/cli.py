@@ -307,6 +307,20 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_dashboard(args: argparse.Namespace) -> int:
+    from .dashboard import serve
+
+    try:
+        serve(
+            port=args.port, ip=args.ip, token=args.token, data_dir=args.data,
+            open_browser=args.open,
+        )  # fmt: skip
+    except ModuleNotFoundError as exc:
+        sys.stderr.write(f"hvload dashboard: error: {exc}\n")
+        return 2
+    return 0  # not reached: the server replaces this process
+
+
 def _cmd_recover(args: argparse.Namespace) -> int:
     from .store import recover
 
@@ -585,6 +599,23 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("path", help="the campaign file the run was writing (its .parts folder exists)")
     p.set_defaults(func=_cmd_recover)
+
+    p = sub.add_parser(
+        "dashboard",
+        help="serve the explorer and browser as a web app (needs: pip install 'hvload[dashboard]')",
+    )
+    p.add_argument("--port", type=int, default=8866, help="port to listen on (default 8866)")
+    p.add_argument(
+        "--ip", default="127.0.0.1",
+        help="address to listen on (default 127.0.0.1: this machine only)",
+    )  # fmt: skip
+    p.add_argument(
+        "--token", default=None,
+        help="the token the page asks for (default: a new random one, printed with the URL)",
+    )  # fmt: skip
+    p.add_argument("--data", default=None, help="directory of stored campaigns (default data/)")
+    p.add_argument("--open", action="store_true", help="open the page in a web browser")
+    p.set_defaults(func=_cmd_dashboard)
 
     return parser
 

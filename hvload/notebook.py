@@ -14,11 +14,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from .campaign import Campaign
     from .machine import PlatformInfo
 
 __all__ = [
     "DATA_ENV",
+    "TextBlock",
+    "TextTable",
     "campaign_files",
     "can_measure",
     "describe_campaign",
@@ -26,6 +30,8 @@ __all__ = [
     "obtain_campaign",
     "platform_record",
     "resolve_campaign",
+    "text_block",
+    "text_table",
 ]
 
 #: Environment variable naming the campaign directory, consulted before any search.
@@ -272,3 +278,85 @@ def describe_campaign(campaign: Campaign) -> str:
         f"- **RAX values seen** (most common): {rax_text}",
     ]
     return "\n".join(lines) + "\n"
+
+
+class TextBlock:
+    """Fixed-width text that a notebook shows unwrapped, scrolling sideways when wide.
+
+    JupyterLab and Voila wrap long lines of printed output, which breaks the columns of
+    a report; this shows ``text`` as HTML ``<pre>`` without wrapping, and as the text
+    itself wherever HTML is not rendered.
+    """
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def _repr_html_(self) -> str:
+        import html
+
+        return (
+            '<pre style="white-space:pre; overflow-x:auto; font-size:12px; line-height:1.3; '
+            'margin:0">' + html.escape(self.text) + "</pre>"
+        )
+
+    def __repr__(self) -> str:
+        return self.text
+
+
+def text_block(text: object) -> TextBlock:
+    """``display(text_block(report))`` shows a text report without wrapping its lines."""
+    return TextBlock(str(text))
+
+
+class TextTable:
+    """A table of prose (reasons, quotations, notes) shown whole and readable.
+
+    pandas cuts long cells short (``display.max_colwidth``) and JupyterLab right-aligns
+    every cell; this shows every cell in full, left-aligned and wrapped, with the
+    columns in a table that fits the page's width where it can.
+    """
+
+    def __init__(self, frame: pd.DataFrame, max_width: str = "34em") -> None:
+        self.frame = frame
+        self.max_width = max_width
+
+    def _repr_html_(self) -> str:
+        import html
+
+        # Styles on each cell: JupyterLab's own table rules (right-aligned cells) would
+        # win over a style sheet, and a sanitizer may drop one.
+        cell = (
+            "text-align:left; vertical-align:top; white-space:normal; "
+            f"max-width:{self.max_width}; padding:0.25em 0.6em"
+        )
+        frame = self.frame
+
+        def text(value: object) -> str:
+            missing = value is None or (isinstance(value, float) and value != value)
+            return "" if missing else html.escape(str(value))
+
+        def row(values: list[object], tag: str) -> str:
+            cells = "".join(f'<{tag} style="{cell}">{text(v)}</{tag}>' for v in values)
+            return f"<tr>{cells}</tr>"
+
+        index_name = frame.index.name or ""
+        head = row([index_name, *frame.columns], "th")
+        body = "".join(
+            row([index, *values], "td")
+            for index, values in zip(frame.index, frame.itertuples(index=False), strict=True)
+        )
+        return (
+            '<table style="border-collapse:collapse; table-layout:auto">'
+            f"<thead>{head}</thead><tbody>{body}</tbody></table>"
+        )
+
+    def __repr__(self) -> str:
+        import pandas as pd
+
+        with pd.option_context("display.max_colwidth", None, "display.width", 200):
+            return self.frame.to_string()
+
+
+def text_table(frame: pd.DataFrame, max_width: str = "34em") -> TextTable:
+    """``display(text_table(df))`` shows a table of prose in full, left-aligned and wrapped."""
+    return TextTable(frame, max_width)

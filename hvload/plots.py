@@ -275,8 +275,13 @@ def _number(value: float, _pos: Any = None) -> str:
     return f"{value:.3g}"
 
 
-def _readable_log(axis: Any, low: float, high: float) -> None:
-    """Log scale with plain numbers at a density that suits the span."""
+def _readable_log(axis: Any, low: float, high: float, body: float | None = None) -> None:
+    """Log scale with plain numbers at a density that suits the span.
+
+    ``body`` is where most samples lie (e.g. the median): when no labelled tick falls
+    within a factor 1.25 of it, a tick at its value rounded to two digits is added, so
+    that the reader can read off the bulk of the distribution and not only its tail.
+    """
     if not (low > 0 and high > low):
         return
     decades = math.log10(high / low)
@@ -289,6 +294,13 @@ def _readable_log(axis: Any, low: float, high: float) -> None:
         major = ticker.LogLocator(base=10, subs=(1.0, 2.0, 5.0))
     else:
         major = ticker.LogLocator(base=10, subs=(1.0,))
+    if decades >= 0.5 and body is not None and low <= body <= high:
+        # The ticks the locator would place in the axis's current view, plus the body's.
+        vmin, vmax = sorted(axis.get_view_interval())
+        ticks = [t for t in major.tick_values(vmin, vmax) if vmin <= t <= vmax]
+        if not any(body / 1.25 <= t <= body * 1.25 for t in ticks):
+            digits = 1 - math.floor(math.log10(body))
+            major = ticker.FixedLocator(sorted([*ticks, round(body, digits)]))
     axis.set_major_locator(major)
     axis.set_major_formatter(ticker.FuncFormatter(_number))
     axis.set_minor_locator(ticker.LogLocator(base=10, subs="auto"))
@@ -359,11 +371,13 @@ def ecdf(
     prep = _prepare(data, tsc_hz=tsc_hz, unit=unit, levels=levels, config=config)
     ax = _new_axes(ax)
     low, high, cut = math.inf, 0.0, 0.0
+    medians = []
     for pos in prep.selected:
         values = prep.values(pos)
         n = values.size
         if n == 0:
             continue
+        medians.append(values[(n - 1) // 2])
         idx = _ecdf_indices(n)
         x = values[idx]
         y = (idx + 1) / n
@@ -378,7 +392,7 @@ def ecdf(
     # median) would squeeze the body into a sliver: the ladder is the tail's figure.
     right = min(high, cut * 1.15) if cut > 0 else high
     ax.set_xlim(low / 1.03, right)
-    _readable_log(ax.xaxis, low, right)
+    _readable_log(ax.xaxis, low, right, body=float(np.median(medians)) if medians else None)
     ax.set_ylim(0, 1.005)
     ax.yaxis.set_major_locator(ticker.FixedLocator([0, 0.25, 0.5, 0.75, 0.9, 1.0]))
     clipped = f"; axis ends near the largest p99.9, max {_number(high)}" if right < high else ""
@@ -487,7 +501,8 @@ def distribution(
     low = float(table["latency"].min())
     high = float(table["latency"].max())
     ax.set_ylim(low / 1.05, high * 1.6)
-    _readable_log(ax.yaxis, low, high)
+    body = float(table.groupby("level", observed=True)["latency"].median().median())
+    _readable_log(ax.yaxis, low, high, body=body)
     # The maxima are written, not plotted: a single spike can be 1000x the median and
     # would flatten every shape if it set the axis range.
     for i, top in enumerate(maxima):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -255,11 +255,14 @@ def write_campaign(
     config: AnalysisConfig | None = None,
     unit: str | None = None,
     dpi: int = 110,
+    step: Callable[[str], None] | None = None,
 ) -> list[Path]:
     """Every figure of ``hvload.plots.FIGURES`` as PNG and the report as text and JSON.
 
     Outputs go to ``out_dir/<file stem>/``: ``<figure>.png``, ``report.txt`` (what
     ``hvload report`` prints) and ``report.json`` (``hvload report --json``).
+    ``step`` is called with the name of each part as it is done (analysis, each
+    figure, report): ``len(FIGURES) + 2`` calls.
     """
     from . import stats
     from .campaign import applied_load_text
@@ -269,16 +272,20 @@ def write_campaign(
     target = Path(out_dir) / Path(path).stem
     target.mkdir(parents=True, exist_ok=True)
     analysis = stats.analyze(camp, config)
+    done = step if step is not None else (lambda name: None)
+    done("analysis")
     written = []
     for name in _figures():
         fig = figure(name, camp, analysis=analysis, unit=unit)
         png = target / f"{name}.png"
         fig.savefig(png, dpi=dpi)
         written.append(png)
+        done(name)
     text = target / "report.txt"
     text.write_text(stats.to_text(analysis) + "\n" + applied_load_text(camp.blocks))
     js = target / "report.json"
     js.write_text(json.dumps(stats.to_dict(analysis), indent=2) + "\n")
+    done("report")
     return [*written, text, js]
 
 
@@ -289,6 +296,7 @@ def reproduce(
     files: Iterable[str | os.PathLike[str]] | None = None,
     config: AnalysisConfig | None = None,
     unit: str | None = None,
+    progress: bool = False,
 ) -> list[Path]:
     """Regenerate the survey tables and, per campaign, every figure and report.
 
@@ -309,18 +317,34 @@ def reproduce(
         when None, as ``hvload report`` uses).
     unit
         ``"cycles"`` or ``"ns"``; by default ns where a campaign records its TSC frequency.
+    progress
+        Show a progress bar (``tqdm.auto``: a widget in a notebook, text elsewhere) that
+        advances with each analysis, figure and report, naming the file and the part.
 
     Returns
     -------
     list of pathlib.Path
         Every file written, tables first, then per campaign its figures and reports.
     """
+    from tqdm.auto import tqdm
+
     out = Path(out_dir)
-    written = write_survey(out)
     if files is None:
         chosen = campaign_files(find_data_dir(data_dir))
     else:
         chosen = [resolve_campaign(f, data_dir) for f in files]
-    for path in chosen:
-        written += write_campaign(path, out, config=config, unit=unit)
+    per_file = len(_figures()) + 2
+    with tqdm(
+        total=1 + per_file * len(chosen), unit="part", desc="reproduce", disable=not progress
+    ) as bar:
+        bar.set_postfix_str("Table 7.1")
+        written = write_survey(out)
+        bar.update()
+        for path in chosen:
+
+            def step(name: str, path: Path = path) -> None:
+                bar.set_postfix_str(f"{path.name}: {name}")
+                bar.update()
+
+            written += write_campaign(path, out, config=config, unit=unit, step=step)
     return written

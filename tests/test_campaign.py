@@ -353,3 +353,35 @@ def test_recover_skips_an_unreadable_part_and_never_overwrites(
     assert parts.exists(), "an unreadable part is kept for a person to look at"
     with pytest.raises(FileExistsError, match="exists already"):
         store.recover(path)
+
+
+@needs_x86
+@needs_two
+def test_stop_event_ends_the_run_at_a_block_boundary(tmp_path: Path, tsc_hz: float) -> None:
+    d = _design()
+    meta = campaign.metadata_for(d, tsc_hz, {"hypervisor": "test"})
+    stop = threading.Event()
+    seen: list[int] = []
+
+    def progress(block: campaign.BlockResult) -> None:
+        seen.append(block.block["block"])
+        if len(seen) == 5:
+            stop.set()  # as a Stop button would, between two blocks
+
+    path = tmp_path / "stopped.parquet"
+    c = campaign.run(d, path, meta=meta, saturation=1e6, progress=progress, stop=stop)
+    assert seen == [0, 1, 2, 3, 4], "no block starts after the stop"
+    assert c is not None and len(c.blocks) == 5 and not c.complete
+    assert "5 of 12 blocks" in c.metadata["stopped"]
+    back = hvload.load(path)  # verified: checksums, digests, design
+    assert len(back.blocks) == 5 and back.metadata["stopped"] == c.metadata["stopped"]
+    assert len(back.samples) == 5 * (d.samples + d.warmup)
+    assert not path.with_name(path.name + ".parts").exists()
+    assert not path.with_name(path.name + ".lock").exists()
+    # A stop before the first block writes nothing; a run without a stop is complete.
+    stop.set()
+    assert campaign.run(d, tmp_path / "none.parquet", meta=meta, stop=stop) is None
+    assert not list(tmp_path.glob("none.parquet*"))
+    assert campaign.run(d, meta=meta, stop=stop).blocks.empty
+    whole = campaign.run(d, meta=meta, stop=threading.Event())
+    assert whole.complete and "stopped" not in whole.metadata

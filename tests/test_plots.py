@@ -347,3 +347,17 @@ def test_figure_of_a_million_samples_is_quick(name: str, million: Campaign) -> N
     ax = plots.FIGURES[name](million)
     ax.figure.canvas.draw()
     assert time.perf_counter() - t0 < 5.0
+
+
+@pytest.mark.parametrize(("name", "axis"), [("ecdf", "x"), ("violin", "y"), ("boxen", "y")])
+def test_a_labelled_tick_lies_near_the_body(name: str, axis: str, real: Campaign) -> None:
+    """On the real default campaign the body sits at about 3,800 ns, the tail at 50k+:
+    a labelled tick must lie within a factor 1.25 of the median, not only decades away."""
+    ax = plots.FIGURES[name](real, unit="ns")
+    lo, hi = sorted(ax.get_xlim() if axis == "x" else ax.get_ylim())
+    shown = ax.xaxis if axis == "x" else ax.yaxis
+    ticks = [t for t in shown.get_majorticklocs() if lo <= t <= hi]
+    keep = real.samples["warmup"].to_numpy() == 0
+    median = float(np.median(real.samples["cycles"].to_numpy()[keep])) / real.tsc_hz * 1e9
+    assert any(median / 1.25 <= t <= median * 1.25 for t in ticks), (median, ticks)
+    plt.close(ax.figure)

@@ -22,10 +22,16 @@ def _no_measure(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MPLBACKEND", "Agg")
 
 
-def test_reproduce_one_campaign(tmp_path: Path) -> None:
+def test_reproduce_one_campaign(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from hvload import plots
 
-    written = reproduce.reproduce(DATA, tmp_path, files=["amd-epyc-2vcpu-aa-noload.parquet"])
+    written = reproduce.reproduce(
+        DATA, tmp_path, files=["amd-epyc-2vcpu-aa-noload.parquet"], progress=True
+    )
+    # The progress bar counts Table 7.1, then the analysis, each figure and the report.
+    total = 1 + len(plots.FIGURES) + 2
+    bar = capsys.readouterr().err
+    assert f"{total}/{total}" in bar and "amd-epyc-2vcpu-aa-noload.parquet: report" in bar
     assert all(p.is_file() and p.stat().st_size > 0 for p in written)
     folder = tmp_path / "amd-epyc-2vcpu-aa-noload"
     for name in plots.FIGURES:
@@ -105,3 +111,17 @@ def test_switch_reads_zero_as_off(monkeypatch: pytest.MonkeyPatch) -> None:
         cpu.require_measuring()
     except UnsupportedPlatformError as exc:  # only a real lack (arch, RDTSCP) may remain
         assert "HVLOAD_NO_MEASURE" not in str(exc)
+
+
+def test_text_helpers_show_everything() -> None:
+    """Notebook tables of prose and text reports: nothing cut, nothing wrapped."""
+    long = "a reason that goes on " * 20
+    frame = pd.DataFrame({"reason": [long, float("nan")]}, index=pd.Index(["x", "y"], name="name"))
+    table = notebook.text_table(frame)
+    shown = table._repr_html_()
+    assert long.strip() in shown and "nan" not in shown
+    assert shown.count("text-align:left") == 2 + 2 * 2  # head and every cell
+    assert long.strip() in repr(table)
+    block = notebook.text_block("col  <b>\n" + long)
+    assert "white-space:pre;" in block._repr_html_() and "&lt;b&gt;" in block._repr_html_()
+    assert repr(block).startswith("col  <b>")

@@ -6,6 +6,7 @@ front end would, and ``Button.click()`` the same handlers.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ import pytest
 pytest.importorskip("ipywidgets")
 pytest.importorskip("hvload.plots")
 
+import hvload
 from hvload import widgets
 from hvload.errors import MeasurementError
 from hvload.notebook import can_measure
@@ -145,22 +147,95 @@ def test_explorer_opens_and_scans(no_measure: None, tmp_path: Path) -> None:
     assert "no campaign file chosen" in e.status.value
 
 
-def test_explorer_runs_a_tiny_campaign(measuring: None) -> None:
-    e = widgets.Explorer(DATA, samples=200, rounds=2, levels="0, 100", open_first=False)
-    assert e.can_measure and not e.run_button.disabled
+def test_explorer_runs_a_tiny_campaign(measuring: None, tmp_path: Path) -> None:
+    e = widgets.Explorer(
+        DATA, samples=200, rounds=2, levels="0, 100", open_first=False, runs_dir=tmp_path
+    )
+    assert e.can_measure and not e.run_button.disabled and e.stop_button.disabled
     assert e.probe.value in e.choices
     camp = e.run()
+    assert camp is not None and camp.path == e.path and camp.path.parent == tmp_path
     assert e.progress.max == 4 and e.progress.value == 4
+    assert "finished" in e.status.value and str(camp.path) in e.status.value
     assert set(camp.samples["level"]) == {"0%", "100%"}
-    assert "100% vs 0%" in e.table.value
+    assert len(hvload.load(camp.path).blocks) == 4
+    assert "100% vs 0%" in e.table.value and "Live" not in e.table.value
     assert _has_png(e.output)
-    # The Run button runs with the controls' values.
+    # The Run button runs with the controls' values, in the background.
     e.levels.value = "0, 50"
     e.run_button.click()
-    assert e.campaign is not camp
-    assert set(e.campaign.samples["level"]) == {"0%", "50%"}
+    assert e.running and e.run_button.disabled and not e.stop_button.disabled
+    assert e.levels.disabled and e.rounds.disabled and e.open_button.disabled
+    assert not e.figure.disabled and not e.threshold.disabled and not e.shown.disabled
+    second = e.wait(120)
+    assert second is not None and e.whole is second
+    assert set(second.samples["level"]) == {"0%", "50%"}
     assert e.progress.value == e.progress.max == 4
-    assert not e.run_button.disabled
+    assert not e.running and not e.run_button.disabled and e.stop_button.disabled
+    assert not e.levels.disabled and not e.open_button.disabled
+    assert len(list(tmp_path.glob("*.parquet"))) == 2
+
+
+def test_explorer_double_click_measures_one_campaign(measuring: None, tmp_path: Path) -> None:
+    e = widgets.Explorer(
+        DATA, samples=100, rounds=1, levels="0, 100", open_first=False, runs_dir=tmp_path
+    )
+    e.live.value = False  # no redraw between blocks: the view shows the end only
+    e.run_button.click()
+    e.run_button.click()  # the second click arrives before the first run has ended
+    assert e.wait(120) is not None
+    assert "Live" not in e.table.value and "100% vs 0%" in e.table.value
+    files = list(tmp_path.glob("*.parquet"))
+    assert len(files) == 1 and len(hvload.load(files[0]).blocks) == 2
+
+
+def test_explorer_stop_keeps_the_finished_blocks(measuring: None, tmp_path: Path) -> None:
+    e = widgets.Explorer(
+        DATA, samples=2000, rounds=200, levels="0, 100", open_first=False, runs_dir=tmp_path
+    )
+    e.start()
+    deadline = time.monotonic() + 60
+    while e.progress.value < 3 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert e.progress.value >= 3, "the run did not advance"
+    # The live view follows the finished blocks; the view controls work meanwhile.
+    assert e.whole is not None and "Live" in e.table.value
+    e.figure.value = "timeline"
+    assert _has_png(e.output)
+    e.threshold.value = 5.0
+    assert e.analysis is not None and e.analysis.settings["threshold"] == pytest.approx(0.05)
+    stopped_at = time.monotonic()
+    e.stop()
+    camp = e.wait(30)
+    assert time.monotonic() - stopped_at < 5
+    assert camp is not None and camp.path is not None
+    done = len(camp.blocks)
+    assert 3 <= done < 400 and e.progress.value == done
+    assert f"stopped</b> after {done} of 400 blocks" in e.status.value
+    back = hvload.load(camp.path)
+    assert len(back.blocks) == done and f"{done} of 400 blocks" in back.metadata["stopped"]
+    assert "Live" not in e.table.value and not e.running and not e.run_button.disabled
+    # Too few rounds is put down to the stop, not to the design (200 rounds could decide).
+    assert "This design cannot" not in e.table.value
+    if done < 2 * 7:
+        assert "Too few rounds for a verdict</b>: the run was stopped" in e.table.value
+
+
+def test_explorer_says_how_many_rounds_a_design_needs(no_measure: None) -> None:
+    from hvload import stats
+
+    e = widgets.Explorer(DATA, open_first=False)
+    levels = widgets.parse_levels(e.levels.value)
+    # The defaults can reach a verdict: nothing to warn about.
+    assert stats.check_design(len(levels), int(e.rounds.value)).can_decide
+    assert e.design_note.value == "" and e.fix_rounds.layout.display == "none"
+    e.levels.value = "0, 25, 50, 75, 100"
+    e.rounds.value = 4
+    need = stats.check_design(5, 4).rounds_needed
+    assert "No verdict possible" in e.design_note.value and f"{need} rounds" in e.design_note.value
+    assert e.fix_rounds.layout.display != "none"
+    e.fix_rounds.click()
+    assert e.rounds.value == need and e.design_note.value == ""
 
 
 def test_explorer_reports_bad_levels(measuring: None) -> None:
