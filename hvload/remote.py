@@ -49,6 +49,7 @@ import contextlib
 import math
 import os
 import re
+import signal
 import threading
 import time
 import uuid
@@ -74,6 +75,7 @@ __all__ = [
     "VMLevel",
     "build_levels",
     "coverage_text",
+    "local_cluster",
     "parse_load",
     "parse_vm_levels",
     "prepare",
@@ -508,6 +510,20 @@ class AgentPool:
                 ),
             },
         }
+
+    def describe(self) -> list[str]:
+        """One line per agent: where it is, its machine, TSC, CPUs and clock offset."""
+        lines = []
+        for n in self.names:
+            p, i = self.info[n]["platform"], self.info[n]
+            tsc = f"{p['tsc_hz'] / 1e6:.3f} MHz" if p.get("tsc_hz") else "unknown"
+            lines.append(
+                f"agent {n!r} at {self.addresses[n]}: {p.get('hostname')}, "
+                f"{p.get('cpu_vendor')} {p.get('cpu_brand')} under {p.get('hypervisor')}, "
+                f"TSC {tsc}; CPUs {i['cpus']}; clock offset {i['clock_offset_ms']:+.3f} ms "
+                f"(+- {i['clock_error_ms']:.3f})"
+            )
+        return lines
 
     def platform(self, name: str) -> dict[str, Any]:
         """The platform report of agent ``name`` (see :func:`hvload.platform`)."""
@@ -1149,12 +1165,36 @@ def serve_agent(
     agent_name = name or socket.gethostname()
     usable = [t.name for t in info.traps if t.supported]
 
+    stopped_by: list[int] = []
+
     async def main() -> None:
-        async with Worker(
-            scheduler, nthreads=1, resources={AGENT_RESOURCE: 1}, name=agent_name,
-            host=host, port=port, dashboard=False, security=security,
-            death_timeout=death_timeout, dashboard_address="127.0.0.1:0",
-        ) as worker:  # fmt: skip
+        # SIGINT/SIGTERM close the worker cleanly (its scheduler is told, no traceback);
+        # the signal is raised again afterwards for the caller to report.
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, lambda s=sig: (stopped_by.append(s), stop.set()))
+        try:
+            worker = Worker(
+                scheduler, nthreads=1, resources={AGENT_RESOURCE: 1}, name=agent_name,
+                host=host, port=port, dashboard=False, security=security,
+                death_timeout=death_timeout, dashboard_address="127.0.0.1:0",
+            )  # fmt: skip
+            starting = asyncio.ensure_future(worker.__aenter__())
+            await asyncio.wait({starting, asyncio.ensure_future(stop.wait())},
+                               return_when=asyncio.FIRST_COMPLETED)  # fmt: skip
+            if not starting.done():
+                starting.cancel()
+                with contextlib.suppress(BaseException):
+                    await worker.close(reason="hvload agent stopped")
+                return
+            starting.result()
+        except (OSError, TimeoutError) as exc:
+            raise ConnectionError(
+                f"could not reach the Dask scheduler at {scheduler} within {death_timeout} s "
+                f"({type(exc).__name__}: {exc})"
+            ) from None
+        try:
             if report is not None:
                 tsc = f"{info.tsc_hz / 1e6:.3f} MHz" if info.tsc_hz else "unknown"
                 report(
@@ -1162,12 +1202,56 @@ def serve_agent(
                     f"{info.hypervisor}, TSC {tsc}; load CPUs {offered}; traps {usable}; "
                     f"worker {worker.address} connected to {scheduler}"
                 )
-            await worker.finished()
+            await asyncio.wait({asyncio.ensure_future(worker.finished()),
+                                asyncio.ensure_future(stop.wait())},
+                               return_when=asyncio.FIRST_COMPLETED)  # fmt: skip
+        finally:
+            _halt_all()
+            with contextlib.suppress(BaseException):
+                await worker.close(reason="hvload agent stopped")
 
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
     # The worker's sampling profiler would take the GIL every 10 ms from the load's
     # start and stop; an agent runs no tasks worth profiling.
-    with dask.config.set({"distributed.worker.profile.enabled": False}):
-        asyncio.run(main())
+    try:
+        with dask.config.set({"distributed.worker.profile.enabled": False}):
+            asyncio.run(main())
+    finally:
+        _halt_all()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if stopped_by:
+        signal.raise_signal(stopped_by[0])
+
+
+def local_cluster(agents: int = 2, **kwargs: Any) -> Any:
+    """A Dask cluster on this machine whose worker processes play neighbour machines.
+
+    ``agents`` worker processes, each one agent (one thread, ``hvload-load=1``), and the
+    scheduler all listen on 127.0.0.1 only, without dashboards. For trying remote load
+    out, for tests and for the coordination benchmark; the "neighbours" share this
+    machine's CPUs with the probe, so give them other CPUs (``vm_cpus``). Use it as a
+    context manager; ``kwargs`` go to ``distributed.LocalCluster``.
+    """
+    import logging
+
+    from distributed import LocalCluster
+
+    if isinstance(agents, bool) or not isinstance(agents, int) or agents < 1:
+        raise ValueError(f"agents={agents!r} must be an integer >= 1")
+    options: dict[str, Any] = {
+        "n_workers": agents, "threads_per_worker": 1, "processes": True,
+        "host": "127.0.0.1", "dashboard_address": None,
+        "resources": {AGENT_RESOURCE: 1}, "silence_logs": logging.ERROR,
+    }  # fmt: skip
+    return LocalCluster(**{**options, **kwargs})
+
+
+def _halt_all() -> None:
+    """Stop the load of every agent of this process."""
+    for agent in list(_ACTIVE):
+        with contextlib.suppress(Exception), agent._lock:
+            agent._halt()
 
 
 def coverage_text(camp: Any) -> str:
