@@ -23,7 +23,10 @@ pytest.importorskip("hvload.plots")
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
-NAMES = ("01_platform_and_survey", "02_load_explorer", "03_load_impact", "04_reproduce")
+NAMES = (
+    "01_platform_and_survey", "02_load_explorer", "03_load_impact", "04_reproduce",
+    "06_neighbours",
+)  # fmt: skip
 #: All four notebooks in one mode must finish within this many seconds together.
 BUDGET_S = 300.0
 
@@ -57,6 +60,8 @@ def _small(name: str, out: Path) -> dict[str, Any]:
             "data_dir": data, "out_dir": str(out),
             "files": ["amd-epyc-2vcpu-aa-noload.parquet"], "show": ("ecdf",),
         },
+        # Two worker processes of this machine play the neighbours.
+        "06_neighbours": {"vm_levels": "0,1,2", "samples": 1000, "rounds": 2},
     }[name]  # fmt: skip
 
 
@@ -151,6 +156,14 @@ def test_notebook_runs(
         else:
             assert "read from amd-epyc-2vcpu-default.parquet" in text
             assert "HVLOAD_NO_MEASURE" in text
+    elif name == "06_neighbours":
+        if mode == "measure":
+            assert "complete: True; 6 blocks" in text
+            assert "Load agents (2):" in text and "Remote load per level" in text
+            outs = [o for c in nb.cells for o in c.get("outputs", [])]
+            assert any("image/png" in o.get("data", {}) for o in outs)
+        else:
+            assert "Nothing is measured here" in text and "Load agents" not in text
     else:
         out = tmp_path / "out"
         assert (out / "table_7_1.csv").is_file()
