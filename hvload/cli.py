@@ -533,6 +533,16 @@ def _add_analysis(p: argparse.ArgumentParser) -> None:
     _add_exclude(p)
 
 
+def _add_metric(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--metric",
+        default=None,
+        choices=["cycles", "response"],
+        help="cycles: service time (default); response: open-loop response time from "
+        "each sample's intended start",
+    )
+
+
 def _add_exclude(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--exclude",
@@ -693,13 +703,7 @@ def _build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("report", help="summaries, tests and verdicts for a campaign file")
     p.add_argument("file", help="campaign file (.parquet) written by hvload run")
-    p.add_argument(
-        "--metric",
-        default=None,
-        choices=["cycles", "response"],
-        help="cycles: service time (default); response: open-loop response time from "
-        "each sample's intended start",
-    )
+    _add_metric(p)
     p.add_argument(
         "--baseline", default=None, help="reference level by name (default: the recorded one)"
     )
@@ -724,7 +728,7 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--samples", type=float, default=None, help="samples per block planned (the pilot's)"
     )
-    p.add_argument("--metric", default=None, choices=["cycles", "response"], help="as for report")
+    _add_metric(p)
     p.add_argument("--json", action="store_true", help="one JSON object on stdout")
     _add_analysis(p)
     p.set_defaults(func=_cmd_plan)

@@ -506,23 +506,36 @@ def burst(
         chunk = min(int(chunk), max(1, 100_000_000 // gap))
 
     out = Burst(trap, gap, **allocate(n))
-    code = _KIND_CODES[trap.instruction]
-    first = 0  # the compiled loop starts the schedule and hands its start back
-    done = hi = 0
+    progress = [0, 0]  # samples done, and the end of the chunk in flight
     try:
-        while done < n:
-            hi = min(n, done + int(chunk))
-            first = _exec.run_burst(
-                code, trap.leaf, trap.subleaf, trap.regs, gap, first,
-                out.start, out.cycles, out.response, out.rax, out.cpu_begin, out.cpu_end,
-                done, hi,
-            )  # fmt: skip
-            done = hi
+        _run_chunks(trap, out, 0, n, gap, int(chunk), progress)
     except KeyboardInterrupt as exc:
+        done, hi = progress
         if hi > done and out.start[hi - 1] != 0:
             done = hi
         raise BurstInterrupted(out._head(done)) from exc
     return out
+
+
+def _run_chunks(
+    trap: Trap, out: Burst, lo: int, hi: int, gap: int, chunk: int, progress: list[int]
+) -> None:
+    """Fill ``out[lo:hi]`` in nogil chunks of one open-loop schedule starting now.
+
+    ``progress`` holds (samples done, end of the chunk in flight), so a caller that
+    catches Ctrl-C knows which samples were measured.
+    """
+    code = _KIND_CODES[trap.instruction]
+    first = 0  # the compiled loop starts the schedule and hands its start back
+    progress[0] = lo
+    while progress[0] < hi:
+        progress[1] = min(hi, progress[0] + chunk)
+        first = _exec.run_burst(
+            code, trap.leaf, trap.subleaf, trap.regs, gap, first,
+            out.start, out.cycles, out.response, out.rax, out.cpu_begin, out.cpu_end,
+            progress[0], progress[1],
+        )  # fmt: skip
+        progress[0] = progress[1]
 
 
 def fill(trap: Trap, out: Burst, lo: int, hi: int, *, gap: int = 0) -> None:
@@ -535,15 +548,5 @@ def fill(trap: Trap, out: Burst, lo: int, hi: int, *, gap: int = 0) -> None:
     """
     if not 0 <= lo <= hi <= out.n:
         raise ValueError(f"sample range {lo}:{hi} is outside the burst's 0:{out.n}")
-    code = _KIND_CODES[trap.instruction]
-    first = 0
     chunk = DEFAULT_CHUNK if not gap else max(1, 100_000_000 // gap)
-    done = lo
-    while done < hi:
-        top = min(hi, done + chunk)
-        first = _exec.run_burst(
-            code, trap.leaf, trap.subleaf, trap.regs, gap, first,
-            out.start, out.cycles, out.response, out.rax, out.cpu_begin, out.cpu_end,
-            done, top,
-        )  # fmt: skip
-        done = top
+    _run_chunks(trap, out, lo, hi, gap, chunk, [lo, lo])

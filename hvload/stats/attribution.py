@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from enum import Enum
 from typing import Any
 
 import numpy as np
@@ -47,7 +46,7 @@ from .compare import adjust_pvalues, friedman, page_trend
 from .config import DEFAULT, AnalysisConfig
 from .design import best_adjusted_pvalue
 from .ranks import hodges_lehmann, signed_rank_test
-from .results import Analysis, Verdict, jsonable
+from .results import Analysis, TextEnum, Verdict, jsonable
 
 __all__ = ["NOISE_COLUMNS", "Attribution", "AttributionVerdict", "attribute"]
 
@@ -57,7 +56,7 @@ NOISE_COLUMNS: tuple[str, ...] = (
 )  # fmt: skip
 
 
-class AttributionVerdict(str, Enum):
+class AttributionVerdict(TextEnum):
     """What the control probes say about a change of the main probe."""
 
     EXIT_PATH_SLOWER = "exit path slower"
@@ -67,11 +66,6 @@ class AttributionVerdict(str, Enum):
     INCONCLUSIVE = "inconclusive"
     NO_EVIDENCE = "no evidence"
     NOT_ENOUGH_DATA = "not enough data"
-
-    __hash__ = str.__hash__
-
-    def __str__(self) -> str:
-        return self.value
 
 
 @dataclass(frozen=True, eq=False)

@@ -36,12 +36,21 @@ __all__ = [
 CORRECTIONS: tuple[str, ...] = ("holm", "bh", "none")
 
 
-class Verdict(str, Enum):
-    """The verdict of one comparison; see :mod:`hvload.stats.compare` for the rule.
+class TextEnum(str, Enum):
+    """An enum whose members compare and hash equal to their text, and print as it.
 
-    Members compare and hash equal to their text (``Verdict.SLOWER == "slower"``),
-    so tables and JSON carry the plain words.
+    ``Verdict.SLOWER == "slower"`` and ``"slower" in {Verdict.SLOWER}`` hold, so tables
+    and JSON carry the plain words.
     """
+
+    __hash__ = str.__hash__
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class Verdict(TextEnum):
+    """The verdict of one comparison; see :mod:`hvload.stats.compare` for the rule."""
 
     SLOWER = "slower"
     FASTER = "faster"
@@ -49,11 +58,6 @@ class Verdict(str, Enum):
     INCONCLUSIVE = "inconclusive"
     NO_EVIDENCE = "no evidence"
     NOT_ENOUGH_DATA = "not enough data"
-
-    __hash__ = str.__hash__
-
-    def __str__(self) -> str:
-        return self.value
 
     @property
     def is_difference(self) -> bool:
