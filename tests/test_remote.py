@@ -164,12 +164,13 @@ def test_flagged_blocks_are_left_out_of_the_analysis_with_a_note() -> None:
 @pytest.fixture(scope="module")
 def neighbours(cluster: Any, tmp_path_factory: pytest.TempPathFactory) -> campaign.Campaign:
     """0, 1 and 2 loaded VMs at 20,000 cpuid/s each on the load CPU, probe cpuid paced
-    at 20,000/s on the probe CPU: 3 levels x 2 rounds of 0.3 s probe windows."""
+    at 20,000/s on the probe CPU: 3 levels x 2 rounds of 0.5 s probe windows (long enough
+    that a worker descheduled for a few ms when the stop arrives stays within 5 %)."""
     path = tmp_path_factory.mktemp("neighbours") / "neighbours.parquet"
     with remote.AgentPool(cluster, agents=AGENTS) as pool:
         plan = remote.prepare(
             pool, "0,1,2", vm_load=f"{RATE:.0f}/s", vm_cpus=[LOAD_CPU], probe="cpuid",
-            probe_cpu=PROBE_CPU, samples=6000, warmup=100, rounds=2, probe_rate=20_000,
+            probe_cpu=PROBE_CPU, samples=10000, warmup=100, rounds=2, probe_rate=20_000,
             controls=None, seed=15,
         )  # fmt: skip
         return plan.run(path)
