@@ -30,6 +30,7 @@ _LAZY = {
     "CampaignFileError": "errors",
     "CorruptCampaignError": "errors",
     "CampaignBusyError": "errors",
+    "AgentLostError": "errors",
     "load": "store",
     "Campaign": "model",
     "Design": "model",

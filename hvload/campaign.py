@@ -17,9 +17,9 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -49,9 +49,14 @@ __all__ = [
     "BlockResult",
     "Campaign",
     "Design",
+    "LoadDriver",
+    "LoadOutcome",
+    "LocalLoad",
     "applied_load_text",
     "iter_blocks",
+    "left_out",
     "run",
+    "usable",
 ]
 
 
@@ -170,6 +175,121 @@ def _block_row(
     }
 
 
+@dataclass
+class LoadOutcome:
+    """What a level's load did during one block, as a :class:`LoadDriver` reports it.
+
+    Attributes
+    ----------
+    stats
+        One :class:`~hvload.loadgen.WorkerStats` per worker that ran.
+    row
+        Further keys for the block row (e.g. the probe window's coverage by remote load).
+    error
+        An error to raise once the block has been stored (e.g. a remote agent was lost):
+        the block is kept, flagged in ``row``, and the campaign stops after it.
+    """
+
+    stats: list[WorkerStats]
+    row: dict[str, Any] = field(default_factory=dict)
+    error: BaseException | None = None
+
+
+class LoadDriver(Protocol):
+    """How :func:`iter_blocks` starts and stops each level's load.
+
+    :class:`LocalLoad` (threads of this process) is the default;
+    :class:`hvload.remote.AgentPool` adds workers on neighbour machines. ``open`` is
+    called once before anything is measured (and before the measuring thread is pinned
+    to the probe CPU), ``start``/``stop`` around every block, ``close`` at the end, also
+    after an exception. ``start`` returns once the level's load is running; ``stop``
+    gets the probe window (``time.time_ns()`` just before the first and after the last
+    probe sample; None when measuring failed) and must leave no worker running.
+    """
+
+    def metadata(self) -> dict[str, Any]: ...
+    def open(self, design: Design, tsc_hz: float) -> None: ...
+    def start(self, index: int) -> None: ...
+    def stop(self, index: int, window: tuple[int, int] | None) -> LoadOutcome: ...
+    def close(self) -> None: ...
+
+
+class LocalLoad:
+    """Load workers as threads of this process, one :class:`LoadGenerator` per level."""
+
+    def __init__(self) -> None:
+        self._generators: list[LoadGenerator] = []
+
+    def metadata(self) -> dict[str, Any]:
+        return {}
+
+    def open(self, design: Design, tsc_hz: float) -> None:
+        remote = sorted(
+            {w.agent for lv in design.levels for w in lv.workers if w.agent is not None}
+        )
+        if remote:
+            raise ValueError(
+                f"the design has load workers on remote agents {remote}; run it with "
+                "load=hvload.remote.AgentPool(...)"
+            )
+        self._generators = [LoadGenerator(level.workers, tsc_hz) for level in design.levels]
+
+    def start(self, index: int) -> None:
+        self._generators[index].start()
+
+    def stop(self, index: int, window: tuple[int, int] | None) -> LoadOutcome:
+        return LoadOutcome(list(self._generators[index].stop()))
+
+    def close(self) -> None:
+        for gen in self._generators:
+            # A worker's error was raised when its block stopped; here only stop.
+            with contextlib.suppress(Exception):
+                gen.stop()
+
+
+def usable(camp: Campaign) -> Campaign:
+    """``camp`` without the blocks flagged ``load_ok = False``; what the analysis takes.
+
+    A block is flagged when its load is not known to have run as designed over its
+    whole probe window: a remote agent was lost, its load started late or stopped
+    early, or a paced remote worker fell short of its target rate
+    (:mod:`hvload.remote`). Such blocks stay in the file; :func:`left_out` says which
+    were left out and why, and ``hvload report`` and ``hvload run`` print it.
+    Campaigns without the flag (local load only) come back unchanged.
+    """
+    blocks = camp.blocks
+    if blocks.empty or "load_ok" not in blocks.columns:
+        return camp
+    bad = blocks["load_ok"].eq(False)
+    if not bad.any():
+        return camp
+    dropped = blocks.loc[bad]
+    notes = [
+        f"block {int(b['block'])} (round {int(b['round'])}, level {b['level']!r}): "
+        f"{b['load_problem'] if isinstance(b.get('load_problem'), str) else 'load not as designed'}"
+        for _, b in dropped.iterrows()
+    ]
+    keep = ~camp.samples["block"].isin(dropped["block"])
+    return Campaign(
+        camp.samples.loc[keep].reset_index(drop=True),
+        blocks.loc[~bad].reset_index(drop=True),
+        {**camp.metadata, "left_out": notes},
+        camp.path,
+    )
+
+
+def left_out(camp: Campaign) -> str:
+    """What :func:`usable` left out of ``camp``, as text (empty when nothing was)."""
+    notes = camp.metadata.get("left_out") or []
+    if not notes:
+        return ""
+    head = (
+        f"Left out of the analysis: {len(notes)} block{'s' if len(notes) != 1 else ''} "
+        "whose load did not run as designed over the probe window (kept in the file)\n"
+    )
+    return head + "".join(f"  {n}\n" for n in notes)
+
+
 def _measure(design: Design, rng: np.random.Generator, n: int) -> tuple[list[Burst], int]:
     """One block's samples of every probe; returns them and the ns spent measuring.
 
@@ -236,6 +356,7 @@ def iter_blocks(
     *,
     saturation: float | None = None,
     stop: threading.Event | None = None,
+    load: LoadDriver | None = None,
 ) -> Iterator[BlockResult]:
     """Run ``design`` block by block, yielding each block as soon as it is measured.
 
@@ -245,44 +366,60 @@ def iter_blocks(
     block ran in (:mod:`hvload.noise`) is read just before and after its samples. Once
     ``stop`` is set, no further block starts and the iteration ends normally: a
     cooperative stop from another thread (a Stop button), where a signal cannot reach.
+    ``load`` starts and stops each level's workers (default :class:`LocalLoad`); when
+    it reports an error for a block (a remote agent lost), that block is yielded first,
+    flagged, and the error is raised after it.
     """
     for trap in design.probes:
         require(trap)
     tsc_hz = float(meta["tsc_hz"])
     n = design.warmup + design.samples
-    # Built before the pinning below, which would hide the load CPUs from their checks.
-    generators = [LoadGenerator(level.workers, tsc_hz) for level in design.levels]
+    load = LocalLoad() if load is None else load
+    # Opened before the pinning below, which would hide the load CPUs from their checks
+    # (and would pin any helper thread a driver starts to the probe CPU).
+    load.open(design, tsc_hz)
     saved = os.sched_getaffinity(0)
-    os.sched_setaffinity(0, {design.probe_cpu})
     try:
+        os.sched_setaffinity(0, {design.probe_cpu})
         block = 0
         for rnd, order in enumerate(design.order()):
             for position, index in enumerate(order):
                 if stop is not None and stop.is_set():
                     return
                 level = design.levels[index]
-                gen = generators[index]
                 # The sub-burst order of each block comes from the design's seed too.
                 rng = np.random.default_rng([design.seed, block])
                 t0 = time.time_ns()
-                with gen:
+                window: tuple[int, int] | None = None
+                load.start(int(index))
+                try:
                     if level.workers and design.settle:
                         time.sleep(design.settle)
                     checkpoint("measure")
                     before = noise.snapshot(design.probe_cpu)
+                    p0 = time.time_ns()
                     outs, spent = _measure(design, rng, n)
+                    window = (p0, time.time_ns())
                     after = noise.snapshot(design.probe_cpu)
+                finally:
+                    outcome = load.stop(int(index), window)
                 t1 = time.time_ns()
                 samples = _block_samples(meta, design, rnd, int(index), block, outs)
                 context = noise.block_noise(design.probe_cpu, before, after)
                 row = _block_row(
-                    meta, design, rnd, position, int(index), block, (t0, t1), gen.stats,
+                    meta, design, rnd, position, int(index), block, (t0, t1), outcome.stats,
                     saturation, context, spent,
                 )  # fmt: skip
+                row.update(outcome.row)
                 yield BlockResult(samples, row)
                 block += 1
+                if outcome.error is not None:
+                    raise outcome.error
     finally:
-        os.sched_setaffinity(0, saved)
+        try:
+            load.close()
+        finally:
+            os.sched_setaffinity(0, saved)
 
 
 def run(
@@ -294,6 +431,7 @@ def run(
     progress: Callable[[BlockResult], None] | None = None,
     lock: OutputLock | None = None,
     stop: threading.Event | None = None,
+    load: LoadDriver | None = None,
 ) -> Campaign:
     """Run ``design``, writing each finished block to ``path`` (if given) at once.
 
@@ -325,6 +463,10 @@ def run(
         are written as at the end of a full run, with ``metadata["stopped"]`` saying
         how many of the design's blocks there are. A file is only written if at least
         one block finished; otherwise the result is None (with ``path``) or empty.
+    load
+        What starts and stops each level's load: :class:`LocalLoad` (the default), or
+        :class:`hvload.remote.AgentPool` for levels with workers on neighbour machines
+        (its agents' platforms go into the metadata as ``agents``).
     """
     from .store import CampaignWriter
 
@@ -341,6 +483,7 @@ def run(
         "campaign": uuid.uuid4().hex[:12],
         "start_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "end_utc": None,
+        **(load.metadata() if load is not None else {}),
     }
     writer = CampaignWriter(path, meta, lock=lock) if path is not None else None
     parts: list[BlockResult] = []
@@ -348,7 +491,7 @@ def run(
     merging = False
     try:
         try:
-            blocks_iter = iter_blocks(design, meta, saturation=saturation, stop=stop)
+            blocks_iter = iter_blocks(design, meta, saturation=saturation, stop=stop, load=load)
             with contextlib.closing(blocks_iter) as blocks:
                 for result in blocks:
                     if writer is not None:
@@ -423,9 +566,13 @@ class Plan:
     metadata: dict[str, Any]
     saturation: float | None
     notes: tuple[str, ...] = ()
+    #: The load driver the design needs (:class:`hvload.remote.AgentPool` for remote
+    #: levels); None runs every worker in this process.
+    load: LoadDriver | None = None
 
     def run(self, path: str | os.PathLike[str] | None = None, **kwargs: Any) -> Campaign:
         """Run the design (see :func:`run`)."""
+        kwargs.setdefault("load", self.load)
         return run(self.design, path, meta=self.metadata, saturation=self.saturation, **kwargs)
 
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .errors import MeasurementError
 
@@ -125,10 +126,95 @@ def _fraction(text: str, what: str) -> float:
 
 def _summary(camp: Campaign, config: stats.AnalysisConfig) -> str:
     from . import stats
-    from .campaign import applied_load_text
+    from .campaign import applied_load_text, left_out, usable
 
+    # Blocks whose (remote) load did not run as designed are left out, with a note.
+    camp = usable(camp)
     analysis = stats.analyze(camp, config)
-    return stats.to_text(analysis, brief=True) + "\n" + applied_load_text(camp.blocks)
+    return (
+        stats.to_text(analysis, brief=True) + "\n" + left_out(camp)
+        + applied_load_text(camp.blocks) + _remote_text(camp)
+    )  # fmt: skip
+
+
+def _remote_text(camp: Campaign) -> str:
+    if not camp.metadata.get("load_agents"):
+        return ""
+    from .remote import coverage_text
+
+    return "\n" + coverage_text(camp)
+
+
+def _remote_request(
+    args: argparse.Namespace, probe_cpu: int, load_cpus: list[int]
+) -> dict[str, object] | None:
+    """The ``hvload run`` options of remote load, checked before anything is contacted."""
+    import math
+
+    given = [
+        f"--{name.replace('_', '-')}"
+        for name in ("agents", "vm_load", "vm_cpus", "lease", "agent_timeout")
+        if getattr(args, name) is not None
+    ]
+    if args.scheduler is None and args.vm_levels is None:
+        if given:
+            raise ValueError(f"{given[0]} needs --scheduler and --vm-levels (remote load)")
+        return None
+    if args.scheduler is None or args.vm_levels is None:
+        raise ValueError("--scheduler and --vm-levels go together: where the agents are, and "
+                         "which machines each level loads")  # fmt: skip
+    if args.levels is not None or args.cpu_levels is not None:
+        raise ValueError(
+            "give either --vm-levels or --levels/--cpu-levels, not both (a VM level loads "
+            "this machine too where it names 'local', e.g. local+vm-b)"
+        )
+    address = args.scheduler.strip()
+    if not address or any(c.isspace() for c in address):
+        raise ValueError(f"--scheduler {args.scheduler!r} is not an address; write e.g. "
+                         "tcp://10.0.0.1:8786 or tls://10.0.0.1:8786")  # fmt: skip
+    from .remote import parse_load, parse_vm_levels
+
+    levels = parse_vm_levels(args.vm_levels)
+    vm_load = parse_load(args.vm_load, "--vm-load") if args.vm_load is not None else ("max", None)
+    vm_cpus = _int_list(args.vm_cpus, "--vm-cpus") if args.vm_cpus is not None else None
+    if vm_cpus is not None and (min(vm_cpus) < 0 or len(set(vm_cpus)) != len(vm_cpus)):
+        raise ValueError(f"--vm-cpus {args.vm_cpus!r}: CPUs are distinct integers >= 0")
+    agents = None
+    if args.agents is not None:
+        agents = [tok.strip() for tok in args.agents.split(",") if tok.strip()]
+        if not agents or len(set(agents)) != len(agents):
+            raise ValueError(
+                f"--agents {args.agents!r}: give distinct agent names, comma-separated"
+            )
+    for name, value, low in (
+        ("--lease", args.lease, 0.2),
+        ("--agent-timeout", args.agent_timeout, 0.1),
+    ):
+        if value is not None and not (math.isfinite(value) and value >= low):
+            raise ValueError(f"{name} {value!r} is not allowed; use seconds >= {low}")
+    if any(part == "local" for lv in levels for part, _ in lv.parts) and not load_cpus:
+        raise ValueError(f"--vm-levels {args.vm_levels!r} loads 'local', but no CPU other than the "
+                         f"probe's ({probe_cpu}) is allowed here")  # fmt: skip
+    baseline = None
+    if args.baseline is not None:
+        text = args.baseline.strip()
+        names = [(f"{lv.count} VM" + ("" if lv.count == 1 else "s")) if lv.count is not None
+                 else lv.text for lv in levels]  # fmt: skip
+        baseline = f"{text} VM" + ("" if text == "1" else "s") if text.isdigit() else text
+        if baseline not in names:
+            raise ValueError(f"--baseline {args.baseline!r} is not one of the VM levels {names}")
+    try:
+        import distributed  # noqa: F401
+    except ImportError:
+        raise ValueError(
+            "--scheduler needs Dask distributed, which is not installed: "
+            "pip install 'hvload[cluster]'"
+        ) from None
+    return {
+        "scheduler": address, "levels": args.vm_levels, "n_levels": len(levels),
+        "vm_load": vm_load, "vm_cpus": vm_cpus, "agents": agents, "baseline": baseline,
+        "lease": args.lease, "timeout": args.agent_timeout,
+    }  # fmt: skip
 
 
 #: Probe rates allowed (samples/s): below the lowest, the gap between samples exceeds the
@@ -168,8 +254,11 @@ def _run_request(args: argparse.Namespace) -> dict[str, object]:
             )
     else:
         load_cpus = [c for c in allowed if c != probe_cpu]
+    remote = _remote_request(args, probe_cpu, load_cpus)
     # Levels are built here only to check them; prepare() builds the real ones.
-    if counts is not None:
+    if remote is not None:
+        pass
+    elif counts is not None:
         cpu_count_levels(counts, load_cpus, null_trap())
     else:
         levels = fractions or (QUICK_FRACTIONS if args.quick else DEFAULT_FRACTIONS)
@@ -189,7 +278,10 @@ def _run_request(args: argparse.Namespace) -> dict[str, object]:
         )
     if args.seed is not None and args.seed < 0:
         raise ValueError(f"--seed {args.seed} is not allowed; it must be an integer >= 0")
-    n_levels = len(counts if counts is not None else fractions or levels)
+    if remote is not None:
+        n_levels = int(remote["n_levels"])  # type: ignore[call-overload]
+    else:
+        n_levels = len(counts if counts is not None else fractions or levels)
     check_sizes(int(sizes["rounds"]), n_levels, int(sizes["samples"]), int(sizes["warmup"]))
     controls: str | tuple[str, ...] = "auto"
     if args.controls is not None:
@@ -209,7 +301,7 @@ def _run_request(args: argparse.Namespace) -> dict[str, object]:
                     f"{list(TRAP_KINDS)}, 'auto' or 'none'"
                 )
     baseline = None
-    if args.baseline is not None:
+    if args.baseline is not None and remote is None:
         # Written like the levels: a percent of saturation, or a CPU count.
         value = _fraction(args.baseline.rstrip("%"), "--baseline")
         baseline = value if counts is not None else value / 100
@@ -221,6 +313,7 @@ def _run_request(args: argparse.Namespace) -> dict[str, object]:
         "path": args.output or _default_output(),
         "exclude": exclude,
         "config": config,
+        "remote": remote,
         "prepare": {
             "probe": args.probe, "load": args.load, "fractions": fractions,
             "cpu_counts": counts, "probe_cpu": probe_cpu,
@@ -264,10 +357,14 @@ def _cmd_run(args: argparse.Namespace) -> int:
     config: stats.AnalysisConfig = request["config"]  # type: ignore[assignment]
     path = str(request["path"])
     # The output is owned (locked) before anything is measured; nothing is on disk before.
-    with claim(path) as lock:
+    remote: dict | None = request["remote"]  # type: ignore[assignment]
+    with claim(path) as lock, contextlib.ExitStack() as stack:
         try:
             checkpoint("setup")
-            plan = prepare(**request["prepare"])  # type: ignore[arg-type]
+            if remote is None:
+                plan = prepare(**request["prepare"])  # type: ignore[arg-type]
+            else:
+                plan = _remote_plan(remote, request["prepare"], stack)  # type: ignore[arg-type]
         except BaseException as exc:
             exc.hvload_note = "nothing was measured or written"  # type: ignore[attr-defined]
             raise
@@ -321,6 +418,59 @@ def _cmd_dashboard(args: argparse.Namespace) -> int:
     return 0  # not reached: the server replaces this process
 
 
+def _remote_plan(remote: dict[str, Any], local: dict[str, Any], stack: contextlib.ExitStack) -> Any:
+    """Connect to the agents (released when ``stack`` closes) and build the plan."""
+    from . import remote as rm
+
+    options = {k: v for k, v in (("lease", remote["lease"]), ("timeout", remote["timeout"]))
+               if v is not None}  # fmt: skip
+    pool = stack.enter_context(
+        rm.AgentPool(remote["scheduler"], agents=remote["agents"], **options)
+    )
+    for line in pool.describe():
+        sys.stderr.write(f"hvload run: {line}\n")
+    keep = ("probe", "load", "probe_cpu", "load_cpus", "samples", "warmup", "rounds",
+            "probe_rate", "seed", "quick", "controls")  # fmt: skip
+    return rm.prepare(
+        pool, remote["levels"], vm_load=remote["vm_load"], vm_cpus=remote["vm_cpus"],
+        baseline=remote["baseline"], **{k: local[k] for k in keep},
+    )  # fmt: skip
+
+
+def _cmd_agent(args: argparse.Namespace) -> int:
+    from .remote import serve_agent
+
+    address = args.scheduler.strip()
+    if not address or any(c.isspace() for c in address):
+        raise ValueError(f"scheduler {args.scheduler!r} is not an address; write e.g. "
+                         "tcp://10.0.0.1:8786")  # fmt: skip
+    if not 0 <= args.port <= 65535:
+        raise ValueError(f"--port {args.port} is not allowed; use 0 (any free port) to 65535")
+    cpus = _int_list(args.cpus, "--cpus") if args.cpus is not None else None
+    if cpus is not None:
+        import os
+
+        allowed = sorted(os.sched_getaffinity(0))
+        bad = [c for c in cpus if c not in allowed]
+        if bad:
+            raise ValueError(
+                f"--cpus {args.cpus!r}: CPU(s) {bad} not allowed here; allowed: {allowed}"
+            )
+    try:
+        import distributed  # noqa: F401
+    except ImportError:
+        raise ValueError(
+            "hvload agent needs Dask distributed, which is not installed: "
+            "pip install 'hvload[cluster]'"
+        ) from None
+    serve_agent(
+        address, name=args.name, host=args.host, port=args.port, cpus=cpus,
+        death_timeout=args.timeout,
+        report=lambda line: (sys.stderr.write(line + "\n"), sys.stderr.flush()),
+    )  # fmt: skip
+    return 0
+
+
 def _cmd_recover(args: argparse.Namespace) -> int:
     from .store import recover
 
@@ -335,18 +485,24 @@ def _cmd_recover(args: argparse.Namespace) -> int:
 
 def _cmd_report(args: argparse.Namespace) -> int:
     from . import stats
-    from .campaign import applied_load_text
+    from .campaign import applied_load_text, left_out, usable
     from .store import load
 
     config = _config(args)
-    camp = load(args.file)
+    # Blocks whose (remote) load did not run as designed are left out, with a note.
+    camp = usable(load(args.file))
     analysis = stats.analyze(camp, config)
     if args.json:
-        json.dump(stats.to_dict(analysis), sys.stdout, indent=2)
+        out = stats.to_dict(analysis)
+        if camp.metadata.get("left_out"):
+            out["left_out"] = list(camp.metadata["left_out"])
+        json.dump(out, sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
         sys.stdout.write(stats.to_text(analysis))
-        sys.stdout.write("\n" + applied_load_text(camp.blocks))
+        sys.stdout.write(
+            "\n" + left_out(camp) + applied_load_text(camp.blocks) + _remote_text(camp)
+        )
     return 0
 
 
@@ -524,8 +680,63 @@ def _build_parser() -> argparse.ArgumentParser:
         help="a few seconds: 3 levels, 2 rounds (a smoke test: too small for any verdict)",
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    g = p.add_argument_group(
+        "load from neighbour machines (hvload agent on each; needs 'hvload[cluster]')"
+    )
+    g.add_argument(
+        "--scheduler", default=None, metavar="ADDRESS",
+        help="the Dask scheduler the load agents are connected to, e.g. tcp://10.0.0.1:8786",
+    )  # fmt: skip
+    g.add_argument(
+        "--vm-levels", default=None, metavar="LEVELS",
+        help="levels over machines: counts of loaded agents (0,1,2,4), or agent names joined "
+        "by + with an optional @load each (0,vm-b,vm-b+vm-c@50%%); 'local' is this machine",
+    )  # fmt: skip
+    g.add_argument(
+        "--agents", default=None, metavar="NAMES",
+        help="which agents, in this order (default: every connected agent, by name)",
+    )  # fmt: skip
+    g.add_argument(
+        "--vm-load", default=None, metavar="LOAD",
+        help="each loaded machine's load per CPU: max (back to back, the default), a percent "
+        "of its saturation (50%%) or a rate (20000/s)",
+    )  # fmt: skip
+    g.add_argument(
+        "--vm-cpus", default=None, metavar="CPUS",
+        help="CPUs of each agent's machine to load, e.g. 1 (default: all it offers)",
+    )  # fmt: skip
+    g.add_argument(
+        "--lease", type=float, default=None, metavar="SECONDS",
+        help="agents stop their load by themselves after this long without word from this "
+        "run (default 3)",
+    )  # fmt: skip
+    g.add_argument(
+        "--agent-timeout", type=float, default=None, metavar="SECONDS",
+        help="an agent that does not answer within this long is lost: the campaign stops, "
+        "keeping its blocks (default 10)",
+    )  # fmt: skip
     _add_analysis(p)
     p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser(
+        "agent",
+        help="run this machine's load agent for campaigns measured on another machine "
+        "(a Dask worker; needs 'hvload[cluster]')",
+    )
+    p.add_argument("scheduler", help="the Dask scheduler's address, e.g. tcp://10.0.0.1:8786")
+    p.add_argument("--name", default=None, help="the agent's name (default: the host name)")
+    p.add_argument(
+        "--host", default="127.0.0.1",
+        help="address to listen on (default 127.0.0.1: this machine only; give the address "
+        "the measuring machine reaches this one at)",
+    )  # fmt: skip
+    p.add_argument("--port", type=int, default=0, help="port to listen on (default: any free)")
+    p.add_argument("--cpus", default=None, help="CPUs offered for load (default: all allowed)")
+    p.add_argument(
+        "--timeout", type=float, default=60.0,
+        help="seconds to keep trying to reach the scheduler before giving up (default 60)",
+    )  # fmt: skip
+    p.set_defaults(func=_cmd_agent)
 
     p = sub.add_parser("report", help="summaries, tests and verdicts for a campaign file")
     p.add_argument("file", help="campaign file (.parquet) written by hvload run")

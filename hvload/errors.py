@@ -8,6 +8,7 @@ if TYPE_CHECKING:
     from .executor import Burst, Trap
 
 __all__ = [
+    "AgentLostError",
     "BurstInterrupted",
     "CampaignBusyError",
     "CampaignFileError",
@@ -21,6 +22,14 @@ __all__ = [
 
 class MeasurementError(RuntimeError):
     """Base class: this machine cannot measure what was asked."""
+
+
+class AgentLostError(ConnectionError):
+    """A remote load agent disconnected, died or stopped answering (:mod:`hvload.remote`).
+
+    A ``ConnectionError`` (an ``OSError``): a failure of the system, not of the request.
+    The campaign stops; the block the agent was lost in is kept and flagged.
+    """
 
 
 class UnsupportedPlatformError(MeasurementError):

@@ -54,6 +54,8 @@ class WorkerStats:
     lateness_p50: float
     lateness_p99: float
     lateness_max: int
+    #: The remote load agent that ran this worker (:mod:`hvload.remote`); None: this process.
+    agent: str | None = None
 
     @property
     def rate_ratio(self) -> float | None:
@@ -61,7 +63,10 @@ class WorkerStats:
         return None if not self.target_rate else self.achieved_rate / self.target_rate
 
     def to_dict(self) -> dict[str, object]:
-        return asdict(self)
+        d = asdict(self)
+        if d["agent"] is None:  # local workers: the same keys as before remote agents
+            del d["agent"]
+        return d
 
 
 def _hist_quantile(hist: np.ndarray, q: float) -> float:
@@ -162,6 +167,8 @@ class LoadGenerator:
         self._stop = np.zeros(1, dtype=np.int64)
         self._workers: list[_Worker] = []
         self.stats: list[WorkerStats] = []
+        #: TSC of each worker's first and last call (in ``workers`` order), from the last stop.
+        self.windows: list[tuple[int, int]] = []
 
     def start(self) -> LoadGenerator:
         """Start every worker and return once each has pinned itself."""
@@ -195,6 +202,10 @@ class LoadGenerator:
             if w.thread.ident is not None:  # started (a start cut short leaves some not)
                 w.thread.join()
         _RUNNING.discard(self)
+        self.windows = [
+            (int(w.counters[_exec.LOAD_FIRST_TSC]), int(w.counters[_exec.LOAD_LAST_TSC]))
+            for w in self._workers
+        ]
         self.stats = [
             w.stats(self.tsc_hz, w.spec.schedule.target_rate(self.tsc_hz)) for w in self._workers
         ]
@@ -203,6 +214,15 @@ class LoadGenerator:
         if errors:
             raise errors[0]
         return self.stats
+
+    def calls(self) -> list[int]:
+        """Calls each running worker has issued so far (empty when stopped)."""
+        return [int(w.counters[_exec.LOAD_CALLS]) for w in self._workers]
+
+    @property
+    def running(self) -> bool:
+        """Whether the workers have been started and not yet stopped."""
+        return bool(self._workers)
 
     def __enter__(self) -> LoadGenerator:
         return self.start()

@@ -225,7 +225,8 @@ class Design:
             )
         for lv in self.levels:
             for w in lv.workers:
-                if w.cpu == self.probe_cpu:
+                # A remote worker's CPU is a CPU of its agent's machine, not of this one.
+                if w.cpu == self.probe_cpu and getattr(w, "agent", None) is None:
                     raise ValueError(
                         f"level {lv.name!r} puts a load worker on the probe CPU {w.cpu}"
                     )

@@ -160,14 +160,20 @@ class Ramp(Schedule):
 
 @dataclass(frozen=True)
 class WorkerSpec:
-    """One load worker: a trap issued on a CPU following a schedule."""
+    """One load worker: a trap issued on a CPU following a schedule.
+
+    ``agent`` names the remote load agent (a neighbour VM, :mod:`hvload.remote`) whose
+    CPU ``cpu`` is meant; None, the default, is a thread of the measuring process.
+    """
 
     cpu: int
     trap: Trap
     schedule: Schedule
+    agent: str | None = None
 
     def to_dict(self) -> dict[str, object]:
-        return {"cpu": self.cpu, "trap": self.trap.to_dict(), **self.schedule.to_dict()}
+        where = {} if self.agent is None else {"agent": self.agent}
+        return {"cpu": self.cpu, **where, "trap": self.trap.to_dict(), **self.schedule.to_dict()}
 
 
 @dataclass(frozen=True)

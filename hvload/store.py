@@ -978,10 +978,15 @@ _BLOCK_OPTIONAL: dict[str, Callable[[Any], bool]] = {
         ("level_value", "start_ns", "end_ns", "workers", "position", "target_rate",
          "achieved_rate", "achieved_load", "lateness_mean", "lateness_p99", "lateness_max",
          "steal_ms", "irqs", "ctx_voluntary", "ctx_involuntary", "loadavg", "cpu_mhz",
-         "probe_ns"),
+         "probe_ns", "probe_start_ns", "probe_end_ns", "agents", "load_cover", "load_lead_ms",
+         "load_lag_ms", "clock_error_ms", "remote_start_ms", "remote_stop_ms"),
         _is_num,
     ),
     "worker_stats": lambda x: x is None or isinstance(x, list),
+    # Remote load (hvload.remote): whether the load covered the probe window, and why not.
+    "load_ok": lambda x: x is None or isinstance(x, bool),
+    "load_problem": lambda x: x is None or isinstance(x, str),
+    "agent_windows": lambda x: x is None or isinstance(x, list),
     "n_samples": lambda x: _is_int(x) and x >= 0,
     "sha256": lambda x: x is None or (isinstance(x, str) and len(x) == 64),
 }  # fmt: skip

@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
 NAMES = (
     "01_platform_and_survey", "02_load_explorer", "03_load_impact", "04_reproduce",
-    "05_compare_machines",
+    "05_compare_machines", "06_neighbours",
 )  # fmt: skip
 
 
@@ -42,6 +42,8 @@ def small_parameters(name: str, out: Path, data: Path | None = None) -> dict[str
             "files": ["amd-epyc-2vcpu-aa-noload.parquet"], "show": ("ecdf",),
         },
         "05_compare_machines": {"data_dir": data_dir},
+        # Two worker processes of this machine play the neighbours.
+        "06_neighbours": {"vm_levels": "0,1,2", "samples": 1000, "rounds": 2},
     }[name]  # fmt: skip
 
 

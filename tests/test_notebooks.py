@@ -114,6 +114,14 @@ def test_notebook_runs(
         else:
             assert "read from amd-epyc-2vcpu-default.parquet" in text
             assert "HVLOAD_NO_MEASURE" in text
+    elif name == "06_neighbours":
+        if mode == "measure":
+            assert "complete: True; 6 blocks" in text
+            assert "Load agents (2):" in text and "Remote load per level" in text
+            outs = [o for c in nb.cells for o in c.get("outputs", [])]
+            assert any("image/png" in o.get("data", {}) for o in outs)
+        else:
+            assert "Nothing is measured here" in text and "Load agents" not in text
     else:
         out = tmp_path / "out"
         assert (out / "table_7_1.csv").is_file()
