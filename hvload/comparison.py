@@ -31,8 +31,8 @@ probes, hypervisors, block sizes or level definitions are named as caveats.
 The A/A calibration and the power of these tests are asserted by
 ``tests/test_compare.py`` on SYNTHETIC campaigns of 12 rounds x 5 levels x 500 samples per
 block, one campaign per group (``tests/stats_synthetic.py``): at most 7 % of 200 pairs of
-campaigns from one distribution get a ``slower`` or ``faster`` verdict (the ``mild`` and
-the ``heavy`` noise model), and a 5 % change of every level is found (``slower``) in at
+campaigns from one distribution get a ``slower`` or ``faster`` verdict (the ``mild``,
+``heavy`` and ``wild`` noise models), and a 5 % change of every level is found (``slower``) in at
 least 80 % of 200 pairs at each level (``mild``).
 """
 

@@ -33,6 +33,9 @@ real AMD A/A (12 x 5)                    SD 0.009, q90 0.02  SD 0.09, q90 0.24
 ``mild``: Gaussian block effects         SD 0.022, q90 0.06  SD 0.18, q90 0.57
 real Intel, CPU counts (10 x 6)          SD 0.021, q90 0.11  SD 0.14, q90 1.42
 ``heavy``: 5.5 % of blocks 40 % slow     SD 0.023, q90 0.11  SD 0.42, q90 1.83
+real Intel with controls (60 x 6)        SD 0.030, q90 0.21  SD 0.14, q90 0.45
+real AMD with controls (40 x 5)          SD 0.094, q90 0.44  SD 0.14, q90 0.33
+``wild``: 30 % of blocks 50 % slow       SD 0.15, q90 0.45+  SD 0.40, q90 1.6
 =======================================  ==================  ==================
 
 ``tests/test_stats_models.py`` checks that each model is at least as noisy as the
@@ -78,6 +81,19 @@ MODELS: Mapping[str, Mapping[str, float]] = {
         "drift_sd": 0.0,
         "slow_rate": 0.055,
         "slow_factor": 1.4,
+        "bump_rate": 0.02,
+        "bump_rate_sd": 1.0,
+        "bump_size_sd": 0.5,
+        "spike_rate": 3e-4,
+        "spike_rate_sd": 1.5,
+    },
+    # A shared host at its worst (the AMD campaign with controls, 2026-11-26 evening):
+    # blocks in two modes, a third of them half again as slow, plus wide Gaussian offsets.
+    "wild": {
+        "block_sd": 0.06,
+        "drift_sd": 0.0,
+        "slow_rate": 0.3,
+        "slow_factor": 1.5,
         "bump_rate": 0.02,
         "bump_rate_sd": 1.0,
         "bump_size_sd": 0.5,

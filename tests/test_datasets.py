@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import shutil
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +17,6 @@ from dataset_synthetic import synthetic_file
 
 import hvload
 from hvload import store
-from hvload.cli import main
 from hvload.datasets import BLOCK_COLUMNS, CAMPAIGN_COLUMNS, campaign_files, probe_blocks
 from hvload.errors import CampaignFileError, CorruptCampaignError, MissingExtraError
 from hvload.model import absolute_start
@@ -28,21 +26,6 @@ from hvload.stats.analysis import block_table
 pytest.importorskip("duckdb")
 DATA = Path(__file__).resolve().parents[1] / "data"
 REAL = DATA / "intel-xeon-16vcpu-cpu-levels.parquet"
-
-
-@pytest.fixture
-def cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., tuple[int, str, str]]:
-    """Run ``hvload ARGS`` in this process: (exit status, stdout, stderr)."""
-
-    def call(*argv: str) -> tuple[int, str, str]:
-        try:
-            code = main(list(argv))
-        except SystemExit as exc:
-            code = int(exc.code or 0)
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return call
 
 
 @pytest.fixture(scope="module")

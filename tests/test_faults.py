@@ -56,21 +56,6 @@ def _fresh_faults(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., tuple[int, str, str]]:
-    """Run ``hvload ARGS`` in this process: (exit status, stdout, stderr)."""
-
-    def call(*argv: str) -> tuple[int, str, str]:
-        try:
-            code = main(list(argv))
-        except SystemExit as exc:
-            code = int(exc.code or 0)
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return call
-
-
-@pytest.fixture
 def finished(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Counts the blocks whose part reached the disk, independently of any message."""
     count = [0]

@@ -24,6 +24,8 @@ PAIRS = [
     ("mild", "amd-epyc-2vcpu-default.parquet"),
     ("mild", "amd-epyc-2vcpu-aa-noload.parquet"),
     ("heavy", "intel-xeon-16vcpu-cpu-levels.parquet"),
+    ("wild", "intel-xeon-16vcpu-controls.parquet"),
+    ("wild", "amd-epyc-2vcpu-controls.parquet"),
 ]
 
 

@@ -3,7 +3,7 @@
 Every claim the package documents about its statistics (``hvload.stats`` module
 notes, README "Statistics") is asserted here at the stated sizes, end to end
 through :func:`hvload.stats.analyze`. The campaigns come from
-``stats_synthetic.py``: two noise models calibrated against the real files in
+``stats_synthetic.py``: three noise models calibrated against the real files in
 ``data/`` (``test_stats_models.py`` checks they are at least as noisy). Seeds are
 fixed, so a run is reproducible; they were chosen before the results were seen.
 The minimum-detectable-effect simulation is skipped (``n_sim=0``): no verdict or

@@ -18,10 +18,11 @@ What a user reads, and why it can be trusted
   verdict at all (:mod:`~hvload.stats.design`).
 
 Validated claims (``tests/test_stats_validation.py``, SYNTHETIC campaigns of
-5 levels x 500 samples per block, ``tests/stats_synthetic.py``; two noise
+5 levels x 500 samples per block, ``tests/stats_synthetic.py``; three noise
 models calibrated against the real campaigns in ``data/``: ``mild``, Gaussian
-block effects like the AMD machine, and ``heavy``, 5 % of blocks 40 % slow
-like the Intel machine):
+block effects like the AMD machine on a quiet day, ``heavy``, 5.5 % of blocks
+40 % slow like the Intel machine, and ``wild``, 30 % of blocks 50 % slow, noisier
+than the noisiest real campaign):
 
 * at 12 rounds the per-level median and p99 intervals and the change intervals
   cover the truth in at least 93 % of 300 campaigns per model;
