@@ -179,8 +179,12 @@ def test_hvload_compare_on_the_real_campaigns_says_what_it_cannot_compare(
                                 "inconclusive") for c in rows)  # fmt: skip
 
 
-def test_hvload_compare_by_a_metadata_column(cli) -> None:
-    status, out, err = cli("compare", str(DATA), "--by", "cpu_brand", "--json")
+def test_hvload_compare_by_a_metadata_column(cli, tmp_path: Path) -> None:
+    # A folder of four real campaigns, so that files added to data/ later change nothing here.
+    for name in ("amd-epyc-2vcpu-default", "amd-epyc-2vcpu-aa-noload",
+                 "intel-xeon-16vcpu-cpu-levels", "intel-xeon-16vcpu-controls"):  # fmt: skip
+        (tmp_path / f"{name}.parquet").symlink_to(DATA / f"{name}.parquet")
+    status, out, err = cli("compare", str(tmp_path), "--by", "cpu_brand", "--json")
     assert status == 0, err
     doc = json.loads(out)
     groups = {g["group"]: g["n_campaigns"] for g in doc["groups"]}

@@ -1,4 +1,4 @@
-"""Lean samples in memory and campaign format 3 on disk (issue 14, item 1).
+"""Lean samples in memory and campaign format 4 on disk (issue 14, item 1).
 
 The default campaign here is MEASURED samples of data/amd-epyc-2vcpu-default.parquet cut
 into today's default design (``dataset_synthetic.default_from_measured``): compression
@@ -7,6 +7,7 @@ depends on real values, and these are real.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -28,7 +29,15 @@ from hvload.model import (
 )
 
 DATA = Path(__file__).resolve().parents[1] / "data"
-FILES = sorted(DATA.glob("*.parquet"))
+
+
+def _format_version(path: Path) -> int:
+    meta = json.loads(pq.read_schema(path).metadata[b"hvload.metadata"])
+    return int(meta["format_version"])
+
+
+#: The shipped files written before the lean layout (format 4 files are checked on load).
+OLD_FILES = [p for p in sorted(DATA.glob("*.parquet")) if _format_version(p) < 4]
 
 
 def assert_same_samples(a: pd.DataFrame, b: pd.DataFrame) -> None:
@@ -73,7 +82,7 @@ def test_default_campaign_is_lean_in_memory_and_on_disk(default_file: Path) -> N
     assert camp.metadata["format_version"] == 4
 
 
-@pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", OLD_FILES, ids=lambda p: p.name)
 def test_old_files_load_with_every_value_unchanged(path: Path, tmp_path: Path) -> None:
     camp = hvload.load(path)
     per_sample = camp.samples.memory_usage(deep=True).sum() / len(camp.samples)
@@ -94,6 +103,16 @@ def test_old_files_load_with_every_value_unchanged(path: Path, tmp_path: Path) -
         again = store.save(camp, tmp_path / "v4.parquet")
         assert_same_samples(again.samples, camp.samples)
         assert os.path.getsize(tmp_path / "v4.parquet") < 0.6 * os.path.getsize(path)
+
+
+@pytest.mark.parametrize(
+    "path", [p for p in sorted(DATA.glob("*.parquet")) if p not in OLD_FILES], ids=lambda p: p.name
+)
+def test_shipped_format_4_files_are_lean(path: Path) -> None:
+    camp = hvload.load(path)  # digests and values verified
+    per_sample = camp.samples.memory_usage(deep=True).sum() / len(camp.samples)
+    assert per_sample <= 24, per_sample
+    assert os.path.getsize(path) / len(camp.samples) <= 4
 
 
 def test_lean_types_widen_where_values_need_it() -> None:
