@@ -39,8 +39,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
-import pyarrow.parquet as pq
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+
+from byteflip import chunk_ranges, flipped_bytes
 
 from hvload import _faultinject, campaign, store
 from hvload.cli import main
@@ -214,37 +215,19 @@ def byte_flips(n: int) -> None:
         path = Path(tmp) / src.name
         shutil.copyfile(src, path)
         reference = store.load(path).samples
-        md = pq.ParquetFile(path).metadata
-        ranges = []
-        for i in range(md.num_row_groups):
-            for j in range(md.num_columns):
-                c = md.row_group(i).column(j)
-                start = c.dictionary_page_offset if c.has_dictionary_page else c.data_page_offset
-                ranges.append((start, start + c.total_compressed_size))
-        cum = np.concatenate([[0], np.cumsum([b - a for a, b in ranges])])
-        picks = np.random.default_rng(2026).choice(cum[-1], n, replace=False)
+        ranges = chunk_ranges(path)
         detected = harmless = silent = 0
         t0 = time.perf_counter()
-        with open(path, "r+b") as f:
-            for p in picks:
-                k = int(np.searchsorted(cum, p, side="right") - 1)
-                offset = ranges[k][0] + int(p - cum[k])
-                f.seek(offset)
-                byte = f.read(1)
-                f.seek(offset)
-                f.write(bytes([byte[0] ^ 0xFF]))
-                f.flush()
-                try:
-                    same = store.load(path).samples.equals(reference)
-                    harmless += same
-                    silent += not same
-                except CampaignFileError:
-                    detected += 1
-                f.seek(offset)
-                f.write(byte)
-                f.flush()
+        for _ in flipped_bytes(path, n, seed=2026):
+            try:
+                same = store.load(path).samples.equals(reference)
+                harmless += same
+                silent += not same
+            except CampaignFileError:
+                detected += 1
         per_load = (time.perf_counter() - t0) / n
-        print(f"\nbyte flips in the {len(ranges)} column chunks ({cum[-1]:,} bytes) of "
+        print(f"\nbyte flips in the {len(ranges)} column chunks "
+              f"({sum(b - a for a, b in ranges):,} bytes) of "
               f"{src.name}: {n} flips, {detected} detected by load(), {harmless} in header "
               f"bytes the reader ignores (samples identical), {silent} changed values "
               f"unnoticed (goal 0); {per_load * 1e3:.0f} ms per load")  # fmt: skip

@@ -30,6 +30,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from byteflip import chunk_ranges, flipped_bytes
 
 from hvload import _exec, _faultinject, campaign, store
 from hvload.cli import main
@@ -385,18 +386,6 @@ def test_shipped_campaigns_carry_checksums_and_digests(path: Path) -> None:
     assert pq.ParquetFile(path).metadata.num_row_groups == len(camp.blocks)
 
 
-def _chunk_ranges(path: Path) -> list[tuple[int, int]]:
-    """Byte ranges of every column chunk (its pages, headers included) in ``path``."""
-    md = pq.ParquetFile(path).metadata
-    out = []
-    for i in range(md.num_row_groups):
-        for j in range(md.num_columns):
-            c = md.row_group(i).column(j)
-            start = c.dictionary_page_offset if c.has_dictionary_page else c.data_page_offset
-            out.append((start, start + c.total_compressed_size))
-    return out
-
-
 @pytest.fixture(scope="module")
 def shipped_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("shipped") / SHIPPED.name
@@ -407,33 +396,17 @@ def shipped_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_byte_flips_in_data_pages_of_a_shipped_campaign_are_detected(shipped_copy: Path) -> None:
     """Flip one byte at 24 offsets spread over all 780 column chunks of a shipped file."""
     reference = store.load(shipped_copy).samples
-    ranges = _chunk_ranges(shipped_copy)
-    sizes = np.array([b - a for a, b in ranges])
-    cum = np.concatenate([[0], np.cumsum(sizes)])
-    picks = np.random.default_rng(10).choice(cum[-1], 24, replace=False)
     detected, harmless = [], 0
-    with open(shipped_copy, "r+b") as f:
-        for p in picks:
-            k = int(np.searchsorted(cum, p, side="right") - 1)
-            offset = ranges[k][0] + int(p - cum[k])
-            f.seek(offset)
-            byte = f.read(1)
-            f.seek(offset)
-            f.write(bytes([byte[0] ^ 0xFF]))
-            f.flush()
-            try:
-                camp = store.load(shipped_copy)
-            except CorruptCampaignError as exc:
-                assert str(shipped_copy) in str(exc)
-                detected.append(exc)
-            else:
-                # A header field the reader ignores: the digests prove the values intact.
-                assert camp.samples.equals(reference), offset
-                harmless += 1
-            finally:
-                f.seek(offset)
-                f.write(byte)
-                f.flush()
+    for offset in flipped_bytes(shipped_copy, 24, seed=10):
+        try:
+            camp = store.load(shipped_copy)
+        except CorruptCampaignError as exc:
+            assert str(shipped_copy) in str(exc)
+            detected.append(exc)
+        else:
+            # A header field the reader ignores: the digests prove the values intact.
+            assert camp.samples.equals(reference), offset
+            harmless += 1
     assert len(detected) + harmless == 24 and len(detected) >= 22
     assert all(exc.block is not None for exc in detected), "each names its block"
     store.load(shipped_copy)  # restored
@@ -441,7 +414,7 @@ def test_byte_flips_in_data_pages_of_a_shipped_campaign_are_detected(shipped_cop
 
 def test_eight_flipped_bytes_fail_report_naming_the_block(shipped_copy: Path, cli) -> None:
     """The issue's case: 8 bytes inside a 'cycles' data page; report used to exit 0."""
-    start, end = _chunk_ranges(shipped_copy)[7 + 13 * 17]  # row group 17, column cycles
+    start, end = chunk_ranges(shipped_copy)[7 + 13 * 17]  # row group 17, column cycles
     middle = (start + end) // 2
     data = bytearray(shipped_copy.read_bytes())
     data[middle : middle + 8] = bytes(b ^ 0x5A for b in data[middle : middle + 8])
@@ -631,7 +604,7 @@ def test_recover_keeps_parts_that_fail_their_checks(
     assert status == 1 and "4 finished blocks are in" in err
     monkeypatch.delenv("HVLOAD_TEST_FAULT")
     part = tmp_path / "c.parquet.parts" / "block-00001.parquet"
-    start, end = _chunk_ranges(part)[7]
+    start, end = chunk_ranges(part)[7]
     data = bytearray(part.read_bytes())
     data[(start + end) // 2] ^= 0xFF
     part.write_bytes(bytes(data))
