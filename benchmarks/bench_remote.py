@@ -45,14 +45,21 @@ def main() -> None:
     trap = hvload.make_trap("cpuid")
     sched = schedule.Constant(args.rate)
 
-    def level(name: str, agents: list[str | None]) -> schedule.Level:
-        return schedule.Level(name, len(agents), tuple(schedule.WorkerSpec(cpu, trap, sched, a)
-                                                       for a in agents))  # fmt: skip
+    def level(name: str, agents: list[str | None], on: list[int] | None = None) -> schedule.Level:
+        on = on or [cpu] * len(agents)
+        specs = [schedule.WorkerSpec(c, trap, sched, a) for a, c in zip(agents, on, strict=True)]
+        return schedule.Level(name, len(agents), tuple(specs))
 
     local_design = hvload.Design(probe=trap, levels=(level("local", [None]),),
                                  probe_cpu=probe_cpu, samples=1, rounds=1)  # fmt: skip
     remote_design = hvload.Design(
-        probe=trap, levels=(level("1 VM", ["0"]), level("2 VMs", ["0", "1"])),
+        probe=trap, levels=(
+            level("1 VM", ["0"]), level("2 VMs", ["0", "1"]),
+            # Separate VMs load separate CPUs; where this machine has a spare one, so do the
+            # two agents here (else the second start waits for the CPU the first one spins on).
+            *([level("2 VMs, own CPUs", ["0", "1"], [cpus[-1], cpus[-2]])]
+              if len(cpus) >= 3 else []),
+        ),
         probe_cpu=probe_cpu, samples=1, rounds=1,
     )  # fmt: skip
     t0 = time.perf_counter()
@@ -71,6 +78,8 @@ def main() -> None:
                 "2 agents, direct": (direct, 1),
                 "1 agent, via scheduler": (via, 0),
             }
+            if len(remote_design.levels) > 2:
+                configs["2 agents, own CPUs"] = (direct, 2)
             times: dict[str, list[tuple[float, float]]] = {k: [] for k in configs}
             agent_ms: dict[str, list[float]] = {k: [] for k in configs}
             for b in range(args.blocks + 3):
