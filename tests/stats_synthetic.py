@@ -35,7 +35,7 @@ real Intel, CPU counts (10 x 6)          SD 0.021, q90 0.11  SD 0.14, q90 1.42
 ``heavy``: 5.5 % of blocks 40 % slow     SD 0.023, q90 0.11  SD 0.42, q90 1.83
 real Intel with controls (60 x 6)        SD 0.030, q90 0.21  SD 0.14, q90 0.45
 real AMD with controls (40 x 5)          SD 0.094, q90 0.44  SD 0.14, q90 0.33
-``wild``: 30 % of blocks 50 % slow       SD 0.15, q90 0.45+  SD 0.40, q90 1.6
+``wild``: 30 % of blocks 50 % slow       SD 0.14, q90 0.48   SD 0.40, q90 1.57
 =======================================  ==================  ==================
 
 ``tests/test_stats_models.py`` checks that each model is at least as noisy as the

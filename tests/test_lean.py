@@ -7,7 +7,6 @@ depends on real values, and these are real.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -31,13 +30,10 @@ from hvload.model import (
 DATA = Path(__file__).resolve().parents[1] / "data"
 
 
-def _format_version(path: Path) -> int:
-    meta = json.loads(pq.read_schema(path).metadata[b"hvload.metadata"])
-    return int(meta["format_version"])
-
-
 #: The shipped files written before the lean layout (format 4 files are checked on load).
-OLD_FILES = [p for p in sorted(DATA.glob("*.parquet")) if _format_version(p) < 4]
+OLD_FILES = [
+    p for p in sorted(DATA.glob("*.parquet")) if store.read_footer(p)[0]["format_version"] < 4
+]
 
 
 def assert_same_samples(a: pd.DataFrame, b: pd.DataFrame) -> None:
