@@ -6,9 +6,9 @@ from setuptools import Extension, setup
 
 extensions = [
     Extension(
-        "hvload._exec",
-        ["hvload/_exec.pyx"],
-        depends=["hvload/_asm.h"],
+        "hvload.measure._exec",
+        ["hvload/measure/_exec.pyx"],
+        depends=["hvload/measure/_asm.h"],
         # Recorded in every run's metadata: which Cython generated the loop.
         define_macros=[("HVL_CYTHON_VERSION", f'"{Cython.__version__}"')],
         extra_compile_args=["-O3"],

@@ -23,9 +23,10 @@ import time
 import numpy as np
 
 import hvload
-from hvload import campaign, executor
-from hvload.machine import tsc_frequency
-from hvload.schedule import Level
+from hvload.campaign import runner as campaign
+from hvload.measure import executor
+from hvload.measure.machine import tsc_frequency
+from hvload.workload.schedule import Level
 
 
 def main() -> None:

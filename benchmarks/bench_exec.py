@@ -23,7 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
-from hvload import _exec, cpu, executor
+from hvload.measure import _exec
+from hvload.measure import cpu
+from hvload.measure import executor
 
 HERE = Path(__file__).resolve().parent
 CODES = {"null": 0, "cpuid": 1, "vmcall": 2, "vmmcall": 3}

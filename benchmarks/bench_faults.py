@@ -43,8 +43,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from byteflip import chunk_ranges, flipped_bytes
 
-from hvload import _faultinject, campaign, store
-from hvload.cli import main
+from hvload import _faultinject
+from hvload.campaign import runner as campaign
+from hvload.store import core as store
+from hvload.cli.core import main
 from hvload.errors import CampaignFileError
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -17,9 +17,10 @@ import statistics
 import time
 
 import hvload
-from hvload import campaign, schedule
-from hvload.loadgen import LoadGenerator, saturation_rate
-from hvload.machine import tsc_frequency
+from hvload.campaign import runner as campaign
+from hvload.workload import schedule
+from hvload.workload.generator import LoadGenerator, saturation_rate
+from hvload.measure.machine import tsc_frequency
 
 
 def main() -> None:

@@ -1,6 +1,6 @@
 """Coordination cost of remote load per block, against local load workers in the same run.
 
-Starts a Dask cluster on this machine (``hvload.remote.local_cluster``: worker processes
+Starts a Dask cluster on this machine (``hvload.workload.remote.local_cluster``: worker processes
 on 127.0.0.1 that play neighbour VMs) and, interleaved block by block, starts and stops
 the same load (one paced cpuid worker on the highest CPU per machine) as a local
 ``LoadGenerator`` and through 1 and 2 agents, talking to the agents' workers directly
@@ -21,8 +21,10 @@ import statistics
 import time
 
 import hvload
-from hvload import campaign, remote, schedule
-from hvload.machine import tsc_frequency
+from hvload.campaign import runner as campaign
+from hvload.workload import remote
+from hvload.workload import schedule
+from hvload.measure.machine import tsc_frequency
 
 
 def _pct(values: list[float], q: float) -> float:

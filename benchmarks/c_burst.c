@@ -10,7 +10,7 @@
 #include <sys/mman.h>
 #include <time.h>
 
-#include "../hvload/_asm.h"
+#include "../hvload/measure/_asm.h"
 
 /* numpy asks for transparent huge pages on large arrays; do the same so both sides
  * write to memory of the same kind. */

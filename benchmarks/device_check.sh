@@ -10,7 +10,7 @@ ROUNDS=${ROUNDS:-60}
 mkdir -p "$OUT"
 { python3 --version; nproc; grep -m1 'model name' /proc/cpuinfo; uname -r; } >"$OUT/info.txt"
 python3 setup.py -q build_ext --inplace >"$OUT/build.log" 2>&1 \
-  || CFLAGS=-O3 cythonize -q -i -3 hvload/_exec.pyx >>"$OUT/build.log" 2>&1 \
+  || CFLAGS=-O3 cythonize -q -i -3 hvload/measure/_exec.pyx >>"$OUT/build.log" 2>&1 \
   || { tail -20 "$OUT/build.log"; exit 1; }
 python3 -m hvload info | tee -a "$OUT/info.txt"
 timeout 150 python3 -m pytest -q -p no:cacheprovider tests/test_executor.py tests/test_controls.py \

@@ -10,7 +10,7 @@ python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upg
   --target /tmp/site .whl/*.whl >"$OUT/pip.log" 2>&1 || { tail -5 "$OUT/pip.log"; exit 1; }
 export PYTHONPATH=$PWD:/tmp/site
 python3 setup.py -q build_ext --inplace >"$OUT/build.log" 2>&1 \
-  || CFLAGS=-O3 cythonize -q -i -3 hvload/_exec.pyx >>"$OUT/build.log" 2>&1 \
+  || CFLAGS=-O3 cythonize -q -i -3 hvload/measure/_exec.pyx >>"$OUT/build.log" 2>&1 \
   || { tail -20 "$OUT/build.log"; exit 1; }
 { nproc; grep -m1 'model name' /proc/cpuinfo; python3 -c 'import distributed; print("distributed", distributed.__version__)'; } \
   | tee "$OUT/info.txt"

@@ -12,17 +12,17 @@ from typing import Any
 __version__ = "0.1.0"
 
 _LAZY = {
-    "platform": "machine",
-    "PlatformInfo": "machine",
-    "burst": "executor",
-    "probe": "executor",
-    "Burst": "executor",
-    "Trap": "executor",
-    "make_trap": "executor",
-    "null_trap": "executor",
-    "cpuid_trap": "executor",
-    "hyperv_hypercall": "executor",
-    "kvm_hypercall": "executor",
+    "platform": "measure.machine",
+    "PlatformInfo": "measure.machine",
+    "burst": "measure.executor",
+    "probe": "measure.executor",
+    "Burst": "measure.executor",
+    "Trap": "measure.executor",
+    "make_trap": "measure.executor",
+    "null_trap": "measure.executor",
+    "cpuid_trap": "measure.executor",
+    "hyperv_hypercall": "measure.executor",
+    "kvm_hypercall": "measure.executor",
     "MeasurementError": "errors",
     "TrapFaultError": "errors",
     "UnsupportedPlatformError": "errors",
@@ -41,7 +41,7 @@ _LAZY = {
     "AnalysisConfig": "stats",
     "dataset": "datasets",
     "Dataset": "datasets",
-    "compare": "comparison",
+    "compare": "datasets.compare",
     "MissingExtraError": "errors",
 }
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .executor import Burst, Trap
+    from .measure.executor import Burst, Trap
 
 __all__ = [
     "AgentLostError",

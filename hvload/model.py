@@ -21,8 +21,8 @@ import pandas as pd
 import pyarrow as pa
 
 if TYPE_CHECKING:
-    from .executor import Trap
-    from .schedule import Level
+    from .measure.executor import Trap
+    from .workload.schedule import Level
 
 __all__ = [
     "BYTES_PER_SAMPLE",
@@ -232,7 +232,7 @@ class Design:
                     )
         if not self.settle >= 0:
             raise ValueError(f"settle={self.settle!r} must be >= 0 seconds")
-        from .executor import MAX_GAP
+        from .measure.executor import MAX_GAP
 
         if self.probe_gap > MAX_GAP:
             raise ValueError(

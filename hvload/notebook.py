@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import pandas as pd
 
-    from .campaign import Campaign
-    from .machine import PlatformInfo
+    from .campaign.runner import Campaign
+    from .measure.machine import PlatformInfo
 
 __all__ = [
     "DATA_ENV",
@@ -126,7 +126,7 @@ def can_measure(info: PlatformInfo | None = None) -> tuple[bool, str]:
         ``reason`` is empty when ``ok``; otherwise the refusal of the first trap.
     """
     if info is None:
-        from .machine import platform
+        from .measure.machine import platform
 
         info = platform(probe_samples=0)
     if any(t.supported for t in info.traps):
@@ -136,7 +136,7 @@ def can_measure(info: PlatformInfo | None = None) -> tuple[bool, str]:
 
 
 def _platform_from_dict(record: dict[str, Any]) -> PlatformInfo:
-    from .machine import PlatformInfo, TrapReport
+    from .measure.machine import PlatformInfo, TrapReport
 
     names = {f.name for f in dataclasses.fields(PlatformInfo)}
     trap_names = {f.name for f in dataclasses.fields(TrapReport)}
@@ -173,13 +173,13 @@ def platform_record(
     info, source
         The report and one sentence saying whether it is live or which file it came from.
     """
-    from .machine import platform
+    from .measure.machine import platform
 
     live = platform(probe_samples=probe_samples)
     ok, reason = can_measure(live)
     if ok:
         return live, f"measured now on {live.hostname}"
-    from .store import load
+    from .store.core import load
 
     path = (
         resolve_campaign(campaign, data_dir)
@@ -224,13 +224,13 @@ def obtain_campaign(
     campaign, source
         The campaign and one sentence on where it came from.
     """
-    from .store import load
+    from .store.core import load
 
     why = "measure=False"
     if measure:
         ok, reason = can_measure()
         if ok:
-            from .campaign import prepare
+            from .campaign.runner import prepare
 
             plan = prepare(
                 fractions=tuple(levels), samples=samples, rounds=rounds, warmup=warmup, seed=seed

@@ -20,9 +20,9 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-    from .campaign import Campaign
+    from .campaign.runner import Campaign
     from .stats import Analysis, AnalysisConfig
-    from .survey import Profile
+    from .survey.rules import Profile
 
 __all__ = [
     "draw_figure",
@@ -265,8 +265,8 @@ def write_campaign(
     figure, report): ``len(FIGURES) + 2`` calls.
     """
     from . import stats
-    from .campaign import applied_load_text
-    from .store import load
+    from .campaign.runner import applied_load_text
+    from .store.core import load
 
     camp = load(path)
     target = Path(out_dir) / Path(path).stem

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from hvload.catalog import Hypercall
+from hvload.survey.catalog import Hypercall
 
 #: platform-facts.md §4: name -> (code, class, variable header, fast).
 CODES = {

@@ -26,7 +26,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 from stats_synthetic import DEFAULT_LEVELS, MODELS, synthetic_cycles
 
-from hvload import store
+from hvload.store import core as store
 from hvload.model import SAMPLE_COLUMNS, Campaign
 
 __all__ = [

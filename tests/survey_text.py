@@ -6,7 +6,7 @@ excerpts shipped in ``tests/data``:
 
 - ``table_7_1.tsv``: Table 7.1, one row per call with the marked column;
 - ``survey_excerpts.tsv``: per Table 7.1 row, the label its description carries in the
-  survey and the short quotations :mod:`hvload.judgments` rests on;
+  survey and the short quotations :mod:`hvload.survey.judgments` rests on;
 - ``platform_facts_call_codes.txt``: the paragraph of platform-facts.md §4 with the call
   codes and classes of the 26 calls.
 
@@ -131,7 +131,7 @@ def main(argv: list[str]) -> int:
     if len(argv) != 1:
         sys.stderr.write("usage: python tests/survey_text.py SHARED_REFERENCE_DIR\n")
         return 2
-    from hvload import catalog
+    from hvload.survey import catalog
 
     ref = Path(argv[0])
     names = {c.name: c.table_name for c in catalog.HYPERCALLS}

@@ -17,11 +17,14 @@ import pyarrow.parquet as pq
 import pytest
 
 import hvload
-from hvload import _exec, campaign, schedule, store
-from hvload.cli import main
+from hvload.campaign import runner as campaign
+from hvload.store import core as store
+from hvload.measure import _exec
+from hvload.workload import schedule
+from hvload.cli.core import main
 from hvload.errors import CampaignFileError
-from hvload.loadgen import LoadGenerator, saturation_rate
-from hvload.machine import tsc_frequency
+from hvload.workload.generator import LoadGenerator, saturation_rate
+from hvload.measure.machine import tsc_frequency
 
 needs_x86 = pytest.mark.skipif(not _exec.SUPPORTED, reason="measuring needs x86_64")
 needs_two = pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two CPUs")
@@ -139,8 +142,8 @@ def test_workers_end_with_the_interpreter() -> None:
     """A script that leaves a generator running still exits: the atexit guard stops it."""
     code = (
         "import os, hvload\n"
-        "from hvload.loadgen import LoadGenerator\n"
-        "from hvload.schedule import WorkerSpec, Max\n"
+        "from hvload.workload.generator import LoadGenerator\n"
+        "from hvload.workload.schedule import WorkerSpec, Max\n"
         "cpu = max(os.sched_getaffinity(0))\n"
         "LoadGenerator([WorkerSpec(cpu, hvload.null_trap(), Max())], 2e9).start()\n"
         "print('started')\n"

@@ -9,8 +9,10 @@ import pytest
 from catalog_transcription import CODES, TLFS, mismatches
 from survey_text import CALL_CODES
 
-from hvload import catalog, hypervisors, tlfs
-from hvload.catalog import Partition, ValueKind
+from hvload.survey import catalog
+from hvload.measure import hypervisors
+from hvload.survey import tlfs
+from hvload.survey.catalog import Partition, ValueKind
 
 
 def test_codes_classes_and_marks_match_platform_facts() -> None:

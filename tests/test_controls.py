@@ -11,9 +11,12 @@ import numpy as np
 import pytest
 
 import hvload
-from hvload import _exec, campaign, executor, noise
-from hvload.cli import main
-from hvload.schedule import Level
+from hvload.campaign import runner as campaign
+from hvload.measure import _exec
+from hvload.measure import executor
+from hvload.measure import noise
+from hvload.cli.core import main
+from hvload.workload.schedule import Level
 
 needs_x86 = pytest.mark.skipif(not _exec.SUPPORTED, reason="measuring needs x86_64")
 needs_two = pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two CPUs")
@@ -77,7 +80,7 @@ def test_block_interleaves_the_probes_and_records_its_noise() -> None:
 
 
 def executor_tsc() -> float:
-    from hvload.machine import tsc_frequency
+    from hvload.measure.machine import tsc_frequency
 
     return tsc_frequency()[0]
 

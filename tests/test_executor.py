@@ -15,7 +15,9 @@ import numpy as np
 import pytest
 
 import hvload
-from hvload import _exec, cpu, executor
+from hvload.measure import _exec
+from hvload.measure import cpu
+from hvload.measure import executor
 from hvload.errors import BurstInterrupted, TrapFaultError, UnsupportedPlatformError
 
 pytestmark = pytest.mark.skipif(not _exec.SUPPORTED, reason="measuring needs x86_64")
@@ -216,7 +218,7 @@ def test_unsupported_architecture_is_a_clear_error(monkeypatch: pytest.MonkeyPat
 
 
 def test_platform_report_and_cli_json(capsys: pytest.CaptureFixture[str]) -> None:
-    from hvload.cli import main
+    from hvload.cli.core import main
 
     info = hvload.platform(probe_samples=200)
     assert info.arch == "x86_64" and info.cpu_vendor
@@ -235,7 +237,7 @@ def test_platform_report_and_cli_json(capsys: pytest.CaptureFixture[str]) -> Non
 
 
 def test_tsc_frequency_methods_agree() -> None:
-    from hvload.machine import tsc_frequency
+    from hvload.measure.machine import tsc_frequency
 
     hz, method, methods, agreement = tsc_frequency()
     assert 1e8 < hz < 1e10 and method in methods

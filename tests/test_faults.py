@@ -32,8 +32,11 @@ import pyarrow.parquet as pq
 import pytest
 from byteflip import chunk_ranges, flipped_bytes
 
-from hvload import _exec, _faultinject, campaign, store
-from hvload.cli import main
+from hvload import _faultinject
+from hvload.campaign import runner as campaign
+from hvload.store import core as store
+from hvload.measure import _exec
+from hvload.cli.core import main
 from hvload.errors import CampaignBusyError, CampaignFileError, CorruptCampaignError
 from hvload.model import Campaign
 

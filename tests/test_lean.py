@@ -18,7 +18,9 @@ import pytest
 from dataset_synthetic import default_from_measured, default_with_controls, synthetic_file
 
 import hvload
-from hvload import _exec, campaign, store
+from hvload.campaign import runner as campaign
+from hvload.store import core as store
+from hvload.measure import _exec
 from hvload.errors import CorruptCampaignError
 from hvload.model import (
     SAMPLE_COLUMNS,

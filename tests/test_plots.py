@@ -18,8 +18,8 @@ from matplotlib.container import ErrorbarContainer
 from stats_synthetic import synthetic_campaign
 
 import hvload
-from hvload import plots
-from hvload.campaign import Campaign
+from hvload.plots import core as plots
+from hvload.campaign.runner import Campaign
 from hvload.stats import DEFAULT, VERDICTS, analyze
 
 DATA = Path(__file__).resolve().parents[1] / "data"

@@ -23,8 +23,11 @@ import pandas as pd
 import pytest
 
 import hvload
-from hvload import _exec, campaign, remote, store
-from hvload.cli import main
+from hvload.campaign import runner as campaign
+from hvload.store import core as store
+from hvload.measure import _exec
+from hvload.workload import remote
+from hvload.cli.core import main
 
 distributed = pytest.importorskip("distributed")
 
@@ -235,7 +238,7 @@ def test_report_shows_the_agents_and_the_coverage(
 @needs_two
 def test_an_agent_whose_lease_is_not_renewed_stops_by_itself(cluster: Any, client: Any) -> None:
     with remote.AgentPool(cluster, agents=AGENTS[:1]) as pool:
-        spec = hvload.schedule.WorkerSpec(LOAD_CPU, hvload.null_trap(), hvload.schedule.Max())
+        spec = hvload.workload.schedule.WorkerSpec(LOAD_CPU, hvload.null_trap(), hvload.workload.schedule.Max())
         # Started by hand: no campaign, so nobody renews the half-second lease.
         pool._send("0", "start", [spec], 0.5).result(timeout=30)
         assert pool._send("0", "status").result(timeout=30)["running"]

@@ -23,7 +23,7 @@ def _no_measure(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_reproduce_one_campaign(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from hvload import plots
+    from hvload.plots import core as plots
 
     written = reproduce.reproduce(
         DATA, tmp_path, files=["amd-epyc-2vcpu-aa-noload.parquet"], progress=True
@@ -101,7 +101,7 @@ def test_obtain_campaign_falls_back(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_switch_reads_zero_as_off(monkeypatch: pytest.MonkeyPatch) -> None:
-    from hvload import cpu
+    from hvload.measure import cpu
     from hvload.errors import UnsupportedPlatformError
 
     with pytest.raises(UnsupportedPlatformError, match="HVLOAD_NO_MEASURE=1"):

@@ -16,13 +16,15 @@ import pytest
 from catalog_transcription import mismatches
 from survey_text import load_table
 
-from hvload import catalog, judgments, survey
-from hvload.catalog import Hypercall, Parameter, Partition, ValueKind
-from hvload.cli import main
-from hvload.hypervisors import UserModeHypercall
-from hvload.judgments import Kind, Knowledge
-from hvload.profiles import hvload_profile
-from hvload.survey import RING0_HYPOTHETICAL, THESIS, Profile, Verdict, classify
+from hvload.survey import rules as survey
+from hvload.survey import catalog
+from hvload.survey import judgments
+from hvload.survey.catalog import Hypercall, Parameter, Partition, ValueKind
+from hvload.cli.core import main
+from hvload.measure.hypervisors import UserModeHypercall
+from hvload.survey.judgments import Kind, Knowledge
+from hvload.survey.profiles import hvload_profile
+from hvload.survey.rules import RING0_HYPOTHETICAL, THESIS, Profile, Verdict, classify
 
 # The rows that change when the survey is re-run for the hypothetical ring-0 framework.
 RING0_CHANGES = {

@@ -13,8 +13,9 @@ import pytest
 import survey_text
 from survey_text import INTRODUCTION, LABELS, load_excerpts, load_table
 
-from hvload import catalog, judgments
-from hvload.judgments import Kind
+from hvload.survey import catalog
+from hvload.survey import judgments
+from hvload.survey.judgments import Kind
 
 ALL = judgments.FRAMEWORK + judgments.JUDGMENTS
 

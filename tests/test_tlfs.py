@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hvload import tlfs
+from hvload.survey import tlfs
 
 U64 = (1 << 64) - 1
 

@@ -38,11 +38,11 @@ from matplotlib import ticker
 from matplotlib.axes import Axes
 from matplotlib.lines import Line2D
 
-from .hypervisors import USER_MODE_HYPERCALL
-from .model import absolute_start
-from .stats import DEFAULT, STATISTICS, Analysis, AnalysisConfig, analyze
-from .stats.analysis import selection
-from .stats.blocks import segment_quantiles, sort_by_cell
+from ..measure.hypervisors import USER_MODE_HYPERCALL
+from ..model import absolute_start
+from ..stats import DEFAULT, STATISTICS, Analysis, AnalysisConfig, analyze
+from ..stats.analysis import selection
+from ..stats.blocks import segment_quantiles, sort_by_cell
 
 __all__ = [
     "FIGURES",

@@ -41,16 +41,16 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from .errors import CampaignFileError, MissingExtraError
-from .model import probes_of
-from .stats.blocks import type7, type7_ranks
-from .stats.config import DEFAULT, AnalysisConfig
-from .stats.intervals import median_interval
-from .store import read_footer
+from ..errors import CampaignFileError, MissingExtraError
+from ..model import probes_of
+from ..stats.blocks import type7, type7_ranks
+from ..stats.config import DEFAULT, AnalysisConfig
+from ..stats.intervals import median_interval
+from ..store.core import read_footer
 
 if TYPE_CHECKING:
-    from .comparison import CampaignComparison
-    from .model import Campaign
+    from .compare import CampaignComparison
+    from ..model import Campaign
 
 __all__ = [
     "BLOCK_COLUMNS",
@@ -526,7 +526,7 @@ class Dataset:
 
     def load(self, which: int | str) -> Campaign:
         """One campaign read whole with :func:`hvload.load` (verified), by index or id."""
-        from .store import load
+        from ..store.core import load
 
         return load(self._footer(which).path)
 
@@ -544,7 +544,7 @@ class Dataset:
     def verify(self) -> None:
         """Read every file with :func:`hvload.load` (checksums, digests, values), one at a
         time; raises the first :class:`~hvload.errors.CorruptCampaignError`."""
-        from .store import load
+        from ..store.core import load
 
         for footer in self._footers.values():
             load(footer.path)
@@ -597,7 +597,7 @@ class Dataset:
         samples out. Text columns come back as categoricals. ``start`` is in absolute
         TSC ticks here.
         """
-        from .model import SAMPLE_COLUMNS
+        from ..model import SAMPLE_COLUMNS
 
         config = config or DEFAULT
         check_config(config)
@@ -635,7 +635,7 @@ class Dataset:
     def compare(self, by: str | None = None, **kwargs: Any) -> CampaignComparison:
         """Campaigns (or groups of them, ``by`` a column of :attr:`campaigns`) against
         each other; see :func:`hvload.comparison.compare`."""
-        from .comparison import compare
+        from .compare import compare
 
         return compare(self, by=by, **kwargs)
 

@@ -9,17 +9,17 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from .errors import MeasurementError
+from ..errors import MeasurementError
 
 if TYPE_CHECKING:
-    from . import stats
-    from .campaign import Campaign
+    from .. import stats
+    from ..campaign.runner import Campaign
 
 __all__ = ["main"]
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
-    from .machine import format_platform, platform
+    from ..measure.machine import format_platform, platform
 
     if not 1 <= args.samples <= 10_000_000:
         raise ValueError(f"--samples {args.samples} is not allowed; use 1 to 10,000,000")
@@ -33,8 +33,8 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
 
 def _cmd_survey(args: argparse.Namespace) -> int:
-    from . import catalog
-    from .survey import THESIS, changes, classify, explain, format_report, get_profile, survey
+    from ..survey import catalog
+    from ..survey.rules import THESIS, changes, classify, explain, format_report, get_profile, survey
 
     profile = get_profile(args.framework)
     if args.explain is not None:
@@ -87,7 +87,7 @@ def _default_output() -> str:
 
 
 def _exclude(text: str) -> tuple[str, ...]:
-    from .stats import EXCLUDABLE
+    from ..stats import EXCLUDABLE
 
     if text.strip().lower() == "none":
         return ()
@@ -100,7 +100,7 @@ def _exclude(text: str) -> tuple[str, ...]:
 
 def _config(args: argparse.Namespace) -> stats.AnalysisConfig:
     """The analysis configuration the options ask for (validated before any measuring)."""
-    from . import stats
+    from .. import stats
 
     changes = {"exclude": _exclude(args.exclude)}
     # `hvload run --baseline` names a level to measure, not an analysis option.
@@ -125,8 +125,8 @@ def _fraction(text: str, what: str) -> float:
 
 
 def _summary(camp: Campaign, config: stats.AnalysisConfig) -> str:
-    from . import stats
-    from .campaign import applied_load_text, left_out, usable
+    from .. import stats
+    from ..campaign.runner import applied_load_text, left_out, usable
 
     # Blocks whose (remote) load did not run as designed are left out, with a note.
     camp = usable(camp)
@@ -140,7 +140,7 @@ def _summary(camp: Campaign, config: stats.AnalysisConfig) -> str:
 def _remote_text(camp: Campaign) -> str:
     if not camp.metadata.get("load_agents"):
         return ""
-    from .remote import coverage_text
+    from ..workload.remote import coverage_text
 
     return "\n" + coverage_text(camp)
 
@@ -172,7 +172,7 @@ def _remote_request(
     if not address or any(c.isspace() for c in address):
         raise ValueError(f"--scheduler {args.scheduler!r} is not an address; write e.g. "
                          "tcp://10.0.0.1:8786 or tls://10.0.0.1:8786")  # fmt: skip
-    from .remote import parse_load, parse_vm_levels
+    from ..workload.remote import parse_load, parse_vm_levels
 
     levels = parse_vm_levels(args.vm_levels)
     vm_load = parse_load(args.vm_load, "--vm-load") if args.vm_load is not None else ("max", None)
@@ -227,10 +227,10 @@ def _run_request(args: argparse.Namespace) -> dict[str, object]:
     import math
     import os
 
-    from .campaign import DEFAULT_FRACTIONS, DEFAULT_SIZES, QUICK_FRACTIONS, QUICK_SIZES
-    from .executor import null_trap
-    from .model import check_sizes
-    from .schedule import cpu_count_levels, fraction_levels, parse_levels
+    from ..campaign.runner import DEFAULT_FRACTIONS, DEFAULT_SIZES, QUICK_FRACTIONS, QUICK_SIZES
+    from ..measure.executor import null_trap
+    from ..model import check_sizes
+    from ..workload.schedule import cpu_count_levels, fraction_levels, parse_levels
 
     config = _config(args)
     exclude = config.exclude
@@ -285,7 +285,7 @@ def _run_request(args: argparse.Namespace) -> dict[str, object]:
     check_sizes(int(sizes["rounds"]), n_levels, int(sizes["samples"]), int(sizes["warmup"]))
     controls: str | tuple[str, ...] = "auto"
     if args.controls is not None:
-        from .executor import TRAP_KINDS
+        from ..measure.executor import TRAP_KINDS
 
         text = args.controls.strip().lower()
         if text in ("none", ""):
@@ -348,10 +348,10 @@ def _kept(exc: BaseException, path: str, total: int) -> str:
 def _cmd_run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from . import stats
-    from ._faultinject import checkpoint
-    from .campaign import prepare
-    from .store import claim
+    from .. import stats
+    from .._faultinject import checkpoint
+    from ..campaign.runner import prepare
+    from ..store.core import claim
 
     request = _run_request(args)
     config: stats.AnalysisConfig = request["config"]  # type: ignore[assignment]
@@ -405,7 +405,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_dashboard(args: argparse.Namespace) -> int:
-    from .dashboard import serve
+    from ..widgets.dashboard import serve
 
     try:
         serve(
@@ -420,7 +420,7 @@ def _cmd_dashboard(args: argparse.Namespace) -> int:
 
 def _remote_plan(remote: dict[str, Any], local: dict[str, Any], stack: contextlib.ExitStack) -> Any:
     """Connect to the agents (released when ``stack`` closes) and build the plan."""
-    from . import remote as rm
+    from ..workload import remote as rm
 
     options = {k: v for k, v in (("lease", remote["lease"]), ("timeout", remote["timeout"]))
                if v is not None}  # fmt: skip
@@ -438,7 +438,7 @@ def _remote_plan(remote: dict[str, Any], local: dict[str, Any], stack: contextli
 
 
 def _cmd_agent(args: argparse.Namespace) -> int:
-    from .remote import serve_agent
+    from ..workload.remote import serve_agent
 
     address = args.scheduler.strip()
     if not address or any(c.isspace() for c in address):
@@ -472,7 +472,7 @@ def _cmd_agent(args: argparse.Namespace) -> int:
 
 
 def _cmd_recover(args: argparse.Namespace) -> int:
-    from .store import recover
+    from ..store.core import recover
 
     camp = recover(args.path)
     design = camp.metadata.get("design") or {}
@@ -484,9 +484,9 @@ def _cmd_recover(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from . import stats
-    from .campaign import applied_load_text, left_out, usable
-    from .store import load
+    from .. import stats
+    from ..campaign.runner import applied_load_text, left_out, usable
+    from ..store.core import load
 
     config = _config(args)
     # Blocks whose (remote) load did not run as designed are left out, with a note.
@@ -507,8 +507,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def _cmd_plan(args: argparse.Namespace) -> int:
-    from . import stats
-    from .store import load
+    from .. import stats
+    from ..store.core import load
 
     config = _config(args)
     if args.power is not None:
@@ -531,7 +531,7 @@ def _cmd_plan(args: argparse.Namespace) -> int:
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
-    from .comparison import compare
+    from ..datasets.compare import compare
 
     config = _config(args)
     if args.probe is not None:
@@ -591,7 +591,7 @@ def _add_exclude(p: argparse.ArgumentParser) -> None:
 
 
 def _build_parser() -> argparse.ArgumentParser:
-    from . import __version__
+    from .. import __version__
 
     parser = argparse.ArgumentParser(
         prog="hvload",
@@ -872,7 +872,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     import signal
 
-    from .errors import CampaignBusyError, MissingExtraError
+    from ..errors import CampaignBusyError, MissingExtraError
 
     parser = _build_parser()
     args = parser.parse_args(argv)

@@ -24,13 +24,13 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 import pandas as pd
 
-from . import noise
-from ._faultinject import checkpoint
-from .errors import MeasurementError
-from .executor import Burst, Trap, allocate, fill, require
-from .hypervisors import user_mode_hypercall
-from .loadgen import LoadGenerator, WorkerStats
-from .model import (
+from ..measure import noise
+from .._faultinject import checkpoint
+from ..errors import MeasurementError
+from ..measure.executor import Burst, Trap, allocate, fill, require
+from ..measure.hypervisors import user_mode_hypercall
+from ..workload.generator import LoadGenerator, WorkerStats
+from ..model import (
     FORMAT_VERSION,
     SAMPLE_COLUMNS,
     BlockResult,
@@ -41,8 +41,8 @@ from .model import (
 )
 
 if TYPE_CHECKING:
-    from .schedule import Level
-    from .store import OutputLock
+    from ..workload.schedule import Level
+    from ..store.core import OutputLock
 
 __all__ = [
     "SAMPLE_COLUMNS",
@@ -468,10 +468,10 @@ def run(
         :class:`hvload.remote.AgentPool` for levels with workers on neighbour machines
         (its agents' platforms go into the metadata as ``agents``).
     """
-    from .store import CampaignWriter
+    from ..store.core import CampaignWriter
 
     if meta is None:
-        from .machine import platform
+        from ..measure.machine import platform
 
         info = platform(probe_samples=1000).to_dict()
         if not info.get("tsc_hz"):
@@ -577,7 +577,7 @@ class Plan:
 
 
 def _trap_for(kind: str | Trap) -> Trap:
-    from .executor import make_trap, probe
+    from ..measure.executor import make_trap, probe
 
     if isinstance(kind, Trap):
         return kind
@@ -623,9 +623,9 @@ def prepare(
     round trip without a VM exit) where this machine can issue them; ``None`` or
     ``()`` measures the probe alone; or give trap kinds or traps.
     """
-    from .loadgen import saturation_rate
-    from .machine import platform
-    from .schedule import cpu_count_levels, fraction_levels
+    from ..workload.generator import saturation_rate
+    from ..measure.machine import platform
+    from ..workload.schedule import cpu_count_levels, fraction_levels
 
     sizes = dict(QUICK_SIZES if quick else DEFAULT_SIZES)
     for name, value in (("samples", samples), ("warmup", warmup), ("rounds", rounds),
@@ -710,7 +710,7 @@ def _controls_for(
     controls: str | Sequence[str | Trap] | None, probe: Trap, notes: list[str]
 ) -> tuple[Trap, ...]:
     """The control traps asked for, without the probe itself and without repeats."""
-    from .executor import probe as fork_probe
+    from ..measure.executor import probe as fork_probe
 
     if controls is None or (isinstance(controls, str) and controls in ("none", "")):
         return ()

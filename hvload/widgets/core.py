@@ -31,15 +31,15 @@ import ipywidgets as w
 import numpy as np
 import pandas as pd
 
-from .errors import MeasurementError
-from .notebook import campaign_files, find_data_dir
-from .schedule import parse_levels
+from ..errors import MeasurementError
+from ..notebook import campaign_files, find_data_dir
+from ..workload.schedule import parse_levels
 
 if TYPE_CHECKING:
-    from .campaign import BlockResult, Campaign
-    from .executor import Trap
-    from .machine import PlatformInfo
-    from .stats import Analysis
+    from ..campaign.runner import BlockResult, Campaign
+    from ..measure.executor import Trap
+    from ..measure.machine import PlatformInfo
+    from ..stats import Analysis
 
 __all__ = [
     "Browser",
@@ -75,7 +75,7 @@ def trap_choices(
         ``label -> Trap`` for the traps whose probe succeeded (the hypercalls first, then
         ``cpuid``, then ``null``), and ``label -> reason`` for the others.
     """
-    from .executor import DEFAULT_HYPERCALL_CONTROL, cpuid_trap, hyperv_hypercall, null_trap
+    from ..measure.executor import DEFAULT_HYPERCALL_CONTROL, cpuid_trap, hyperv_hypercall, null_trap
 
     traps = [
         hyperv_hypercall(DEFAULT_HYPERCALL_CONTROL, instruction="vmmcall"),
@@ -84,7 +84,7 @@ def trap_choices(
         null_trap(),
     ]
     if info is None:
-        from .machine import platform
+        from ..measure.machine import platform
 
         try:
             info = platform(probe_samples=0)
@@ -214,13 +214,13 @@ def comparisons_html(
 
 
 def _figure_names() -> list[str]:
-    from . import plots
+    from .. import plots
 
     return list(plots.FIGURES)
 
 
 def _subset(campaign: Campaign, levels: Sequence[str]) -> Campaign:
-    from .campaign import Campaign
+    from ..campaign.runner import Campaign
 
     samples = campaign.samples
     keep = samples["level"].isin(list(levels))
@@ -271,7 +271,7 @@ class _Shows:
     widget: w.Widget
 
     def _init_views(self, figure: str, threshold: float, levels_label: str) -> None:
-        from .stats import DEFAULT
+        from ..stats import DEFAULT
 
         names = _figure_names()
         self._view_lock = threading.RLock()
@@ -377,7 +377,7 @@ class _Shows:
             self.draw()
 
     def _refresh_once(self) -> bool:
-        from . import stats
+        from .. import stats
 
         with self._view_lock:
             whole = self.whole
@@ -419,7 +419,7 @@ class _Shows:
 
     def draw(self) -> None:
         """Render the chosen figure into :attr:`output` (hidden while there is no data)."""
-        from .reproduce import figure
+        from ..reproduce import figure
 
         with self._view_lock:
             self._drawn += 1
@@ -690,7 +690,7 @@ class Explorer(_Shows):
         The rule is :func:`hvload.stats.check_design`'s; where more rounds would do, a
         button offers the number it gives.
         """
-        from .stats import check_design
+        from ..stats import check_design
 
         self._needed_rounds = 0
         self.fix_rounds.layout.display = "none"
@@ -786,7 +786,7 @@ class Explorer(_Shows):
         RuntimeError
             When a campaign is being measured already.
         """
-        from .store import claim
+        from ..store.core import claim
 
         if not self.can_measure:
             raise MeasurementError(
@@ -894,7 +894,7 @@ class Explorer(_Shows):
 
     def _measure(self, request: dict[str, Any], path: Path, lock: Any) -> None:
         """The background thread: prepare, run block by block, and say how it ended."""
-        from .campaign import prepare
+        from ..campaign.runner import prepare
 
         total = 0
         try:
@@ -1007,7 +1007,7 @@ class Explorer(_Shows):
         self, parts: Sequence[BlockResult], meta: dict[str, Any], names: list[str], total: int,
         *, done: threading.Event, run: object,
     ) -> None:  # fmt: skip
-        from .campaign import Campaign
+        from ..campaign.runner import Campaign
 
         try:
             samples = pd.concat([p.samples for p in parts], ignore_index=True)
@@ -1035,7 +1035,7 @@ class Explorer(_Shows):
 
     def open(self, path: str | os.PathLike[str] | None = None) -> Campaign:
         """Load a campaign file (default: the one chosen in :attr:`files`) and show it."""
-        from .store import load
+        from ..store.core import load
 
         if self._running:
             raise RuntimeError("a campaign is being measured; stop it before opening another")
@@ -1091,8 +1091,8 @@ class Browser(_Shows):
         levels: Sequence[str] | None = None,
         data_dir: str | os.PathLike[str] | None = None,
     ) -> None:
-        from .notebook import resolve_campaign
-        from .store import load
+        from ..notebook import resolve_campaign
+        from ..store.core import load
 
         self._init_views(figure, threshold, "levels")
         if isinstance(campaign_or_path, (str, os.PathLike)):

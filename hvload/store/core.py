@@ -58,9 +58,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from ._faultinject import checkpoint
-from .errors import CampaignBusyError, CampaignFileError, CorruptCampaignError
-from .model import (
+from .._faultinject import checkpoint
+from ..errors import CampaignBusyError, CampaignFileError, CorruptCampaignError
+from ..model import (
     BYTES_PER_SAMPLE,
     FORMAT_VERSION,
     LEGACY_COLUMNS,

@@ -1,0 +1,5 @@
+"""The ``hvload`` command."""
+
+from .core import main
+
+__all__ = ["main"]
