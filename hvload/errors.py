@@ -1,7 +1,15 @@
-"""Exceptions raised by hvload's measuring layers."""
+"""hvload's exceptions: one base, :class:`HvloadError`, with the specific errors under it.
+
+Each specific error also keeps the built-in base it always had (``ValueError`` for a bad
+file, ``RuntimeError`` for a busy one, ``ImportError`` for a missing extra, ...), so code
+that caught those still does; ``except hvload.HvloadError`` catches every error hvload
+raises on purpose. :class:`BurstInterrupted` is the exception: it is a Ctrl-C, a
+``KeyboardInterrupt``, and must never be swallowed by ``except Exception``.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -13,18 +21,26 @@ __all__ = [
     "CampaignBusyError",
     "CampaignFileError",
     "CorruptCampaignError",
+    "HvloadError",
     "MeasurementError",
     "MissingExtraError",
+    "RunOutcome",
     "TrapFaultError",
     "UnsupportedPlatformError",
+    "attach_outcome",
+    "run_outcome",
 ]
 
 
-class MeasurementError(RuntimeError):
+class HvloadError(Exception):
+    """Base of every error hvload raises on purpose (not of :class:`BurstInterrupted`)."""
+
+
+class MeasurementError(HvloadError, RuntimeError):
     """Base class: this machine cannot measure what was asked."""
 
 
-class AgentLostError(ConnectionError):
+class AgentLostError(HvloadError, ConnectionError):
     """A remote load agent disconnected, died or stopped answering (:mod:`hvload.remote`).
 
     A ``ConnectionError`` (an ``OSError``): a failure of the system, not of the request.
@@ -61,7 +77,7 @@ class BurstInterrupted(KeyboardInterrupt):
         self.partial = partial
 
 
-class CampaignFileError(ValueError):
+class CampaignFileError(HvloadError, ValueError):
     """A file is not a readable hvload campaign; the message names the file and why."""
 
 
@@ -87,7 +103,7 @@ class CorruptCampaignError(CampaignFileError):
         self.problem = problem
 
 
-class CampaignBusyError(RuntimeError):
+class CampaignBusyError(HvloadError, RuntimeError):
     """Another process owns this campaign path (it holds the lock beside the file).
 
     Attributes
@@ -102,9 +118,47 @@ class CampaignBusyError(RuntimeError):
         self.holder = holder or {}
 
 
-class MissingExtraError(ImportError):
+class MissingExtraError(HvloadError, ImportError):
     """An optional part of hvload needs a package that is not installed.
 
     The message is one line naming the package and the extra that installs it, e.g.
     ``pip install 'hvload[dataset]'``.
     """
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """What a campaign run left behind when an exception (or Ctrl-C) ended it.
+
+    Attached to that exception by the runner and read back with :func:`run_outcome`:
+    the one place an interrupted run says what it kept, for the CLI, the widgets and
+    scripts alike.
+
+    Attributes
+    ----------
+    path
+        The campaign file the run was writing (None for an in-memory run).
+    blocks_finished
+        Blocks measured and stored before the end.
+    campaign
+        The campaign written from them, when the final write succeeded.
+    close_error
+        Why the final write failed (then the blocks are in ``path.parts`` and
+        ``hvload recover`` rebuilds the file), or None.
+    """
+
+    path: str | None
+    blocks_finished: int
+    campaign: Any = None
+    close_error: BaseException | None = None
+
+
+def attach_outcome(exc: BaseException, outcome: RunOutcome) -> None:
+    """Record ``outcome`` on ``exc`` (any exception, Ctrl-C included)."""
+    exc.hvload_outcome = outcome  # type: ignore[attr-defined]
+
+
+def run_outcome(exc: BaseException) -> RunOutcome | None:
+    """The :class:`RunOutcome` a run attached to ``exc``, or None."""
+    out = getattr(exc, "hvload_outcome", None)
+    return out if isinstance(out, RunOutcome) else None

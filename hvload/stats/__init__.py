@@ -56,11 +56,11 @@ samples_frame
 
 from __future__ import annotations
 
-from .analysis import analyze
 from .attribution import Attribution, AttributionVerdict, attribute
 from .compare import adjust_pvalues
 from .config import DEFAULT, EXCLUDABLE, METRICS, AnalysisConfig
 from .design import DesignCheck, check_design, rounds_needed
+from .full import analyze
 from .inputs import samples_frame
 from .plan import PlanResult, plan
 from .report import METHODS, REPORT_EXCLUDE, to_dict, to_text

@@ -3,146 +3,25 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from .blocks import Counts, Segments, cles, pooled_counts, segment_quantiles, sort_by_cell
+from .blocks import cles
 from .compare import adjust_pvalues, friedman, page_trend, paired_rounds, verdict
 from .config import DEFAULT, AnalysisConfig
 from .design import ON, DesignCheck, best_adjusted_pvalue, check_design, comparison_pairs
-from .inputs import Tidy, unpack
+from .inputs import Tidy
 from .intervals import median_interval
 from .power import BlockNoise, block_noise, detectable_shifts, minimum_detectable_effect
 from .ranks import min_pvalue
 from .results import NOT_ENOUGH_DATA, Analysis, Comparison, LevelSummary, Verdict
-from .summary import STATISTICS, describe_counts, outlier_bounds, to_ns
+from .summary import STATISTICS, describe_counts, to_ns
+from .table import BlockTable, Selection, block_table, log_matrix, selection
 
-__all__ = ["BlockTable", "Selection", "analyze", "block_table", "selection"]
-
-_QUANTILE = {"median": 0.5, "p99": 0.99}
-
-
-@dataclass(frozen=True)
-class BlockTable:
-    """Block statistics of a campaign after exclusions, the input of every test.
-
-    Attributes
-    ----------
-    tidy : Tidy
-        The unpacked sample table.
-    seg : Segments
-        Analysed samples sorted within each cell (``round * n_levels + level``).
-    stats : dict of str to numpy.ndarray
-        ``rounds x levels`` block median and p99 (NaN where a block is empty).
-    halves : dict of str to numpy.ndarray
-        ``rounds x levels x 2``: the same on the first and second half of each block.
-    sizes : numpy.ndarray
-        ``rounds x levels`` analysed samples per block.
-    flags : dict of str to numpy.ndarray
-        Per-sample flags (migrated, warmup, outlier) over all samples.
-    """
-
-    tidy: Tidy
-    seg: Segments
-    all_counts: list[Counts]
-    counts: list[Counts]
-    stats: dict[str, np.ndarray]
-    halves: dict[str, np.ndarray]
-    sizes: np.ndarray
-    flags: dict[str, np.ndarray]
-
-
-def _positions(cell: np.ndarray, n_cells: int) -> np.ndarray:
-    """Position of every sample inside its cell, in table order."""
-    if cell.size == 0:
-        return np.zeros(0, dtype=np.intp)
-    starts = np.concatenate(([0], np.flatnonzero(cell[1:] != cell[:-1]) + 1))
-    if starts.size == np.count_nonzero(np.bincount(cell, minlength=n_cells)):
-        # Campaigns write each block contiguously: positions restart at every run.
-        run_start = np.repeat(starts, np.diff(np.concatenate((starts, [cell.size]))))
-        return np.arange(cell.size) - run_start
-    order = np.argsort(cell, kind="stable")
-    sizes = np.bincount(cell, minlength=n_cells)
-    offsets = np.concatenate(([0], np.cumsum(sizes)[:-1]))
-    pos = np.empty(cell.size, dtype=np.intp)
-    pos[order] = np.arange(cell.size) - offsets[cell[order]]
-    return pos
-
-
-@dataclass(frozen=True)
-class Selection:
-    """A sample table unpacked, with the samples an analysis keeps.
-
-    Attributes
-    ----------
-    tidy : Tidy
-        The unpacked table (levels in load order, the configured metric).
-    keep : numpy.ndarray
-        Boolean per sample: not flagged by any of the configuration's ``exclude``.
-    flags : dict of str to numpy.ndarray
-        Per-sample ``migrated``, ``warmup`` and ``outlier`` flags.
-    all_seg : Segments
-        Every sample sorted within its cell.
-    all_counts : list of Counts
-        Every sample of each level as value counts.
-    """
-
-    tidy: Tidy
-    keep: np.ndarray
-    flags: dict[str, np.ndarray]
-    all_seg: Segments
-    all_counts: list[Counts]
-
-
-def selection(
-    data: Any, config: AnalysisConfig = DEFAULT, *, tsc_hz: float | None = None
-) -> Selection:
-    """Unpack ``data`` and flag the samples ``config`` leaves out (plots use this too)."""
-    tidy = unpack(data, tsc_hz=tsc_hz, metric=config.metric, probe=config.probe)
-    n_levels, n_rounds = tidy.n_levels, tidy.n_rounds
-    all_seg = sort_by_cell(tidy.cycles, tidy.cell, tidy.n_cells)
-    level_cells = [np.arange(n_rounds) * n_levels + lv for lv in range(n_levels)]
-    all_counts = [pooled_counts(all_seg, cells) for cells in level_cells]
-    bounds = np.array([outlier_bounds(c, config.outlier_k) for c in all_counts])
-    level_of = tidy.cell % n_levels
-    outlier = (tidy.cycles < bounds[level_of, 0]) | (tidy.cycles > bounds[level_of, 1])
-    flags = {"migrated": tidy.migrated, "warmup": tidy.warmup, "outlier": outlier}
-    keep = np.ones(tidy.cycles.size, dtype=bool)
-    for name in config.exclude:
-        keep &= ~flags[name]
-    return Selection(tidy, keep, flags, all_seg, all_counts)
-
-
-def block_table(
-    data: Any, config: AnalysisConfig = DEFAULT, *, tsc_hz: float | None = None
-) -> BlockTable:
-    """Unpack ``data``, apply the configuration's exclusions and compute block statistics."""
-    sel = selection(data, config, tsc_hz=tsc_hz)
-    tidy, all_seg, all_counts, flags = sel.tidy, sel.all_seg, sel.all_counts, sel.flags
-    n_levels, n_rounds = tidy.n_levels, tidy.n_rounds
-    level_cells = [np.arange(n_rounds) * n_levels + lv for lv in range(n_levels)]
-    if config.exclude:
-        values, cell = tidy.cycles[sel.keep], tidy.cell[sel.keep]
-        seg = sort_by_cell(values, cell, tidy.n_cells)
-        counts = [pooled_counts(seg, cells) for cells in level_cells]
-    else:
-        values, cell = tidy.cycles, tidy.cell
-        seg, counts = all_seg, all_counts
-    sizes = seg.sizes.reshape(n_rounds, n_levels)
-    block = {
-        name: segment_quantiles(seg, q).reshape(n_rounds, n_levels) for name, q in _QUANTILE.items()
-    }
-    pos = _positions(cell, tidy.n_cells)
-    second = pos >= (np.bincount(cell, minlength=tidy.n_cells)[cell] / 2.0)
-    half_seg = sort_by_cell(values, cell * 2 + second, 2 * tidy.n_cells)
-    halves = {
-        name: segment_quantiles(half_seg, q).reshape(n_rounds, n_levels, 2)
-        for name, q in _QUANTILE.items()
-    }
-    return BlockTable(tidy, seg, all_counts, counts, block, halves, sizes, flags)
+__all__ = ["BlockTable", "Selection", "analyze_levels", "block_table", "selection"]
 
 
 def _baseline_index(tidy: Tidy, config: AnalysisConfig, active: np.ndarray) -> int:
@@ -157,11 +36,6 @@ def _baseline_index(tidy: Tidy, config: AnalysisConfig, active: np.ndarray) -> i
         return tidy.levels.index(tidy.baseline)
     # The lowest load that has data.
     return int(active[0]) if active.size else 0
-
-
-def _log_matrix(x: np.ndarray) -> np.ndarray:
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(x > 0, np.log(np.where(x > 0, x, 1.0)), np.nan)
 
 
 def _noise_row(
@@ -231,50 +105,15 @@ def _level_summary(bt: BlockTable, lv: int, total: int, per_level: dict[str, np.
     )
 
 
-def analyze(
+def analyze_levels(
     data: Any,
     config: AnalysisConfig | None = None,
     *,
     tsc_hz: float | None = None,
     **options: Any,
 ) -> Analysis:
-    """Summaries, tests, effects with intervals, and verdicts for every level of a campaign.
-
-    Parameters
-    ----------
-    data : campaign or pandas.DataFrame
-        A campaign (``.samples``, ``.metadata``) or its sample table; see
-        :func:`hvload.stats.inputs.unpack` for the columns.
-    config : AnalysisConfig, optional
-        How to analyse; :data:`hvload.stats.DEFAULT` (warm-up left out, alpha
-        0.05, Holm, 1 % threshold, service time) when not given.
-    tsc_hz : float, optional
-        TSC frequency in Hz, overriding ``metadata["tsc_hz"]``. Without either,
-        every ``*_ns`` figure is NaN and a note says so.
-    **options
-        Fields of :class:`AnalysisConfig` to change, e.g. ``threshold=0.02``,
-        ``metric="response"``, ``exclude=()``, ``baseline="50%"``.
-
-    Returns
-    -------
-    Analysis
-        ``.levels``, ``.comparisons``, ``.omnibus``, ``.trend``, ``.noise``,
-        ``to_text()``, ``to_dict()``.
-
-    Raises
-    ------
-    ValueError
-        On malformed input (see :func:`~hvload.stats.inputs.unpack`) or options.
-
-    Notes
-    -----
-    Levels are analysed in order of increasing load. Each level's typical block
-    median and p99 get a distribution-free interval from the order statistics of
-    its blocks (:mod:`hvload.stats.intervals`); each comparison gets an exact
-    signed-rank test, a Hodges-Lehmann effect and its interval on per-round log
-    ratios (:mod:`hvload.stats.ranks`), and a verdict by the rule in
-    :mod:`hvload.stats.compare`.
-    """
+    """The per-level analysis of one probe: :func:`hvload.stats.analyze` without the
+    attribution to controls (which :mod:`hvload.stats.attribution` builds on this)."""
     config = (config or DEFAULT).replace(**options) if options else (config or DEFAULT)
     bt = block_table(data, config, tsc_hz=tsc_hz)
     tidy = bt.tidy
@@ -419,8 +258,8 @@ def analyze(
     spb = float(np.median(sizes[sizes > 0])) if (sizes > 0).any() else 0.0
     noise_rows = []
     for name in ON:
-        logs = _log_matrix(bt.stats[name][grid])
-        halves = _log_matrix(bt.halves[name][complete][:, active])
+        logs = log_matrix(bt.stats[name][grid])
+        halves = log_matrix(bt.halves[name][complete][:, active])
         ok = np.isfinite(logs).all() and np.isfinite(halves).all()
         noise = block_noise(
             name, logs if ok else np.zeros((0, 0)),
@@ -464,12 +303,4 @@ def analyze(
         config=config,
         design_check=check if m else None,
     )
-    if len(tidy.probes) > 1 and config.probe is None and n_levels > 1:
-        from dataclasses import replace
-
-        from .attribution import attribute
-
-        result = replace(
-            result, attribution=attribute(data, config, tsc_hz=tsc_hz, analysis=result)
-        )
     return result

@@ -41,12 +41,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .analysis import _log_matrix, analyze, block_table
+from .analysis import analyze_levels
 from .compare import adjust_pvalues, friedman, page_trend
 from .config import DEFAULT, AnalysisConfig
 from .design import best_adjusted_pvalue
 from .ranks import hodges_lehmann, signed_rank_test
 from .results import Analysis, TextEnum, Verdict, jsonable
+from .table import block_table, log_matrix
 
 __all__ = ["NOISE_COLUMNS", "Attribution", "AttributionVerdict", "attribute"]
 
@@ -220,12 +221,12 @@ def attribute(
             f"{list(tidy.probes)}); measure with controls (hvload run --controls null,syscall)"
         )
     if analysis is None:
-        analysis = analyze(data, config.replace(n_sim=0), tsc_hz=tsc_hz)
+        analysis = analyze_levels(data, config.replace(n_sim=0), tsc_hz=tsc_hz)
     levels = tidy.levels
     baseline = levels.index(analysis.design["baseline"])
-    main = _log_matrix(main_bt.stats["median"])
+    main = log_matrix(main_bt.stats["median"])
     ctrl = {
-        c: _log_matrix(block_table(data, config.replace(probe=c), tsc_hz=tsc_hz).stats["median"])
+        c: log_matrix(block_table(data, config.replace(probe=c), tsc_hz=tsc_hz).stats["median"])
         for c in controls
     }
     confidence = config.confidence

@@ -14,7 +14,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from .results import CORRECTIONS
+#: Accepted ``correction`` names.
+CORRECTIONS: tuple[str, ...] = ("holm", "bh", "none")
 
 __all__ = ["DEFAULT", "EXCLUDABLE", "METRICS", "AnalysisConfig"]
 

@@ -19,11 +19,11 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .analysis import _log_matrix, block_table
 from .config import DEFAULT, AnalysisConfig
 from .design import ON, family_size, rounds_needed
 from .power import MAX_SIMULATED_ROUNDS, BlockNoise, block_noise, detectable_shifts, power_at
 from .results import jsonable
+from .table import block_table, log_matrix
 
 __all__ = ["PlanResult", "pilot_noise", "plan"]
 
@@ -234,8 +234,8 @@ def _noise(data: Any, config: AnalysisConfig, on: str) -> tuple[BlockNoise, floa
     active = np.flatnonzero(sizes.sum(axis=0) > 0)
     complete = np.flatnonzero((sizes[:, active] > 0).all(axis=1))
     grid = np.ix_(complete, active)
-    logs = _log_matrix(bt.stats[on][grid])
-    halves = _log_matrix(bt.halves[on][complete][:, active])
+    logs = log_matrix(bt.stats[on][grid])
+    halves = log_matrix(bt.halves[on][complete][:, active])
     spb = float(np.median(sizes[sizes > 0])) if (sizes > 0).any() else math.nan
     if not (np.isfinite(logs).all() and np.isfinite(halves).all()):
         raise ValueError("the pilot campaign has empty or non-positive blocks; it cannot be used")

@@ -10,11 +10,12 @@ import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from ._json import jsonable
 from .config import DEFAULT, METRICS
-from .results import Analysis, Comparison, LevelSummary, TestResult, jsonable
 
 if TYPE_CHECKING:
     from .attribution import Attribution
+    from .results import Analysis, Comparison, LevelSummary, TestResult
 from .summary import MAD_SCALE
 
 __all__ = ["METHODS", "REPORT_EXCLUDE", "attribution_text", "to_dict", "to_text"]
@@ -341,8 +342,9 @@ def to_dict(analysis: Analysis) -> dict[str, Any]:
     dict
         Keys ``design``, ``settings``, ``methods``, ``levels`` (list, one per
         level), ``noise`` (list, one per block statistic), ``omnibus`` and
-        ``trend`` (keyed by ``"median"``/``"p99"``), ``comparisons`` (list) and
-        ``notes``. NaN becomes None.
+        ``trend`` (keyed by ``"median"``/``"p99"``), ``comparisons`` (list),
+        ``notes``, and ``left_out`` (the blocks the block policy left out, one note
+        each) when there are any. NaN becomes None.
     """
     return {
         "design": jsonable(analysis.design),
@@ -355,4 +357,7 @@ def to_dict(analysis: Analysis) -> dict[str, Any]:
         "comparisons": [c.to_dict() for c in analysis.comparison_results],
         "attribution": analysis.attribution.to_dict() if analysis.attribution else None,
         "notes": list(analysis.notes),
+        # Only when the block policy left blocks out, so files without flagged blocks
+        # keep the JSON they always had.
+        **({"left_out": list(analysis.left_out)} if analysis.left_out else {}),
     }

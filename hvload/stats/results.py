@@ -7,12 +7,14 @@ reported without the data to back it.
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, field
 from enum import Enum
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import pandas as pd
+
+from ._json import jsonable
+from .config import CORRECTIONS
 
 if TYPE_CHECKING:
     from .attribution import Attribution
@@ -32,8 +34,6 @@ __all__ = [
     "jsonable",
 ]
 
-#: Accepted ``correction`` names.
-CORRECTIONS: tuple[str, ...] = ("holm", "bh", "none")
 
 
 class TextEnum(str, Enum):
@@ -69,21 +69,6 @@ class Verdict(TextEnum):
 NOT_ENOUGH_DATA = Verdict.NOT_ENOUGH_DATA
 #: Every verdict a comparison can carry, as text.
 VERDICTS: tuple[str, ...] = tuple(v.value for v in Verdict)
-
-
-def jsonable(value: Any) -> Any:
-    """Convert numpy scalars, enums, NaN and containers into plain JSON-ready values."""
-    if isinstance(value, Enum):
-        return value.value
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [jsonable(v) for v in value]
-    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 class ConfidenceInterval(NamedTuple):
@@ -339,6 +324,9 @@ class Analysis:
     config: AnalysisConfig | None = None
     design_check: DesignCheck | None = None
     attribution: Attribution | None = None
+    #: Blocks the block policy left out before this analysis (one note each; see
+    #: :func:`hvload.analyze`); empty when every block was analysed.
+    left_out: tuple[str, ...] = ()
 
     def level(self, label: str) -> LevelSummary:
         """The summary of level ``label``."""
