@@ -9,8 +9,8 @@ import json
 
 import pytest
 
+from hvload.cli import main
 from hvload.widgets import dashboard
-from hvload.cli.core import main
 
 
 def test_command_binds_to_this_machine_with_a_token() -> None:

@@ -153,7 +153,7 @@ def test_notebook_set_is_complete() -> None:
 def test_notebook_defaults_can_reach_a_verdict(name: str) -> None:
     """The designs a notebook offers to measure can produce slower/faster at all."""
     from hvload import stats
-    from hvload.widgets.core import parse_levels
+    from hvload.widgets import parse_levels
 
     nb = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
     first = next(c for c in nb.cells if c.cell_type == "code")

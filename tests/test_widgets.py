@@ -6,8 +6,11 @@ front end would, and ``Button.click()`` the same handlers.
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, ClassVar
 
 import pytest
 
@@ -15,9 +18,10 @@ pytest.importorskip("ipywidgets")
 pytest.importorskip("hvload.plots")
 
 import hvload
-from hvload.widgets import core as widgets
+from hvload import widgets
 from hvload.errors import MeasurementError
 from hvload.notebook import can_measure
+from hvload.widgets import _session
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "data"
@@ -94,7 +98,7 @@ def test_browser_levels_choose_the_comparisons(browser: widgets.Browser) -> None
 
 
 def test_browser_figure_dropdown_draws_each_figure(browser: widgets.Browser) -> None:
-    from hvload.plots import core as plots
+    from hvload import plots
 
     assert list(browser.figure.options) == list(plots.FIGURES)
     for name in plots.FIGURES:
@@ -243,3 +247,103 @@ def test_explorer_reports_bad_levels(measuring: None) -> None:
     e.levels.value = "0, lots"
     e.run_button.click()
     assert "ValueError" in e.status.value and "lots" in e.status.value
+
+
+class _Recorder:
+    """A listener of a run that records what it is told (no widgets)."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, object]] = []
+        self.idle = threading.Event()
+        self.idle.set()
+
+    def on_status(self, text: str) -> None:
+        self.calls.append(("status", text))
+
+    def on_progress(self, **kwargs: object) -> None:
+        self.calls.append(("progress", kwargs))
+
+    def design_notes(self) -> list[str]:
+        return ["a design note"]
+
+    def wants_live(self) -> bool:
+        return False
+
+    def view_idle(self) -> threading.Event:
+        return self.idle
+
+    def on_follow(self, session: object) -> None:
+        self.calls.append(("follow", session))
+
+    def on_campaign(self, campaign: object, **kwargs: object) -> None:
+        self.calls.append(("campaign", campaign))
+
+    def on_live_failed(self, exc: Exception) -> None:
+        self.calls.append(("live failed", exc))
+
+    def on_end(self, session: _session.Session) -> None:
+        self.calls.append(("end", session.done.is_set()))
+
+
+class _Lock:
+    released = False
+
+    def release(self) -> None:
+        self.released = True
+
+
+def test_session_stops_between_blocks_without_widgets(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The background run alone: a fake plan of 3 blocks, stopped after the first."""
+    design = SimpleNamespace(
+        blocks=3, levels=[SimpleNamespace(name="0%"), SimpleNamespace(name="100%")],
+        rounds=2, samples=10, seed=7,
+    )  # fmt: skip
+    kept = SimpleNamespace(blocks=[{}], path=tmp_path / "c.parquet")
+
+    class Plan:
+        notes: ClassVar[list[str]] = []
+        metadata: ClassVar[dict[str, object]] = {}
+
+        def __init__(self) -> None:
+            self.design = design
+
+        def run(self, path: Path, *, progress: Any, lock: Any, stop: threading.Event) -> Any:
+            assert path == tmp_path / "c.parquet" and not stop.is_set()
+            progress(SimpleNamespace())
+            session.stop()
+            assert not session.stop(), "asked once"
+            assert stop.is_set()
+            return kept
+
+    monkeypatch.setattr("hvload.campaign.prepare", lambda **request: Plan())
+    listener, lock = _Recorder(), _Lock()
+    session = _session.Session({"seed": 7}, tmp_path / "c.parquet", lock, listener)
+    session.start().join(30)
+    assert session.wait(0) is kept and session.error is None and lock.released
+    calls = listener.calls
+    assert calls[0] == ("progress", {"maximum": 3})
+    assert calls[1][0] == "status" and "a design note" in str(calls[1][1])
+    assert calls[2] == ("follow", session)
+    assert calls[3][0] == "progress" and calls[3][1]["value"] == 1  # type: ignore[index]
+    assert calls[4] == ("follow", None)
+    assert ("progress", {"style": "warning"}) in calls
+    assert any(k == "status" and "stopped</b> after 1 of 3 blocks" in str(v) for k, v in calls)
+    assert calls[-2] == ("campaign", kept) and calls[-1] == ("end", False)
+
+
+def test_session_says_what_failed(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    def prepare(**request: object) -> None:
+        raise ValueError("no such trap")
+
+    monkeypatch.setattr("hvload.campaign.prepare", prepare)
+    listener, lock = _Recorder(), _Lock()
+    session = _session.Session({}, tmp_path / "c.parquet", lock, listener)
+    session.start().join(30)
+    with pytest.raises(ValueError, match="no such trap"):
+        session.wait(0)
+    status = [str(v) for k, v in listener.calls if k == "status"]
+    assert "ValueError" in status[-1] and "nothing was written" in status[-1]
+    assert ("progress", {"style": "danger"}) in listener.calls and lock.released
+    assert listener.calls[-1] == ("end", False)

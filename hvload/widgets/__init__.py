@@ -1,4 +1,32 @@
-"""hvload.widgets (API re-exported from its modules)."""
+"""Interactive controls for notebooks: run a small campaign, or browse a stored one.
 
-from .core import *  # noqa: F403
-from .core import __all__
+:class:`Explorer` measures a campaign with the traps this machine can issue, in a
+background thread that a Stop button ends at the next block boundary; a progress bar
+counts blocks, and the figure and the comparison table follow the blocks finished so
+far. Where nothing can be measured it says why and opens campaign files instead.
+:class:`Browser` shows one stored campaign: which levels, which figure, which practical
+threshold, and the verdicts that follow. :mod:`hvload.widgets.dashboard` serves both as a
+web page.
+
+Every control calls a plain method (``run``, ``open``, ``set_threshold``, ...), and every
+observer reacts to ``widget.value``, so both are driven from tests without a browser. The
+figures are rendered to PNG and placed in an ``ipywidgets.Output`` directly, which needs
+neither a running kernel nor an interactive matplotlib backend.
+
+Modules: ``explorer`` (:class:`Explorer`, :func:`trap_choices`), ``browser``
+(:class:`Browser`), ``_session`` (the background run, without ipywidgets), ``_common``
+(the figure, level and threshold views both share), ``_html`` (:func:`comparisons_html`).
+"""
+
+from ..workload.schedule import parse_levels
+from ._html import comparisons_html
+from .browser import Browser
+from .explorer import Explorer, trap_choices
+
+__all__ = [
+    "Browser",
+    "Explorer",
+    "comparisons_html",
+    "parse_levels",
+    "trap_choices",
+]

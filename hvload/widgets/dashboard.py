@@ -48,7 +48,8 @@ def app(data_dir: str | os.PathLike[str] | None = None) -> w.Widget:
 
     from ..measure.machine import platform
     from ..notebook import campaign_files
-    from .core import Browser, Explorer
+    from .browser import Browser
+    from .explorer import Explorer
 
     info = platform(probe_samples=0)
     explorer = Explorer(data_dir, info=info)

@@ -1,0 +1,131 @@
+"""The Browser: one stored campaign, its levels, figure, practical threshold and verdicts.
+
+Each control calls a plain method (``set_levels``, ``set_figure``, ``set_threshold``), and
+the verdicts that follow are read back as data (:attr:`Browser.verdicts`), so it is
+driven from tests without a browser.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
+
+import ipywidgets as w
+import pandas as pd
+
+from ._common import CampaignView, level_names
+from ._html import STYLE
+
+if TYPE_CHECKING:
+    from ..campaign import Campaign
+
+__all__ = ["Browser"]
+
+class Browser(CampaignView):
+    """Browse one stored campaign: levels, figure type, practical threshold, verdicts.
+
+    Parameters
+    ----------
+    campaign_or_path
+        A campaign, or a campaign file (a path, or a name inside the data directory).
+    threshold
+        Initial practical threshold, a fraction of the reference's statistic (the slider
+        shows percent).
+    figure
+        Initial figure, a key of ``hvload.plots.FIGURES``.
+    levels
+        Initially chosen levels (default: all); the first chosen one is the reference.
+    data_dir
+        Where to look up a bare file name.
+
+    Attributes
+    ----------
+    whole
+        The whole campaign.
+    campaign, analysis
+        The chosen levels and their analysis at the chosen threshold (None with no level).
+    levels, threshold, figure
+        The controls.
+    widget
+        The control as one ``ipywidgets.VBox``; the Browser displays as it.
+    """
+
+    def __init__(
+        self,
+        campaign_or_path: Campaign | str | os.PathLike[str],
+        *,
+        threshold: float = 0.01,
+        figure: str = "ecdf",
+        levels: Sequence[str] | None = None,
+        data_dir: str | os.PathLike[str] | None = None,
+    ) -> None:
+        from ..notebook import resolve_campaign
+        from ..store import load
+
+        self._init_views(figure, threshold, "levels")
+        if isinstance(campaign_or_path, (str, os.PathLike)):
+            campaign = load(resolve_campaign(campaign_or_path, data_dir))
+        else:
+            campaign = campaign_or_path
+        self.levels = self.shown
+        names = level_names(campaign)
+        self._quiet = True
+        self.shown.options = names
+        self.shown.value = tuple(levels) if levels is not None else tuple(names)
+        self.shown.rows = max(2, min(8, len(names)))
+        self._quiet = False
+        self.whole = campaign
+        self.title = w.HTML(value=STYLE + self._title_html())
+        self.widget = w.VBox(
+            [
+                self.title,
+                w.HBox([self.shown, w.VBox([self.figure, self.threshold])]),
+                self.caption,
+                self.output,
+                self.table,
+            ]
+        )
+        self.widget.add_class("hvload-browser")
+        self.refresh()
+
+    def _title_html(self) -> str:
+        assert self.whole is not None
+        meta = self.whole.metadata
+        name = self.whole.path.name if self.whole.path is not None else "campaign"
+        probe = meta.get("design", {}).get("probe_label")
+        return (
+            f"<b>{html.escape(name)}</b>: probe <code>{html.escape(str(probe))}</code>, "
+            f"{html.escape(str(meta.get('cpu')))}, hypervisor "
+            f"{html.escape(str(meta.get('hypervisor')))}"
+        )
+
+    @property
+    def verdicts(self) -> pd.DataFrame:
+        """Comparisons of the current analysis: reference, level, on, change, p, verdict."""
+        if self.analysis is None:
+            return pd.DataFrame(columns=["reference", "level", "on", "verdict"])
+        cols = ["reference", "level", "on", "relative_change", "pvalue_adjusted", "verdict"]
+        return self.analysis.comparisons[cols].reset_index(drop=True)
+
+    def baseline_verdicts(self, on: str = "median") -> Mapping[str, str]:
+        """``level -> verdict`` against the reference (first chosen) level, on ``on``."""
+        v = self.verdicts
+        if v.empty:
+            return {}
+        reference = level_names(self.campaign)[0] if self.campaign is not None else None
+        v = v[(v["on"] == on) & (v["reference"] == reference)]
+        return dict(zip(v["level"].astype(str), v["verdict"].astype(str), strict=True))
+
+    def set_levels(self, levels: Sequence[str]) -> None:
+        """Choose the levels to show; the first in campaign order is the reference."""
+        self.levels.value = tuple(levels)
+
+    def set_figure(self, name: str) -> None:
+        """Choose the figure type (a key of ``hvload.plots.FIGURES``)."""
+        self.figure.value = name
+
+    def set_threshold(self, fraction: float) -> None:
+        """Set the practical threshold as a fraction of the median (0.02 = 2 %)."""
+        self.threshold.value = 100 * fraction
