@@ -894,7 +894,7 @@ class Explorer(_Shows):
 
     def _measure(self, request: dict[str, Any], path: Path, lock: Any) -> None:
         """The background thread: prepare, run block by block, and say how it ended."""
-        from ..campaign.runner import prepare
+        from ..campaign import prepare
 
         total = 0
         try:
