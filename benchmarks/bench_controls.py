@@ -23,7 +23,8 @@ import time
 import numpy as np
 
 import hvload
-from hvload.campaign import runner as campaign
+import hvload.campaign as campaign
+from hvload.campaign.runner import _measure
 from hvload.measure import executor
 from hvload.measure.machine import tsc_frequency
 from hvload.workload.schedule import Level
@@ -56,7 +57,7 @@ def main() -> None:
         for rep in range(args.reps):
             rng = np.random.default_rng(rep)
             t0 = time.perf_counter_ns()
-            outs, _ = campaign._measure(design, rng, n)
+            outs, _ = _measure(design, rng, n)
             inter.append(time.perf_counter_ns() - t0)
             t0 = time.perf_counter_ns()
             for t, g in zip(design.probes, [gap] + [0] * len(controls), strict=True):

@@ -44,7 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from byteflip import chunk_ranges, flipped_bytes
 
 from hvload import _faultinject
-from hvload.campaign import runner as campaign
+import hvload.campaign as campaign
 from hvload.store import core as store
 from hvload.cli.core import main
 from hvload.errors import CampaignFileError

@@ -17,7 +17,7 @@ import statistics
 import time
 
 import hvload
-from hvload.campaign import runner as campaign
+import hvload.campaign as campaign
 from hvload.workload import schedule
 from hvload.workload.generator import LoadGenerator, saturation_rate
 from hvload.measure.machine import tsc_frequency

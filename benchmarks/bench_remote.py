@@ -21,7 +21,7 @@ import statistics
 import time
 
 import hvload
-from hvload.campaign import runner as campaign
+import hvload.campaign as campaign
 from hvload.workload import remote
 from hvload.workload import schedule
 from hvload.measure.machine import tsc_frequency

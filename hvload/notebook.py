@@ -230,7 +230,7 @@ def obtain_campaign(
     if measure:
         ok, reason = can_measure()
         if ok:
-            from .campaign.runner import prepare
+            from .campaign import prepare
 
             plan = prepare(
                 fractions=tuple(levels), samples=samples, rounds=rounds, warmup=warmup, seed=seed

@@ -265,7 +265,7 @@ def write_campaign(
     figure, report): ``len(FIGURES) + 2`` calls.
     """
     from . import stats
-    from .campaign.runner import applied_load_text
+    from .campaign import applied_load_text
     from .store.core import load
 
     camp = load(path)

@@ -17,14 +17,14 @@ import pyarrow.parquet as pq
 import pytest
 
 import hvload
-from hvload.campaign import runner as campaign
-from hvload.store import core as store
-from hvload.measure import _exec
-from hvload.workload import schedule
+import hvload.campaign as campaign
 from hvload.cli.core import main
 from hvload.errors import CampaignFileError
-from hvload.workload.generator import LoadGenerator, saturation_rate
+from hvload.measure import _exec
 from hvload.measure.machine import tsc_frequency
+from hvload.store import core as store
+from hvload.workload import schedule
+from hvload.workload.generator import LoadGenerator, saturation_rate
 
 needs_x86 = pytest.mark.skipif(not _exec.SUPPORTED, reason="measuring needs x86_64")
 needs_two = pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two CPUs")
@@ -180,13 +180,28 @@ def test_block_order_is_a_seeded_randomized_complete_block_design() -> None:
         ({"rounds": -1}, "rounds=-1"),
         ({"levels": ()}, "levels is empty"),
         ({"probe_cpu": LOAD_CPU}, "probe CPU"),
-        ({"probe_cpu": 10_000}, "probe_cpu=10000"),
     ],
 )
 def test_design_errors_name_the_value(kw: dict[str, object], needle: str) -> None:
     with pytest.raises(ValueError) as info:
         _design(**kw)
     assert needle in str(info.value)
+
+
+@needs_two
+def test_a_probe_cpu_not_on_this_machine_is_refused_by_prepare_and_run(tmp_path: Path) -> None:
+    # A Design is plain data (one read from a file rebuilds anywhere); the machine is
+    # checked where it is built for this machine and where it runs, before anything starts.
+    d = _design(probe_cpu=10_000)
+    assert d.probe_cpu == 10_000
+    path = tmp_path / "c.parquet"
+    with pytest.raises(ValueError, match=r"^probe_cpu=10000 is not allowed; allowed: \["):
+        campaign.run(d, path, meta={"tsc_hz": 1e9, "campaign": "x"})
+    with pytest.raises(ValueError, match=r"^probe_cpu=10000 is not allowed; allowed: \["):
+        next(campaign.iter_blocks(d, {"tsc_hz": 1e9, "campaign": "x"}))
+    assert list(tmp_path.iterdir()) == [], "nothing is created"
+    with pytest.raises(ValueError, match=r"^probe_cpu=10000 is not allowed here; allowed: \["):
+        campaign.prepare(probe="null", probe_cpu=10_000)
 
 
 @needs_x86

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import hvload
-from hvload.campaign import runner as campaign
+import hvload.campaign as campaign
 from hvload.measure import _exec
 from hvload.measure import executor
 from hvload.measure import noise

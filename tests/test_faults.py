@@ -33,7 +33,7 @@ import pytest
 from byteflip import chunk_ranges, flipped_bytes
 
 from hvload import _faultinject
-from hvload.campaign import runner as campaign
+import hvload.campaign as campaign
 from hvload.store import core as store
 from hvload.measure import _exec
 from hvload.cli.core import main

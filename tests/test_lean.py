@@ -18,16 +18,16 @@ import pytest
 from dataset_synthetic import default_from_measured, default_with_controls, synthetic_file
 
 import hvload
-from hvload.campaign import runner as campaign
-from hvload.store import core as store
-from hvload.measure import _exec
+import hvload.campaign as campaign
 from hvload.errors import CorruptCampaignError
+from hvload.measure import _exec
 from hvload.model import (
     SAMPLE_COLUMNS,
     absolute_start,
     lean_samples,
     wide_samples,
 )
+from hvload.store import core as store
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 

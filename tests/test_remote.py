@@ -23,7 +23,7 @@ import pandas as pd
 import pytest
 
 import hvload
-from hvload.campaign import runner as campaign
+import hvload.campaign as campaign
 from hvload.store import core as store
 from hvload.measure import _exec
 from hvload.workload import remote

@@ -13,7 +13,7 @@ from stats_synthetic import synthetic_campaign
 
 import hvload
 from hvload import stats
-from hvload.campaign import runner as campaign
+import hvload.campaign as campaign
 from hvload.measure import _exec
 from hvload.workload import schedule
 from hvload.cli.core import main

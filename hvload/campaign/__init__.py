@@ -1,7 +1,16 @@
-"""hvload.campaign (API re-exported from its modules)."""
+"""hvload.campaign: build a campaign for this machine, run it block by block, and say
+which of its blocks the analysis admits.
 
-from .runner import *  # noqa: F403
-from .runner import (
+Modules: :mod:`.runner` (the block loop, :func:`run`, the load drivers' protocol),
+:mod:`._prepare` (:func:`prepare`, :class:`Plan`, the default sizes), :mod:`._policy`
+(:func:`usable`, :func:`left_out`, :func:`applied_load_text`), :mod:`._metadata`
+(:func:`metadata_for`).
+"""
+
+from ..model import SAMPLE_COLUMNS, BlockResult, Campaign, Design
+from ._metadata import metadata_for
+from ._policy import applied_load_text, left_out, usable
+from ._prepare import (
     AUTO_CONTROLS,
     DEFAULT_FRACTIONS,
     DEFAULT_SIZES,
@@ -10,7 +19,27 @@ from .runner import (
     Plan,
     prepare,
 )
-from .runner import __all__ as _runner_all
+from .runner import LoadDriver, LoadOutcome, LocalLoad, iter_blocks, run
 
-__all__ = [*_runner_all, "AUTO_CONTROLS", "DEFAULT_FRACTIONS", "DEFAULT_SIZES",
-           "QUICK_FRACTIONS", "QUICK_SIZES", "Plan", "prepare"]  # fmt: skip
+__all__ = [
+    "AUTO_CONTROLS",
+    "DEFAULT_FRACTIONS",
+    "DEFAULT_SIZES",
+    "QUICK_FRACTIONS",
+    "QUICK_SIZES",
+    "SAMPLE_COLUMNS",
+    "BlockResult",
+    "Campaign",
+    "Design",
+    "LoadDriver",
+    "LoadOutcome",
+    "LocalLoad",
+    "Plan",
+    "applied_load_text",
+    "iter_blocks",
+    "left_out",
+    "metadata_for",
+    "prepare",
+    "run",
+    "usable",
+]

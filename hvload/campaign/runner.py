@@ -10,133 +10,41 @@ and one block row) per block; :func:`run` writes them to a campaign file as they
 from __future__ import annotations
 
 import contextlib
-import math
 import os
-import subprocess
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import pandas as pd
 
-from ..measure import noise
 from .._faultinject import checkpoint
 from ..errors import MeasurementError
-from ..measure.executor import Burst, Trap, allocate, fill, require
-from ..measure.hypervisors import user_mode_hypercall
-from ..workload.generator import LoadGenerator, WorkerStats
+from ..measure import noise
+from ..measure.executor import Burst, allocate, fill, require
 from ..model import (
-    FORMAT_VERSION,
     SAMPLE_COLUMNS,
     BlockResult,
     Campaign,
     Design,
-    check_sizes,
     lean_campaign,
 )
+from ..workload.generator import LoadGenerator, WorkerStats
+from ._metadata import metadata_for
 
 if TYPE_CHECKING:
-    from ..workload.schedule import Level
     from ..store.core import OutputLock
 
 __all__ = [
-    "SAMPLE_COLUMNS",
-    "BlockResult",
-    "Campaign",
-    "Design",
     "LoadDriver",
     "LoadOutcome",
     "LocalLoad",
-    "applied_load_text",
     "iter_blocks",
-    "left_out",
     "run",
-    "usable",
 ]
-
-
-def applied_load_text(blocks: pd.DataFrame) -> str:
-    """Per-level applied load from a campaign's block table, as text."""
-    if blocks.empty:
-        return "no finished blocks\n"
-    g = blocks.groupby(["level_index", "level"], sort=True)
-    table = pd.DataFrame(
-        {
-            "blocks": g.size(),
-            "target/s": g["target_rate"].mean(),
-            "achieved/s": g["achieved_rate"].mean(),
-            "achieved load": g["achieved_load"].mean(),
-            "lateness p99 (cycles)": g["lateness_p99"].max(),
-        }
-    ).reset_index(level="level_index", drop=True)
-    return "Applied load per level (mean over blocks; load = achieved / saturation)\n" + (
-        table.to_string(float_format=lambda x: f"{x:,.3f}" if abs(x) < 10 else f"{x:,.0f}") + "\n"
-    )
-
-
-def _git_commit() -> str | None:
-    # A copy of the tree without .git (e.g. on a lent test machine) can name its commit.
-    if os.environ.get("HVLOAD_GIT_COMMIT"):
-        return os.environ["HVLOAD_GIT_COMMIT"]
-    here = Path(__file__).resolve().parent
-    with contextlib.suppress(OSError, subprocess.SubprocessError):
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5
-        )
-        if out.returncode == 0:
-            dirty = subprocess.run(
-                ["git", "status", "--porcelain", "--untracked-files=no"],
-                cwd=here, capture_output=True, text=True, timeout=5,
-            ).stdout.strip()  # fmt: skip
-            return out.stdout.strip() + ("-dirty" if dirty else "")
-    return None
-
-
-def _rax_meaning(probe: Trap, info: dict[str, Any]) -> str:
-    if probe.kind == "hypercall":
-        hyp = info.get("hypervisor") or "unknown"
-        row = user_mode_hypercall(hyp, info.get("cpu_vendor") or "", probe.instruction)
-        return (
-            f"RAX after {probe.instruction} from user mode under {hyp}: "
-            f"{row.what_is_measured if row else 'behaviour not in hvload.hypervisors'}"
-        )
-    if probe.kind == "cpuid":
-        return f"EAX returned by CPUID leaf {probe.leaf:#x} subleaf {probe.subleaf:#x}"
-    if probe.kind == "syscall":
-        return f"the value the system call returned ({probe.label}; a guest-kernel round trip)"
-    return "0: the null trap issues no instruction"
-
-
-def metadata_for(design: Design, tsc_hz: float, platform_info: dict[str, Any]) -> dict[str, Any]:
-    """The metadata recorded with every campaign (pyperf-style keys)."""
-    platform_info = {**platform_info, "system": noise.system_state()}
-    return {
-        "format": "hvload-campaign",
-        "format_version": FORMAT_VERSION,
-        "campaign": uuid.uuid4().hex[:12],
-        "start_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "tsc_hz": tsc_hz,
-        "hypervisor": platform_info.get("hypervisor"),
-        "cpu": f"{platform_info.get('cpu_vendor')} {platform_info.get('cpu_brand')}",
-        "hostname": platform_info.get("hostname"),
-        "rax_meaning": _rax_meaning(design.probe, platform_info),
-        "control_rax_meaning": {t.label: _rax_meaning(t, platform_info) for t in design.controls},
-        "measured": (
-            "cycles: TSC ticks from 'lfence; rdtsc' before the probe instruction to "
-            "'rdtscp; lfence' after it; response: from the intended start when paced. "
-            "Controls (probe_index > 0) alternate with the main probe in sub-bursts."
-        ),
-        "noise_columns": dict(noise.NOISE_COLUMNS),
-        "git_commit": _git_commit(),
-        "versions": platform_info.get("versions"),
-        "platform": platform_info,
-        "design": design.to_dict(),
-    }
 
 
 def _block_row(
@@ -247,49 +155,6 @@ class LocalLoad:
                 gen.stop()
 
 
-def usable(camp: Campaign) -> Campaign:
-    """``camp`` without the blocks flagged ``load_ok = False``; what the analysis takes.
-
-    A block is flagged when its load is not known to have run as designed over its
-    whole probe window: a remote agent was lost, its load started late or stopped
-    early, or a paced remote worker fell short of its target rate
-    (:mod:`hvload.remote`). Such blocks stay in the file; :func:`left_out` says which
-    were left out and why, and ``hvload report`` and ``hvload run`` print it.
-    Campaigns without the flag (local load only) come back unchanged.
-    """
-    blocks = camp.blocks
-    if blocks.empty or "load_ok" not in blocks.columns:
-        return camp
-    bad = blocks["load_ok"].eq(False)
-    if not bad.any():
-        return camp
-    dropped = blocks.loc[bad]
-    notes = [
-        f"block {int(b['block'])} (round {int(b['round'])}, level {b['level']!r}): "
-        f"{b['load_problem'] if isinstance(b.get('load_problem'), str) else 'load not as designed'}"
-        for _, b in dropped.iterrows()
-    ]
-    keep = ~camp.samples["block"].isin(dropped["block"])
-    return Campaign(
-        camp.samples.loc[keep].reset_index(drop=True),
-        blocks.loc[~bad].reset_index(drop=True),
-        {**camp.metadata, "left_out": notes},
-        camp.path,
-    )
-
-
-def left_out(camp: Campaign) -> str:
-    """What :func:`usable` left out of ``camp``, as text (empty when nothing was)."""
-    notes = camp.metadata.get("left_out") or []
-    if not notes:
-        return ""
-    head = (
-        f"Left out of the analysis: {len(notes)} block{'s' if len(notes) != 1 else ''} "
-        "whose load did not run as designed over the probe window (kept in the file)\n"
-    )
-    return head + "".join(f"  {n}\n" for n in notes)
-
-
 def _measure(design: Design, rng: np.random.Generator, n: int) -> tuple[list[Burst], int]:
     """One block's samples of every probe; returns them and the ns spent measuring.
 
@@ -350,6 +215,14 @@ def _block_samples(
     )
 
 
+def _check_probe_cpu(design: Design) -> None:
+    # A Design does not check this machine (one read from a file rebuilds anywhere), so
+    # running one does, before any load starts or any file is made, in Design's old words.
+    allowed = os.sched_getaffinity(0)
+    if design.probe_cpu not in allowed:
+        raise ValueError(f"probe_cpu={design.probe_cpu} is not allowed; allowed: {sorted(allowed)}")
+
+
 def iter_blocks(
     design: Design,
     meta: dict[str, Any],
@@ -370,6 +243,7 @@ def iter_blocks(
     it reports an error for a block (a remote agent lost), that block is yielded first,
     flagged, and the error is raised after it.
     """
+    _check_probe_cpu(design)
     for trap in design.probes:
         require(trap)
     tsc_hz = float(meta["tsc_hz"])
@@ -470,6 +344,7 @@ def run(
     """
     from ..store.core import CampaignWriter
 
+    _check_probe_cpu(design)
     if meta is None:
         from ..measure.machine import platform
 
@@ -540,226 +415,3 @@ def _finish(parts: list[BlockResult], meta: dict[str, Any], writer: Any) -> Camp
     # Lean, as a campaign read from its file would be.
     return lean_campaign(samples, pd.DataFrame([p.block for p in parts]), meta)
 
-
-#: Sizes of the default campaign (about a minute on the project's 2-vCPU machine) and of
-#: ``quick`` (a few seconds, for tests and smoke checks; too small for any verdict).
-# Rounds, not samples, are what the tests average host noise over: on the project's
-# machines the sampling part of the block noise is a third of it or less, so for the
-# same minute 40 rounds of 5,000 samples find a 2 % median change where 12 rounds of
-# 20,000 find only 4 % (hvload plan on data/amd-epyc-2vcpu-default.parquet).
-DEFAULT_SIZES = {"samples": 5_000, "warmup": 200, "rounds": 40, "probe_rate": 20_000.0}
-QUICK_SIZES = {"samples": 2_000, "warmup": 100, "rounds": 2, "probe_rate": 20_000.0}
-DEFAULT_FRACTIONS = (0.0, 0.25, 0.5, 0.75, 1.0)
-QUICK_FRACTIONS = (0.0, 0.5, 1.0)
-
-
-@dataclass(frozen=True)
-class Plan:
-    """A ready-to-run campaign: the design, its metadata and the measured saturation.
-
-    ``notes`` says what :func:`prepare` changed about the request (e.g. levels sorted
-    into load order). Whether the design can reach a verdict is for the analysis to
-    say: :func:`hvload.stats.check_design`.
-    """
-
-    design: Design
-    metadata: dict[str, Any]
-    saturation: float | None
-    notes: tuple[str, ...] = ()
-    #: The load driver the design needs (:class:`hvload.remote.AgentPool` for remote
-    #: levels); None runs every worker in this process.
-    load: LoadDriver | None = None
-
-    def run(self, path: str | os.PathLike[str] | None = None, **kwargs: Any) -> Campaign:
-        """Run the design (see :func:`run`)."""
-        kwargs.setdefault("load", self.load)
-        return run(self.design, path, meta=self.metadata, saturation=self.saturation, **kwargs)
-
-
-def _trap_for(kind: str | Trap) -> Trap:
-    from ..measure.executor import make_trap, probe
-
-    if isinstance(kind, Trap):
-        return kind
-    if kind == "auto":
-        hyper = make_trap("hypercall")
-        return hyper if probe(hyper).ok else make_trap("cpuid")
-    return make_trap(kind)
-
-
-def prepare(
-    *,
-    probe: str | Trap = "auto",
-    load: str | Trap | None = None,
-    fractions: Sequence[float] | None = None,
-    cpu_counts: Sequence[int] | None = None,
-    probe_cpu: int | None = None,
-    load_cpus: Sequence[int] | None = None,
-    samples: int | None = None,
-    warmup: int | None = None,
-    rounds: int | None = None,
-    probe_rate: float | None = None,
-    seed: int | None = None,
-    quick: bool = False,
-    baseline: float | str | None = None,
-    controls: str | Sequence[str | Trap] | None = "auto",
-    saturation_seconds: float = 0.2,
-) -> Plan:
-    """Build the standard campaign for this machine, measuring what it needs first.
-
-    The probe trap ``"auto"`` is ``hypercall`` where its fork probe succeeds, else
-    ``cpuid``; the load trap defaults to the probe's. Levels are ``fractions`` of the
-    load trap's saturation rate on every load CPU (default 0/25/50/75/100 %), or, with
-    ``cpu_counts``, the number of loaded CPUs. CPUs default to the lowest allowed CPU
-    for the probe and all the others for load. ``probe_rate`` is probe samples per
-    second (0 = back to back). A seed is drawn and recorded when none is given.
-
-    Levels are put in order of increasing load whatever order they are given in, and
-    ``notes`` says so; ``baseline`` (a load value as given, e.g. ``0.5`` or ``4``, or a
-    level name) picks the reference level, by default the lowest load.
-
-    ``controls`` are measured beside the probe in every block (see :class:`Design`):
-    ``"auto"`` takes the null trap (the timer floor) and a system call (a guest-kernel
-    round trip without a VM exit) where this machine can issue them; ``None`` or
-    ``()`` measures the probe alone; or give trap kinds or traps.
-    """
-    from ..workload.generator import saturation_rate
-    from ..measure.machine import platform
-    from ..workload.schedule import cpu_count_levels, fraction_levels
-
-    sizes = dict(QUICK_SIZES if quick else DEFAULT_SIZES)
-    for name, value in (("samples", samples), ("warmup", warmup), ("rounds", rounds),
-                        ("probe_rate", probe_rate)):  # fmt: skip
-        if value is not None:
-            sizes[name] = value
-    rate = sizes["probe_rate"]
-    if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate < math.inf:
-        raise ValueError(f"probe_rate={rate!r} must be a finite number >= 0")
-    if fractions is not None and cpu_counts is not None:
-        raise ValueError("give either fractions or cpu_counts, not both")
-    allowed = sorted(os.sched_getaffinity(0))
-    probe_cpu = allowed[0] if probe_cpu is None else probe_cpu
-    if probe_cpu not in allowed:
-        raise ValueError(f"probe_cpu={probe_cpu} is not allowed here; allowed: {allowed}")
-    if load_cpus is None:
-        load_cpus = [c for c in allowed if c != probe_cpu]
-    # Sizes that cannot fit are refused before anything is measured.
-    default_levels = QUICK_FRACTIONS if quick else DEFAULT_FRACTIONS
-    n_levels = len(cpu_counts if cpu_counts is not None else fractions or default_levels)
-    check_sizes(sizes["rounds"], max(n_levels, 1), sizes["samples"], sizes["warmup"])
-    probe_trap = _trap_for(probe)
-    load_trap = _trap_for(load) if load is not None else probe_trap
-    notes: list[str] = []
-    control_traps = _controls_for(controls, probe_trap, notes)
-    n_probes = 1 + len(control_traps)
-    check_sizes(sizes["rounds"], max(n_levels, 1), sizes["samples"] * n_probes,
-                sizes["warmup"] * n_probes)  # fmt: skip
-    if seed is None:
-        seed = int(np.random.SeedSequence().entropy % 2**32)
-
-    if cpu_counts is not None:
-        cpu_counts = _load_order("cpu_counts", cpu_counts, notes)
-    if fractions is not None:
-        fractions = _load_order("fractions", fractions, notes)
-
-    info = platform(probe_samples=1000).to_dict()
-    tsc_hz = info["tsc_hz"]
-    if not tsc_hz:
-        raise MeasurementError("the TSC frequency could not be determined on this machine")
-    saturation = None
-    if cpu_counts is not None:
-        levels = cpu_count_levels(cpu_counts, load_cpus, load_trap)
-    else:
-        fractions = (
-            tuple(QUICK_FRACTIONS if quick else DEFAULT_FRACTIONS)
-            if fractions is None
-            else tuple(fractions)
-        )
-        if any(f > 0 for f in fractions):
-            if not load_cpus:
-                raise ValueError(
-                    f"no CPU is left for load: the probe has CPU {probe_cpu} and only "
-                    f"{allowed} are allowed"
-                )
-            checkpoint("saturation")
-            saturation = saturation_rate(load_trap, load_cpus[0], tsc_hz, saturation_seconds)
-        levels = fraction_levels(fractions, load_cpus, load_trap, saturation or 1.0)
-    gap = round(tsc_hz / sizes["probe_rate"]) if sizes["probe_rate"] else 0
-    design = Design(
-        probe=probe_trap,
-        levels=levels,
-        probe_cpu=probe_cpu,
-        samples=sizes["samples"],
-        rounds=sizes["rounds"],
-        warmup=sizes["warmup"],
-        probe_gap=gap,
-        seed=seed,
-        extra={"probe_rate": sizes["probe_rate"], "load_trap": load_trap.label,
-               "saturation_rate": saturation},
-        baseline=_baseline_name(baseline, levels),
-        controls=control_traps,
-    )  # fmt: skip
-    return Plan(design, metadata_for(design, tsc_hz, info), saturation, tuple(notes))
-
-
-#: The controls ``controls="auto"`` measures where this machine can issue them.
-AUTO_CONTROLS = ("null", "syscall")
-
-
-def _controls_for(
-    controls: str | Sequence[str | Trap] | None, probe: Trap, notes: list[str]
-) -> tuple[Trap, ...]:
-    """The control traps asked for, without the probe itself and without repeats."""
-    from ..measure.executor import probe as fork_probe
-
-    if controls is None or (isinstance(controls, str) and controls in ("none", "")):
-        return ()
-    auto = isinstance(controls, str) and controls == "auto"
-    names = AUTO_CONTROLS if auto else ([controls] if isinstance(controls, str) else controls)
-    out: list[Trap] = []
-    for item in names:
-        trap = item if isinstance(item, Trap) else _trap_for(str(item))
-        if trap.label == probe.label or trap.label in [t.label for t in out]:
-            continue
-        if auto:
-            result = fork_probe(trap)
-            if not result.ok:
-                notes.append(f"control {trap.label} left out: {result.reason}")
-                continue
-        out.append(trap)
-    return tuple(out)
-
-
-def _load_order(name: str, values: Sequence[float], notes: list[str]) -> tuple[float, ...]:
-    """``values`` in increasing order (stable, so A/A repeats keep their order)."""
-    values = tuple(values)
-    if not values:
-        raise ValueError(f"{name} is empty; give at least one load level")
-    try:
-        ordered = tuple(sorted(values))
-    except TypeError:
-        raise ValueError(f"{name}={list(values)!r} must be numbers") from None
-    if ordered != values:
-        notes.append(
-            f"levels sorted into order of increasing load: {list(values)} -> {list(ordered)} "
-            "(trend tests and neighbour comparisons follow the load)"
-        )
-    return ordered
-
-
-def _baseline_name(baseline: float | str | None, levels: Sequence[Level]) -> str | None:
-    """The level name ``baseline`` refers to: a level name, or a level's load value
-    (a fraction of saturation, or a CPU count)."""
-    if baseline is None:
-        return None
-    names = [lv.name for lv in levels]
-    if isinstance(baseline, str) and baseline in names:
-        return baseline
-    try:
-        value = float(baseline)
-    except (TypeError, ValueError):
-        raise ValueError(f"baseline={baseline!r} is not a level; levels: {names}") from None
-    for lv in levels:
-        if math.isclose(lv.value, value, abs_tol=1e-12):
-            return lv.name
-    raise ValueError(f"baseline={baseline!r} matches no level; levels: {names}")

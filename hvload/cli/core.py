@@ -126,7 +126,7 @@ def _fraction(text: str, what: str) -> float:
 
 def _summary(camp: Campaign, config: stats.AnalysisConfig) -> str:
     from .. import stats
-    from ..campaign.runner import applied_load_text, left_out, usable
+    from ..campaign import applied_load_text, left_out, usable
 
     # Blocks whose (remote) load did not run as designed are left out, with a note.
     camp = usable(camp)
@@ -227,7 +227,7 @@ def _run_request(args: argparse.Namespace) -> dict[str, object]:
     import math
     import os
 
-    from ..campaign.runner import DEFAULT_FRACTIONS, DEFAULT_SIZES, QUICK_FRACTIONS, QUICK_SIZES
+    from ..campaign import DEFAULT_FRACTIONS, DEFAULT_SIZES, QUICK_FRACTIONS, QUICK_SIZES
     from ..measure.executor import null_trap
     from ..model import check_sizes
     from ..workload.schedule import cpu_count_levels, fraction_levels, parse_levels
@@ -350,7 +350,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     from .. import stats
     from .._faultinject import checkpoint
-    from ..campaign.runner import prepare
+    from ..campaign import prepare
     from ..store.core import claim
 
     request = _run_request(args)
@@ -485,7 +485,7 @@ def _cmd_recover(args: argparse.Namespace) -> int:
 
 def _cmd_report(args: argparse.Namespace) -> int:
     from .. import stats
-    from ..campaign.runner import applied_load_text, left_out, usable
+    from ..campaign import applied_load_text, left_out, usable
     from ..store.core import load
 
     config = _config(args)

@@ -61,7 +61,8 @@ from typing import TYPE_CHECKING, Any
 from ..errors import AgentLostError, MeasurementError
 
 if TYPE_CHECKING:
-    from ..campaign.runner import LoadOutcome, Plan
+    from ..campaign import Plan
+    from ..campaign.runner import LoadOutcome
     from ..measure.executor import Trap
     from .generator import LoadGenerator, WorkerStats
     from ..model import Design
@@ -1069,8 +1070,8 @@ def prepare(
     """
     import dataclasses
 
-    from ..campaign.runner import metadata_for
-    from ..campaign.runner import prepare as local_prepare
+    from ..campaign import metadata_for
+    from ..campaign import prepare as local_prepare
     from .schedule import _distinct_names
 
     base = local_prepare(
