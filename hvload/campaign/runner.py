@@ -42,7 +42,7 @@ from ..model import (
 
 if TYPE_CHECKING:
     from ..workload.schedule import Level
-    from ..store.core import OutputLock
+    from ..store import OutputLock
 
 __all__ = [
     "SAMPLE_COLUMNS",
@@ -468,7 +468,7 @@ def run(
         :class:`hvload.remote.AgentPool` for levels with workers on neighbour machines
         (its agents' platforms go into the metadata as ``agents``).
     """
-    from ..store.core import CampaignWriter
+    from ..store import CampaignWriter
 
     if meta is None:
         from ..measure.machine import platform

@@ -351,7 +351,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from .. import stats
     from .._faultinject import checkpoint
     from ..campaign.runner import prepare
-    from ..store.core import claim
+    from ..store import claim
 
     request = _run_request(args)
     config: stats.AnalysisConfig = request["config"]  # type: ignore[assignment]
@@ -472,7 +472,7 @@ def _cmd_agent(args: argparse.Namespace) -> int:
 
 
 def _cmd_recover(args: argparse.Namespace) -> int:
-    from ..store.core import recover
+    from ..store import recover
 
     camp = recover(args.path)
     design = camp.metadata.get("design") or {}
@@ -486,7 +486,7 @@ def _cmd_recover(args: argparse.Namespace) -> int:
 def _cmd_report(args: argparse.Namespace) -> int:
     from .. import stats
     from ..campaign.runner import applied_load_text, left_out, usable
-    from ..store.core import load
+    from ..store import load
 
     config = _config(args)
     # Blocks whose (remote) load did not run as designed are left out, with a note.
@@ -508,7 +508,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 def _cmd_plan(args: argparse.Namespace) -> int:
     from .. import stats
-    from ..store.core import load
+    from ..store import load
 
     config = _config(args)
     if args.power is not None:

@@ -786,7 +786,7 @@ class Explorer(_Shows):
         RuntimeError
             When a campaign is being measured already.
         """
-        from ..store.core import claim
+        from ..store import claim
 
         if not self.can_measure:
             raise MeasurementError(
@@ -1035,7 +1035,7 @@ class Explorer(_Shows):
 
     def open(self, path: str | os.PathLike[str] | None = None) -> Campaign:
         """Load a campaign file (default: the one chosen in :attr:`files`) and show it."""
-        from ..store.core import load
+        from ..store import load
 
         if self._running:
             raise RuntimeError("a campaign is being measured; stop it before opening another")
@@ -1092,7 +1092,7 @@ class Browser(_Shows):
         data_dir: str | os.PathLike[str] | None = None,
     ) -> None:
         from ..notebook import resolve_campaign
-        from ..store.core import load
+        from ..store import load
 
         self._init_views(figure, threshold, "levels")
         if isinstance(campaign_or_path, (str, os.PathLike)):
