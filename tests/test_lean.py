@@ -19,7 +19,7 @@ from dataset_synthetic import default_from_measured, default_with_controls, synt
 
 import hvload
 from hvload.campaign import runner as campaign
-from hvload.store import core as store
+from hvload import store
 from hvload.measure import _exec
 from hvload.errors import CorruptCampaignError
 from hvload.model import (

@@ -24,7 +24,7 @@ import pytest
 
 import hvload
 from hvload.campaign import runner as campaign
-from hvload.store import core as store
+from hvload import store
 from hvload.measure import _exec
 from hvload.workload import remote
 from hvload.cli.core import main
