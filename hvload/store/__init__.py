@@ -31,7 +31,7 @@ values (cycles >= 0; rounds, levels and sample counts as the design says); a fil
 fails raises :class:`~hvload.errors.CorruptCampaignError` naming the file, the block and
 the problem. ``load(path, verify=False)`` reads a damaged file for forensics.
 
-The modules, each importing only those named before it (nothing outside imports them):
+The modules, each importing only those before it (tests and benchmarks also reach in):
 ``_protect`` (the switch of these protections, for benchmarks), ``_atomic`` (the
 writes), ``_format`` (the stored layout and the writing of a campaign file), ``_lock``
 (the owner), ``_verify`` (the checks), ``_reader`` (:func:`load`, :func:`read_footer`),
