@@ -56,6 +56,7 @@ from dataset_synthetic import (  # noqa: E402
 import hvload  # noqa: E402
 from hvload import store  # noqa: E402
 from hvload.model import SAMPLE_COLUMNS, wide_samples  # noqa: E402
+from hvload.store import _format  # noqa: E402
 
 CONTROLS = ("null", "syscall/getppid")
 DEFAULT = {"n_rounds": 40, "n_samples": 5_000, "warmup": 200, "controls": CONTROLS}
@@ -74,7 +75,7 @@ def _format3_bytes(camp: hvload.Campaign) -> tuple[bytes, int]:
     wide = wide_samples(camp.samples, camp.blocks)
     schema = store.SAMPLE_SCHEMA
     buf = io.BytesIO()
-    with pq.ParquetWriter(buf, schema, **store._parquet_options()) as writer:
+    with pq.ParquetWriter(buf, schema, **_format._parquet_options()) as writer:
         design = camp.metadata["design"]
         per = (design["samples"] + design["warmup"]) * (1 + len(design.get("controls") or []))
         table = pa.Table.from_pandas(wide[list(SAMPLE_COLUMNS)], schema=schema,
@@ -137,7 +138,7 @@ def _encodings(path: Path) -> None:
     extra = {"start (as measured)": pa.array(start),
              "response (as measured)": pa.array(table.column("cycles").to_numpy()
                                                 + table.column("late").to_numpy())}  # fmt: skip
-    level = store.ZSTD_LEVEL
+    level = _format.ZSTD_LEVEL
     print(f"   bytes/sample per column and encoding (zstd level {level}, the store's):")
     columns = {name: table.column(name) for name in ("due", "late", "cycles", "sample")}
     columns.update(extra)
@@ -160,8 +161,8 @@ def _encodings(path: Path) -> None:
               + f"   best: {best}")  # fmt: skip
     sizes = {}
     for level in (1, 3, 6, 9):
-        saved = store.ZSTD_LEVEL
-        store.ZSTD_LEVEL = level
+        saved = _format.ZSTD_LEVEL
+        _format.ZSTD_LEVEL = level
         try:
             camp = hvload.load(path)
             out = path.with_name(f"zstd{level}.parquet")
@@ -169,10 +170,10 @@ def _encodings(path: Path) -> None:
             store.save(camp, out)
             sizes[level] = (out.stat().st_size / len(camp.samples), time.perf_counter() - t0)
         finally:
-            store.ZSTD_LEVEL = saved
+            _format.ZSTD_LEVEL = saved
     print("   whole file by zstd level: " + ", ".join(
         f"{k}: {v[0]:.3f} bytes/sample ({v[1]:.1f} s to save)" for k, v in sizes.items())
-        + f"; the store writes level {store.ZSTD_LEVEL}")  # fmt: skip
+        + f"; the store writes level {_format.ZSTD_LEVEL}")  # fmt: skip
 
 
 # -- 2. dataset ---------------------------------------------------------------------------------

@@ -23,9 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hvload.measure import _exec
-from hvload.measure import cpu
-from hvload.measure import executor
+from hvload.measure import _exec, cpu, executor
 
 HERE = Path(__file__).resolve().parent
 CODES = {"null": 0, "cpuid": 1, "vmcall": 2, "vmmcall": 3}

@@ -14,7 +14,7 @@
 3. Cost: the default campaign (``hvload run`` sizes) is measured once with the store as
    shipped, timing every store call; its blocks are then written, merged and read back
    again in the same run, alternately with and without fsync, page checksums, digests
-   and verification (``store._PROTECT``). Reported: the campaign's wall time against the
+   and verification (``store._protect.PROTECT``). Reported: the campaign's wall time against the
    same campaign without protection (the wall time less the difference of the two
    stores), as a ratio, and an upper bound. Goal: under 2 %. ``--quick`` uses the quick
    sizes instead (seconds, not a minute).
@@ -43,11 +43,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from byteflip import chunk_ranges, flipped_bytes
 
-from hvload import _faultinject
 import hvload.campaign as campaign
-from hvload.store import core as store
+from hvload import _faultinject, store
 from hvload.cli.core import main
 from hvload.errors import CampaignFileError
+from hvload.store import _protect, _writer
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = ["--probe", "null", "--levels", "0,100", "--rounds", "3", "--samples", "2000",
@@ -99,7 +99,7 @@ class _Counter:
 
     def __init__(self) -> None:
         self.n = 0
-        self.real = store._write_atomic
+        self.real = _writer._write_atomic
 
     def __enter__(self) -> _Counter:
         counter = self
@@ -109,11 +109,11 @@ class _Counter:
             if path.name.startswith("block-") and path.is_file():
                 counter.n += 1
 
-        store._write_atomic = counting  # type: ignore[assignment]
+        _writer._write_atomic = counting  # type: ignore[assignment]
         return self
 
     def __exit__(self, *exc: object) -> None:
-        store._write_atomic = self.real
+        _writer._write_atomic = self.real
 
 
 def _in_process(fault: str) -> Callable[[Path], tuple[int, bool, int, int]]:
@@ -271,7 +271,7 @@ def cost(quick: bool) -> None:
             store.CampaignWriter.close = real_close  # type: ignore[method-assign]
 
         def replay(name: str, protect: bool) -> float:
-            store._PROTECT = protect
+            _protect.PROTECT = protect
             try:
                 t = time.perf_counter()
                 writer = store.CampaignWriter(Path(tmp) / name, dict(meta))
@@ -280,7 +280,7 @@ def cost(quick: bool) -> None:
                 writer.close()
                 return time.perf_counter() - t
             finally:
-                store._PROTECT = True
+                _protect.PROTECT = True
 
         plain, protected = [], []
         for i in range(3):  # alternating, so that both meet the same host

@@ -18,9 +18,9 @@ import time
 
 import hvload
 import hvload.campaign as campaign
+from hvload.measure.machine import tsc_frequency
 from hvload.workload import schedule
 from hvload.workload.generator import LoadGenerator, saturation_rate
-from hvload.measure.machine import tsc_frequency
 
 
 def main() -> None:

@@ -22,9 +22,8 @@ import time
 
 import hvload
 import hvload.campaign as campaign
-from hvload.workload import remote
-from hvload.workload import schedule
 from hvload.measure.machine import tsc_frequency
+from hvload.workload import remote, schedule
 
 
 def _pct(values: list[float], q: float) -> float:

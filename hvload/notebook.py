@@ -179,7 +179,7 @@ def platform_record(
     ok, reason = can_measure(live)
     if ok:
         return live, f"measured now on {live.hostname}"
-    from .store.core import load
+    from .store import load
 
     path = (
         resolve_campaign(campaign, data_dir)
@@ -224,7 +224,7 @@ def obtain_campaign(
     campaign, source
         The campaign and one sentence on where it came from.
     """
-    from .store.core import load
+    from .store import load
 
     why = "measure=False"
     if measure:

@@ -266,7 +266,7 @@ def write_campaign(
     """
     from . import stats
     from .campaign import applied_load_text
-    from .store.core import load
+    from .store import load
 
     camp = load(path)
     target = Path(out_dir) / Path(path).stem

@@ -26,8 +26,9 @@ import pandas as pd
 import pyarrow.parquet as pq
 from stats_synthetic import DEFAULT_LEVELS, MODELS, synthetic_cycles
 
-from hvload.store import core as store
+from hvload import store
 from hvload.model import SAMPLE_COLUMNS, Campaign
+from hvload.store import _format
 
 __all__ = [
     "MACHINES",
@@ -90,7 +91,7 @@ def default_from_measured(
             )
             frames.append(pd.DataFrame(part))
             row = {k: v for k, v in camp.blocks.iloc[i].to_dict().items() if k != "start_tsc"}
-            row = json.loads(store._dumps(row))
+            row = json.loads(_format._dumps(row))
             row.update(campaign=meta["campaign"], round=r, block=block, position=position)
             row.pop("sha256", None)
             row.pop("n_samples", None)
@@ -239,7 +240,7 @@ def synthetic_file(
         row = {"campaign": cid, "round": int(round_seq[b]), "level": str(names[lv]),
                "level_index": lv, "level_value": meta["design"]["levels"][lv]["value"],
                "block": b, "position": b % n_levels}  # fmt: skip
-        table, row = store._block_table(frame, row)
+        table, row = _format._block_table(frame, row)
         tables.append(table)
         rows.append(row)
     path = Path(path)
@@ -247,7 +248,7 @@ def synthetic_file(
     if format_version == 3:
         _write_format3(path, tables, rows, {**meta, "format_version": 3})
     else:
-        store._write_campaign(path, tables, rows, meta)
+        _format._write_campaign(path, tables, rows, meta)
     if verify:
         store.load(path)
     return path
@@ -255,12 +256,12 @@ def synthetic_file(
 
 def _write_format3(path: Path, tables: list, rows: list[dict], meta: dict) -> None:
     """A campaign file as hvload wrote format 3: the measured columns, Arrow schema kept."""
-    m, r = store._dumps(meta), store._dumps(rows)
+    m, r = _format._dumps(meta), _format._dumps(rows)
     schema = store.SAMPLE_SCHEMA.with_metadata({
         b"hvload.metadata": m, b"hvload.blocks": r,
-        b"hvload.digest": store._footer_digest(m, r).encode(),
+        b"hvload.digest": _format._footer_digest(m, r).encode(),
     })  # fmt: skip
-    with pq.ParquetWriter(path, schema, **store._parquet_options()) as writer:
+    with pq.ParquetWriter(path, schema, **_format._parquet_options()) as writer:
         for t in tables:
             writer.write_table(t.cast(schema), row_group_size=t.num_rows)
 

@@ -18,11 +18,11 @@ import pytest
 
 import hvload
 import hvload.campaign as campaign
+from hvload import store
 from hvload.cli.core import main
 from hvload.errors import CampaignFileError
 from hvload.measure import _exec
 from hvload.measure.machine import tsc_frequency
-from hvload.store import core as store
 from hvload.workload import schedule
 from hvload.workload.generator import LoadGenerator, saturation_rate
 

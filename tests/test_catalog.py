@@ -9,9 +9,8 @@ import pytest
 from catalog_transcription import CODES, TLFS, mismatches
 from survey_text import CALL_CODES
 
-from hvload.survey import catalog
 from hvload.measure import hypervisors
-from hvload.survey import tlfs
+from hvload.survey import catalog, tlfs
 from hvload.survey.catalog import Partition, ValueKind
 
 

@@ -12,10 +12,8 @@ import pytest
 
 import hvload
 import hvload.campaign as campaign
-from hvload.measure import _exec
-from hvload.measure import executor
-from hvload.measure import noise
 from hvload.cli.core import main
+from hvload.measure import _exec, executor, noise
 from hvload.workload.schedule import Level
 
 needs_x86 = pytest.mark.skipif(not _exec.SUPPORTED, reason="measuring needs x86_64")

@@ -16,7 +16,7 @@ import pytest
 from dataset_synthetic import synthetic_file
 
 import hvload
-from hvload.store import core as store
+from hvload import store
 from hvload.datasets.dataset import BLOCK_COLUMNS, CAMPAIGN_COLUMNS, campaign_files, probe_blocks
 from hvload.errors import CampaignFileError, CorruptCampaignError, MissingExtraError
 from hvload.model import absolute_start

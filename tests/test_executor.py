@@ -15,10 +15,8 @@ import numpy as np
 import pytest
 
 import hvload
-from hvload.measure import _exec
-from hvload.measure import cpu
-from hvload.measure import executor
 from hvload.errors import BurstInterrupted, TrapFaultError, UnsupportedPlatformError
+from hvload.measure import _exec, cpu, executor
 
 pytestmark = pytest.mark.skipif(not _exec.SUPPORTED, reason="measuring needs x86_64")
 

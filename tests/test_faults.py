@@ -32,13 +32,13 @@ import pyarrow.parquet as pq
 import pytest
 from byteflip import chunk_ranges, flipped_bytes
 
-from hvload import _faultinject
 import hvload.campaign as campaign
-from hvload.store import core as store
-from hvload.measure import _exec
+from hvload import _faultinject, store
 from hvload.cli.core import main
 from hvload.errors import CampaignBusyError, CampaignFileError, CorruptCampaignError
+from hvload.measure import _exec
 from hvload.model import Campaign
+from hvload.store import _format, _merge, _verify, _writer
 
 needs_x86 = pytest.mark.skipif(not _exec.SUPPORTED, reason="measuring needs x86_64")
 needs_two = pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two CPUs")
@@ -63,14 +63,14 @@ def _fresh_faults(monkeypatch: pytest.MonkeyPatch) -> None:
 def finished(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Counts the blocks whose part reached the disk, independently of any message."""
     count = [0]
-    real = store._write_atomic
+    real = _writer._write_atomic
 
     def counting(path: Path, *args: object, **kwargs: object) -> None:
         real(path, *args, **kwargs)  # type: ignore[arg-type]
         if path.name.startswith("block-") and path.is_file():
             count[0] += 1
 
-    monkeypatch.setattr(store, "_write_atomic", counting)
+    monkeypatch.setattr(_writer, "_write_atomic", counting)
     return count
 
 
@@ -328,7 +328,7 @@ def test_bad_arguments_fail_before_anything_is_measured_or_created(
 def test_sizes_that_cannot_fit_are_refused_by_the_api_too(monkeypatch) -> None:
     with pytest.raises(ValueError, match=r"needs about .* of memory"):
         campaign.prepare(quick=True, rounds=10**9)
-    monkeypatch.setattr(store, "available_memory", lambda: 10_000)
+    monkeypatch.setattr(_verify, "available_memory", lambda: 10_000)
     with pytest.raises(CampaignFileError, match="claims 1,230,000 samples"):
         store.load(SHIPPED)
 
@@ -495,11 +495,11 @@ def _write_unchecked(camp: Campaign, path: Path) -> None:
     """Write ``camp`` with valid checksums and digests, whatever its values."""
     tables, rows = [], []
     for block in camp.blocks.to_dict("records"):
-        table, row = store._block_table(camp.samples[camp.samples["block"] == block["block"]],
+        table, row = _format._block_table(camp.samples[camp.samples["block"] == block["block"]],
                                         block)  # fmt: skip
         tables.append(table)
         rows.append(row)
-    store._write_campaign(path, tables, rows, camp.metadata)
+    _format._write_campaign(path, tables, rows, camp.metadata)
 
 
 def test_a_changed_value_with_valid_checksums_fails_its_digest(tmp_path: Path) -> None:
@@ -613,7 +613,7 @@ def test_recover_keeps_parts_that_fail_their_checks(
     part.write_bytes(bytes(data))
     # A read-back that fails its checks leaves every part, and no unverified file.
     with monkeypatch.context() as m:
-        m.setattr(store, "load", _corrupt)
+        m.setattr(_merge, "load", _corrupt)
         with pytest.raises(CorruptCampaignError):
             store.recover(out)
     assert len(list((tmp_path / "c.parquet.parts").glob("block-*.parquet"))) == BLOCKS

@@ -19,6 +19,7 @@ from dataset_synthetic import default_from_measured, default_with_controls, synt
 
 import hvload
 import hvload.campaign as campaign
+from hvload import store
 from hvload.errors import CorruptCampaignError
 from hvload.measure import _exec
 from hvload.model import (
@@ -27,7 +28,6 @@ from hvload.model import (
     lean_samples,
     wide_samples,
 )
-from hvload.store import core as store
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 

@@ -18,8 +18,8 @@ from matplotlib.container import ErrorbarContainer
 from stats_synthetic import synthetic_campaign
 
 import hvload
-from hvload.plots import core as plots
 from hvload.campaign.runner import Campaign
+from hvload.plots import core as plots
 from hvload.stats import DEFAULT, VERDICTS, analyze
 
 DATA = Path(__file__).resolve().parents[1] / "data"

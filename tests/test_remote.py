@@ -24,10 +24,10 @@ import pytest
 
 import hvload
 import hvload.campaign as campaign
-from hvload.store import core as store
+from hvload import store
+from hvload.cli.core import main
 from hvload.measure import _exec
 from hvload.workload import remote
-from hvload.cli.core import main
 
 distributed = pytest.importorskip("distributed")
 

@@ -101,8 +101,8 @@ def test_obtain_campaign_falls_back(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_switch_reads_zero_as_off(monkeypatch: pytest.MonkeyPatch) -> None:
-    from hvload.measure import cpu
     from hvload.errors import UnsupportedPlatformError
+    from hvload.measure import cpu
 
     with pytest.raises(UnsupportedPlatformError, match="HVLOAD_NO_MEASURE=1"):
         cpu.require_measuring()

@@ -12,13 +12,13 @@ import pytest
 from stats_synthetic import synthetic_campaign
 
 import hvload
-from hvload import stats
 import hvload.campaign as campaign
-from hvload.measure import _exec
-from hvload.workload import schedule
+from hvload import stats
 from hvload.cli.core import main
+from hvload.measure import _exec
 from hvload.stats.plan import pilot_noise
 from hvload.stats.power import detectable_shifts, minimum_detectable_effect
+from hvload.workload import schedule
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 FILES = sorted(DATA.glob("*.parquet"))

@@ -36,7 +36,7 @@ from ..workload.generator import LoadGenerator, WorkerStats
 from ._metadata import metadata_for
 
 if TYPE_CHECKING:
-    from ..store.core import OutputLock
+    from ..store import OutputLock
 
 __all__ = [
     "LoadDriver",
@@ -342,7 +342,7 @@ def run(
         :class:`hvload.remote.AgentPool` for levels with workers on neighbour machines
         (its agents' platforms go into the metadata as ``agents``).
     """
-    from ..store.core import CampaignWriter
+    from ..store import CampaignWriter
 
     _check_probe_cpu(design)
     if meta is None:

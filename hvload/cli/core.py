@@ -34,7 +34,15 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
 def _cmd_survey(args: argparse.Namespace) -> int:
     from ..survey import catalog
-    from ..survey.rules import THESIS, changes, classify, explain, format_report, get_profile, survey
+    from ..survey.rules import (
+        THESIS,
+        changes,
+        classify,
+        explain,
+        format_report,
+        get_profile,
+        survey,
+    )
 
     profile = get_profile(args.framework)
     if args.explain is not None:
@@ -351,7 +359,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from .. import stats
     from .._faultinject import checkpoint
     from ..campaign import prepare
-    from ..store.core import claim
+    from ..store import claim
 
     request = _run_request(args)
     config: stats.AnalysisConfig = request["config"]  # type: ignore[assignment]
@@ -472,7 +480,7 @@ def _cmd_agent(args: argparse.Namespace) -> int:
 
 
 def _cmd_recover(args: argparse.Namespace) -> int:
-    from ..store.core import recover
+    from ..store import recover
 
     camp = recover(args.path)
     design = camp.metadata.get("design") or {}
@@ -486,7 +494,7 @@ def _cmd_recover(args: argparse.Namespace) -> int:
 def _cmd_report(args: argparse.Namespace) -> int:
     from .. import stats
     from ..campaign import applied_load_text, left_out, usable
-    from ..store.core import load
+    from ..store import load
 
     config = _config(args)
     # Blocks whose (remote) load did not run as designed are left out, with a note.
@@ -508,7 +516,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 def _cmd_plan(args: argparse.Namespace) -> int:
     from .. import stats
-    from ..store.core import load
+    from ..store import load
 
     config = _config(args)
     if args.power is not None:

@@ -47,12 +47,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .dataset import Dataset, check_config, dataset, probe_blocks
 from ..stats.compare import adjust_pvalues, verdict
 from ..stats.config import DEFAULT, AnalysisConfig
 from ..stats.intervals import median_interval
 from ..stats.results import ConfidenceInterval, Verdict, jsonable
 from ..stats.twosample import min_pvalue, two_sample
+from .dataset import Dataset, check_config, dataset, probe_blocks
 
 __all__ = ["NO_LOAD", "UNITS", "CampaignComparison", "compare", "compare_blocks"]
 

@@ -46,11 +46,11 @@ from ..model import probes_of
 from ..stats.blocks import type7, type7_ranks
 from ..stats.config import DEFAULT, AnalysisConfig
 from ..stats.intervals import median_interval
-from ..store.core import read_footer
+from ..store import read_footer
 
 if TYPE_CHECKING:
-    from .compare import CampaignComparison
     from ..model import Campaign
+    from .compare import CampaignComparison
 
 __all__ = [
     "BLOCK_COLUMNS",
@@ -526,7 +526,7 @@ class Dataset:
 
     def load(self, which: int | str) -> Campaign:
         """One campaign read whole with :func:`hvload.load` (verified), by index or id."""
-        from ..store.core import load
+        from ..store import load
 
         return load(self._footer(which).path)
 
@@ -544,7 +544,7 @@ class Dataset:
     def verify(self) -> None:
         """Read every file with :func:`hvload.load` (checksums, digests, values), one at a
         time; raises the first :class:`~hvload.errors.CorruptCampaignError`."""
-        from ..store.core import load
+        from ..store import load
 
         for footer in self._footers.values():
             load(footer.path)

@@ -7,8 +7,8 @@ import os
 import platform as _stdlib_platform
 import struct
 
-from . import _exec
 from ..errors import UnsupportedPlatformError
+from . import _exec
 from .hypervisors import hypervisor_name
 
 __all__ = [

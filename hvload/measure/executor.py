@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
-from . import _exec, cpu
 from ..errors import BurstInterrupted, TrapFaultError
+from . import _exec, cpu
 from .hypervisors import native_instruction, user_mode_hypercall
 
 if TYPE_CHECKING:

@@ -19,8 +19,8 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from . import _exec, cpu
 from ..errors import MeasurementError
+from . import _exec, cpu
 from .executor import Trap, burst, cpuid_trap, hyperv_hypercall, null_trap, syscall_trap
 from .hypervisors import native_instruction, user_mode_hypercall
 

@@ -31,8 +31,8 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import TYPE_CHECKING, NamedTuple, TypeVar
 
-from . import tlfs
 from ..measure.hypervisors import USER_MODE_HYPERCALL, UserModeHypercall, user_mode_hypercall
+from . import tlfs
 
 if TYPE_CHECKING:
     import pandas as pd

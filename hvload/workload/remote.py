@@ -64,8 +64,8 @@ if TYPE_CHECKING:
     from ..campaign import Plan
     from ..campaign.runner import LoadOutcome
     from ..measure.executor import Trap
-    from .generator import LoadGenerator, WorkerStats
     from ..model import Design
+    from .generator import LoadGenerator, WorkerStats
     from .schedule import Level, Schedule, WorkerSpec
 
 __all__ = [

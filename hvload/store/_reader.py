@@ -1,0 +1,228 @@
+"""Reading: :func:`load` (checked, decoded samples) and :func:`read_footer` (no samples)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from ..errors import CampaignBusyError, CampaignFileError, CorruptCampaignError
+from ..model import Campaign, lean_samples, sample_columns
+from ._format import (
+    _BLOCKS_KEY,
+    _DIGEST_KEY,
+    _META_KEY,
+    _TEXT_COLUMNS,
+    _decode,
+    _footer_digest,
+    _loads,
+    _per_block,
+    _stored_columns,
+)
+from ._lock import _parts_dir, holder_text, live_holder
+from ._verify import (
+    _block_row_problem,
+    _check_blocks,
+    _check_rows,
+    _check_size,
+    _check_text,
+    _check_values,
+    _located,
+    _metadata_problem,
+    _schema_problem,
+)
+
+
+def _live_or_cut_off(path: Path) -> CampaignFileError | CampaignBusyError:
+    holder = live_holder(path)
+    parts = _parts_dir(path)
+    if holder is not None:
+        return CampaignBusyError(
+            f"{path} is being written by {holder_text(holder)}; its finished blocks are in "
+            f"{parts} until it ends: wait for it",
+            holder,
+        )
+    if (parts / "metadata.json").exists():
+        n = len(list(parts.glob("block-*.parquet")))
+        return CampaignFileError(
+            f"{path}: the campaign was cut off before its file was written; {n} finished "
+            f"block{'s are' if n != 1 else ' is'} in {parts}; `hvload recover {path}` "
+            "writes the file"
+        )
+    return CampaignFileError(f"{path}: no such file")
+
+
+def read_footer(
+    path: str | os.PathLike[str], *, verify: bool = True
+) -> tuple[dict[str, Any], list[dict[str, Any]], int]:
+    """A campaign file's metadata, block table and sample count, without reading samples.
+
+    The same checks as :func:`load` makes before it reads anything (format, metadata,
+    block rows, columns and, with ``verify``, the digest of the metadata and block table);
+    the samples' page checksums and block digests are left to :func:`load`.
+
+    Raises
+    ------
+    CampaignFileError
+        If the file is not a readable hvload campaign (naming the file and the problem).
+    CorruptCampaignError
+        If the metadata or block table fails its digest.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise CampaignFileError(f"{path}: is a folder, not a campaign file")
+    try:
+        pf = pq.ParquetFile(path)
+        schema = pf.schema_arrow
+    except (pa.ArrowException, OSError) as exc:
+        if isinstance(exc, OSError) and exc.errno is not None:
+            raise
+        raise CampaignFileError(
+            f"{path}: not a readable Parquet file (truncated or corrupt?): {exc}"
+        ) from None
+    meta = schema.metadata or {}
+    if _META_KEY not in meta:
+        raise CampaignFileError(f"{path}: a Parquet file, but not an hvload campaign")
+    metadata = _loads(path, meta[_META_KEY], "the campaign metadata")
+    rows = _loads(path, meta.get(_BLOCKS_KEY, b"[]"), "the block table")
+    problem = _metadata_problem(metadata)
+    if problem is None and not isinstance(rows, list):
+        problem = f"the block table is {type(rows).__name__}, not a JSON array"
+    problem = problem or next(filter(None, map(_block_row_problem, rows)), None)
+    if problem is None:
+        problem = _schema_problem(schema, _stored_columns(metadata["format_version"]))
+    if problem:
+        raise CampaignFileError(f"{path}: not a valid hvload campaign: {problem}")
+    if (
+        verify
+        and metadata["format_version"] >= 2
+        and meta.get(_DIGEST_KEY, b"").decode(errors="replace")
+        != _footer_digest(meta[_META_KEY], meta.get(_BLOCKS_KEY, b"[]"))
+    ):
+        raise CorruptCampaignError(path, None, "the metadata or block table fails its digest")
+    return metadata, rows, pf.metadata.num_rows
+
+
+def load(path: str | os.PathLike[str], *, verify: bool = True) -> Campaign:
+    """Read a campaign file: samples, blocks and metadata.
+
+    Parameters
+    ----------
+    path
+        The campaign file.
+    verify
+        Verify the page checksums, the per-block digests and the values (see
+        :mod:`hvload.store`). ``False`` reads a damaged file for forensics; the metadata, the
+        block table's shape and the sizes are checked even then.
+
+    Raises
+    ------
+    CampaignFileError
+        If the file is missing, not Parquet, truncated, or not an hvload campaign; the
+        message names the file and the problem.
+    CorruptCampaignError
+        If a check fails (a subclass of CampaignFileError); it names the block.
+    CampaignBusyError
+        If the campaign is still being written by a live run.
+    """
+    if not os.fspath(path).strip():
+        raise ValueError("the campaign file name is empty")
+    path = Path(path)
+    if not path.exists():
+        raise _live_or_cut_off(path)
+    if path.is_dir():
+        raise CampaignFileError(f"{path}: is a folder, not a campaign file")
+    try:
+        pf = pq.ParquetFile(path, page_checksum_verification=verify)
+        schema = pf.schema_arrow
+    except (pa.ArrowException, OSError) as exc:
+        if isinstance(exc, OSError) and exc.errno is not None:
+            raise  # the file system's own error (permission, I/O), not the content
+        raise CampaignFileError(
+            f"{path}: not a readable Parquet file (truncated or corrupt?): {exc}"
+        ) from None
+    meta = schema.metadata or {}
+    if _META_KEY not in meta:
+        raise CampaignFileError(
+            f"{path}: a Parquet file, but not an hvload campaign (no {_META_KEY.decode()!r} "
+            "in its schema metadata)"
+        )
+    metadata = _loads(path, meta[_META_KEY], "the campaign metadata")
+    rows = _loads(path, meta.get(_BLOCKS_KEY, b"[]"), "the block table")
+    problem = _metadata_problem(metadata)
+    if problem is None and not isinstance(rows, list):
+        problem = f"the block table is {type(rows).__name__}, not a JSON array"
+    problem = problem or next(filter(None, map(_block_row_problem, rows)), None)
+    columns = list(_stored_columns(metadata["format_version"])) if problem is None else []
+    problem = problem or _schema_problem(schema, columns)
+    if problem:
+        raise CampaignFileError(f"{path}: not a valid hvload campaign: {problem}")
+    version = metadata["format_version"]
+    v2 = version >= 2
+    names = sample_columns(version)
+    if (
+        verify
+        and v2
+        and meta.get(_DIGEST_KEY, b"").decode(errors="replace")
+        != _footer_digest(meta[_META_KEY], meta.get(_BLOCKS_KEY, b"[]"))
+    ):
+        raise CorruptCampaignError(path, None, "the metadata or block table fails its digest")
+    _check_size(path, pf.metadata.num_rows)
+    # Text columns stay dictionary-encoded (_check_text, _categorical), never expanded:
+    # a crafted file could otherwise expand one long value into every row.
+    try:
+        pf = pq.ParquetFile(
+            path, read_dictionary=list(_TEXT_COLUMNS), page_checksum_verification=verify
+        )
+    except (pa.ArrowException, OSError) as exc:
+        raise CampaignFileError(f"{path}: not a readable Parquet file: {exc}") from None
+    design = metadata["design"]
+    per_block = _per_block(design)
+    if verify:
+        _check_blocks(path, metadata, rows, v2)
+        if pf.metadata.num_rows != len(rows) * per_block:
+            raise CorruptCampaignError(
+                path, None,
+                f"{pf.metadata.num_rows} samples, but {len(rows)} blocks of {per_block}",
+            )  # fmt: skip
+    try:
+        table = pf.read(columns=columns)
+    except (pa.ArrowException, OSError) as exc:
+        raise _located(path, pf, rows, per_block, exc, columns) from None
+    _check_text(path, table)
+    text = {c: _categorical(table.column(c)) for c in _TEXT_COLUMNS}
+    if verify:
+        _check_rows(path, text, metadata, rows, per_block)
+    arrays = {c: table.column(c).to_numpy() for c in columns if c not in _TEXT_COLUMNS}
+    del table
+    if version >= 4:
+        _decode(arrays)
+    if verify:
+        _check_values(path, arrays, rows, design, v2, names)
+    levels = [lv["name"] for lv in design["levels"]]
+    # Files before format 3 lack probe_index: lean_samples adds it (the main probe only).
+    samples, origins = lean_samples(
+        {**arrays, **text}, levels=levels, campaign=metadata["campaign"]
+    )
+    blocks = pd.DataFrame(rows)
+    if len(blocks):
+        blocks["start_tsc"] = pd.array([origins.get(b) for b in blocks["block"]], "Int64")
+    return Campaign(samples, blocks, metadata, path)
+
+
+def _categorical(column: pa.ChunkedArray) -> pd.Categorical:
+    """A dictionary-encoded text column as a pandas Categorical, never expanded per row."""
+    if not pa.types.is_dictionary(column.type):
+        column = column.dictionary_encode()
+    array = column.unify_dictionaries().combine_chunks() if column.num_chunks else column
+    if isinstance(array, pa.ChunkedArray):  # no chunks at all: an empty table
+        return pd.Categorical([])
+    codes = array.indices.to_numpy(zero_copy_only=False)
+    if array.null_count:
+        codes = np.where(array.is_null().to_numpy(zero_copy_only=False), -1, codes)
+    return pd.Categorical.from_codes(codes.astype(np.int32), array.dictionary.to_pylist())
