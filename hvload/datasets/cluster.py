@@ -27,12 +27,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from .dataset import QUANTILES, RAW_COLUMNS, require
 from ..stats.blocks import sort_by_cell, type7_ranks
+from ._blocks import QUANTILES, RAW_COLUMNS, require
 
 if TYPE_CHECKING:
-    from .dataset import Dataset
     from ..stats.config import AnalysisConfig
+    from .dataset import Dataset
 
 __all__ = ["partition_stats", "raw_block_stats"]
 
