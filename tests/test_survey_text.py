@@ -13,8 +13,7 @@ import pytest
 import survey_text
 from survey_text import INTRODUCTION, LABELS, load_excerpts, load_table
 
-from hvload.survey import catalog
-from hvload.survey import judgments
+from hvload.survey import catalog, judgments
 from hvload.survey.judgments import Kind
 
 ALL = judgments.FRAMEWORK + judgments.JUDGMENTS

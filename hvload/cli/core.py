@@ -33,8 +33,16 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
 
 def _cmd_survey(args: argparse.Namespace) -> int:
-    from ..survey import catalog
-    from ..survey.rules import THESIS, changes, classify, explain, format_report, get_profile, survey
+    from ..survey import (
+        THESIS,
+        catalog,
+        changes,
+        classify,
+        explain,
+        format_report,
+        get_profile,
+        survey,
+    )
 
     profile = get_profile(args.framework)
     if args.explain is not None:
