@@ -37,13 +37,13 @@ from ._matching import (
 
 __all__ = ["UNITS", "CampaignComparison", "compare_blocks", "settings"]
 
-#: Units of replication :func:`compare` accepts.
+#: Units of replication :func:`hvload.datasets.compare` accepts.
 UNITS: tuple[str, ...] = ("auto", "block", "campaign")
 
 
 @dataclass(frozen=True)
 class CampaignComparison:
-    """What :func:`compare` returns.
+    """What :func:`hvload.datasets.compare` returns.
 
     Attributes
     ----------
@@ -125,6 +125,7 @@ class CampaignComparison:
 
     def figure(self, **kwargs: Any) -> Any:
         """Median and p99 per level per group with intervals (:mod:`hvload.plots.compare`)."""
+        # matplotlib is imported only when a figure is asked for.
         from ..plots.compare import compare_levels
 
         return compare_levels(self, **kwargs)
