@@ -187,7 +187,7 @@ def _child(kind: str, folder: str) -> None:
         levels = ds.levels()
         out = levels[["campaign", "level", "median", "p99"]]
     else:
-        from hvload.datasets.dataset import campaign_files
+        from hvload.datasets import campaign_files
 
         parts = []
         for path in campaign_files(folder):

@@ -10,7 +10,7 @@ from catalog_transcription import CODES, TLFS, mismatches
 from survey_text import CALL_CODES
 
 from hvload.measure import hypervisors
-from hvload.survey import catalog, tlfs
+from hvload.survey import _load, catalog, tlfs
 from hvload.survey.catalog import Partition, ValueKind
 
 
@@ -102,10 +102,10 @@ def test_which_calls_need_guest_physical_pages() -> None:
 
 def test_malformed_fields_are_refused_with_the_allowed_values() -> None:
     with pytest.raises(ValueError, match="partition must be one of 'unstated'"):
-        catalog._enum(Partition, "partition", "root")
+        _load._enum(Partition, "partition", "root")
     with pytest.raises(ValueError, match="parameters must be one of 'constant', 'value'"):
-        catalog._parameters("X:guessed:what")
-    assert catalog._parameters("A:value:a: colon") == (
+        _load._parameters("X:guessed:what")
+    assert _load._parameters("A:value:a: colon") == (
         catalog.Parameter("A", ValueKind.VALUE, "a: colon"),
     )
 

@@ -21,8 +21,7 @@ from dataset_synthetic import _metadata
 from stats_synthetic import DEFAULT_LEVELS, MODELS, synthetic_cycles
 
 import hvload
-from hvload.datasets.compare import compare_blocks
-from hvload.datasets.dataset import campaign_row
+from hvload.datasets import campaign_row, compare_blocks
 from hvload.stats import AnalysisConfig
 from hvload.stats.twosample import hodges_lehmann_shift, rank_sum_test, two_sample
 
@@ -60,14 +59,14 @@ def _campaign(i: int, med: np.ndarray, p99: np.ndarray, machine: str = "amd") ->
     return blocks, campaign_row(Path(f"/synthetic/c{i}.parquet"), meta, [], 0), meta
 
 
-def _compare(campaigns: list[tuple], **kwargs) -> hvload.datasets.compare.CampaignComparison:
+def _compare(campaigns: list[tuple], **kwargs) -> hvload.datasets.CampaignComparison:
     blocks = pd.concat([c[0] for c in campaigns], ignore_index=True)
     rows = pd.DataFrame([c[1] for c in campaigns])
     meta = {c[1]["campaign"]: c[2] for c in campaigns}
     return compare_blocks(blocks, rows, meta, config=kwargs.pop("config", CONFIG), **kwargs)
 
 
-def _pairs(model: str, shift: float, seed: int) -> list[hvload.datasets.compare.CampaignComparison]:
+def _pairs(model: str, shift: float, seed: int) -> list[hvload.datasets.CampaignComparison]:
     rng = np.random.default_rng(seed)
     med_a, p99_a = _block_stats(rng, N_PAIRS, model)
     med_b, p99_b = _block_stats(rng, N_PAIRS, model, shift)

@@ -16,14 +16,21 @@ import pytest
 from catalog_transcription import mismatches
 from survey_text import load_table
 
+import hvload.survey as survey
 from hvload.cli.core import main
 from hvload.measure.hypervisors import UserModeHypercall
-from hvload.survey import catalog, judgments
-from hvload.survey import rules as survey
+from hvload.survey import (
+    RING0_HYPOTHETICAL,
+    THESIS,
+    Profile,
+    Verdict,
+    catalog,
+    classify,
+    hvload_profile,
+    judgments,
+)
 from hvload.survey.catalog import Hypercall, Parameter, Partition, ValueKind
 from hvload.survey.judgments import Kind, Knowledge
-from hvload.survey.profiles import hvload_profile
-from hvload.survey.rules import RING0_HYPOTHETICAL, THESIS, Profile, Verdict, classify
 
 # The rows that change when the survey is re-run for the hypothetical ring-0 framework.
 RING0_CHANGES = {

@@ -33,9 +33,9 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
 
 def _cmd_survey(args: argparse.Namespace) -> int:
-    from ..survey import catalog
-    from ..survey.rules import (
+    from ..survey import (
         THESIS,
+        catalog,
         changes,
         classify,
         explain,

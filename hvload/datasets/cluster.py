@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from ..stats.blocks import sort_by_cell, type7_ranks
-from .dataset import QUANTILES, RAW_COLUMNS, require
+from ._blocks import QUANTILES, RAW_COLUMNS, require
 
 if TYPE_CHECKING:
     from ..stats.config import AnalysisConfig

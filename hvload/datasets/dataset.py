@@ -13,11 +13,11 @@ only their footers: the metadata and block table each file carries. What it offe
 * the samples themselves only when asked: :meth:`Dataset.samples`, :meth:`Dataset.load`,
   :meth:`Dataset.sql`;
 * :meth:`Dataset.compare`: campaigns or groups of campaigns against each other
-  (:mod:`hvload.comparison`).
+  (:mod:`hvload.datasets.compare`).
 
 The engine is DuckDB (embedded, no server; ``pip install 'hvload[dataset]'``). The same
 aggregation runs on a Dask cluster with ``engine="dask", client=...``
-(:mod:`hvload.cluster`, ``pip install 'hvload[cluster]'``). Both find the order
+(:mod:`hvload.datasets.cluster`, ``pip install 'hvload[cluster]'``). Both find the order
 statistics a quantile needs in the engine and interpolate them with the one type-7
 formula of :func:`hvload.stats.blocks.type7`, so DuckDB, Dask and :func:`hvload.analyze`
 agree to the last bit.
@@ -29,264 +29,33 @@ What the engines do not check: the page checksums and block digests of the sampl
 
 from __future__ import annotations
 
-import importlib
-import math
 import os
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from pathlib import Path
-from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import pandas as pd
 
-from ..errors import CampaignFileError, MissingExtraError
 from ..model import probes_of
-from ..stats.blocks import type7, type7_ranks
 from ..stats.config import DEFAULT, AnalysisConfig
-from ..stats.intervals import median_interval
-from ..store import read_footer
+from ._blocks import (
+    ENGINES,
+    QUANTILES,
+    RAW_COLUMNS,
+    check_config,
+    finish_blocks,
+    level_table,
+    probe_blocks,
+    require,
+)
+from ._comparison import CampaignComparison, compare_blocks, settings
+from .cluster import raw_block_stats
+from .files import CAMPAIGN_COLUMNS, Footer, campaign_files, campaign_row, read_footers
 
 if TYPE_CHECKING:
     from ..model import Campaign
     from .compare import CampaignComparison
 
-__all__ = [
-    "BLOCK_COLUMNS",
-    "CAMPAIGN_COLUMNS",
-    "ENGINES",
-    "QUANTILES",
-    "Dataset",
-    "campaign_files",
-    "dataset",
-    "probe_blocks",
-    "require",
-]
-
-#: Block statistics the engines compute, by name, with their quantile.
-QUANTILES: dict[str, float] = {"median": 0.5, "p99": 0.99}
-#: Engines of :meth:`Dataset.block_table`.
-ENGINES: tuple[str, ...] = ("duckdb", "dask")
-#: Flags a dataset can leave out in the engine (``outlier`` needs a whole level at once).
-ENGINE_EXCLUDABLE: tuple[str, ...] = ("warmup", "migrated")
-
-_EXTRAS = {"duckdb": "dataset", "dask": "cluster", "distributed": "cluster"}
-
-
-def require(module: str, what: str) -> ModuleType:
-    """Import an optional dependency, or raise a one-line error naming its extra.
-
-    Raises
-    ------
-    MissingExtraError
-        E.g. ``hvload.dataset needs the package 'duckdb', which is not installed here:
-        pip install 'hvload[dataset]'``.
-    """
-    top = module.split(".")[0]
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        extra = _EXTRAS.get(top, "dataset")
-        raise MissingExtraError(
-            f"{what} needs the package {top!r}, which is not installed here: "
-            f"pip install 'hvload[{extra}]'"
-        ) from None
-
-
-# -- finding and describing campaign files ---------------------------------------------------
-
-
-def campaign_files(paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]]) -> list[Path]:
-    """Campaign files named, or found as ``*.parquet`` below the folders named.
-
-    Files inside a run's ``.parts`` folder and hidden files are skipped; each file is
-    listed once, in the order given (folders sorted).
-
-    Raises
-    ------
-    CampaignFileError
-        For a path that does not exist, or when no file is found at all.
-    """
-    items = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
-    if not items:
-        raise CampaignFileError("no campaign files given; name files or a folder")
-    found: list[Path] = []
-    for item in items:
-        p = Path(item)
-        if p.is_dir():
-            for f in sorted(p.rglob("*.parquet")):
-                rel = f.relative_to(p).parts
-                if not any(part.startswith(".") or part.endswith(".parts") for part in rel):
-                    found.append(f)
-        elif p.exists():
-            found.append(p)
-        else:
-            raise CampaignFileError(f"{p}: no such file or folder")
-    files = list(dict.fromkeys(f.resolve() for f in found))
-    if not files:
-        raise CampaignFileError(f"no campaign files (*.parquet) in {[str(i) for i in items]}")
-    return files
-
-
-#: Columns of :attr:`Dataset.campaigns`, in order.
-CAMPAIGN_COLUMNS: tuple[str, ...] = (
-    "file", "campaign", "synthetic", "host", "cpu_vendor", "cpu_brand", "cpu_family",
-    "cpu_model", "cpu_count", "arch", "hypervisor", "kernel", "probe", "probe_kind",
-    "probe_instruction", "probe_gap", "levels", "level_values", "n_levels", "baseline",
-    "rounds", "samples", "warmup", "seed", "start_utc", "end_utc", "date", "tsc_hz",
-    "tsc_method", "hvload_version", "python", "git_commit", "format_version", "n_blocks",
-    "n_samples", "complete", "bytes",
-)  # fmt: skip
-
-
-def _get(d: Any, *keys: str) -> Any:
-    for key in keys:
-        if not isinstance(d, Mapping):
-            return None
-        d = d.get(key)
-    return d
-
-
-def campaign_row(path: Path, metadata: dict, rows: list[dict], n_samples: int) -> dict[str, Any]:
-    """One campaign's metadata flattened into the columns of :data:`CAMPAIGN_COLUMNS`."""
-    design = metadata["design"]
-    platform = metadata.get("platform") if isinstance(metadata.get("platform"), dict) else {}
-    probe = design.get("probe") if isinstance(design.get("probe"), dict) else {}
-    levels = design["levels"]
-    start = metadata.get("start_utc")
-    synthetic = metadata.get("synthetic")
-    return {
-        "file": str(path),
-        "campaign": metadata["campaign"],
-        "synthetic": str(synthetic) if synthetic else "",
-        "host": metadata.get("hostname") or platform.get("hostname"),
-        "cpu_vendor": platform.get("cpu_vendor"),
-        "cpu_brand": platform.get("cpu_brand"),
-        "cpu_family": platform.get("cpu_family"),
-        "cpu_model": platform.get("cpu_model"),
-        "cpu_count": platform.get("cpu_count"),
-        "arch": platform.get("arch"),
-        "hypervisor": metadata.get("hypervisor") or platform.get("hypervisor"),
-        "kernel": platform.get("kernel"),
-        "probe": design.get("probe_label"),
-        "probe_kind": probe.get("kind"),
-        "probe_instruction": probe.get("instruction"),
-        "probe_gap": design.get("probe_gap"),
-        "levels": ",".join(str(lv["name"]) for lv in levels),
-        "level_values": ",".join(f"{lv.get('value')}" for lv in levels),
-        "n_levels": len(levels),
-        "baseline": design.get("baseline") or levels[0]["name"],
-        "rounds": design["rounds"],
-        "samples": design["samples"],
-        "warmup": design["warmup"],
-        "seed": design.get("seed"),
-        "start_utc": start,
-        "end_utc": metadata.get("end_utc"),
-        "date": start[:10] if isinstance(start, str) else None,
-        "tsc_hz": metadata.get("tsc_hz"),
-        "tsc_method": platform.get("tsc_method"),
-        "hvload_version": _get(metadata, "versions", "hvload"),
-        "python": _get(metadata, "versions", "python"),
-        "git_commit": metadata.get("git_commit"),
-        "format_version": metadata["format_version"],
-        "n_blocks": len(rows),
-        "n_samples": n_samples,
-        "complete": len(rows) == design["rounds"] * len(levels),
-        "bytes": path.stat().st_size if path.exists() else None,
-    }
-
-
-# -- block statistics, the part both engines share -----------------------------------------
-
-#: What an engine returns per block before the quantiles are interpolated.
-RAW_COLUMNS: tuple[str, ...] = (
-    "campaign", "block", "probe_index", "round", "level_index", "n_total", "n_warmup",
-    "n_migrated", "n",
-    "min", "max", *(f"{part}_{name}" for name in QUANTILES for part in ("k", "lo", "hi")),
-)  # fmt: skip
-
-#: Columns of :meth:`Dataset.block_table`, in order.
-BLOCK_COLUMNS: tuple[str, ...] = (
-    "file", "campaign", "block", "probe_index", "probe", "round", "level", "level_index",
-    "level_value", "position", "n_total", "n_warmup", "n_migrated", "n", "min", "median",
-    "p99", "max", "tsc_hz",
-)  # fmt: skip
-
-
-def check_config(config: AnalysisConfig) -> None:
-    """Refuse what an engine cannot do: leaving out outliers (a level-wide statistic)."""
-    bad = [f for f in config.exclude if f not in ENGINE_EXCLUDABLE]
-    if bad:
-        raise ValueError(
-            f"exclude={list(config.exclude)}: {bad} cannot be left out of a dataset's block "
-            "statistics (an outlier is judged against a whole level at once); allowed: "
-            f"{list(ENGINE_EXCLUDABLE)} or 'none'"
-        )
-
-
-def finish_blocks(raw: pd.DataFrame, footers: Mapping[str, Footer]) -> pd.DataFrame:
-    """Raw engine output -> :data:`BLOCK_COLUMNS` (interpolation and the footers' labels)."""
-    raw = raw.sort_values(["campaign", "block", "probe_index"], kind="stable")
-    raw = raw.reset_index(drop=True)
-    n = raw["n"].to_numpy(dtype=np.int64)
-    full = n > 0
-    out = pd.DataFrame({"campaign": raw["campaign"].astype(str), "block": raw["block"]})
-    for col in ("probe_index", "round", "level_index", "n_total", "n_warmup", "n_migrated", "n"):
-        out[col] = raw[col].to_numpy(dtype=np.int64)
-    for col in ("min", "max"):
-        out[col] = np.where(full, raw[col].to_numpy(dtype=np.float64, na_value=np.nan), np.nan)
-    for name, q in QUANTILES.items():
-        value = np.full(n.size, np.nan)
-        if full.any():
-            k = raw[f"k_{name}"].to_numpy(dtype=np.float64, na_value=np.nan)[full]
-            want, _ = type7_ranks(n[full], q)
-            if not np.array_equal(k, want.astype(np.float64)):
-                raise RuntimeError(
-                    f"the engine placed the {name} at other order statistics than numpy "
-                    "does; its figures would not agree with hvload.analyze"
-                )
-            lo = raw[f"lo_{name}"].to_numpy(dtype=np.float64)[full]
-            hi = raw[f"hi_{name}"].to_numpy(dtype=np.float64)[full]
-            value[full] = type7(n[full], q, lo, hi)
-        out[name] = value
-    rows = []
-    block_rows = {cid: f.block_rows for cid, f in footers.items()}
-    probes = {cid: probes_of(f.metadata["design"]) for cid, f in footers.items()}
-    for cid, block, pi in zip(out["campaign"], out["block"].to_numpy(dtype=np.int64),
-                              out["probe_index"], strict=True):  # fmt: skip
-        footer = footers[cid]
-        row = block_rows[cid].get(int(block), {})
-        labels = probes[cid]
-        rows.append(
-            (str(footer.path), labels[pi] if 0 <= pi < len(labels) else f"probe {pi}",
-             row.get("level"), row.get("level_value"), row.get("position"),
-             footer.metadata.get("tsc_hz"))
-        )  # fmt: skip
-    extra = pd.DataFrame(
-        rows, columns=["file", "probe", "level", "level_value", "position", "tsc_hz"]
-    )
-    out = pd.concat([out, extra], axis=1)
-    out["block"] = out["block"].to_numpy(dtype=np.int64)
-    return out[list(BLOCK_COLUMNS)]
-
-
-@dataclass(frozen=True)
-class Footer:
-    """What a campaign file's footer says: metadata, block rows and sample count."""
-
-    path: Path
-    metadata: dict[str, Any]
-    rows: list[dict[str, Any]]
-    n_samples: int
-
-    @property
-    def version(self) -> int:
-        return int(self.metadata["format_version"])
-
-    @property
-    def block_rows(self) -> dict[int, dict[str, Any]]:
-        return {int(r["block"]): r for r in self.rows}
+__all__ = ["Dataset", "dataset"]
 
 
 # -- DuckDB -----------------------------------------------------------------------------------
@@ -375,16 +144,7 @@ class Dataset:
         self.files = tuple(campaign_files(paths))
         self.threads = threads
         self.memory_limit = memory_limit
-        footers: dict[str, Footer] = {}
-        for path in self.files:
-            metadata, rows, n = read_footer(path)
-            cid = metadata["campaign"]
-            if cid in footers:
-                raise CampaignFileError(
-                    f"campaign {cid} is in two files, {footers[cid].path} and {path}; a "
-                    "dataset holds each campaign once (remove the copy)"
-                )
-            footers[cid] = Footer(path, metadata, rows, n)
+        footers = read_footers(self.files)
         self._footers = footers
         self.campaigns = pd.DataFrame(
             [campaign_row(f.path, f.metadata, f.rows, f.n_samples) for f in footers.values()],
@@ -459,8 +219,6 @@ class Dataset:
         if engine not in ENGINES:
             raise ValueError(f"engine={engine!r} is not allowed; choose from {list(ENGINES)}")
         if engine == "dask":
-            from .cluster import raw_block_stats
-
             raw = raw_block_stats(self, config, client=client)
         else:
             raw = self._duckdb_raw(config, progress, probe_only)
@@ -632,85 +390,27 @@ class Dataset:
 
     # -- comparing ---------------------------------------------------------------------------
 
-    def compare(self, by: str | None = None, **kwargs: Any) -> CampaignComparison:
+    def compare(
+        self,
+        by: str | None = None,
+        *,
+        reference: str | None = None,
+        unit: str = "auto",
+        config: AnalysisConfig | None = None,
+        blocks: pd.DataFrame | None = None,
+        engine: str = "duckdb",
+        client: Any = None,
+        **options: Any,
+    ) -> CampaignComparison:
         """Campaigns (or groups of them, ``by`` a column of :attr:`campaigns`) against
-        each other; see :func:`hvload.comparison.compare`."""
-        from .compare import compare
-
-        return compare(self, by=by, **kwargs)
-
-
-def probe_blocks(
-    blocks: pd.DataFrame, metadata: Mapping[str, dict[str, Any]], probe: str | None = None
-) -> tuple[pd.DataFrame, list[str]]:
-    """The blocks of one probe in every campaign, and the campaigns that lack it.
-
-    ``probe`` is a label (``"null"``, ``"syscall/getppid"``, ...); by default each
-    campaign's main probe (``probe_index`` 0). A table without ``probe_index`` holds
-    main probes only.
-    """
-    if "probe_index" not in blocks.columns:
-        return (blocks, []) if probe is None else (blocks.iloc[:0], list(metadata))
-    wanted: dict[str, int] = {}
-    missing = []
-    for cid, meta in metadata.items():
-        labels = probes_of(meta["design"])
-        if probe is None:
-            wanted[cid] = 0
-        elif probe in labels:
-            wanted[cid] = labels.index(probe)
-        else:
-            missing.append(cid)
-    index = blocks["campaign"].map(wanted)
-    keep = index.notna().to_numpy() & (blocks["probe_index"].to_numpy() == index.fillna(-1))
-    return blocks[keep], missing
-
-
-def level_table(
-    blocks: pd.DataFrame,
-    footers: Mapping[str, Footer],
-    confidence: float,
-    probe: str | None = None,
-) -> pd.DataFrame:
-    """Per campaign and level, the typical block statistics of one probe with intervals."""
-    out = []
-    blocks, missing = probe_blocks(blocks, {c: f.metadata for c, f in footers.items()}, probe)
-    for cid, footer in footers.items():
-        if cid in missing:
-            continue
-        label = probes_of(footer.metadata["design"])[0] if probe is None else probe
-        mine = blocks[blocks["campaign"] == cid]
-        tsc = footer.metadata.get("tsc_hz")
-        design_levels = footer.metadata["design"]["levels"]
-        values = [lv.get("value") for lv in design_levels]
-        numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
-        order = (
-            np.argsort(np.asarray(values, dtype=np.float64), kind="stable")
-            if numeric
-            else np.arange(len(values))
+        each other; see :func:`hvload.datasets.compare` for the parameters."""
+        config = settings(config, unit, options)
+        if blocks is None:
+            blocks = self.block_table(config, engine=engine, client=client, probe_only=True)
+        metadata = {cid: f.metadata for cid, f in self._footers.items()}
+        return compare_blocks(
+            blocks, self.campaigns, metadata, by=by, reference=reference, unit=unit, config=config
         )
-        for load_order, index in enumerate(order.tolist()):
-            lv = design_levels[index]
-            rows = mine[mine["level_index"] == index]
-            filled = rows[rows["n"] > 0]
-            row: dict[str, Any] = {
-                "file": str(footer.path),
-                "campaign": cid,
-                "probe": label,
-                "level": lv["name"],
-                "level_index": index,
-                "level_value": lv.get("value"),
-                "load_order": load_order,
-                "n_blocks": len(filled),
-                "n": int(rows["n"].sum()),
-            }
-            for name in QUANTILES:
-                est, low, high = median_interval(filled[name].to_numpy(), confidence)
-                for suffix, v in (("", est), ("_ci_low", low), ("_ci_high", high)):
-                    row[f"{name}{suffix}"] = v
-                    row[f"{name}{suffix}_ns"] = v / tsc * 1e9 if tsc else math.nan
-            out.append(row)
-    return pd.DataFrame(out)
 
 
 def dataset(

@@ -1,6 +1,6 @@
 """The thesis survey's judgments about the hypercalls, each with the quotation it rests on.
 
-Where the catalogue (:mod:`hvload.catalog`) holds what the TLFS says, this module holds what
+Where the catalogue (:mod:`hvload.survey.catalog`) holds what the TLFS says, this module holds what
 the survey *concluded*: that a call's purpose was not understood, that repeating it would
 crash the partition, that what it does is unknown, that a parameter's value could only be
 tried or observed by a hypercall monitor, that a call belongs to the root partition. Each
@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from . import catalog
+from ._load import csv_rows
 from .catalog import Hypercall
 
 if TYPE_CHECKING:
@@ -216,7 +217,7 @@ def load_judgments() -> tuple[Judgment, ...]:
         If a row names an unknown call, kind, parameter or value, or has no quotation.
     """
     out = []
-    for line, row in enumerate(catalog._rows("survey_judgments.csv"), start=2):
+    for line, row in enumerate(csv_rows("survey_judgments.csv"), start=2):
         try:
             kind = Kind(row["kind"])
         except ValueError:

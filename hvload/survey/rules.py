@@ -1,12 +1,12 @@
 """The thesis's hypercall survey (Table 7.1) as rules over TLFS facts and the survey's judgments.
 
-:func:`classify` judges one :class:`~hvload.catalog.Hypercall` for a framework described by a
-:class:`~hvload.profiles.Profile`. No verdict is stored anywhere. Each follows from three
+:func:`classify` judges one :class:`~hvload.survey.catalog.Hypercall` for a framework described by a
+:class:`~hvload.survey.profiles.Profile`. No verdict is stored anywhere. Each follows from three
 inputs, kept apart so that a reader can tell them apart:
 
-- the call's TLFS facts (:mod:`hvload.catalog`): class, variable header, fast convention,
+- the call's TLFS facts (:mod:`hvload.survey.catalog`): class, variable header, fast convention,
   sizes, which partition it addresses, what kind of value each parameter takes;
-- the survey's judgments about it (:mod:`hvload.judgments`), each with the survey's words;
+- the survey's judgments about it (:mod:`hvload.survey.judgments`), each with the survey's words;
 - the framework's profile: privilege level, hypervisor, page handling, encodings,
   knowledge, partition.
 
@@ -29,7 +29,7 @@ A call that fails any of these is unsuitable. Then, does it suit repeated execut
 8. A nested-only call (TLFS) is unsuitable for a framework known not to run as a nested
    hypervisor; a call the survey describes as the root partition's likewise for one known
    to run in a guest.
-9. Each parameter needs some knowledge (:class:`~hvload.judgments.Knowledge`): the survey's
+9. Each parameter needs some knowledge (:class:`~hvload.survey.judgments.Knowledge`): the survey's
    judgment where it made one, else what the TLFS kind of the value gives (a constant or a
    value the caller chooses: known; an object created at run time: not obtainable).
    Knowledge the framework has is fine; knowledge it can only partly rely on (trying values,
@@ -39,9 +39,11 @@ A call that fails any of these is unsuitable. Then, does it suit repeated execut
 11. Anything else is suitable.
 
 The verdict is the worst outcome; the reasons reported are those that reached it, the milder
-findings are kept as notes. :func:`explain` shows every check for one call with its source.
+findings are kept as notes. :func:`hvload.survey.explain` shows every check for one call
+with its source. The result types are in :mod:`hvload.survey._assessment`, the printed table
+and ``--explain`` in :mod:`hvload.survey._text`.
 
-With :data:`~hvload.profiles.THESIS` these rules give Table 7.1 of the survey exactly
+With :data:`~hvload.survey.profiles.THESIS` these rules give Table 7.1 of the survey exactly
 (4 suitable, 6 maybe, 16 unsuitable). Ten of its rows reach their verdict only through a
 judgment of the survey (``tests/test_survey.py`` removes each judgment in turn); among them
 HvEnablePartitionVtl (purpose not understood), HvVtlCall and HvVtlReturn (result unclear) and
@@ -51,49 +53,19 @@ ambiguous, the judgment's ``notes`` say so.
 
 from __future__ import annotations
 
-import enum
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
-from . import catalog
 from . import judgments as _judgments
+from ._assessment import Assessment, Change, Check, Verdict
 from .catalog import HYPERCALLS, Hypercall, Partition, ValueKind
 from .judgments import Effect, Judgment, Kind, Knowledge
-from .profiles import (
-    HYPERV_INTERFACE,
-    PROFILE_NAMES,
-    PROFILES,
-    RING0_HYPOTHETICAL,
-    THESIS,
-    Profile,
-    get_profile,
-    hvload_profile,
-)
+from .profiles import HYPERV_INTERFACE, RING0_HYPOTHETICAL, THESIS, Profile
 
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = [
-    "PROFILES",
-    "PROFILE_NAMES",
-    "RING0_HYPOTHETICAL",
-    "THESIS",
-    "Assessment",
-    "Change",
-    "Check",
-    "Profile",
-    "Verdict",
-    "changes",
-    "classify",
-    "explain",
-    "format_report",
-    "format_table",
-    "get_profile",
-    "hvload_profile",
-    "survey",
-    "to_frame",
-]
+__all__ = ["changes", "classify", "parameter_knowledge", "survey", "to_frame"]
 
 #: Where the calling-convention facts come from.
 _CONVENTIONS = (
@@ -105,145 +77,6 @@ _PAGES_NOT_NEEDED = {
     "fast": "fast call, input fits RDX/R8, no output: needs no guest-physical pages",
 }
 
-
-class Verdict(str, enum.Enum):
-    """How well a call suits repeated execution under load, best first."""
-
-    SUITABLE = "suitable"
-    MAYBE = "maybe"
-    UNSUITABLE = "unsuitable"
-
-    @property
-    def rank(self) -> int:
-        """0 for suitable, 1 for maybe, 2 for unsuitable."""
-        return list(Verdict).index(self)
-
-
-@dataclass(frozen=True)
-class Check:
-    """One rule applied to one call for one profile.
-
-    Attributes
-    ----------
-    rule
-        Short name of the rule (``"privilege"``, ``"rep"``, ``"knowledge"``, ...).
-    outcome
-        ``SUITABLE`` when the check passes, else the verdict it pushes the call to.
-    text
-        One line on what was found.
-    source
-        The fact, judgment or profile capability it rests on, with where it comes from.
-    executable
-        True for the rules that decide whether the framework can issue the call at all.
-    """
-
-    rule: str
-    outcome: Verdict
-    text: str
-    source: str
-    executable: bool = False
-
-    @property
-    def passed(self) -> bool:
-        """True when the check found nothing against the call."""
-        return self.outcome is Verdict.SUITABLE
-
-    def to_dict(self) -> dict[str, object]:
-        """JSON-ready form."""
-        return {
-            "rule": self.rule,
-            "outcome": self.outcome.value,
-            "text": self.text,
-            "source": self.source,
-            "executable": self.executable,
-        }
-
-
-@dataclass(frozen=True)
-class Assessment:
-    """The verdict on one call for one profile.
-
-    Attributes
-    ----------
-    call
-        The record judged.
-    profile
-        The profile it was judged for.
-    verdict
-        The outcome.
-    checks
-        Every check made, passed or not, in rule order.
-    judgments
-        The survey's judgments about the call that the rules were given.
-    """
-
-    call: Hypercall
-    profile: Profile
-    verdict: Verdict
-    checks: tuple[Check, ...]
-    judgments: tuple[Judgment, ...] = ()
-
-    @property
-    def findings(self) -> tuple[Check, ...]:
-        """The checks that found something against the call."""
-        return tuple(c for c in self.checks if not c.passed)
-
-    @property
-    def executable(self) -> bool:
-        """Whether the framework can issue the call so that the hypervisor runs it."""
-        return not any(c.executable for c in self.findings)
-
-    @property
-    def deciding(self) -> tuple[Check, ...]:
-        """The findings at the verdict's level (none for a suitable call)."""
-        return tuple(c for c in self.findings if c.outcome is self.verdict)
-
-    @property
-    def reasons(self) -> tuple[str, ...]:
-        """What decided the verdict, one line each."""
-        if self.verdict is Verdict.SUITABLE:
-            return (_why_suitable(self.call),)
-        return tuple(c.text for c in self.deciding)
-
-    @property
-    def notes(self) -> tuple[str, ...]:
-        """Milder findings that did not decide the verdict."""
-        return tuple(c.text for c in self.findings if c.outcome is not self.verdict)
-
-    def to_dict(self, detail: bool = False) -> dict[str, object]:
-        """JSON-ready form (the fields ``hvload survey --json`` prints).
-
-        With ``detail`` (``hvload survey --explain NAME --json``) it adds the call's TLFS
-        facts, the survey's judgments, the profile and every check.
-        """
-        out: dict[str, object] = {
-            "name": self.call.name,
-            "survey_name": self.call.table_name,
-            "code": self.call.code,
-            "class": self.call.call_class,
-            "rep": self.call.rep,
-            "variable_header": self.call.variable_header,
-            "verdict": self.verdict.value,
-            "executable": self.executable,
-            "reasons": list(self.reasons),
-            "notes": list(self.notes),
-            "findings": [c.to_dict() for c in self.findings],
-            "framework": self.profile.name,
-            "hypothetical": self.profile.hypothetical,
-        }
-        if detail:
-            facts = self.call.to_dict()
-            facts["parameters"] = [
-                p._asdict() | {"kind": p.kind.value} for p in self.call.parameters
-            ]
-            out["facts"] = facts
-            out["judgments"] = [j.to_dict() for j in self.judgments]
-            out["profile"] = self.profile.to_dict()
-            out["checks"] = [c.to_dict() for c in self.checks]
-        return out
-
-
-# --- the rules -----------------------------------------------------------------------------
 
 _NO_HYPERV = {
     "KVM": (
@@ -517,12 +350,12 @@ def classify(
     Parameters
     ----------
     call
-        A catalogue record (any :class:`~hvload.catalog.Hypercall`, also an edited copy).
+        A catalogue record (any :class:`~hvload.survey.catalog.Hypercall`, also an edited copy).
     profile
         The framework's capabilities and knowledge.
     judgments
         The survey's judgments about the call; by default those recorded for it
-        (:func:`hvload.judgments.for_call`). Pass a subset to see what a verdict rests on.
+        (:func:`hvload.survey.judgments.for_call`). Pass a subset to see what a verdict rests on.
 
     Returns
     -------
@@ -547,22 +380,9 @@ def classify(
     return Assessment(call, profile, worst, tuple(checks), judged)
 
 
-def _why_suitable(call: Hypercall) -> str:
-    params = "no parameters" if not call.parameters else "all parameters known in advance"
-    return f"{params}; nothing the survey says speaks against repeating it"
-
-
 def survey(profile: Profile = THESIS, calls: Iterable[Hypercall] | None = None) -> list[Assessment]:
     """Judge every call (the whole catalogue by default) for ``profile``, in catalogue order."""
     return [classify(c, profile) for c in (HYPERCALLS if calls is None else calls)]
-
-
-@dataclass(frozen=True)
-class Change:
-    """A call whose verdict differs between two profiles."""
-
-    before: Assessment
-    after: Assessment
 
 
 def changes(
@@ -589,187 +409,3 @@ def to_frame(profile: Profile = THESIS, calls: Iterable[Hypercall] | None = None
     df["reasons"] = df["reasons"].map("; ".join)
     df["notes"] = df["notes"].map("; ".join)
     return df
-
-
-# --- text ----------------------------------------------------------------------------------
-
-
-def _common_findings(assessments: Sequence[Assessment]) -> list[Check]:
-    """Executability findings every row shares (the platform's, not the call's)."""
-    if not assessments:
-        return []
-    first = [c for c in assessments[0].findings if c.executable]
-    return [c for c in first if all(c in a.findings for a in assessments[1:])]
-
-
-def _row_reasons(a: Assessment, common: Sequence[Check]) -> list[str]:
-    """The row's reasons, with the findings every row shares shortened to one phrase."""
-    if not common or not any(c in common for c in a.deciding):
-        return list(a.reasons)
-    # The call's own obstacles to execution still show; its suitability findings are in
-    # --explain and the JSON, since nothing can run here anyway.
-    own = [
-        c.text.removeprefix("not executable: ")
-        for c in a.deciding
-        if c.executable and c not in common
-    ]
-    return ["not executable here (see above)", *own]
-
-
-def format_table(
-    assessments: Sequence[Assessment], changed: Mapping[str, Assessment] | None = None
-) -> str:
-    """Plain-text table: TLFS name, code, class, verdict, reasons.
-
-    Parameters
-    ----------
-    assessments
-        Rows to print.
-    changed
-        Per TLFS name, the assessment under a base profile for rows whose verdict differs;
-        such rows are marked ``*`` and show the old verdict.
-
-    Returns
-    -------
-    str
-        The table followed by a count line, newline-terminated. Findings shared by every row
-        (a platform that can execute nothing) are shortened to "not executable here" in the
-        rows; :func:`format_report` prints them once above the table.
-    """
-    changed = changed or {}
-    common = _common_findings(assessments)
-    name_w = max(len(a.call.name) for a in assessments)
-    lines = [f"  {'hypercall':<{name_w}}  code    class      verdict     reasons"]
-    for a in assessments:
-        mark = "*" if a.call.name in changed else " "
-        verdict = a.verdict.value
-        if a.call.name in changed:
-            verdict = f"{changed[a.call.name].verdict.value} -> {verdict}"
-        klass = a.call.call_class + ("+vh" if a.call.variable_header else "")
-        reasons = "; ".join(_row_reasons(a, common))
-        lines.append(
-            f"{mark} {a.call.name:<{name_w}}  0x{a.call.code:04X}  {klass:<9}  "
-            f"{verdict:<10}  {reasons}"
-        )
-    counts = {v: sum(a.verdict is v for a in assessments) for v in Verdict}
-    executable = sum(a.executable for a in assessments)
-    lines.append("")
-    lines.append(
-        f"{len(assessments)} calls: "
-        + ", ".join(f"{counts[v]} {v.value}" for v in Verdict)
-        + f"; {executable} executable"
-        + (f"; {len(changed)} changed (*)" if changed else "")
-        + (" (hypothetical)" if assessments and assessments[0].profile.hypothetical else "")
-    )
-    return "\n".join(lines) + "\n"
-
-
-def format_report(profile: Profile, base: Profile = THESIS) -> str:
-    """What ``hvload survey --framework NAME`` prints: header, table, changes against ``base``."""
-    rows = survey(profile)
-    changed = (
-        {c.after.call.name: c.before for c in changes(base, profile)} if profile != base else {}
-    )
-    out = []
-    if profile.hypothetical:
-        out.append(
-            f"HYPOTHETICAL framework ({profile.name}): {profile.description}.\n"
-            "No such framework exists; the table says what the survey's rules would give "
-            "for it.\n\n"
-        )
-    else:
-        out.append(f"Hypercall survey for {profile.description}\n\n")
-    common = _common_findings(rows)
-    if common:
-        out.append("Not executable on this platform, whatever the call:\n")
-        for c in common:
-            out.append(f"  - {c.text.removeprefix('not executable: ')}\n    [{c.source}]\n")
-        if profile.name == "hvload":
-            out.append(
-                "  What hvload can measure here instead: `hvload info` (cpuid exits; a "
-                "hypercall trap is the exit and the refusal, where the hypervisor returns).\n"
-            )
-        out.append("\n")
-    out.append(format_table(rows, changed))
-    if changed:
-        label = "the HYPOTHETICAL framework" if profile.hypothetical else profile.name
-        out.append(f"\nChanged for {label} against the {base.name}'s framework (Table 7.1):\n")
-        for name, before in changed.items():
-            after = next(a for a in rows if a.call.name == name)
-            now = "; ".join(_row_reasons(after, common))
-            out.append(
-                f"  {name}: {before.verdict.value} -> {after.verdict.value}\n"
-                f"    was: {'; '.join(before.reasons)}\n"
-                f"    now: {now}\n"
-            )
-    return "".join(out)
-
-
-def explain(call: Hypercall | str | int, profile: Profile = THESIS) -> str:
-    """For one call: its TLFS facts, the survey's judgments, the profile, and every check.
-
-    Parameters
-    ----------
-    call
-        A record, or a name or code for :func:`hvload.catalog.get`.
-    profile
-        The framework to judge for.
-
-    Returns
-    -------
-    str
-        Newline-terminated text; each check is marked ``decides`` (it set the verdict),
-        ``note`` (it found something milder) or ``ok``, and names its source.
-
-    Raises
-    ------
-    KeyError
-        If no surveyed call matches ``call``.
-    """
-    c = call if isinstance(call, Hypercall) else catalog.get(call)
-    a = classify(c, profile)
-    hyp = " [HYPOTHETICAL]" if profile.hypothetical else ""
-    lines = [
-        f"{c.name} (Table 7.1 row {c.table_name}), call code 0x{c.code:04X}",
-        f"verdict for {profile.name}{hyp}: {a.verdict.value}"
-        + ("" if a.executable else " (not executable for this framework)"),
-        "",
-        f"TLFS facts  [{c.source}]",
-        f"  class            {c.call_class}",
-        f"  variable header  {'yes' if c.variable_header else 'no'}",
-        f"  fast             {'yes' if c.fast else 'no'}",
-        f"  sizes            input {c.input_bytes} B (+{c.input_element_bytes} B per element), "
-        f"output {c.output_bytes} B (+{c.output_element_bytes} B per element)",
-        f"  needs GPA pages  {'yes' if c.needs_pages else 'no'}",
-        f"  partition        {c.partition.value}",
-        f"  privilege        {c.privilege or '(none named)'}",
-    ]
-    if c.parameters:
-        for p in c.parameters:
-            lines.append(f"  parameter        {p.name}: {p.kind.value}, {p.what}")
-    else:
-        lines.append("  parameters       none")
-    lines += ["", "Survey judgments"]
-    if not a.judgments:
-        lines.append("  (none: the survey's text on this call holds no judgment the rules use)")
-    for j in a.judgments:
-        used = "" if j.kind is not Kind.REMARK else " (not read by the rules)"
-        lines.append(f'  {j.summary()}{used}: "{j.quote}"  [{j.where}]')
-        if j.notes:
-            lines.append(f"      note: {j.notes}")
-    lines += ["", f"Framework {profile.title}"]
-    for name, value, source in profile.capabilities():
-        lines.append(f"  {name:<17}{value}" + (f"  [{source}]" if source else ""))
-    lines += ["", "Checks, in rule order"]
-    for check in a.checks:
-        if check.passed:
-            mark = "ok"
-        elif check.outcome is a.verdict:
-            mark = "decides"
-        else:
-            mark = "note"
-        lines.append(f"  {mark:<8}{check.outcome.value:<11}{check.rule:<16}{check.text}")
-        lines.append(f"  {'':<35}[{check.source}]")
-    if a.verdict is Verdict.SUITABLE:
-        lines.append(f"  => suitable: {_why_suitable(c)}")
-    return "\n".join(lines) + "\n"
