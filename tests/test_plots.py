@@ -18,8 +18,9 @@ from matplotlib.container import ErrorbarContainer
 from stats_synthetic import synthetic_campaign
 
 import hvload
-from hvload.plots import core as plots
+from hvload import plots
 from hvload.campaign.runner import Campaign
+from hvload.plots import load as plots_load
 from hvload.stats import DEFAULT, VERDICTS, analyze
 
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -269,7 +270,7 @@ def test_load_curve_reuses_the_analysis(synthetic: Campaign, monkeypatch) -> Non
     def refuse(*args, **kwargs):
         raise AssertionError("analyze ran although an analysis was given")
 
-    monkeypatch.setattr(plots, "analyze", refuse)
+    monkeypatch.setattr(plots_load, "analyze", refuse)
     ax = plots.load_curve(synthetic, analysis=done, stats=("median", "p99", "p90"))
     bars = [x for x in ax.containers if isinstance(x, ErrorbarContainer)]
     assert len(bars) == 3

@@ -94,7 +94,7 @@ def test_browser_levels_choose_the_comparisons(browser: widgets.Browser) -> None
 
 
 def test_browser_figure_dropdown_draws_each_figure(browser: widgets.Browser) -> None:
-    from hvload.plots import core as plots
+    from hvload import plots
 
     assert list(browser.figure.options) == list(plots.FIGURES)
     for name in plots.FIGURES:
