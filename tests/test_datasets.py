@@ -16,12 +16,12 @@ import pytest
 from dataset_synthetic import synthetic_file
 
 import hvload
+from hvload import store
 from hvload.datasets import BLOCK_COLUMNS, CAMPAIGN_COLUMNS, campaign_files, probe_blocks
 from hvload.errors import CampaignFileError, CorruptCampaignError, MissingExtraError
 from hvload.model import absolute_start
 from hvload.stats import AnalysisConfig, analyze
 from hvload.stats.analysis import block_table
-from hvload.store import core as store
 
 pytest.importorskip("duckdb")
 DATA = Path(__file__).resolve().parents[1] / "data"

@@ -6,6 +6,9 @@ import matplotlib
 
 matplotlib.use("Agg")
 
+import re
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -18,8 +21,10 @@ from matplotlib.container import ErrorbarContainer
 from stats_synthetic import synthetic_campaign
 
 import hvload
+from hvload import plots
 from hvload.campaign.runner import Campaign
-from hvload.plots import core as plots
+from hvload.plots import load as plots_load
+from hvload.plots._common import fill_doc
 from hvload.stats import DEFAULT, VERDICTS, analyze
 
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -269,7 +274,7 @@ def test_load_curve_reuses_the_analysis(synthetic: Campaign, monkeypatch) -> Non
     def refuse(*args, **kwargs):
         raise AssertionError("analyze ran although an analysis was given")
 
-    monkeypatch.setattr(plots, "analyze", refuse)
+    monkeypatch.setattr(plots_load, "analyze", refuse)
     ax = plots.load_curve(synthetic, analysis=done, stats=("median", "p99", "p90"))
     bars = [x for x in ax.containers if isinstance(x, ErrorbarContainer)]
     assert len(bars) == 3
@@ -361,3 +366,42 @@ def test_a_labelled_tick_lies_near_the_body(name: str, axis: str, real: Campaign
     median = float(np.median(real.samples["cycles"].to_numpy()[keep])) / real.tsc_hz * 1e9
     assert any(median / 1.25 <= t <= median * 1.25 for t in ticks), (median, ticks)
     plt.close(ax.figure)
+
+
+def test_shared_parameter_docs_are_filled_in() -> None:
+    """Each figure's docstring carries the shared parameter text, no bare placeholder."""
+    for name in plots.__all__:
+        fn = getattr(plots, name)
+        if not callable(fn):
+            continue
+        doc = fn.__doc__ or ""
+        assert not re.search(r"^\s*\{\w+\}\s*$", doc, re.MULTILINE), name
+        assert "    ax : matplotlib.axes.Axes, optional\n        Where to draw;" in doc, name
+    assert 'unit : {"cycles", "ns"}, default "cycles"' in plots.ecdf.__doc__
+
+
+def test_unknown_shared_doc_placeholder_is_an_error() -> None:
+    def figure() -> None:
+        """A figure.
+
+        Parameters
+        ----------
+        {no_such_parameter}
+        """
+
+    with pytest.raises(KeyError, match="no_such_parameter"):
+        fill_doc(figure)
+
+
+def test_plots_do_not_import_datasets() -> None:
+    """plots sits below datasets: the comparison figure uses the comparison duck-typed."""
+    code = (
+        "import sys, hvload.plots, hvload.plots.compare; "
+        "print(sorted(m for m in sys.modules if m.startswith(('hvload.datasets', "
+        "'hvload.report', 'hvload.widgets'))))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True,
+        cwd=Path(hvload.__file__).parents[1],
+    )  # fmt: skip
+    assert out.stdout.strip() == "[]"

@@ -23,7 +23,7 @@ def _no_measure(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_reproduce_one_campaign(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from hvload.plots import core as plots
+    from hvload import plots
 
     written = reproduce.reproduce(
         DATA, tmp_path, files=["amd-epyc-2vcpu-aa-noload.parquet"], progress=True

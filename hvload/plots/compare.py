@@ -10,6 +10,7 @@ import numpy as np
 from matplotlib import ticker
 
 if TYPE_CHECKING:
+    # For the annotations only: datasets sits above plots in the layers.
     from matplotlib.figure import Figure
 
     from ..datasets.compare import CampaignComparison
@@ -29,8 +30,10 @@ def compare_levels(
 
     Parameters
     ----------
-    result : hvload.comparison.CampaignComparison
-        What :func:`hvload.comparison.compare` returned.
+    result : hvload.datasets.compare.CampaignComparison
+        What :func:`hvload.datasets.compare.compare` returned. Read duck-typed (its
+        ``levels``, ``groups``, ``comparisons``, ``unit``, ``reference`` and
+        ``config.ci_label``): plots sits below datasets and does not import it.
     stats : tuple of str, default ("median", "p99")
         One panel per statistic.
     figsize : tuple of float, optional

@@ -1,0 +1,315 @@
+"""What every figure of :mod:`hvload.plots` shares.
+
+The flattened campaign view (:class:`_Prepared`: one probe's kept samples, levels in
+load order, the unit and the analysis configuration), the checks of the common
+keywords, the palette, the axis helpers, and the parameter descriptions the figure
+docstrings share (:func:`fill_doc`).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib import ticker
+from matplotlib.axes import Axes
+
+from ..measure.hypervisors import USER_MODE_HYPERCALL
+from ..stats import DEFAULT, AnalysisConfig
+from ..stats.analysis import selection
+
+_UNITS = ("cycles", "ns")
+
+
+# --------------------------------------------------------------------------- shared docs
+
+#: Descriptions of the parameters that several figures take with the same meaning,
+#: written once in numpydoc form (unindented). A figure's docstring asks for one with
+#: a line that holds only ``{name}``; :func:`fill_doc` puts the text there.
+SHARED_DOCS = {
+    "data": """\
+data : campaign or pandas.DataFrame
+    A campaign (``.samples``, ``.metadata``) or its sample table.""",
+    "ax": """\
+ax : matplotlib.axes.Axes, optional
+    Where to draw; a new figure when ``None``.""",
+    "unit": """\
+unit : {"cycles", "ns"}, default "cycles"
+    Latency unit; ``"ns"`` needs the TSC frequency.""",
+    "levels": """\
+levels : str or iterable of str, optional
+    Levels to draw (all by default), drawn in design order.""",
+    "config": """\
+config : hvload.stats.AnalysisConfig, optional
+    Which samples to leave out and which metric to draw, as for
+    :func:`hvload.stats.analyze` (default: warm-up left out, service time).""",
+    "tsc_hz": """\
+tsc_hz : float, optional
+    TSC frequency in Hz, overriding ``metadata["tsc_hz"]``.""",
+}
+
+# Only a placeholder alone on its line: docstrings also hold braces of their own
+# ({"cycles", "ns"}), which must stay as written.
+_PLACEHOLDER = re.compile(r"^([ \t]*)\{(\w+)\}[ \t]*$", re.MULTILINE)
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def fill_doc(func: _F) -> _F:
+    """Put the :data:`SHARED_DOCS` text at each ``{name}`` line of ``func``'s docstring.
+
+    The text takes the placeholder's indentation. An unknown name is an error at
+    import, so a misspelt placeholder cannot reach the rendered docs.
+    """
+    doc = func.__doc__
+    if doc is None:  # python -OO strips docstrings
+        return func
+
+    def fill(match: re.Match[str]) -> str:
+        indent, name = match.groups()
+        if name not in SHARED_DOCS:
+            raise KeyError(f"{func.__qualname__}: no shared description of {name!r}")
+        return "\n".join(indent + line if line else line for line in SHARED_DOCS[name].split("\n"))
+
+    func.__doc__ = _PLACEHOLDER.sub(fill, doc)
+    return func
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+@dataclass
+class _Prepared:
+    """A campaign reduced to flat arrays, with the options every figure shares."""
+
+    frame: pd.DataFrame
+    metadata: dict[str, Any]
+    blocks: pd.DataFrame | None
+    tsc_hz: float | None
+    unit: str
+    names: tuple[str, ...]
+    code: np.ndarray
+    keep: np.ndarray
+    selected: tuple[int, ...]
+    cycles: np.ndarray
+    config: AnalysisConfig = DEFAULT
+    _sorted: dict[int, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def scale(self) -> float:
+        """Factor from cycles to the figure's unit."""
+        return 1.0 if self.unit == "cycles" else 1e9 / float(self.tsc_hz)  # type: ignore[arg-type]
+
+    @property
+    def latency_label(self) -> str:
+        what = "response time" if self.config.metric == "response" else "latency"
+        return f"{what} ({self.unit})"
+
+    @property
+    def selected_names(self) -> list[str]:
+        return [self.names[i] for i in self.selected]
+
+    def color(self, position: int) -> tuple[float, float, float]:
+        return _palette(len(self.names))[position]
+
+    def values(self, position: int) -> np.ndarray:
+        """Sorted kept samples of level ``position``, in the figure's unit (float)."""
+        if position not in self._sorted:
+            raw = self.cycles[(self.code == position) & self.keep]
+            self._sorted[position] = np.sort(raw).astype(np.float64) * self.scale
+        return self._sorted[position]
+
+    def title(self, what: str) -> str:
+        return f"{_subject(self.metadata)}\n{what}"
+
+
+def _palette(n: int) -> list[tuple[float, float, float]]:
+    # Stop short of viridis' pale yellow end, which vanishes on a white background.
+    cmap = plt.get_cmap("viridis")
+    return [tuple(cmap(x)[:3]) for x in np.linspace(0.0, 0.85, max(n, 1))]
+
+
+def _subject(metadata: dict[str, Any]) -> str:
+    """First title line: what was measured, where."""
+    design = metadata.get("design") or {}
+    platform = metadata.get("platform") or {}
+    probe = design.get("probe_label")
+    parts = [f"{probe} latency" if probe else "latency per load level"]
+    hypervisor = metadata.get("hypervisor") or platform.get("hypervisor")
+    if hypervisor:
+        parts.append(f"{hypervisor} guest")
+        row = USER_MODE_HYPERCALL.get(hypervisor)
+        # A reader must see that a user-mode hypercall here is the exit and the
+        # hypervisor's refusal, not the hypercall's own work.
+        if (design.get("probe") or {}).get("kind") == "hypercall" and row and row.outcome == "exit":
+            parts[0] += f" (exit + {hypervisor}'s refusal, RAX = {row.rax})"
+    cpu = platform.get("cpu_brand") or metadata.get("cpu")
+    if cpu:
+        count = platform.get("cpu_count")
+        parts.append(f"{cpu} ({count} vCPUs)" if count else str(cpu))
+    return " · ".join(parts)
+
+
+def _split(data: Any) -> tuple[pd.DataFrame, dict[str, Any], pd.DataFrame | None]:
+    if isinstance(data, pd.DataFrame):
+        return data, {}, None
+    if hasattr(data, "samples"):
+        frame = data.samples
+        if not isinstance(frame, pd.DataFrame):
+            raise ValueError(
+                f"campaign.samples must be a pandas DataFrame, got {type(frame).__name__}"
+            )
+        blocks = getattr(data, "blocks", None)
+        return frame, dict(getattr(data, "metadata", None) or {}), blocks
+    raise ValueError(
+        "expected a campaign (with .samples and .metadata) or a samples DataFrame, "
+        f"got {type(data).__name__}"
+    )
+
+
+def _resolve_tsc(tsc_hz: float | None, metadata: dict[str, Any]) -> float | None:
+    value = tsc_hz if tsc_hz is not None else metadata.get("tsc_hz")
+    if value is None:
+        return None
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"tsc_hz must be a positive number of Hz, got {value!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"tsc_hz must be a positive number of Hz, got {value!r}")
+    return value
+
+
+def _check_unit(unit: str, tsc_hz: float | None) -> None:
+    if unit not in _UNITS:
+        raise ValueError(f"unit={unit!r} is not allowed; choose 'cycles' or 'ns'")
+    if unit == "ns" and tsc_hz is None:
+        raise ValueError(
+            "unit='ns' needs the TSC frequency, but the campaign metadata has no 'tsc_hz' "
+            "and no tsc_hz= was given; pass tsc_hz=<Hz> or use unit='cycles'"
+        )
+
+
+def _select(names: Sequence[str], levels: str | Iterable[str] | None) -> tuple[int, ...]:
+    if levels is None:
+        return tuple(range(len(names)))
+    wanted = [levels] if isinstance(levels, str) else [str(x) for x in levels]
+    unknown = [x for x in wanted if x not in names]
+    if unknown:
+        raise ValueError(f"unknown level(s) {unknown}; this campaign's levels are {list(names)}")
+    if not wanted:
+        raise ValueError(f"levels is empty; choose some of {list(names)}")
+    chosen = set(wanted)
+    return tuple(i for i, name in enumerate(names) if name in chosen)
+
+
+def _prepare(
+    data: Any,
+    *,
+    tsc_hz: float | None,
+    unit: str,
+    levels: str | Iterable[str] | None,
+    config: AnalysisConfig | None,
+) -> _Prepared:
+    config = config or DEFAULT
+    frame, metadata, blocks = _split(data)
+    tsc = _resolve_tsc(tsc_hz, metadata)
+    _check_unit(unit, tsc)
+    # The same samples, levels (in load order) and metric as hvload.stats analyses.
+    sel = selection(data, config, tsc_hz=tsc)
+    tidy = sel.tidy
+    if "probe_index" in frame.columns and len(tidy.probes) > 1:
+        # The same rows the analysis kept: one probe of a campaign with controls.
+        frame = frame[frame["probe_index"].to_numpy() == tidy.probes.index(tidy.probe)]
+    names = tidy.levels
+    code = (tidy.cell % tidy.n_levels).astype(np.intp, copy=False)
+    selected = _select(names, levels)
+    if not sel.keep[np.isin(code, selected)].any():
+        raise ValueError(
+            f"no samples left to draw: every sample of these levels is excluded "
+            f"({', '.join(config.exclude)})"
+        )
+    return _Prepared(
+        frame=frame,
+        metadata=metadata,
+        blocks=blocks,
+        tsc_hz=tsc,
+        unit=unit,
+        names=names,
+        code=code,
+        keep=sel.keep,
+        selected=selected,
+        cycles=tidy.cycles,
+        config=config,
+    )
+
+
+def _new_axes(ax: Axes | None, size: tuple[float, float] = (8.0, 5.0)) -> Axes:
+    if ax is not None:
+        return ax
+    _, new = plt.subplots(figsize=size, layout="constrained")
+    return new
+
+
+# --------------------------------------------------------------------------- axes helpers
+
+
+def _number(value: float, _pos: Any = None) -> str:
+    """Short tick label: ``9,500``, ``20k``, ``1.5M`` (long digit runs overlap on log axes)."""
+    if value >= 1e6:
+        return f"{value / 1e6:.3g}M"
+    if value >= 1e4:
+        return f"{value / 1e3:.3g}k"
+    if value >= 100:
+        return f"{value:,.0f}"
+    return f"{value:.3g}"
+
+
+def _readable_log(axis: Any, low: float, high: float, body: float | None = None) -> None:
+    """Log scale with plain numbers at a density that suits the span.
+
+    ``body`` is where most samples lie (e.g. the median): when no labelled tick falls
+    within a factor 1.25 of it, a tick at its value rounded to two digits is added, so
+    that the reader can read off the bulk of the distribution and not only its tail.
+    """
+    if not (low > 0 and high > low):
+        return
+    decades = math.log10(high / low)
+    if decades < 0.5:
+        # Too narrow for decade ticks: a log axis would show no label at all.
+        major: ticker.Locator = ticker.MaxNLocator(nbins=6)
+    elif decades < 1.5:
+        major = ticker.LogLocator(base=10, subs=(1.0, 1.5, 2.0, 3.0, 5.0, 7.0))
+    elif decades < 4:
+        major = ticker.LogLocator(base=10, subs=(1.0, 2.0, 5.0))
+    else:
+        major = ticker.LogLocator(base=10, subs=(1.0,))
+    if decades >= 0.5 and body is not None and low <= body <= high:
+        # The ticks the locator would place in the axis's current view, plus the body's.
+        vmin, vmax = sorted(axis.get_view_interval())
+        ticks = [t for t in major.tick_values(vmin, vmax) if vmin <= t <= vmax]
+        if not any(body / 1.25 <= t <= body * 1.25 for t in ticks):
+            digits = 1 - math.floor(math.log10(body))
+            major = ticker.FixedLocator(sorted([*ticks, round(body, digits)]))
+    axis.set_major_locator(major)
+    axis.set_major_formatter(ticker.FuncFormatter(_number))
+    axis.set_minor_locator(ticker.LogLocator(base=10, subs="auto"))
+    axis.set_minor_formatter(ticker.NullFormatter())
+
+
+def _legend_label(prep: _Prepared, position: int) -> str:
+    return f"{prep.names[position]} (n={prep.values(position).size:,})"
+
+
+def _excluded_note(prep: _Prepared) -> str:
+    names = {"warmup": "warm-up", "migrated": "migrated", "outlier": "outliers"}
+    if prep.config.exclude and not prep.keep.all():
+        return ", ".join(names[x] for x in prep.config.exclude) + " excluded"
+    return "all samples"
+
