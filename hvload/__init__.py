@@ -36,6 +36,7 @@ _LAZY = {
     "Campaign": "model",
     "Design": "model",
     "prepare": "campaign",
+    "CampaignSpec": "campaign",
     "analyze": "report",
     "plan": "report",
     "check_design": "stats",

@@ -4,7 +4,8 @@ which of its blocks the analysis admits.
 Modules: :mod:`.runner` (the block loop, :func:`run`, the load drivers' protocol),
 :mod:`._prepare` (:func:`prepare`, :class:`Plan`, the default sizes), :mod:`._policy`
 (:func:`usable`, :func:`left_out`, :func:`applied_load_text`), :mod:`._metadata`
-(:func:`metadata_for`).
+(:func:`metadata_for`), :mod:`.spec` (:class:`CampaignSpec`: every run option,
+validated once, for the CLI, :func:`prepare`, the remote prepare and the Explorer).
 """
 
 from ..model import SAMPLE_COLUMNS, BlockResult, Campaign, Design
@@ -20,6 +21,7 @@ from ._prepare import (
     prepare,
 )
 from .runner import LoadDriver, LoadOutcome, LocalLoad, iter_blocks, run
+from .spec import CampaignSpec, RemoteSpec, SpecError
 
 __all__ = [
     "AUTO_CONTROLS",
@@ -30,11 +32,14 @@ __all__ = [
     "SAMPLE_COLUMNS",
     "BlockResult",
     "Campaign",
+    "CampaignSpec",
     "Design",
     "LoadDriver",
     "LoadOutcome",
     "LocalLoad",
     "Plan",
+    "RemoteSpec",
+    "SpecError",
     "applied_load_text",
     "iter_blocks",
     "left_out",

@@ -22,6 +22,14 @@ from ..measure.executor import Trap
 from ..model import Campaign, Design, check_sizes
 from ._metadata import metadata_for
 from .runner import run
+from .spec import (
+    AUTO_CONTROLS,
+    DEFAULT_FRACTIONS,
+    DEFAULT_SIZES,
+    QUICK_FRACTIONS,
+    QUICK_SIZES,
+    CampaignSpec,
+)
 
 if TYPE_CHECKING:
     from ..workload.schedule import Level
@@ -36,18 +44,6 @@ __all__ = [
     "Plan",
     "prepare",
 ]
-
-#: Sizes of the default campaign (about a minute on the project's 2-vCPU machine) and of
-#: ``quick`` (a few seconds, for tests and smoke checks; too small for any verdict).
-# Rounds, not samples, are what the tests average host noise over: on the project's
-# machines the sampling part of the block noise is a third of it or less, so for the
-# same minute 40 rounds of 5,000 samples find a 2 % median change where 12 rounds of
-# 20,000 find only 4 % (hvload plan on data/amd-epyc-2vcpu-default.parquet).
-DEFAULT_SIZES = {"samples": 5_000, "warmup": 200, "rounds": 40, "probe_rate": 20_000.0}
-QUICK_SIZES = {"samples": 2_000, "warmup": 100, "rounds": 2, "probe_rate": 20_000.0}
-DEFAULT_FRACTIONS = (0.0, 0.25, 0.5, 0.75, 1.0)
-QUICK_FRACTIONS = (0.0, 0.5, 1.0)
-
 
 @dataclass(frozen=True)
 class Plan:
@@ -100,6 +96,7 @@ def prepare(
     baseline: float | str | None = None,
     controls: str | Sequence[str | Trap] | None = "auto",
     saturation_seconds: float = 0.2,
+    spec: CampaignSpec | None = None,
 ) -> Plan:
     """Build the standard campaign for this machine, measuring what it needs first.
 
@@ -118,36 +115,39 @@ def prepare(
     ``"auto"`` takes the null trap (the timer floor) and a system call (a guest-kernel
     round trip without a VM exit) where this machine can issue them; ``None`` or
     ``()`` measures the probe alone; or give trap kinds or traps.
+
+    Every option is validated first, by :class:`~hvload.campaign.spec.CampaignSpec`
+    (the same checks and messages as ``hvload run`` and the Explorer), before anything
+    is measured; or pass a ready ``spec`` and no other option.
     """
+    if spec is None:
+        # Every option is checked here, before anything is forked, measured or written.
+        spec = CampaignSpec(
+            probe=probe, load=load, fractions=fractions, cpu_counts=cpu_counts,
+            probe_cpu=probe_cpu, load_cpus=load_cpus, samples=samples, warmup=warmup,
+            rounds=rounds, probe_rate=probe_rate, seed=seed, quick=quick, baseline=baseline,
+            controls=controls,
+        )  # fmt: skip
+    if spec.remote is not None:
+        raise ValueError("a spec with remote load is prepared by hvload.campaign.remote.prepare")
+    return _prepare(spec, saturation_seconds)
+
+
+def _prepare(spec: CampaignSpec, saturation_seconds: float) -> Plan:
+    """Measure what ``spec`` needs on this machine and build its design."""
     from ..measure.machine import platform
     from ..workload.generator import saturation_rate
     from ..workload.schedule import cpu_count_levels, fraction_levels
 
-    sizes = dict(QUICK_SIZES if quick else DEFAULT_SIZES)
-    for name, value in (("samples", samples), ("warmup", warmup), ("rounds", rounds),
-                        ("probe_rate", probe_rate)):  # fmt: skip
-        if value is not None:
-            sizes[name] = value
-    rate = sizes["probe_rate"]
-    if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate < math.inf:
-        raise ValueError(f"probe_rate={rate!r} must be a finite number >= 0")
-    if fractions is not None and cpu_counts is not None:
-        raise ValueError("give either fractions or cpu_counts, not both")
-    # The machine checks a Design does not make (it must rebuild from a file anywhere).
-    allowed = sorted(os.sched_getaffinity(0))
-    probe_cpu = allowed[0] if probe_cpu is None else probe_cpu
-    if probe_cpu not in allowed:
-        raise ValueError(f"probe_cpu={probe_cpu} is not allowed here; allowed: {allowed}")
-    if load_cpus is None:
-        load_cpus = [c for c in allowed if c != probe_cpu]
-    # Sizes that cannot fit are refused before anything is measured.
-    default_levels = QUICK_FRACTIONS if quick else DEFAULT_FRACTIONS
-    n_levels = len(cpu_counts if cpu_counts is not None else fractions or default_levels)
-    check_sizes(sizes["rounds"], max(n_levels, 1), sizes["samples"], sizes["warmup"])
-    probe_trap = _trap_for(probe)
-    load_trap = _trap_for(load) if load is not None else probe_trap
+    sizes = spec.sizes
+    probe_cpu, load_cpus = spec.cpu_of_probe, spec.cpus_for_load
+    allowed = list(spec.allowed_cpus)
+    quick, seed, fractions, cpu_counts = spec.quick, spec.seed, spec.fractions, spec.cpu_counts
+    n_levels = spec.n_levels
+    probe_trap = _trap_for(spec.probe)
+    load_trap = _trap_for(spec.load) if spec.load is not None else probe_trap
     notes: list[str] = []
-    control_traps = _controls_for(controls, probe_trap, notes)
+    control_traps = _controls_for(spec.controls, probe_trap, notes)
     n_probes = 1 + len(control_traps)
     check_sizes(sizes["rounds"], max(n_levels, 1), sizes["samples"] * n_probes,
                 sizes["warmup"] * n_probes)  # fmt: skip
@@ -193,14 +193,10 @@ def prepare(
         seed=seed,
         extra={"probe_rate": sizes["probe_rate"], "load_trap": load_trap.label,
                "saturation_rate": saturation},
-        baseline=_baseline_name(baseline, levels),
+        baseline=_baseline_name(spec.baseline_level, levels),
         controls=control_traps,
     )  # fmt: skip
     return Plan(design, metadata_for(design, tsc_hz, info), saturation, tuple(notes))
-
-
-#: The controls ``controls="auto"`` measures where this machine can issue them.
-AUTO_CONTROLS = ("null", "syscall")
 
 
 def _controls_for(

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import ipywidgets as w
 
+from ..campaign.spec import CampaignSpec
 from ..errors import MeasurementError
 from ..notebook import campaign_files, find_data_dir
 from ..workload.schedule import parse_levels
@@ -397,8 +398,14 @@ class Explorer(CampaignView):
             self.levels.value = (
                 levels if isinstance(levels, str) else ", ".join(f"{v:g}" for v in levels)
             )
-        fractions = parse_levels(self.levels.value)
         n = int(self.samples.value)
+        # Every option checked as `hvload run` and hvload.prepare check it, before the
+        # output is claimed: a refused spec creates nothing.
+        spec = CampaignSpec.from_strings(
+            probe=self.choices[self.probe.value], load=self.choices[self.load.value],
+            levels=self.levels.value, samples=n, warmup=min(500, max(n, 0) // 10),
+            rounds=int(self.rounds.value), seed=self.seed,
+        )  # fmt: skip
         target = Path(path) if path is not None else new_path(Path(self.runs_dir.value))
         lock = claim(target, command="the hvload Explorer")
         self.path = target
@@ -408,12 +415,7 @@ class Explorer(CampaignView):
         self.progress.bar_style = ""
         self.progress_text.value = ""
         self.status.value = "preparing: measuring the platform and the load trap's saturation"
-        request = {
-            "probe": self.choices[self.probe.value], "load": self.choices[self.load.value],
-            "fractions": fractions, "samples": n, "warmup": min(500, n // 10),
-            "rounds": int(self.rounds.value), "seed": self.seed,
-        }  # fmt: skip
-        self._session = Session(request, target, lock, self)
+        self._session = Session({"spec": spec}, target, lock, self)
         return self._session.start()
 
     def stop(self) -> None:
