@@ -76,7 +76,7 @@ def test_every_entry_point_refuses_the_same_way(
     # hvload.prepare (the module function: the package name is patched to fail above)
     assert _refusal(lambda: prepare_module.prepare(**values)) == expected
     # hvload run
-    status, out, err = cli("run", "--no-progress", "-o", "x.parquet", *argv)
+    status, _, err = cli("run", "--no-progress", "-o", "x.parquet", *argv)
     assert status == 2, err
     assert err == f"hvload run: error: {expected}\n"
     if explorer is not None:
@@ -86,8 +86,9 @@ def test_every_entry_point_refuses_the_same_way(
                              info=_fake_info())  # fmt: skip
         if not e.can_measure:
             pytest.skip("the Explorer offers no trap on this machine")
-        assert _refusal(lambda: e.start(**explorer, path=nothing_measured / "e.parquet")) == expected
-        e._guard(lambda: e.start(**explorer, path=nothing_measured / "e.parquet"))
+        target = nothing_measured / "e.parquet"
+        assert _refusal(lambda: e.start(**explorer, path=target)) == expected
+        e._guard(lambda: e.start(**explorer, path=target))
         assert expected.split(";")[0] in e.status.value.replace("&#x27;", "'")
     assert sorted(p.name for p in nothing_measured.iterdir()) == [], "nothing is created"
 
