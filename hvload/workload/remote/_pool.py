@@ -261,7 +261,7 @@ class AgentPool:
                     raise AgentLostError(f"agent {agent!r} did not answer: {_why(answer)}")
                 raise ValueError(f"level {lv.name!r}, agent {agent!r}: {answer}")
 
-    # -- the LoadDriver protocol (hvload.workload.driver) --------------------------------------
+    # -- the LoadDriver protocol (hvload.workload.driver) -------------------------------
 
     def open(self, design: Design, tsc_hz: float) -> None:
         from ..generator import LoadGenerator
