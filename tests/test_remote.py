@@ -25,6 +25,7 @@ import pytest
 import hvload
 import hvload.campaign as campaign
 from hvload import store
+from hvload.campaign.remote import prepare as prepare_remote
 from hvload.cli.core import main
 from hvload.measure import _exec
 from hvload.workload import remote
@@ -171,7 +172,7 @@ def neighbours(cluster: Any, tmp_path_factory: pytest.TempPathFactory) -> campai
     that a worker descheduled for a few ms when the stop arrives stays within 5 %)."""
     path = tmp_path_factory.mktemp("neighbours") / "neighbours.parquet"
     with remote.AgentPool(cluster, agents=AGENTS) as pool:
-        plan = remote.prepare(
+        plan = prepare_remote(
             pool, "0,1,2", vm_load=f"{RATE:.0f}/s", vm_cpus=[LOAD_CPU], probe="cpuid",
             probe_cpu=PROBE_CPU, samples=10000, warmup=100, rounds=2, probe_rate=20_000,
             controls=None, seed=15,

@@ -15,8 +15,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -32,6 +31,7 @@ from ..model import (
     Design,
     lean_campaign,
 )
+from ..workload.driver import LoadDriver, LoadOutcome
 from ..workload.generator import LoadGenerator, WorkerStats
 from ._metadata import metadata_for
 
@@ -81,45 +81,6 @@ def _block_row(
         "probe_ns": probe_ns,
         **context,
     }
-
-
-@dataclass
-class LoadOutcome:
-    """What a level's load did during one block, as a :class:`LoadDriver` reports it.
-
-    Attributes
-    ----------
-    stats
-        One :class:`~hvload.loadgen.WorkerStats` per worker that ran.
-    row
-        Further keys for the block row (e.g. the probe window's coverage by remote load).
-    error
-        An error to raise once the block has been stored (e.g. a remote agent was lost):
-        the block is kept, flagged in ``row``, and the campaign stops after it.
-    """
-
-    stats: list[WorkerStats]
-    row: dict[str, Any] = field(default_factory=dict)
-    error: BaseException | None = None
-
-
-class LoadDriver(Protocol):
-    """How :func:`iter_blocks` starts and stops each level's load.
-
-    :class:`LocalLoad` (threads of this process) is the default;
-    :class:`hvload.remote.AgentPool` adds workers on neighbour machines. ``open`` is
-    called once before anything is measured (and before the measuring thread is pinned
-    to the probe CPU), ``start``/``stop`` around every block, ``close`` at the end, also
-    after an exception. ``start`` returns once the level's load is running; ``stop``
-    gets the probe window (``time.time_ns()`` just before the first and after the last
-    probe sample; None when measuring failed) and must leave no worker running.
-    """
-
-    def metadata(self) -> dict[str, Any]: ...
-    def open(self, design: Design, tsc_hz: float) -> None: ...
-    def start(self, index: int) -> None: ...
-    def stop(self, index: int, window: tuple[int, int] | None) -> LoadOutcome: ...
-    def close(self) -> None: ...
 
 
 class LocalLoad:

@@ -428,6 +428,7 @@ def _cmd_dashboard(args: argparse.Namespace) -> int:
 
 def _remote_plan(remote: dict[str, Any], local: dict[str, Any], stack: contextlib.ExitStack) -> Any:
     """Connect to the agents (released when ``stack`` closes) and build the plan."""
+    from ..campaign.remote import prepare as prepare_remote
     from ..workload import remote as rm
 
     options = {k: v for k, v in (("lease", remote["lease"]), ("timeout", remote["timeout"]))
@@ -439,7 +440,7 @@ def _remote_plan(remote: dict[str, Any], local: dict[str, Any], stack: contextli
         sys.stderr.write(f"hvload run: {line}\n")
     keep = ("probe", "load", "probe_cpu", "load_cpus", "samples", "warmup", "rounds",
             "probe_rate", "seed", "quick", "controls")  # fmt: skip
-    return rm.prepare(
+    return prepare_remote(
         pool, remote["levels"], vm_load=remote["vm_load"], vm_cpus=remote["vm_cpus"],
         baseline=remote["baseline"], **{k: local[k] for k in keep},
     )  # fmt: skip
