@@ -46,7 +46,7 @@ from byteflip import chunk_ranges, flipped_bytes
 from hvload import _faultinject
 from hvload.campaign import runner as campaign
 from hvload.store import core as store
-from hvload.cli.core import main
+from hvload.cli import main
 from hvload.errors import CampaignFileError
 
 ROOT = Path(__file__).resolve().parents[1]

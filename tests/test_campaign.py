@@ -21,7 +21,7 @@ from hvload.campaign import runner as campaign
 from hvload.store import core as store
 from hvload.measure import _exec
 from hvload.workload import schedule
-from hvload.cli.core import main
+from hvload.cli import main
 from hvload.errors import CampaignFileError
 from hvload.workload.generator import LoadGenerator, saturation_rate
 from hvload.measure.machine import tsc_frequency

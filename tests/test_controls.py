@@ -15,7 +15,7 @@ from hvload.campaign import runner as campaign
 from hvload.measure import _exec
 from hvload.measure import executor
 from hvload.measure import noise
-from hvload.cli.core import main
+from hvload.cli import main
 from hvload.workload.schedule import Level
 
 needs_x86 = pytest.mark.skipif(not _exec.SUPPORTED, reason="measuring needs x86_64")

@@ -10,7 +10,7 @@ import json
 import pytest
 
 from hvload.widgets import dashboard
-from hvload.cli.core import main
+from hvload.cli import main
 
 
 def test_command_binds_to_this_machine_with_a_token() -> None:

@@ -36,7 +36,7 @@ from hvload import _faultinject
 from hvload.campaign import runner as campaign
 from hvload.store import core as store
 from hvload.measure import _exec
-from hvload.cli.core import main
+from hvload.cli import main
 from hvload.errors import CampaignBusyError, CampaignFileError, CorruptCampaignError
 from hvload.model import Campaign
 

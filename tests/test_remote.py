@@ -27,7 +27,7 @@ from hvload.campaign import runner as campaign
 from hvload.store import core as store
 from hvload.measure import _exec
 from hvload.workload import remote
-from hvload.cli.core import main
+from hvload.cli import main
 
 distributed = pytest.importorskip("distributed")
 

@@ -16,7 +16,7 @@ from hvload import stats
 from hvload.campaign import runner as campaign
 from hvload.measure import _exec
 from hvload.workload import schedule
-from hvload.cli.core import main
+from hvload.cli import main
 from hvload.stats.plan import pilot_noise
 from hvload.stats.power import detectable_shifts, minimum_detectable_effect
 

@@ -20,7 +20,7 @@ from hvload.survey import rules as survey
 from hvload.survey import catalog
 from hvload.survey import judgments
 from hvload.survey.catalog import Hypercall, Parameter, Partition, ValueKind
-from hvload.cli.core import main
+from hvload.cli import main
 from hvload.measure.hypervisors import UserModeHypercall
 from hvload.survey.judgments import Kind, Knowledge
 from hvload.survey.profiles import hvload_profile
