@@ -45,7 +45,7 @@ from byteflip import chunk_ranges, flipped_bytes
 
 import hvload.campaign as campaign
 from hvload import _faultinject, store
-from hvload.cli.core import main
+from hvload.cli import main
 from hvload.errors import CampaignFileError
 from hvload.store import _protect, _writer
 

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import pytest
 
-from hvload.cli.core import main
+from hvload.cli import main
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ import pytest
 import hvload
 import hvload.campaign as campaign
 from hvload import store
-from hvload.cli.core import main
+from hvload.cli import main
 from hvload.errors import CampaignFileError
 from hvload.measure import _exec
 from hvload.measure.machine import tsc_frequency

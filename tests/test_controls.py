@@ -12,7 +12,7 @@ import pytest
 
 import hvload
 import hvload.campaign as campaign
-from hvload.cli.core import main
+from hvload.cli import main
 from hvload.measure import _exec, executor, noise
 from hvload.workload.schedule import Level
 

@@ -216,7 +216,7 @@ def test_unsupported_architecture_is_a_clear_error(monkeypatch: pytest.MonkeyPat
 
 
 def test_platform_report_and_cli_json(capsys: pytest.CaptureFixture[str]) -> None:
-    from hvload.cli.core import main
+    from hvload.cli import main
 
     info = hvload.platform(probe_samples=200)
     assert info.arch == "x86_64" and info.cpu_vendor

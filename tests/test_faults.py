@@ -34,7 +34,7 @@ from byteflip import chunk_ranges, flipped_bytes
 
 import hvload.campaign as campaign
 from hvload import _faultinject, store
-from hvload.cli.core import main
+from hvload.cli import main
 from hvload.errors import CampaignBusyError, CampaignFileError, CorruptCampaignError
 from hvload.measure import _exec
 from hvload.model import Campaign

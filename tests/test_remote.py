@@ -26,7 +26,7 @@ import hvload
 import hvload.campaign as campaign
 from hvload import store
 from hvload.campaign.remote import prepare as prepare_remote
-from hvload.cli.core import main
+from hvload.cli import main
 from hvload.measure import _exec
 from hvload.workload import remote
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from hvload.cli.core import main
+from hvload.cli import main
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 AA = DATA / "amd-epyc-2vcpu-aa-noload.parquet"

@@ -14,7 +14,7 @@ from stats_synthetic import synthetic_campaign
 import hvload
 import hvload.campaign as campaign
 from hvload import stats
-from hvload.cli.core import main
+from hvload.cli import main
 from hvload.measure import _exec
 from hvload.stats.plan import pilot_noise
 from hvload.stats.power import detectable_shifts, minimum_detectable_effect

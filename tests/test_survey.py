@@ -17,7 +17,7 @@ from catalog_transcription import mismatches
 from survey_text import load_table
 
 import hvload.survey as survey
-from hvload.cli.core import main
+from hvload.cli import main
 from hvload.measure.hypervisors import UserModeHypercall
 from hvload.survey import (
     RING0_HYPOTHETICAL,

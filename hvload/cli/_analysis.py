@@ -1,0 +1,142 @@
+"""Analysis on the command line: the analysis options as an AnalysisConfig, and the commands
+that render analyses (``hvload report``, ``plan``, ``compare``, and the summary that ends
+``hvload run``).
+
+Report rendering moves to a report package; its calls belong here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import TYPE_CHECKING
+
+from ._values import fraction
+
+if TYPE_CHECKING:
+    from .. import stats
+    from ..model import Campaign
+
+__all__ = ["analysis_config", "cmd_compare", "cmd_plan", "cmd_report", "summary"]
+
+
+def _exclude(text: str) -> tuple[str, ...]:
+    from ..stats import EXCLUDABLE
+
+    if text.strip().lower() == "none":
+        return ()
+    flags = tuple(tok.strip() for tok in text.split(",") if tok.strip())
+    bad = [f for f in flags if f not in EXCLUDABLE]
+    if bad:
+        raise ValueError(f"--exclude {text!r}: {bad} not allowed; use 'none' or {EXCLUDABLE}")
+    return flags
+
+
+def analysis_config(args: argparse.Namespace) -> stats.AnalysisConfig:
+    """The analysis configuration the options ask for (validated before any measuring)."""
+    from .. import stats
+
+    changes = {"exclude": _exclude(args.exclude)}
+    # `hvload run --baseline` names a level to measure, not an analysis option.
+    names = ("threshold", "correction", "alpha", "metric") + (
+        ("baseline",) if args.command != "run" else ()
+    )
+    for name in names:
+        value = getattr(args, name, None)
+        if value is not None:
+            changes[name] = value
+    return stats.DEFAULT.replace(**changes)
+
+
+def summary(camp: Campaign, config: stats.AnalysisConfig) -> str:
+    """The brief analysis ``hvload run`` prints after measuring."""
+    from .. import stats
+    from ..campaign import applied_load_text, left_out, usable
+
+    # Blocks whose (remote) load did not run as designed are left out, with a note.
+    camp = usable(camp)
+    analysis = stats.analyze(camp, config)
+    return (
+        stats.to_text(analysis, brief=True) + "\n" + left_out(camp)
+        + applied_load_text(camp.blocks) + _remote_text(camp)
+    )  # fmt: skip
+
+
+def _remote_text(camp: Campaign) -> str:
+    if not camp.metadata.get("load_agents"):
+        return ""
+    from ..workload.remote import coverage_text
+
+    return "\n" + coverage_text(camp)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from .. import stats
+    from ..campaign import applied_load_text, left_out, usable
+    from ..store import load
+
+    config = analysis_config(args)
+    # Blocks whose (remote) load did not run as designed are left out, with a note.
+    camp = usable(load(args.file))
+    analysis = stats.analyze(camp, config)
+    if args.json:
+        out = stats.to_dict(analysis)
+        if camp.metadata.get("left_out"):
+            out["left_out"] = list(camp.metadata["left_out"])
+        json.dump(out, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        sys.stdout.write(stats.to_text(analysis))
+        sys.stdout.write(
+            "\n" + left_out(camp) + applied_load_text(camp.blocks) + _remote_text(camp)
+        )
+    return 0
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    from .. import stats
+    from ..store import load
+
+    config = analysis_config(args)
+    if args.power is not None:
+        config = config.replace(power=fraction(args.power, "--power"))
+    camp = load(args.file)
+    result = stats.plan(
+        camp,
+        fraction(args.effect, "--effect"),
+        on=args.on,
+        n_levels=args.levels,
+        samples_per_block=args.samples,
+        config=config,
+    )
+    if args.json:
+        json.dump(result.to_dict(), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        sys.stdout.write(result.to_text())
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    # Not re-exported by hvload.datasets: compare is its own public submodule.
+    from ..datasets.compare import compare
+
+    config = analysis_config(args)
+    if args.probe is not None:
+        config = config.replace(probe=args.probe)
+    result = compare(args.paths, by=args.by, reference=args.reference, unit=args.unit,
+                     config=config)  # fmt: skip
+    if args.figure:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        result.figure().savefig(args.figure, dpi=110)
+    if args.json:
+        json.dump(result.to_dict(), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        sys.stdout.write(result.to_text())
+        if args.figure:
+            sys.stdout.write(f"figure written to {args.figure}\n")
+    return 0

@@ -1,0 +1,130 @@
+"""The subcommands that are one call each into the package: ``hvload info``, ``survey``,
+``recover``, ``agent`` and ``dashboard``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from ._values import int_list
+
+__all__ = ["cmd_agent", "cmd_dashboard", "cmd_info", "cmd_recover", "cmd_survey"]
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from ..measure.machine import format_platform, platform
+
+    if not 1 <= args.samples <= 10_000_000:
+        raise ValueError(f"--samples {args.samples} is not allowed; use 1 to 10,000,000")
+    info = platform(probe_samples=args.samples)
+    if args.json:
+        json.dump(info.to_dict(), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        sys.stdout.write(format_platform(info))
+    return 0
+
+
+def cmd_survey(args: argparse.Namespace) -> int:
+    from ..survey import (
+        THESIS,
+        catalog,
+        changes,
+        classify,
+        explain,
+        format_report,
+        get_profile,
+        survey,
+    )
+
+    profile = get_profile(args.framework)
+    if args.explain is not None:
+        key = args.explain.strip()
+        try:
+            call = catalog.get(int(key, 0) if key[:1].isdigit() else key)
+        except (KeyError, ValueError):
+            raise ValueError(
+                f"--explain {args.explain!r}: no surveyed hypercall has that name or code; give "
+                "a TLFS or Table 7.1 name (e.g. HvVtlCall) or a call code (e.g. 0x0011); "
+                "`hvload survey` lists all 26"
+            ) from None
+        if args.json:
+            json.dump(classify(call, profile).to_dict(detail=True), sys.stdout, indent=2)
+            sys.stdout.write("\n")
+        else:
+            sys.stdout.write(explain(call, profile))
+        return 0
+    if args.json:
+        # Rows are compared against the thesis's framework, the profile Table 7.1 was made for.
+        changed = {c.after.call.name: c.before for c in changes(THESIS, profile)}
+        objects = [a.to_dict() for a in survey(profile)]
+        for obj in objects:
+            before = changed.get(str(obj["name"]))
+            obj["changed_from"] = before.verdict.value if before else None
+            obj["framework_description"] = profile.description
+        json.dump(objects, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return 0
+    sys.stdout.write(format_report(profile, THESIS))
+    return 0
+
+
+def cmd_recover(args: argparse.Namespace) -> int:
+    from ..store import recover
+
+    camp = recover(args.path)
+    design = camp.metadata.get("design") or {}
+    total = int(design.get("rounds", 0)) * len(design.get("levels") or ())
+    sys.stdout.write(f"recovered {len(camp.blocks)} of {total} blocks into {camp.path}\n")
+    for line in camp.metadata.get("recover_skipped") or ():
+        sys.stderr.write(f"hvload recover: left out (kept in {args.path}.parts): {line}\n")
+    return 0
+
+
+def cmd_agent(args: argparse.Namespace) -> int:
+    from ..workload.remote import serve_agent
+
+    address = args.scheduler.strip()
+    if not address or any(c.isspace() for c in address):
+        raise ValueError(f"scheduler {args.scheduler!r} is not an address; write e.g. "
+                         "tcp://10.0.0.1:8786")  # fmt: skip
+    if not 0 <= args.port <= 65535:
+        raise ValueError(f"--port {args.port} is not allowed; use 0 (any free port) to 65535")
+    cpus = int_list(args.cpus, "--cpus") if args.cpus is not None else None
+    if cpus is not None:
+        import os
+
+        allowed = sorted(os.sched_getaffinity(0))
+        bad = [c for c in cpus if c not in allowed]
+        if bad:
+            raise ValueError(
+                f"--cpus {args.cpus!r}: CPU(s) {bad} not allowed here; allowed: {allowed}"
+            )
+    try:
+        import distributed  # noqa: F401
+    except ImportError:
+        raise ValueError(
+            "hvload agent needs Dask distributed, which is not installed: "
+            "pip install 'hvload[cluster]'"
+        ) from None
+    serve_agent(
+        address, name=args.name, host=args.host, port=args.port, cpus=cpus,
+        death_timeout=args.timeout,
+        report=lambda line: (sys.stderr.write(line + "\n"), sys.stderr.flush()),
+    )  # fmt: skip
+    return 0
+
+
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    from ..widgets.dashboard import serve
+
+    try:
+        serve(
+            port=args.port, ip=args.ip, token=args.token, data_dir=args.data,
+            open_browser=args.open,
+        )  # fmt: skip
+    except ModuleNotFoundError as exc:
+        sys.stderr.write(f"hvload dashboard: error: {exc}\n")
+        return 2
+    return 0  # not reached: the server replaces this process
