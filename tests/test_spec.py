@@ -8,6 +8,7 @@ measured (prepare's measuring steps are replaced by failures) and without creati
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -17,14 +18,19 @@ import hvload
 import hvload.campaign as campaign
 from hvload.campaign import CampaignSpec, SpecError
 from hvload.campaign import _prepare as prepare_module
+from hvload.campaign.remote import prepare as prepare_remote
 
 # (case id, command-line arguments, the same options as Python values, the Explorer's
-# controls or None where the Explorer has no such control)
+# controls or None where the Explorer cannot express the value: it has no such control,
+# or its bounded inputs clamp it, e.g. samples >= 1)
 CASES: list[tuple[str, list[str], dict[str, Any], dict[str, Any] | None]] = [
-    ("samples zero", ["--samples", "0"], {"samples": 0}, {"samples": 0}),
-    ("rounds negative", ["--rounds", "-1"], {"rounds": -1}, {"rounds": -1}),
+    ("samples zero", ["--samples", "0"], {"samples": 0}, None),
+    ("rounds negative", ["--rounds", "-1"], {"rounds": -1}, None),
     ("warmup negative", ["--warmup", "-3"], {"warmup": -3}, None),
-    ("sizes beyond memory", ["--rounds", "1000000000"], {"rounds": 10**9}, {"rounds": 10**9}),
+    ("sizes beyond memory",
+     ["--levels", "0,50,100", "--rounds", "1000", "--samples", "10000000", "--warmup", "500"],
+     {"fractions": (0.0, 0.5, 1.0), "rounds": 1000, "samples": 10_000_000, "warmup": 500},
+     {"levels": "0,50,100", "rounds": 1000, "samples": 10_000_000}),
     ("level above 100 %", ["--levels", "0,250"], {"fractions": (0.0, 2.5)}, {"levels": "0,250"}),
     ("no level", ["--levels", ""], {"fractions": ()}, {"levels": ""}),
     ("cpu count too high", ["--cpu-levels", "0,99"], {"cpu_counts": (0, 99)}, None),
@@ -63,7 +69,12 @@ def nothing_measured(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
 def _refusal(call: Any) -> str:
     with pytest.raises(SpecError) as info:
         call()
-    return str(info.value)
+    return _steady(str(info.value))
+
+
+def _steady(message: str) -> str:
+    """The message without the memory available now, which moves between two calls."""
+    return re.sub(r"has [0-9.]+ [KMGTP]?i?B available", "has N available", message)
 
 
 @pytest.mark.parametrize(("case", "argv", "values", "explorer"), CASES, ids=[c[0] for c in CASES])
@@ -78,7 +89,11 @@ def test_every_entry_point_refuses_the_same_way(
     # hvload run
     status, _, err = cli("run", "--no-progress", "-o", "x.parquet", *argv)
     assert status == 2, err
-    assert err == f"hvload run: error: {expected}\n"
+    assert _steady(err) == f"hvload run: error: {expected}\n"
+    if not {"fractions", "cpu_counts", "baseline"} & set(values):
+        # The remote prepare: its levels are over machines, every other option is shared.
+        remote = _refusal(lambda: prepare_remote(_Pool(), "0,1", **values))
+        assert remote == expected
     if explorer is not None:
         from hvload import widgets
 
@@ -91,6 +106,49 @@ def test_every_entry_point_refuses_the_same_way(
         e._guard(lambda: e.start(**explorer, path=target))
         assert expected.split(";")[0] in e.status.value.replace("&#x27;", "'")
     assert sorted(p.name for p in nothing_measured.iterdir()) == [], "nothing is created"
+
+
+class _Pool:
+    """Stands for a connected AgentPool: the spec is refused before it is used."""
+
+    address = "tcp://127.0.0.1:1"
+
+    def __getattr__(self, name: str) -> Any:
+        raise AssertionError(f"the pool's {name} was used: nothing should be contacted")
+
+
+REMOTE = ["--scheduler", "tcp://127.0.0.1:1", "--vm-levels", "0,1"]
+# (case id, command-line arguments, the entry point's call of the same options)
+REMOTE_CASES: list[tuple[str, list[str], Any]] = [
+    ("lease too short", [*REMOTE, "--lease", "0.1"],
+     lambda: _pool(lease=0.1)),
+    ("agent timeout nan", [*REMOTE, "--agent-timeout", "nan"],
+     lambda: _pool(timeout=math.nan)),
+    ("vm level not a name", ["--scheduler", "tcp://127.0.0.1:1", "--vm-levels", "0,vm b"],
+     lambda: prepare_remote(_Pool(), "0,vm b")),
+    ("vm load not a load", [*REMOTE, "--vm-load", "lots"],
+     lambda: prepare_remote(_Pool(), "0,1", vm_load="lots")),
+    ("vm cpus repeated", [*REMOTE, "--vm-cpus", "1,1"],
+     lambda: prepare_remote(_Pool(), "0,1", vm_cpus=[1, 1])),
+]  # fmt: skip
+
+
+def _pool(**options: Any) -> Any:
+    from hvload.workload.remote import AgentPool
+
+    return AgentPool("tcp://127.0.0.1:1", **options)
+
+
+@pytest.mark.parametrize(("case", "argv", "call"), REMOTE_CASES, ids=[c[0] for c in REMOTE_CASES])
+def test_remote_options_are_refused_alike_before_anything_is_contacted(
+    case: str, argv: list[str], call: Any, nothing_measured: Path, cli: Any
+) -> None:
+    with pytest.raises(ValueError) as info:
+        call()
+    expected = str(info.value)
+    status, _, err = cli("run", "--no-progress", "-o", "x.parquet", *argv)
+    assert (status, err) == (2, f"hvload run: error: {expected}\n")
+    assert sorted(p.name for p in nothing_measured.iterdir()) == []
 
 
 def _fake_info() -> Any:

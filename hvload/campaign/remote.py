@@ -6,15 +6,16 @@ local campaign (:func:`hvload.campaign.prepare`) with levels over the agents of 
 from __future__ import annotations
 
 import dataclasses
-import os
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 from ..measure.executor import make_trap
 from ..workload.remote import build_levels, parse_load
 from ..workload.schedule import _distinct_names
-from .runner import Plan, metadata_for
-from .runner import prepare as local_prepare
+from ._metadata import metadata_for
+from ._prepare import Plan
+from ._prepare import prepare as local_prepare
+from .spec import CampaignSpec, RemoteSpec
 
 if TYPE_CHECKING:
     from ..measure.executor import Trap
@@ -56,19 +57,23 @@ def prepare(
     ...     plan = prepare(pool, "0,1,2", vm_load="20000/s", vm_cpus=[1])
     ...     camp = plan.run("neighbours.parquet")
     """
-    base = local_prepare(
-        probe=probe, load=load, fractions=(0.0,), probe_cpu=probe_cpu, load_cpus=[],
-        samples=samples, warmup=warmup, rounds=rounds, probe_rate=probe_rate, seed=seed,
-        quick=quick, controls=controls,
+    # Every option is checked first, in the same words as `hvload run` and the Explorer.
+    spec = CampaignSpec(
+        probe=probe, load=load, probe_cpu=probe_cpu,
+        load_cpus=tuple(load_cpus) if load_cpus is not None else None, samples=samples,
+        warmup=warmup, rounds=rounds, probe_rate=probe_rate, seed=seed, quick=quick,
+        baseline=baseline, controls=controls,
+        remote=RemoteSpec(
+            scheduler=getattr(pool, "address", "the agent pool"),
+            vm_levels=levels if isinstance(levels, str) else tuple(levels),
+            vm_load=vm_load, vm_cpus=tuple(vm_cpus) if vm_cpus is not None else None,
+        ),
     )  # fmt: skip
+    # The probe side is a local campaign of one level without load.
+    base = local_prepare(spec=dataclasses.replace(spec, remote=None, fractions=(0.0,),
+                                                  load_cpus=(), baseline=None))  # fmt: skip
     d = base.design
-    allowed = sorted(os.sched_getaffinity(0))
-    if load_cpus is None:
-        load_cpus = [c for c in allowed if c != d.probe_cpu]
-    bad = [c for c in load_cpus if c not in allowed or c == d.probe_cpu]
-    if bad:
-        raise ValueError(f"load_cpus {list(load_cpus)}: {bad} not allowed here (probe CPU "
-                         f"{d.probe_cpu}, allowed {allowed})")  # fmt: skip
+    load_cpus = spec.cpus_for_load
     load_trap = (
         d.probe if load is None else (load if not isinstance(load, str) else make_trap(load))
     )
@@ -86,12 +91,10 @@ def prepare(
         )
     levels = _distinct_names(list(ordered))
     names = [lv.name for lv in levels]
-    if baseline is not None and baseline not in names:
-        raise ValueError(f"baseline={baseline!r} is not a level; levels: {names}")
     design = dataclasses.replace(
         d,
         levels=levels,
-        baseline=baseline or names[0],
+        baseline=spec.baseline_level or names[0],
         extra={
             **d.extra,
             "load_trap": load_trap.label,

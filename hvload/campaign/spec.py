@@ -91,7 +91,9 @@ def refuse(option: str, value: Any, allowed: str, *, verb: str = "is not allowed
     shown = _shown(value)
     if name == "fractions" and isinstance(value, tuple):
         # The command line takes levels in percent of saturation.
-        shown = ",".join(f"{100 * v:g}" if isinstance(v, (int, float)) else str(v) for v in value)
+        shown = ",".join(
+            f"{100 * v:g}" if isinstance(v, (int, float)) else str(v) for v in value
+        ) or "''"
     return SpecError(f"{name}={value!r} ({_flag(name)} {shown}) {verb}; {allowed}", option)
 
 
@@ -115,6 +117,8 @@ def _numbers(option: str, text: str, kind: type) -> tuple[Any, ...]:
 
 def _percent_levels(text: str) -> tuple[float, ...]:
     """Levels typed as percents of saturation (``"0, 50, 100"`` or ``"0%,50%"``)."""
+    if not text.strip():
+        return ()  # refused with the values' words: no level at all
     return tuple(v / 100 for v in _numbers("fractions", text, float))
 
 
@@ -136,14 +140,14 @@ class RemoteSpec:
 
     scheduler: str
     vm_levels: str | tuple[int | str, ...]
-    vm_load: str | None = None
+    vm_load: str | tuple[str, float | None] | None = None
     vm_cpus: tuple[int, ...] | None = None
     agents: tuple[str, ...] | None = None
     lease: float | None = None
     agent_timeout: float | None = None
 
     def __post_init__(self) -> None:
-        from ..workload.remote import parse_load, parse_vm_levels
+        from ..workload.remote import check_seconds, parse_load, parse_vm_levels
 
         address = self.scheduler.strip() if isinstance(self.scheduler, str) else ""
         if not address or any(c.isspace() for c in address):
@@ -152,7 +156,7 @@ class RemoteSpec:
                          verb="is not an address")  # fmt: skip
         try:
             parse_vm_levels(self.vm_levels)
-            if self.vm_load is not None:
+            if isinstance(self.vm_load, str):
                 parse_load(self.vm_load, "--vm-load")
         except ValueError as exc:
             option = "remote.vm_load" if "--vm-load" in str(exc) else "remote.vm_levels"
@@ -166,13 +170,13 @@ class RemoteSpec:
             or not all(isinstance(a, str) and a.strip() for a in self.agents)
         ):  # fmt: skip
             raise refuse("remote.agents", self.agents, "give distinct agent names, comma-separated")
-        for name, low in (("lease", 0.2), ("agent_timeout", 0.1)):
+        for name in ("lease", "agent_timeout"):
             value = getattr(self, name)
-            if value is not None and not (
-                isinstance(value, (int, float)) and not isinstance(value, bool)
-                and math.isfinite(value) and value >= low
-            ):  # fmt: skip
-                raise refuse(f"remote.{name}", value, f"use seconds >= {low}")
+            if value is not None:
+                try:
+                    check_seconds(name, value)  # the check AgentPool makes, in its words
+                except ValueError as exc:
+                    raise SpecError(str(exc), f"remote.{name}") from None
 
     @property
     def levels(self) -> tuple[Any, ...]:
@@ -250,8 +254,10 @@ class CampaignSpec:
         if levels is not None:
             kw["fractions"] = _percent_levels(levels) if isinstance(levels, str) else levels
         if cpu_levels is not None:
-            kw["cpu_counts"] = (_numbers("cpu_counts", cpu_levels, int)
-                                if isinstance(cpu_levels, str) else cpu_levels)  # fmt: skip
+            kw["cpu_counts"] = (
+                (_numbers("cpu_counts", cpu_levels, int) if cpu_levels.strip() else ())
+                if isinstance(cpu_levels, str) else cpu_levels
+            )  # fmt: skip
         if isinstance(given.get("load_cpus"), str):
             kw["load_cpus"] = _numbers("load_cpus", given.pop("load_cpus"), int)
         if isinstance(given.get("controls"), str):
@@ -299,7 +305,7 @@ class CampaignSpec:
         probe_cpu = self.cpu_of_probe
         if self.load_cpus is not None:
             bad = [c for c in self.load_cpus if c not in allowed or c == probe_cpu]
-            if bad or not self.load_cpus:
+            if bad:
                 allowed_text = f"use CPUs of {allowed} other than the probe's ({probe_cpu})"
                 raise refuse("load_cpus", self.load_cpus, allowed_text)
 
@@ -355,7 +361,7 @@ class CampaignSpec:
     def level_names(self) -> list[str]:
         """The names the levels will have (they depend on the values alone)."""
         if self.remote is not None:
-            return [lv.name for lv in self.remote.levels]
+            return [_vm_level_name(lv) for lv in self.remote.levels]
         values = sorted(self.level_values)
         if self.cpu_counts is not None:
             levels = cpu_count_levels([int(v) for v in values], self.cpus_for_load, null_trap())
@@ -477,6 +483,13 @@ class CampaignSpec:
         if out["remote"] is not None:
             out["remote"] = {f.name: getattr(self.remote, f.name) for f in fields(RemoteSpec)}
         return out
+
+
+def _vm_level_name(level: Any) -> str:
+    """The name a level over machines gets: ``2 VMs`` for a count, else its text."""
+    if level.count is not None:
+        return f"{level.count} VM" + ("" if level.count == 1 else "s")
+    return str(level.text)
 
 
 def _remote_from_strings(options: dict[str, Any]) -> RemoteSpec:

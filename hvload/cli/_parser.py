@@ -89,14 +89,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--probe",
         default="auto",
-        choices=["auto", "hypercall", "cpuid", "null"],
-        help="trap to measure (auto: hypercall where it works here, else cpuid)",
+        help="trap to measure: auto, hypercall, cpuid, syscall or null (auto: hypercall "
+        "where it works here, else cpuid)",
     )
     p.add_argument(
         "--load",
         default=None,
-        choices=["hypercall", "cpuid", "null"],
-        help="trap the load workers issue (default: the probe's kind)",
+        help="trap the load workers issue: hypercall, cpuid, syscall or null (default: the "
+        "probe's kind)",
     )
     p.add_argument(
         "--levels", default=None, help="load levels in percent of saturation, e.g. 0,25,50,75,100"
@@ -112,7 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--warmup", type=int, default=None, help="warm-up samples per block")
     p.add_argument("--rounds", type=int, default=None, help="rounds (each runs every level)")
     p.add_argument(
-        "--probe-rate", type=float, default=None, help="probe samples per second (0: back to back)"
+        "--probe-rate", default=None, help="probe samples per second (0: back to back)"
     )
     p.add_argument("--seed", type=int, default=None, help="seed of the block order")
     p.add_argument(
@@ -165,12 +165,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="CPUs of each agent's machine to load, e.g. 1 (default: all it offers)",
     )  # fmt: skip
     g.add_argument(
-        "--lease", type=float, default=None, metavar="SECONDS",
+        "--lease", default=None, metavar="SECONDS",
         help="agents stop their load by themselves after this long without word from this "
         "run (default 3)",
     )  # fmt: skip
     g.add_argument(
-        "--agent-timeout", type=float, default=None, metavar="SECONDS",
+        "--agent-timeout", default=None, metavar="SECONDS",
         help="an agent that does not answer within this long is lost: the campaign stops, "
         "keeping its blocks (default 10)",
     )  # fmt: skip

@@ -50,7 +50,16 @@ campaign plan over machines is :func:`hvload.campaign.remote.prepare`.
 from ._agent import AGENT_RESOURCE, CPUS_ENV, LoadAgent, serve_agent
 from ._coverage import coverage_text
 from ._devcluster import local_cluster
-from ._levels import LOCAL, LoadSpec, VMLevel, build_levels, parse_load, parse_vm_levels
+from ._levels import (
+    LOCAL,
+    MIN_SECONDS,
+    LoadSpec,
+    VMLevel,
+    build_levels,
+    check_seconds,
+    parse_load,
+    parse_vm_levels,
+)
 from ._pool import DEFAULT_LEASE_S, DEFAULT_RATE_TOLERANCE, DEFAULT_TIMEOUT_S, AgentPool
 
 __all__ = [
@@ -60,11 +69,13 @@ __all__ = [
     "DEFAULT_RATE_TOLERANCE",
     "DEFAULT_TIMEOUT_S",
     "LOCAL",
+    "MIN_SECONDS",
     "AgentPool",
     "LoadAgent",
     "LoadSpec",
     "VMLevel",
     "build_levels",
+    "check_seconds",
     "coverage_text",
     "local_cluster",
     "parse_load",

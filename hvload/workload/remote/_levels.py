@@ -191,3 +191,23 @@ def build_levels(
                 workers.append(WorkerSpec(cpu, trap, schedule_for(machine, spec, cpu), agent))
         built.append(Level(name, float(len(parts)), tuple(workers)))
     return tuple(built), saturations
+
+
+#: The shortest lease and agent timeout (seconds) that can work: a lease is renewed every
+#: sixth of itself, and an answer takes at least a network round trip.
+MIN_SECONDS = {"lease": 0.2, "agent_timeout": 0.1}
+
+
+def check_seconds(option: str, value: object) -> float:
+    """``value`` as seconds for ``option`` (``lease`` or ``agent_timeout``), or the
+    one-line refusal that the campaign spec and :class:`AgentPool` both give."""
+    low = MIN_SECONDS[option]
+    if (
+        isinstance(value, bool) or not isinstance(value, (int, float))
+        or not math.isfinite(value) or value < low
+    ):  # fmt: skip
+        shown = f"{value:g}" if isinstance(value, float) else str(value)
+        flag = "--" + option.replace("_", "-")
+        raise ValueError(f"{option}={value!r} ({flag} {shown}) is not allowed; "
+                         f"use seconds >= {low}")  # fmt: skip
+    return float(value)

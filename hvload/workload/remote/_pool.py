@@ -8,17 +8,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import math
 import threading
 import time
 import uuid
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from ..._optional import require_extra
 from ...errors import AgentLostError, MeasurementError
 from ..driver import LoadOutcome
 from ._agent import AGENT_RESOURCE, LoadAgent
 from ._coverage import Exchange, agent_window, block_row
+from ._levels import check_seconds
 
 if TYPE_CHECKING:
     from ...measure.executor import Trap
@@ -77,17 +78,9 @@ class AgentPool:
         security: Any = None,
         direct: bool = True,
     ) -> None:
-        try:
-            from distributed import Client
-        except ImportError:  # pragma: no cover - depends on the installation
-            raise ModuleNotFoundError(
-                "remote load needs Dask distributed: pip install 'hvload[cluster]'"
-            ) from None
-        for name, value, low in (("lease", lease, 0.2), ("timeout", timeout, 0.1)):
-            if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= low):
-                raise ValueError(
-                    f"{name}={value!r} is not allowed; use a number of seconds >= {low}"
-                )
+        Client = require_extra("distributed", "remote load").Client
+        check_seconds("lease", lease)
+        check_seconds("agent_timeout", timeout)
         if not 0 <= rate_tolerance < 1:
             raise ValueError(f"rate_tolerance={rate_tolerance!r} must lie in [0, 1)")
         address = scheduler if isinstance(scheduler, str) else scheduler.scheduler_address
