@@ -14,7 +14,7 @@ from types import ModuleType
 
 from .errors import MissingExtraError
 
-__all__ = ["EXTRAS", "available", "require_extra"]
+__all__ = ["EXTRAS", "available", "check_extra", "require_extra"]
 
 #: top-level package -> the extra of hvload's pyproject.toml that installs it.
 EXTRAS = {
@@ -33,18 +33,29 @@ def available(module: str) -> bool:
         return True
 
 
+def _missing(module: str, what: str, extra: str | None) -> MissingExtraError:
+    top = module.split(".")[0]
+    name = extra or EXTRAS.get(top, top)
+    return MissingExtraError(
+        f"{what} needs the package {top!r}, which is not installed here: "
+        f"pip install 'hvload[{name}]'"
+    )
+
+
+def check_extra(module: str, what: str, extra: str | None = None) -> None:
+    """Raise :func:`require_extra`'s error if ``module`` is missing, without importing it
+    (for a check before a slow import or another process does the work)."""
+    if not available(module):
+        raise _missing(module, what, extra)
+
+
 def require_extra(module: str, what: str, extra: str | None = None) -> ModuleType:
     """Import the optional ``module`` for ``what``, or raise a one-line MissingExtraError.
 
     ``extra`` names the hvload extra that installs it; by default the one :data:`EXTRAS`
     lists for its top-level package.
     """
-    top = module.split(".")[0]
     try:
         return importlib.import_module(module)
     except ImportError:
-        name = extra or EXTRAS.get(top, top)
-        raise MissingExtraError(
-            f"{what} needs the package {top!r}, which is not installed here: "
-            f"pip install 'hvload[{name}]'"
-        ) from None
+        raise _missing(module, what, extra) from None

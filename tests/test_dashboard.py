@@ -5,6 +5,7 @@ Serving the page in Chromium, offline, is tested in ``test_browser.py``.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 
 import pytest
@@ -45,10 +46,8 @@ def test_bad_arguments_get_one_line(
     assert needle in err and len(err.splitlines()) == 1
 
 
-def test_without_voila_it_says_how_to_install(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    monkeypatch.setattr(dashboard.importlib.util, "find_spec", lambda name: None)
-    assert main(["dashboard"]) == 2
-    err = capsys.readouterr().err
+def test_without_voila_it_says_how_to_install(monkeypatch: pytest.MonkeyPatch, cli) -> None:
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None)
+    status, _, err = cli("dashboard")
+    assert status == 2
     assert "pip install 'hvload[dashboard]'" in err and len(err.strip().splitlines()) == 1

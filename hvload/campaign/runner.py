@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from .._faultinject import checkpoint
-from ..errors import MeasurementError
+from ..errors import MeasurementError, RunOutcome, attach_outcome
 from ..measure import noise
 from ..measure.executor import Burst, allocate, fill, require
 from ..model import (
@@ -271,11 +271,12 @@ def run(
     """Run ``design``, writing each finished block to ``path`` (if given) at once.
 
     On an exception or Ctrl-C the load stops, the finished blocks are merged into the
-    campaign file, and the exception propagates with three attributes: ``campaign``
-    (what was measured, read back from the file; None when no block had finished or the
-    merge failed), ``blocks_finished`` (how many blocks were measured and stored), and,
-    when the merge failed, ``close_error`` (then the finished blocks are in
-    ``<path>.parts`` and :func:`hvload.store.recover` writes the file from them).
+    campaign file, and the exception propagates carrying a
+    :class:`~hvload.errors.RunOutcome` (read it with :func:`hvload.errors.run_outcome`):
+    the ``campaign`` measured, read back from the file (None when no block had finished
+    or the merge failed), ``blocks_finished`` (measured and stored), and, when the merge
+    failed, ``close_error`` (then the finished blocks are in ``<path>.parts`` and
+    :func:`hvload.store.recover` writes the file from them).
 
     Parameters
     ----------
@@ -345,18 +346,20 @@ def run(
             merging = True
             return _finish(parts, meta, writer)
         except BaseException as exc:
+            close_error: BaseException | None = None
             try:
                 if merging and not isinstance(exc, KeyboardInterrupt):
                     raise exc  # the merge itself failed; trying again would fail again
                 camp: Campaign | None = _finish(parts, meta, writer)
-            except BaseException as close_error:
+            except BaseException as failed:
                 # Keep the first exception; the finished blocks stay in the parts folder.
-                camp = None
-                exc.close_error = close_error  # type: ignore[attr-defined]
-            exc.campaign = camp  # type: ignore[attr-defined]
+                camp, close_error = None, failed
             # The writer's count includes a block stored while the signal was held back.
             stored = writer.blocks_written if writer is not None else finished
-            exc.blocks_finished = stored  # type: ignore[attr-defined]
+            attach_outcome(exc, RunOutcome(
+                path=None if path is None else os.fspath(path), blocks_finished=stored,
+                campaign=camp, close_error=close_error,
+            ))  # fmt: skip
             raise
     finally:
         if writer is not None:

@@ -1,6 +1,7 @@
 """How an exception that ends a subcommand becomes one line on stderr and an exit status.
 
-2 for a bad argument or a file that is not a valid campaign, 1 for a failure of the system
+2 for a bad argument, a file that is not a valid campaign or a missing optional package (the
+line names the extra that installs it), 1 for a failure of the system
 (disk full, permission, broken pipe, another run owning the file), 130 after SIGINT and 143
 after SIGTERM. A command adds what became of its work as ``exc.hvload_note``.
 """
@@ -57,7 +58,7 @@ def broken_pipe(prefix: str, exc: BrokenPipeError) -> tuple[int, str]:
 
 def failed(prefix: str, exc: BaseException) -> tuple[int, str]:
     """Exit status and line for one of the :data:`EXPECTED` errors."""
-    usage = isinstance(exc, (ValueError, FileExistsError, MeasurementError))
+    usage = isinstance(exc, (ValueError, FileExistsError, MeasurementError, MissingExtraError))
     return 2 if usage else 1, _line(f"{prefix}: error: {error_text(exc)}", exc)
 
 

@@ -101,13 +101,9 @@ def cmd_agent(args: argparse.Namespace) -> int:
             raise ValueError(
                 f"--cpus {args.cpus!r}: CPU(s) {bad} not allowed here; allowed: {allowed}"
             )
-    try:
-        import distributed  # noqa: F401
-    except ImportError:
-        raise ValueError(
-            "hvload agent needs Dask distributed, which is not installed: "
-            "pip install 'hvload[cluster]'"
-        ) from None
+    from .._optional import check_extra
+
+    check_extra("distributed", "hvload agent")
     serve_agent(
         address, name=args.name, host=args.host, port=args.port, cpus=cpus,
         death_timeout=args.timeout,
@@ -119,12 +115,7 @@ def cmd_agent(args: argparse.Namespace) -> int:
 def cmd_dashboard(args: argparse.Namespace) -> int:
     from ..widgets.dashboard import serve
 
-    try:
-        serve(
-            port=args.port, ip=args.ip, token=args.token, data_dir=args.data,
-            open_browser=args.open,
-        )  # fmt: skip
-    except ModuleNotFoundError as exc:
-        sys.stderr.write(f"hvload dashboard: error: {exc}\n")
-        return 2
+    serve(
+        port=args.port, ip=args.ip, token=args.token, data_dir=args.data, open_browser=args.open
+    )
     return 0  # not reached: the server replaces this process

@@ -11,6 +11,7 @@ import contextlib
 import sys
 from typing import Any
 
+from ..errors import run_outcome
 from ._analysis import analysis_config, summary
 from ._errors import error_text
 
@@ -31,7 +32,7 @@ def run_request(args: argparse.Namespace) -> dict[str, Any]:
     :func:`hvload.prepare`, the remote prepare and the Explorer, so each is refused in
     the same words everywhere; the command line adds the output file and the analysis.
     """
-    from .._optional import require_extra
+    from .._optional import check_extra
     from ..campaign import CampaignSpec
 
     config = analysis_config(args)
@@ -47,7 +48,7 @@ def run_request(args: argparse.Namespace) -> dict[str, Any]:
         agent_timeout=args.agent_timeout,
     )  # fmt: skip
     if spec.remote is not None:
-        require_extra("distributed", "--scheduler (load from neighbour machines)")
+        check_extra("distributed", "--scheduler (load from neighbour machines)")
     return {"path": args.output or _default_output(), "config": config, "spec": spec}
 
 
@@ -55,13 +56,14 @@ def _kept(exc: BaseException, path: str, total: int) -> str:
     """Where the finished blocks are after ``exc`` stopped a run, in words."""
     import shlex
 
-    camp = getattr(exc, "campaign", None)
-    finished = getattr(exc, "blocks_finished", None)
+    outcome = run_outcome(exc)
+    camp = outcome.campaign if outcome else None
+    finished = outcome.blocks_finished if outcome else None
     if camp is not None:
         return f"{len(camp.blocks)} of {total} blocks kept in {camp.path}"
     if not finished:
         return "no block had finished; nothing was written"
-    close_error = getattr(exc, "close_error", None)
+    close_error = outcome.close_error if outcome else None
     why = ""
     if close_error is not None and close_error is not exc:
         why = f"writing {path} failed ({error_text(close_error, hint=False)}); "

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import pandas as pd
 
+from ..errors import run_outcome
 from ._html import error_html
 
 if TYPE_CHECKING:
@@ -255,7 +256,8 @@ class Session:
             self.error = exc
             listener.on_progress(style="danger")
             kept = getattr(exc, "campaign", None)
-            finished = getattr(exc, "blocks_finished", 0)
+            outcome = run_outcome(exc)
+            finished = outcome.blocks_finished if outcome else 0
             where = (
                 f"{len(kept.blocks)} of {total} blocks kept in <code>{kept.path}</code>"
                 if kept is not None

@@ -15,7 +15,6 @@ of the page ask.
 from __future__ import annotations
 
 import html
-import importlib.util
 import os
 import secrets
 import socket
@@ -23,6 +22,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from .._optional import check_extra
 
 if TYPE_CHECKING:
     import ipywidgets as w
@@ -155,13 +156,10 @@ def serve(
 
     Raises
     ------
-    ModuleNotFoundError
+    MissingExtraError
         When Voila is not installed (``pip install 'hvload[dashboard]'``).
     """
-    if importlib.util.find_spec("voila") is None:
-        raise ModuleNotFoundError(
-            "the dashboard needs Voila, which is not installed: pip install 'hvload[dashboard]'"
-        )
+    check_extra("voila", "the dashboard")
     argv, env, url = command(
         port=port, ip=ip, token=token, data_dir=data_dir, open_browser=open_browser
     )
