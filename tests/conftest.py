@@ -5,8 +5,24 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
+from markers import BROWSER_MODULES, HARDWARE_MODULES, MEASURES, SLOW_MODULES
 
 from hvload.cli import main
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Apply the markers of tests/markers.py: by module, and ``hardware`` as a skip where
+    this build cannot measure."""
+    for item in items:
+        module = item.module.__name__.rpartition(".")[2] if item.module else ""
+        if module in SLOW_MODULES:
+            item.add_marker(pytest.mark.slow)
+        if module in BROWSER_MODULES:
+            item.add_marker(pytest.mark.browser)
+        if module in HARDWARE_MODULES:
+            item.add_marker(pytest.mark.hardware)
+        if item.get_closest_marker("hardware") and not MEASURES:
+            item.add_marker(pytest.mark.skip(reason="measuring needs x86_64"))
 
 
 @pytest.fixture

@@ -15,19 +15,17 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from markers import needs_two, needs_x86
 
 import hvload
 import hvload.campaign as campaign
 from hvload import store
 from hvload.cli import main
 from hvload.errors import CampaignFileError
-from hvload.measure import _exec
 from hvload.measure.machine import tsc_frequency
 from hvload.workload import schedule
 from hvload.workload.generator import LoadGenerator, saturation_rate
 
-needs_x86 = pytest.mark.skipif(not _exec.SUPPORTED, reason="measuring needs x86_64")
-needs_two = pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two CPUs")
 LOAD_CPU = max(os.sched_getaffinity(0))
 PROBE_CPU = min(os.sched_getaffinity(0))
 

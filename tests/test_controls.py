@@ -9,15 +9,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from markers import needs_two, needs_x86
 
 import hvload
 import hvload.campaign as campaign
 from hvload.cli import main
-from hvload.measure import _exec, executor, noise
+from hvload.measure import executor, noise
 from hvload.workload.schedule import Level
 
-needs_x86 = pytest.mark.skipif(not _exec.SUPPORTED, reason="measuring needs x86_64")
-needs_two = pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two CPUs")
 PROBE_CPU = min(os.sched_getaffinity(0))
 
 

@@ -18,7 +18,7 @@ import hvload
 from hvload.errors import BurstInterrupted, TrapFaultError, UnsupportedPlatformError
 from hvload.measure import _exec, cpu, executor
 
-pytestmark = pytest.mark.skipif(not _exec.SUPPORTED, reason="measuring needs x86_64")
+pytestmark = pytest.mark.hardware
 
 
 def _other_instruction() -> str:

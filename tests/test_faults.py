@@ -31,17 +31,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from byteflip import chunk_ranges, flipped_bytes
+from markers import needs_two, needs_x86
 
 import hvload.campaign as campaign
 from hvload import _faultinject, store
 from hvload.cli import main
 from hvload.errors import CampaignBusyError, CampaignFileError, CorruptCampaignError
-from hvload.measure import _exec
 from hvload.model import Campaign
 from hvload.store import _format, _merge, _verify, _writer
 
-needs_x86 = pytest.mark.skipif(not _exec.SUPPORTED, reason="measuring needs x86_64")
-needs_two = pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two CPUs")
 DATA = Path(__file__).resolve().parents[1] / "data"
 SHIPPED = DATA / "intel-xeon-16vcpu-cpu-levels.parquet"
 

@@ -21,7 +21,6 @@ import hvload
 import hvload.campaign as campaign
 from hvload import store
 from hvload.errors import CorruptCampaignError
-from hvload.measure import _exec
 from hvload.model import (
     SAMPLE_COLUMNS,
     absolute_start,
@@ -172,7 +171,7 @@ def test_format_4_stores_due_and_late(default_file: Path) -> None:
     assert any("DICTIONARY" in e for e in encodings["cycles"])
 
 
-@pytest.mark.skipif(not _exec.SUPPORTED, reason="measuring needs x86_64")
+@pytest.mark.hardware
 def test_a_campaign_kept_in_memory_is_lean_too() -> None:
     plan = campaign.prepare(probe="null", fractions=[0.0], samples=300, warmup=10, rounds=2,
                             seed=1)  # fmt: skip

@@ -21,19 +21,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from markers import needs_two, needs_x86
 
 import hvload
 import hvload.campaign as campaign
 from hvload import store
 from hvload.campaign.remote import prepare as prepare_remote
 from hvload.cli import main
-from hvload.measure import _exec
-from hvload.workload import remote
+from hvload.workload import remote, schedule
 
 distributed = pytest.importorskip("distributed")
 
-needs_x86 = pytest.mark.skipif(not _exec.SUPPORTED, reason="measuring needs x86_64")
-needs_two = pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two CPUs")
 LOAD_CPU = max(os.sched_getaffinity(0))
 PROBE_CPU = min(os.sched_getaffinity(0))
 AGENTS = ["0", "1"]
@@ -239,7 +237,7 @@ def test_report_shows_the_agents_and_the_coverage(
 @needs_two
 def test_an_agent_whose_lease_is_not_renewed_stops_by_itself(cluster: Any, client: Any) -> None:
     with remote.AgentPool(cluster, agents=AGENTS[:1]) as pool:
-        spec = hvload.workload.schedule.WorkerSpec(LOAD_CPU, hvload.null_trap(), hvload.workload.schedule.Max())
+        spec = schedule.WorkerSpec(LOAD_CPU, hvload.null_trap(), schedule.Max())
         # Started by hand: no campaign, so nobody renews the half-second lease.
         pool._send("0", "start", [spec], 0.5).result(timeout=30)
         assert pool._send("0", "status").result(timeout=30)["running"]

@@ -9,13 +9,13 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from markers import needs_two, needs_x86
 from stats_synthetic import synthetic_campaign
 
 import hvload
 import hvload.campaign as campaign
 from hvload import stats
 from hvload.cli import main
-from hvload.measure import _exec
 from hvload.stats.plan import pilot_noise
 from hvload.stats.power import detectable_shifts, minimum_detectable_effect
 from hvload.workload import schedule
@@ -23,8 +23,6 @@ from hvload.workload import schedule
 DATA = Path(__file__).resolve().parents[1] / "data"
 FILES = sorted(DATA.glob("*.parquet"))
 AMD = DATA / "amd-epyc-2vcpu-default.parquet"
-needs_x86 = pytest.mark.skipif(not _exec.SUPPORTED, reason="measuring needs x86_64")
-needs_two = pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two CPUs")
 
 
 @pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
