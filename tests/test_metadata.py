@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -152,3 +153,34 @@ def test_an_unknown_schedule_is_named() -> None:
                     "workers": [{"cpu": 1, "trap": d["probe"], "schedule": "zigzag"}]}]  # fmt: skip
     with pytest.raises(ValueError, match="schedule 'zigzag' is not known"):
         Design.from_dict(d)
+
+
+@pytest.mark.parametrize(
+    ("change", "needle"),
+    [
+        (lambda m: m["design"].__setitem__("controls", 5), "design's traps or levels"),
+        (lambda m: m["design"]["levels"][0].__setitem__("value", "lots"), "design's traps"),
+        (lambda m: m.__setitem__("hypervisor", 12), "hypervisor"),
+    ],
+    ids=["controls not a list", "level value not a number", "key of the wrong type"],
+)
+def test_a_crafted_metadata_is_refused_in_one_line_when_loaded(
+    tmp_path: Path, change: Any, needle: str, cli: Any
+) -> None:
+    """SYNTHETIC: a file written with its metadata altered (digests recomputed, as a
+    crafted file would have them) is refused on load, not met later as a TypeError."""
+    from dataset_synthetic import synthetic_file
+
+    from hvload import store
+    from hvload.errors import CampaignFileError
+
+    good = synthetic_file(tmp_path / "good.parquet", 1, n_rounds=3, n_samples=50)
+    camp = store.load(good)
+    change(camp.metadata)
+    bad = tmp_path / "bad.parquet"
+    with pytest.raises(CampaignFileError, match=needle):
+        store.save(camp, bad)  # written, then refused when read back
+    with pytest.raises(CampaignFileError, match=needle):
+        store.load(bad)
+    status, out, err = cli("report", str(bad))
+    assert status == 2 and out == "" and len(err.strip().splitlines()) == 1 and needle in err

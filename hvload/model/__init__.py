@@ -19,6 +19,7 @@ from ._design import (
     Design,
     available_memory,
     check_sizes,
+    design_problem,
     probes_of,
 )
 from ._samples import (
@@ -51,6 +52,7 @@ __all__ = [
     "absolute_start",
     "available_memory",
     "check_sizes",
+    "design_problem",
     "lean_campaign",
     "lean_samples",
     "probes_of",

@@ -303,6 +303,28 @@ def _level(d: dict[str, Any]) -> Level:
     return Level(d["name"], d["value"], tuple(_worker(w) for w in d.get("workers") or ()))
 
 
+def design_problem(d: Any) -> str | None:
+    """Why a recorded design's traps and levels cannot be read back; None if they can.
+
+    What :func:`hvload.load` checks of every file's ``metadata["design"]``, so a damaged
+    or crafted design is refused in one line when the file is opened, not met later as a
+    TypeError deep in the analysis.
+    """
+    try:
+        _trap(d["probe"])
+        for t in d.get("controls") or ():
+            _trap(t)
+        for lv in d["levels"]:
+            # The analysis reads each level's name and load value (workers are a record).
+            if not isinstance(lv["name"], str) or isinstance(lv["value"], bool):
+                raise TypeError(f"level {lv!r} has no name or load value")
+            float(lv["value"])
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        what = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        return f"the design's traps or levels cannot be read back ({what})"
+    return None
+
+
 def probes_of(design: dict[str, Any]) -> list[str]:
     """Probe labels of a recorded design, in ``probe_index`` order (old files: one)."""
     probes = design.get("probes")

@@ -20,7 +20,14 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ..errors import CampaignFileError, CorruptCampaignError
-from ..model import BYTES_PER_SAMPLE, FORMAT_VERSION, SAMPLE_COLUMNS, available_memory
+from ..model import (
+    BYTES_PER_SAMPLE,
+    FORMAT_VERSION,
+    SAMPLE_COLUMNS,
+    CampaignMeta,
+    available_memory,
+    design_problem,
+)
 from ._format import _NUMERIC_COLUMNS, _STORED_TYPES, _TEXT_COLUMNS, _digest, _per_block
 
 #: Longest campaign id or level name accepted from a file (a level name is a label).
@@ -103,7 +110,13 @@ def _metadata_problem(meta: Any) -> str | None:
     for lv in levels:
         if not isinstance(lv, dict) or not isinstance(lv.get("name"), str):
             return f"design level {lv!r} has no name"
-    return None
+    # Every key the registry knows has the type it says (hvload.model.metadata), and the
+    # design reads back into traps and levels.
+    try:
+        CampaignMeta.from_dict(meta)
+    except ValueError as exc:
+        return str(exc)
+    return design_problem(design)
 
 
 def _schema_problem(schema: pa.Schema, names: Sequence[str] = SAMPLE_COLUMNS) -> str | None:
