@@ -261,30 +261,31 @@ def write_campaign(
 
     Outputs go to ``out_dir/<file stem>/``: ``<figure>.png``, ``report.txt`` (what
     ``hvload report`` prints) and ``report.json`` (``hvload report --json``).
+    Report and figures rest on the blocks the block policy admits
+    (:class:`hvload.report.CampaignReport`); the report names those it left out.
     ``step`` is called with the name of each part as it is done (analysis, each
     figure, report): ``len(FIGURES) + 2`` calls.
     """
-    from . import stats
-    from .campaign import applied_load_text
+    from .report import CampaignReport
     from .store import load
 
     camp = load(path)
     target = Path(out_dir) / Path(path).stem
     target.mkdir(parents=True, exist_ok=True)
-    analysis = stats.analyze(camp, config)
+    report = CampaignReport.build(camp, config)
     done = step if step is not None else (lambda name: None)
     done("analysis")
     written = []
     for name in _figures():
-        fig = figure(name, camp, analysis=analysis, unit=unit)
+        fig = figure(name, report.used, analysis=report.analysis, unit=unit)
         png = target / f"{name}.png"
         fig.savefig(png, dpi=dpi)
         written.append(png)
         done(name)
     text = target / "report.txt"
-    text.write_text(stats.to_text(analysis) + "\n" + applied_load_text(camp.blocks))
+    text.write_text(report.to_text())
     js = target / "report.json"
-    js.write_text(json.dumps(stats.to_dict(analysis), indent=2) + "\n")
+    js.write_text(json.dumps(report.to_dict(), indent=2) + "\n")
     done("report")
     return [*written, text, js]
 
