@@ -115,15 +115,22 @@ def figure(
     levels: Iterable[str] | None = None,
     config: AnalysisConfig | None = None,
     size: tuple[float, float] = (9.0, 5.0),
+    include_flagged: bool = False,
 ) -> Figure:
     """One figure as a standalone matplotlib Figure, its data file named above the plot.
 
     The Figure is not registered with pyplot, so nothing else shows it twice and it is
     freed with its last reference. ``unit`` defaults to ns where the TSC frequency is known.
-    See :func:`draw_figure` for the other parameters.
+    It draws the blocks ``hvload report`` analyses (:func:`hvload.report.admitted`):
+    blocks flagged ``load_ok = False`` are left out unless ``include_flagged``. See
+    :func:`draw_figure` for the other parameters.
     """
     from matplotlib.figure import Figure
 
+    from .report import admitted
+
+    # Idempotent: a campaign already admitted (the widgets', write_campaign's) is kept as is.
+    campaign = admitted(campaign, include_flagged=include_flagged)
     if unit is None:
         unit = "ns" if campaign.metadata.get("tsc_hz") else "cycles"
     fig = Figure(figsize=size, layout="constrained")

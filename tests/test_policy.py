@@ -274,3 +274,20 @@ def test_reproduce_writes_the_same_report_and_draws_the_admitted_blocks(
     assert PROBLEM in (folder / "report.txt").read_text()
     assert drawn and set(drawn) == {len(camp.blocks) - N_FLAGGED}
     assert len(written) == len(drawn) + 2
+
+
+def test_a_figure_of_a_campaign_draws_the_admitted_blocks(
+    camp: hvload.Campaign, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("matplotlib")
+    from hvload import reproduce
+
+    drawn: list[int] = []
+    monkeypatch.setattr(
+        reproduce, "draw_figure", lambda name, data, **kwargs: drawn.append(len(data.blocks))
+    )
+    reproduce.figure("ecdf", camp)
+    reproduce.figure("ecdf", admitted(camp))
+    reproduce.figure("ecdf", camp, include_flagged=True)
+    n = len(camp.blocks)
+    assert drawn == [n - N_FLAGGED, n - N_FLAGGED, n]
