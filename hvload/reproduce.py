@@ -115,15 +115,22 @@ def figure(
     levels: Iterable[str] | None = None,
     config: AnalysisConfig | None = None,
     size: tuple[float, float] = (9.0, 5.0),
+    include_flagged: bool = False,
 ) -> Figure:
     """One figure as a standalone matplotlib Figure, its data file named above the plot.
 
     The Figure is not registered with pyplot, so nothing else shows it twice and it is
     freed with its last reference. ``unit`` defaults to ns where the TSC frequency is known.
-    See :func:`draw_figure` for the other parameters.
+    It draws the blocks ``hvload report`` analyses (:func:`hvload.report.admitted`):
+    blocks flagged ``load_ok = False`` are left out unless ``include_flagged``. See
+    :func:`draw_figure` for the other parameters.
     """
     from matplotlib.figure import Figure
 
+    from .report import admitted
+
+    # Idempotent: a campaign already admitted (the widgets', write_campaign's) is kept as is.
+    campaign = admitted(campaign, include_flagged=include_flagged)
     if unit is None:
         unit = "ns" if campaign.metadata.get("tsc_hz") else "cycles"
     fig = Figure(figsize=size, layout="constrained")
@@ -261,30 +268,31 @@ def write_campaign(
 
     Outputs go to ``out_dir/<file stem>/``: ``<figure>.png``, ``report.txt`` (what
     ``hvload report`` prints) and ``report.json`` (``hvload report --json``).
+    Report and figures rest on the blocks the block policy admits
+    (:class:`hvload.report.CampaignReport`); the report names those it left out.
     ``step`` is called with the name of each part as it is done (analysis, each
     figure, report): ``len(FIGURES) + 2`` calls.
     """
-    from . import stats
-    from .campaign import applied_load_text
+    from .report import CampaignReport
     from .store import load
 
     camp = load(path)
     target = Path(out_dir) / Path(path).stem
     target.mkdir(parents=True, exist_ok=True)
-    analysis = stats.analyze(camp, config)
+    report = CampaignReport.build(camp, config)
     done = step if step is not None else (lambda name: None)
     done("analysis")
     written = []
     for name in _figures():
-        fig = figure(name, camp, analysis=analysis, unit=unit)
+        fig = figure(name, report.used, analysis=report.analysis, unit=unit)
         png = target / f"{name}.png"
         fig.savefig(png, dpi=dpi)
         written.append(png)
         done(name)
     text = target / "report.txt"
-    text.write_text(stats.to_text(analysis) + "\n" + applied_load_text(camp.blocks))
+    text.write_text(report.to_text())
     js = target / "report.json"
-    js.write_text(json.dumps(stats.to_dict(analysis), indent=2) + "\n")
+    js.write_text(json.dumps(report.to_dict(), indent=2) + "\n")
     done("report")
     return [*written, text, js]
 

@@ -246,7 +246,9 @@ def test_explorer_reports_bad_levels(measuring: None) -> None:
     e = widgets.Explorer(DATA, open_first=False)
     e.levels.value = "0, lots"
     e.run_button.click()
-    assert "ValueError" in e.status.value and "lots" in e.status.value
+    # CampaignSpec refuses it: a SpecError (a ValueError) naming the option and the value.
+    assert "SpecError" in e.status.value and "lots" in e.status.value
+    assert "--levels" in e.status.value
 
 
 class _Recorder:

@@ -5,8 +5,9 @@ returns per block the sample counts and, for each statistic of :data:`QUANTILES`
 order statistics the type-7 quantile interpolates (:data:`RAW_COLUMNS`). Everything after that
 happens here, once for both: :func:`finish_blocks` interpolates with
 :func:`hvload.stats.blocks.type7` and adds the footers' labels (:data:`BLOCK_COLUMNS`),
-:func:`probe_blocks` keeps one probe, :func:`level_table` gives the typical block statistics
-per level with their intervals. :func:`require` imports an engine, or names its extra.
+:func:`admit_blocks` applies the block policy (blocks a footer flags ``load_ok = False`` are
+left out), :func:`probe_blocks` keeps one probe, :func:`level_table` gives the typical block
+statistics per level with their intervals. :func:`require` imports an engine, or names its extra.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ __all__ = [
     "ENGINE_EXCLUDABLE",
     "QUANTILES",
     "RAW_COLUMNS",
+    "admit_blocks",
     "check_config",
     "finish_blocks",
     "level_table",
@@ -140,6 +142,30 @@ def finish_blocks(raw: pd.DataFrame, footers: Mapping[str, Footer]) -> pd.DataFr
     out = pd.concat([out, extra], axis=1)
     out["block"] = out["block"].to_numpy(dtype=np.int64)
     return out[list(BLOCK_COLUMNS)]
+
+
+def admit_blocks(
+    blocks: pd.DataFrame, footers: Mapping[str, Footer], include_flagged: bool = False
+) -> tuple[pd.DataFrame, dict[str, int]]:
+    """The block policy on a block table: the rows of blocks their footer flags
+    ``load_ok = False`` left out, and how many blocks each campaign had left out.
+
+    The same blocks :func:`hvload.report.admitted` leaves out of a loaded campaign, so a
+    dataset's statistics rest on the blocks ``hvload report`` analyses. With
+    ``include_flagged`` the table comes back whole and the counts are empty. Applying it
+    to a table already admitted changes nothing (the counts stay those of the files).
+    """
+    flagged = {cid: f.flagged for cid, f in footers.items()}
+    counts = {cid: len(bad) for cid, bad in flagged.items() if bad}
+    if include_flagged or not counts:
+        return blocks, {}
+    drop = np.zeros(len(blocks), dtype=bool)
+    cids = blocks["campaign"].astype(str).to_numpy()
+    numbers = blocks["block"].to_numpy(dtype=np.int64)
+    for cid, bad in flagged.items():
+        if bad:
+            drop |= (cids == cid) & np.isin(numbers, list(bad))
+    return blocks[~drop].reset_index(drop=True), counts
 
 
 def probe_blocks(

@@ -69,6 +69,9 @@ class CampaignComparison:
         The campaign column that defined the groups (None: one group per file).
     config : AnalysisConfig
         The analysis settings.
+    left_out_blocks : dict
+        Per campaign file, how many blocks flagged ``load_ok = False`` were left out
+        (only files with any; empty when ``include_flagged``).
     """
 
     groups: pd.DataFrame
@@ -79,6 +82,7 @@ class CampaignComparison:
     reference: str
     by: str | None
     config: AnalysisConfig = field(repr=False)
+    left_out_blocks: dict[str, int] = field(default_factory=dict)
 
     def comparison(self, level: str, group: str | None = None, on: str = "median") -> pd.Series:
         """The row of :attr:`comparisons` for one level, group (the only other by default)
@@ -113,8 +117,11 @@ class CampaignComparison:
                 "levels": self.levels.to_dict("records"),
                 "comparisons": self.comparisons.to_dict("records"),
                 "notes": list(self.notes),
+                # Only when blocks were left out, so other comparisons keep their JSON.
+                **({"left_out_blocks": dict(self.left_out_blocks)}
+                   if self.left_out_blocks else {}),
             }
-        )
+        )  # fmt: skip
 
     def to_text(self) -> str:
         """What ``hvload compare`` prints."""
@@ -152,6 +159,7 @@ def compare_blocks(
     reference: str | None = None,
     unit: str = "auto",
     config: AnalysisConfig | None = None,
+    left_out_blocks: Mapping[str, int] | None = None,
 ) -> CampaignComparison:
     """:func:`compare` on block statistics already computed, from any engine.
 
@@ -165,6 +173,9 @@ def compare_blocks(
         ``by`` and the notes use).
     metadata : dict
         Each campaign's metadata by campaign id (its design's levels).
+    left_out_blocks : dict, optional
+        By campaign id, how many blocks the block policy left out of ``blocks``
+        (:func:`hvload.datasets._blocks.admit_blocks`); the notes say so per campaign.
     """
     config = config or DEFAULT
     if unit not in UNITS:
@@ -316,13 +327,24 @@ def compare_blocks(
 
     if left_out:
         notes.append(f"left out, without a probe {config.probe!r}: {', '.join(left_out)}")
+    counts = left_out_blocks or {}
+    flagged = {
+        str(f): int(counts[c])
+        for c, f in zip(camps["campaign"], camps["file"], strict=True)
+        if counts.get(c)
+    }
+    notes.extend(
+        f"left out of {f}: {n} block{'s' if n != 1 else ''} flagged load_ok = False (their "
+        "load did not run as designed over the probe window; include_flagged=True keeps them)"
+        for f, n in flagged.items()
+    )
     groups = groups_table(columns, order)
     notes.extend(
         comparison_notes(camps, columns, order, keys_of, common, units, footers, blocks_of,
                          time_unit, config)
     )  # fmt: skip
     return CampaignComparison(groups, levels, comparisons, tuple(notes), time_unit, reference,
-                              by, config)  # fmt: skip
+                              by, config, flagged)  # fmt: skip
 
 
 _COMPARISON_COLUMNS = [

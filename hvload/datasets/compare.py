@@ -23,6 +23,10 @@ of :func:`hvload.stats.compare.verdict` with the practical threshold. Times are 
 in ns (each campaign's cycles over its own TSC frequency) whenever every campaign
 records its TSC frequency: cycles of two clocks are not the same unit.
 
+Blocks a file flags ``load_ok = False`` (load that did not run as designed over the probe
+window) are left out, as ``hvload report`` leaves them out; the notes say how many per
+campaign (``include_flagged=True`` keeps them).
+
 What can be compared is said, not assumed: levels are matched by name, and every level
 without load workers is matched as ``no load`` whatever it is called (an A/A campaign's
 no-load levels are pooled). Levels one group lacks are listed and left out; different
@@ -64,6 +68,7 @@ def compare(
     blocks: pd.DataFrame | None = None,
     engine: str = "duckdb",
     client: Any = None,
+    include_flagged: bool = False,
     **options: Any,
 ) -> CampaignComparison:
     """Compare campaigns, or groups of campaigns, level by level (see the module notes).
@@ -86,6 +91,9 @@ def compare(
         A :meth:`Dataset.block_table` already computed with the same ``config``.
     engine, client
         As for :meth:`Dataset.block_table`.
+    include_flagged : bool, default False
+        Keep the blocks flagged ``load_ok = False``; by default they are left out, as
+        ``hvload report`` leaves them out, and the notes say how many per campaign.
     **options
         Fields of :class:`AnalysisConfig` to change, e.g. ``threshold=0.02``.
 
@@ -110,4 +118,5 @@ def compare(
         blocks=blocks,
         engine=engine,
         client=client,
+        include_flagged=include_flagged,
     )

@@ -10,6 +10,9 @@ only their footers: the metadata and block table each file carries. What it offe
   one file's analysed samples and the per-block results, never by the dataset;
 * :meth:`Dataset.levels`: per campaign and level, the typical block median and p99 with
   the same order-statistic intervals as :func:`hvload.analyze`;
+* the block policy of ``hvload report``: blocks a footer flags ``load_ok = False`` (load
+  that did not run as designed over the probe window) are left out of the block table,
+  the levels and the comparisons unless ``include_flagged=True``;
 * the samples themselves only when asked: :meth:`Dataset.samples`, :meth:`Dataset.load`,
   :meth:`Dataset.sql`;
 * :meth:`Dataset.compare`: campaigns or groups of campaigns against each other
@@ -41,6 +44,7 @@ from ._blocks import (
     ENGINES,
     QUANTILES,
     RAW_COLUMNS,
+    admit_blocks,
     check_config,
     finish_blocks,
     level_table,
@@ -185,6 +189,7 @@ class Dataset:
         client: Any = None,
         progress: Any = None,
         probe_only: bool = False,
+        include_flagged: bool = False,
         **options: Any,
     ) -> pd.DataFrame:
         """One row per block and probe of every campaign, with its statistics
@@ -204,6 +209,10 @@ class Dataset:
             Only the probe ``config.probe`` names (each campaign's main probe by
             default), as :meth:`levels` and :meth:`compare` need: with two controls, a
             third of the work (DuckDB; Dask computes every probe).
+        include_flagged : bool, default False
+            Keep the blocks a file's block table flags ``load_ok = False``; by default
+            they are left out, as :func:`hvload.analyze` and ``hvload report`` leave
+            them out (:attr:`Footer.flagged` names them).
         **options
             Fields of :class:`AnalysisConfig` to change.
 
@@ -222,7 +231,7 @@ class Dataset:
             raw = raw_block_stats(self, config, client=client)
         else:
             raw = self._duckdb_raw(config, progress, probe_only)
-        blocks = finish_blocks(raw, self._footers)
+        blocks, _ = admit_blocks(finish_blocks(raw, self._footers), self._footers, include_flagged)
         if probe_only:
             blocks, _ = probe_blocks(blocks, {c: f.metadata for c, f in self._footers.items()},
                                      config.probe)  # fmt: skip
@@ -255,6 +264,7 @@ class Dataset:
         blocks: pd.DataFrame | None = None,
         engine: str = "duckdb",
         client: Any = None,
+        include_flagged: bool = False,
         **options: Any,
     ) -> pd.DataFrame:
         """Per campaign and level: the typical block median and p99 with their intervals.
@@ -265,7 +275,8 @@ class Dataset:
         interval of :func:`hvload.analyze`
         (:mod:`hvload.stats.intervals`), at ``1 - alpha``. Levels are listed in order
         of increasing load within each campaign. ``blocks`` reuses a
-        :meth:`block_table` already computed.
+        :meth:`block_table` already computed. Blocks flagged ``load_ok = False`` are
+        left out (also of ``blocks``) unless ``include_flagged``.
 
         Returns
         -------
@@ -277,7 +288,9 @@ class Dataset:
         """
         config = (config or DEFAULT).replace(**options) if options else (config or DEFAULT)
         if blocks is None:
-            blocks = self.block_table(config, engine=engine, client=client, probe_only=True)
+            blocks = self.block_table(config, engine=engine, client=client, probe_only=True,
+                                      include_flagged=include_flagged)  # fmt: skip
+        blocks, _ = admit_blocks(blocks, self._footers, include_flagged)
         return level_table(blocks, self._footers, config.confidence, config.probe)
 
     # -- samples, only when asked ------------------------------------------------------------
@@ -400,17 +413,22 @@ class Dataset:
         blocks: pd.DataFrame | None = None,
         engine: str = "duckdb",
         client: Any = None,
+        include_flagged: bool = False,
         **options: Any,
     ) -> CampaignComparison:
         """Campaigns (or groups of them, ``by`` a column of :attr:`campaigns`) against
         each other; see :func:`hvload.datasets.compare` for the parameters."""
         config = settings(config, unit, options)
         if blocks is None:
-            blocks = self.block_table(config, engine=engine, client=client, probe_only=True)
+            blocks = self.block_table(config, engine=engine, client=client, probe_only=True,
+                                      include_flagged=include_flagged)  # fmt: skip
+        # Also on a table passed in: the notes must say what the comparison rests on.
+        blocks, left_out = admit_blocks(blocks, self._footers, include_flagged)
         metadata = {cid: f.metadata for cid, f in self._footers.items()}
         return compare_blocks(
-            blocks, self.campaigns, metadata, by=by, reference=reference, unit=unit, config=config
-        )
+            blocks, self.campaigns, metadata, by=by, reference=reference, unit=unit,
+            config=config, left_out_blocks=left_out,
+        )  # fmt: skip
 
 
 def dataset(

@@ -2,9 +2,10 @@
 
 :func:`campaign_files` is the one campaign finder of a dataset (every ``*.parquet`` below the
 folders named, runs' ``.parts`` folders and hidden files skipped). :func:`read_footers` reads
-each file's footer (its metadata and block table, never its samples) into a :class:`Footer`,
-and :func:`campaign_row` flattens one campaign's metadata into the columns of
-:data:`CAMPAIGN_COLUMNS`, the rows of :attr:`hvload.datasets.Dataset.campaigns`.
+each file's footer (its metadata and block table, never its samples) into a :class:`Footer`
+(whose ``flagged`` names the blocks the block policy leaves out), and :func:`campaign_row`
+flattens one campaign's metadata into the columns of :data:`CAMPAIGN_COLUMNS`, the rows of
+:attr:`hvload.datasets.Dataset.campaigns`.
 """
 
 from __future__ import annotations
@@ -69,6 +70,20 @@ class Footer:
     @property
     def block_rows(self) -> dict[int, dict[str, Any]]:
         return {int(r["block"]): r for r in self.rows}
+
+    @property
+    def flagged(self) -> dict[int, str]:
+        """The blocks flagged ``load_ok = False``, each with its ``load_problem``.
+
+        The block policy of :func:`hvload.campaign.usable`, read from the footer: such
+        a block's load did not run as designed over the probe window, so a dataset
+        leaves it out of its statistics unless asked to keep it.
+        """
+        return {
+            int(r["block"]): str(r.get("load_problem") or "load not as designed")
+            for r in self.rows
+            if r.get("load_ok") is False
+        }
 
 
 def read_footers(files: Iterable[Path]) -> dict[str, Footer]:

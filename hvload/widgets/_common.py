@@ -1,9 +1,11 @@
 """What the Explorer and the Browser share: the figure, level and threshold controls and views.
 
 :class:`CampaignView` holds the controls that act on the campaign shown (which figure,
-which levels, which practical threshold), analyses the chosen levels and renders the
-figure as a PNG into an ``ipywidgets.Output``; the helpers below it pick levels out of a
-campaign and wrap images and text as notebook outputs.
+which levels, which practical threshold), analyses the chosen levels as ``hvload report``
+does (:class:`hvload.report.CampaignReport`: the block policy applied, so the table shows
+the same numbers and the figure the same blocks) and renders the figure as a PNG into an
+``ipywidgets.Output``; the helpers below it pick levels out of a campaign and wrap images
+and text as notebook outputs.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import ipywidgets as w
 
-from ._html import PLACEHOLDER, comparisons_html
+from ._html import PLACEHOLDER, comparisons_html, left_out_html
 
 if TYPE_CHECKING:
     from ..campaign import Campaign
@@ -185,7 +187,7 @@ class CampaignView:
             self.draw()
 
     def _refresh_once(self) -> bool:
-        from .. import stats
+        from ..report import CampaignReport
 
         with self._view_lock:
             whole = self.whole
@@ -198,7 +200,7 @@ class CampaignView:
         present = set(level_names(whole))
         chosen = tuple(n for n in wanted if n in present)
         analysis = None
-        subset = None
+        subset = used = None
         if chosen:
             key = (id(whole), chosen)
             subset = self._cache.get(key)
@@ -207,7 +209,10 @@ class CampaignView:
                 self._cache = {k: v for k, v in self._cache.items() if k[0] == id(whole)}
                 self._cache[key] = subset
             # Live data: the power simulation behind the detectable effect waits for the end.
-            analysis = stats.analyze(subset, config.replace(n_sim=0) if partial else config)
+            # The block policy is applied to the chosen levels, so only their own left-out
+            # blocks are named; with every level chosen this is what `hvload report` shows.
+            report = CampaignReport.build(subset, config.replace(n_sim=0) if partial else config)
+            analysis, used = report.analysis, report.used
         with self._view_lock:
             if (
                 self.whole is not whole
@@ -215,12 +220,14 @@ class CampaignView:
                 or float(self.threshold.value) / 100 != config.threshold
             ):
                 return False
-            self.campaign = subset
+            # The admitted blocks: what the figure draws and the analysis rests on.
+            self.campaign = used
             self.analysis = analysis
             stopped = "" if partial else str(whole.metadata.get("stopped") or "")
             self.table.value = (
-                comparisons_html(analysis, unit=self._unit(), partial=partial, stopped=stopped)
-                if analysis is not None
+                left_out_html(used)
+                + comparisons_html(analysis, unit=self._unit(), partial=partial, stopped=stopped)
+                if analysis is not None and used is not None
                 else "<p>Choose at least one level.</p>"
             )
         return True

@@ -12,9 +12,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
+    from ..model import Campaign
     from ..stats import Analysis
 
-__all__ = ["PLACEHOLDER", "STYLE", "comparisons_html", "error_html"]
+__all__ = ["PLACEHOLDER", "STYLE", "comparisons_html", "error_html", "left_out_html"]
 
 _VERDICT_COLOURS = {
     "slower": "#f4c7c3",
@@ -122,6 +123,24 @@ def comparisons_html(
         '<table style="border-collapse:collapse" border="1" cellpadding="3">'
         "<thead><tr>" + "".join(f"<th>{h}</th>" for h in head) + "</tr></thead>"
         "<tbody>" + "".join(rows) + "</tbody></table>"
+    )
+
+
+def left_out_html(used: Campaign) -> str:
+    """One line saying that the block policy left blocks out of ``used``; empty when none.
+
+    The line is the heading of :func:`hvload.campaign.left_out`, the text ``hvload report``
+    prints; its notes, one per block, show on hover.
+    """
+    from ..campaign import left_out
+
+    lines = left_out(used).splitlines()
+    if not lines:
+        return ""
+    notes = html.escape("\n".join(n.strip() for n in lines[1:]), quote=True)
+    return (
+        f'<p class="hvload-left-out" style="color:#6a4c00" title="{notes}">'
+        f"{html.escape(lines[0])}</p>"
     )
 
 
