@@ -21,8 +21,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status.
 
     Errors end in one line on stderr and an exit status: 2 for a bad argument, a file
-    that is not a valid campaign or a missing optional package, 1 for a failure of the system (disk full, permission,
-    broken pipe, another run owning the file), 130 after SIGINT and 143 after SIGTERM.
+    that is not a valid campaign or a missing optional package, 1 for a failure of the
+    system (disk full, permission, broken pipe, another run owning the file), 130 after
+    SIGINT and 143 after SIGTERM.
     Where finished blocks exist, the line says where and how to rebuild the file.
     """
     import signal

@@ -50,59 +50,36 @@ def analysis_config(args: argparse.Namespace) -> stats.AnalysisConfig:
 
 
 def summary(camp: Campaign, config: stats.AnalysisConfig) -> str:
-    """The brief analysis ``hvload run`` prints after measuring."""
-    from .. import stats
-    from ..campaign import applied_load_text, left_out, usable
+    """The brief report ``hvload run`` prints after measuring (the block policy applied)."""
+    from ..report import CampaignReport
 
-    # Blocks whose (remote) load did not run as designed are left out, with a note.
-    camp = usable(camp)
-    analysis = stats.analyze(camp, config)
-    return (
-        stats.to_text(analysis, brief=True) + "\n" + left_out(camp)
-        + applied_load_text(camp.blocks) + _remote_text(camp)
-    )  # fmt: skip
-
-
-def _remote_text(camp: Campaign) -> str:
-    if not camp.metadata.get("load_agents"):
-        return ""
-    from ..workload.remote import coverage_text
-
-    return "\n" + coverage_text(camp)
+    return CampaignReport.build(camp, config).to_text(brief=True)
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from .. import stats
-    from ..campaign import applied_load_text, left_out, usable
+    from ..report import CampaignReport
     from ..store import load
 
-    config = analysis_config(args)
-    # Blocks whose (remote) load did not run as designed are left out, with a note.
-    camp = usable(load(args.file))
-    analysis = stats.analyze(camp, config)
+    # The block policy, the analysis and what was left out: as every entry point shows it.
+    report = CampaignReport.build(load(args.file), analysis_config(args))
     if args.json:
-        out = stats.to_dict(analysis)
-        if camp.metadata.get("left_out"):
-            out["left_out"] = list(camp.metadata["left_out"])
-        json.dump(out, sys.stdout, indent=2)
+        json.dump(report.to_dict(), sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
-        sys.stdout.write(stats.to_text(analysis))
-        sys.stdout.write(
-            "\n" + left_out(camp) + applied_load_text(camp.blocks) + _remote_text(camp)
-        )
+        sys.stdout.write(report.to_text())
     return 0
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    from .. import stats
+    from ..report import plan
     from ..store import load
 
     config = analysis_config(args)
     if args.power is not None:
         config = config.replace(power=fraction(args.power, "--power"))
     camp = load(args.file)
-    result = stats.plan(
+    # The pilot's blocks as the block policy admits them (those `hvload report` analyses).
+    result = plan(
         camp,
         fraction(args.effect, "--effect"),
         on=args.on,
