@@ -1,4 +1,7 @@
-"""Deprecated alias of :mod:`hvload.survey.catalog` (moved there; this path works for one release)."""
+"""Deprecated alias of :mod:`hvload.survey.catalog`.
+
+The module moved there; this path works for one release, with a DeprecationWarning.
+"""
 
 from ._compat import alias
 

@@ -1,4 +1,7 @@
-"""Deprecated alias of :mod:`hvload.widgets.dashboard` (moved there; this path works for one release)."""
+"""Deprecated alias of :mod:`hvload.widgets.dashboard`.
+
+The module moved there; this path works for one release, with a DeprecationWarning.
+"""
 
 from ._compat import alias
 
