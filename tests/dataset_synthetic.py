@@ -27,6 +27,7 @@ import pyarrow.parquet as pq
 from stats_synthetic import DEFAULT_LEVELS, MODELS, synthetic_cycles
 
 from hvload import store
+from hvload.measure.executor import make_trap
 from hvload.model import SAMPLE_COLUMNS, Campaign
 from hvload.store import _format
 
@@ -208,7 +209,8 @@ def synthetic_file(
     meta = _metadata(f"synthetic{seed:06d}", machine, levels, n_rounds, n_samples, warmup, gap,
                      seed, seed)  # fmt: skip
     if controls:
-        meta["design"]["controls"] = [{"kind": c} for c in controls]
+        # As a real design records them (Trap.to_dict), so the file reads back.
+        meta["design"]["controls"] = [make_trap(c.split("/")[0]).to_dict() for c in controls]
         meta["design"]["probes"] = [meta["design"]["probe_label"], *controls]
     cid = meta["campaign"]
     n_blocks = n_rounds * n_levels

@@ -209,7 +209,7 @@ def test_a_missing_engine_is_named_in_one_line(
     with pytest.raises(MissingExtraError, match=r"pip install 'hvload\[dataset\]'"):
         fresh.block_table()
     status, _, err = cli("compare", *map(str, ds.files[:2]))
-    assert status == 1 and len(err.splitlines()) == 1 and "hvload[dataset]" in err
+    assert status == 2 and len(err.splitlines()) == 1 and "hvload[dataset]" in err
     monkeypatch.setitem(sys.modules, "dask.dataframe", None)
     with pytest.raises(MissingExtraError, match=r"pip install 'hvload\[cluster\]'"):
         fresh.block_table(engine="dask")

@@ -11,7 +11,7 @@ The modules, each importing only those below it:
 * :mod:`~hvload.datasets.files`: finding campaign files and reading their footers.
 """
 
-from ._blocks import BLOCK_COLUMNS, ENGINES, QUANTILES, RAW_COLUMNS, probe_blocks, require
+from ._blocks import BLOCK_COLUMNS, ENGINES, QUANTILES, RAW_COLUMNS, probe_blocks
 from .compare import NO_LOAD, UNITS, CampaignComparison, compare, compare_blocks
 from .dataset import Dataset, dataset
 from .files import CAMPAIGN_COLUMNS, Footer, campaign_files, campaign_row
@@ -33,5 +33,4 @@ __all__ = [
     "compare_blocks",
     "dataset",
     "probe_blocks",
-    "require",
 ]

@@ -12,16 +12,13 @@ statistics per level with their intervals. :func:`require` imports an engine, or
 
 from __future__ import annotations
 
-import importlib
 import math
 from collections.abc import Mapping
-from types import ModuleType
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from ..errors import MissingExtraError
 from ..model import probes_of
 from ..stats.blocks import type7, type7_ranks
 from ..stats.config import AnalysisConfig
@@ -39,7 +36,6 @@ __all__ = [
     "finish_blocks",
     "level_table",
     "probe_blocks",
-    "require",
 ]
 
 #: Block statistics the engines compute, by name, with their quantile.
@@ -48,29 +44,6 @@ QUANTILES: dict[str, float] = {"median": 0.5, "p99": 0.99}
 ENGINES: tuple[str, ...] = ("duckdb", "dask")
 #: Flags a dataset can leave out in the engine (``outlier`` needs a whole level at once).
 ENGINE_EXCLUDABLE: tuple[str, ...] = ("warmup", "migrated")
-
-_EXTRAS = {"duckdb": "dataset", "dask": "cluster", "distributed": "cluster"}
-
-
-def require(module: str, what: str) -> ModuleType:
-    """Import an optional dependency, or raise a one-line error naming its extra.
-
-    Raises
-    ------
-    MissingExtraError
-        E.g. ``hvload.dataset needs the package 'duckdb', which is not installed here:
-        pip install 'hvload[dataset]'``.
-    """
-    top = module.split(".")[0]
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        extra = _EXTRAS.get(top, "dataset")
-        raise MissingExtraError(
-            f"{what} needs the package {top!r}, which is not installed here: "
-            f"pip install 'hvload[{extra}]'"
-        ) from None
-
 
 #: What an engine returns per block before the quantiles are interpolated.
 RAW_COLUMNS: tuple[str, ...] = (

@@ -27,8 +27,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from .._optional import require_extra
 from ..stats.blocks import sort_by_cell, type7_ranks
-from ._blocks import QUANTILES, RAW_COLUMNS, require
+from ._blocks import QUANTILES, RAW_COLUMNS
 
 if TYPE_CHECKING:
     from ..stats.config import AnalysisConfig
@@ -136,7 +137,7 @@ def raw_block_stats(
     client : distributed.Client, optional
         Where to compute; without one, Dask's default scheduler in this process.
     """
-    dd = require("dask.dataframe", "hvload.cluster")
+    dd = require_extra("dask.dataframe", "hvload.datasets.cluster")
     by_version: dict[int, list[str]] = {}
     for footer in dataset.footers.values():
         # Three stored layouts: format 4 (due, late), 3 (probe_index), 1-2 (neither).

@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from .._optional import require_extra
 from ..model import probes_of
 from ..stats.config import DEFAULT, AnalysisConfig
 from ._blocks import (
@@ -49,7 +50,6 @@ from ._blocks import (
     finish_blocks,
     level_table,
     probe_blocks,
-    require,
 )
 from ._comparison import CampaignComparison, compare_blocks, settings
 from .cluster import raw_block_stats
@@ -113,7 +113,7 @@ def _duckdb_block_sql(
 
 
 def _connect(threads: int | None, memory_limit: str | None) -> Any:
-    duckdb = require("duckdb", "hvload.dataset")
+    duckdb = require_extra("duckdb", "hvload.dataset")
     con = duckdb.connect(database=":memory:")
     if threads:
         con.execute(f"SET threads = {int(threads)}")
