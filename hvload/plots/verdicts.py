@@ -109,6 +109,9 @@ def verdict_map(
     text = pd.DataFrame("", index=refs, columns=cols)
     scale = 1.0 if unit == "cycles" else 1e9 / float(tsc)  # type: ignore[arg-type]
     threshold = float(analysis.settings.get("threshold", DEFAULT.threshold))
+    # pandas-stubs types every itertuples field as a Scalar union; the comparisons table
+    # holds level labels, floats and the verdict string (see Analysis.comparisons).
+    row: Any
     for row in comp.itertuples(index=False):
         pct = row.relative_change * 100
         delta = row.change * scale
