@@ -12,7 +12,7 @@ import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar, cast, overload
 
 import numpy as np
 
@@ -45,6 +45,7 @@ __all__ = [
     "prepare",
 ]
 
+
 @dataclass(frozen=True)
 class Plan:
     """A ready-to-run campaign: the design, its metadata and the measured saturation.
@@ -62,7 +63,11 @@ class Plan:
     #: levels); None runs every worker in this process.
     load: LoadDriver | None = None
 
-    def run(self, path: str | os.PathLike[str] | None = None, **kwargs: Any) -> Campaign:
+    @overload
+    def run(self, path: None = None, **kwargs: Any) -> Campaign: ...
+    @overload
+    def run(self, path: str | os.PathLike[str], **kwargs: Any) -> Campaign | None: ...
+    def run(self, path: str | os.PathLike[str] | None = None, **kwargs: Any) -> Campaign | None:
         """Run the design (see :func:`run`)."""
         kwargs.setdefault("load", self.load)
         return run(self.design, path, meta=self.metadata, saturation=self.saturation, **kwargs)
@@ -152,15 +157,17 @@ def _prepare(spec: CampaignSpec, saturation_seconds: float) -> Plan:
     check_sizes(sizes["rounds"], max(n_levels, 1), sizes["samples"] * n_probes,
                 sizes["warmup"] * n_probes)  # fmt: skip
     if seed is None:
-        seed = int(np.random.SeedSequence().entropy % 2**32)
+        # A SeedSequence made without entropy draws it: an int (numpy's stub allows more).
+        seed = int(cast(int, np.random.SeedSequence().entropy) % 2**32)
 
     if cpu_counts is not None:
         cpu_counts = _load_order("cpu_counts", cpu_counts, notes)
     if fractions is not None:
         fractions = _load_order("fractions", fractions, notes)
 
-    info = platform(probe_samples=1000).to_dict()
-    tsc_hz = info["tsc_hz"]
+    machine = platform(probe_samples=1000)
+    info = machine.to_dict()
+    tsc_hz = machine.tsc_hz
     if not tsc_hz:
         raise MeasurementError("the TSC frequency could not be determined on this machine")
     saturation = None
@@ -223,7 +230,11 @@ def _controls_for(
     return tuple(out)
 
 
-def _load_order(name: str, values: Sequence[float], notes: list[str]) -> tuple[float, ...]:
+#: A level's load value: a CPU count or a fraction of saturation.
+_Load = TypeVar("_Load", int, float)
+
+
+def _load_order(name: str, values: Sequence[_Load], notes: list[str]) -> tuple[_Load, ...]:
     """``values`` in increasing order (stable, so A/A repeats keep their order)."""
     values = tuple(values)
     if not values:

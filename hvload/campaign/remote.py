@@ -78,22 +78,22 @@ def prepare(
         d.probe if load is None else (load if not isinstance(load, str) else make_trap(load))
     )
     tsc_hz = float(base.metadata["tsc_hz"])
-    levels, saturations = build_levels(
+    built, saturations = build_levels(
         pool, levels, trap=load_trap, load=vm_load, vm_cpus=vm_cpus,
         local_cpus=load_cpus, tsc_hz=tsc_hz, saturation_seconds=saturation_seconds,
     )  # fmt: skip
     notes = list(base.notes)
-    ordered = sorted(levels, key=lambda lv: lv.value)
-    if [lv.name for lv in ordered] != [lv.name for lv in levels]:
+    ordered = sorted(built, key=lambda lv: lv.value)
+    if [lv.name for lv in ordered] != [lv.name for lv in built]:
         notes.append(
             "levels sorted into order of increasing load (machines loaded): "
-            f"{[lv.name for lv in levels]} -> {[lv.name for lv in ordered]}"
+            f"{[lv.name for lv in built]} -> {[lv.name for lv in ordered]}"
         )
-    levels = _distinct_names(list(ordered))
-    names = [lv.name for lv in levels]
+    design_levels = _distinct_names(list(ordered))
+    names = [lv.name for lv in design_levels]
     design = dataclasses.replace(
         d,
-        levels=levels,
+        levels=design_levels,
         baseline=spec.baseline_level or names[0],
         extra={
             **d.extra,

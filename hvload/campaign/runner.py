@@ -14,8 +14,8 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Generator, Sequence
+from typing import TYPE_CHECKING, Any, overload
 
 import numpy as np
 import pandas as pd
@@ -191,7 +191,7 @@ def iter_blocks(
     saturation: float | None = None,
     stop: threading.Event | None = None,
     load: LoadDriver | None = None,
-) -> Iterator[BlockResult]:
+) -> Generator[BlockResult, None, None]:
     """Run ``design`` block by block, yielding each block as soon as it is measured.
 
     The calling thread is pinned to the probe CPU while it runs and restored after.
@@ -257,6 +257,32 @@ def iter_blocks(
             os.sched_setaffinity(0, saved)
 
 
+# In memory, a run always returns a campaign (empty if stopped before any block); with
+# a file, None when no block finished (nothing was written).
+@overload
+def run(
+    design: Design,
+    path: None = None,
+    *,
+    meta: dict[str, Any] | None = None,
+    saturation: float | None = None,
+    progress: Callable[[BlockResult], None] | None = None,
+    lock: OutputLock | None = None,
+    stop: threading.Event | None = None,
+    load: LoadDriver | None = None,
+) -> Campaign: ...
+@overload
+def run(
+    design: Design,
+    path: str | os.PathLike[str],
+    *,
+    meta: dict[str, Any] | None = None,
+    saturation: float | None = None,
+    progress: Callable[[BlockResult], None] | None = None,
+    lock: OutputLock | None = None,
+    stop: threading.Event | None = None,
+    load: LoadDriver | None = None,
+) -> Campaign | None: ...
 def run(
     design: Design,
     path: str | os.PathLike[str] | None = None,
@@ -267,7 +293,7 @@ def run(
     lock: OutputLock | None = None,
     stop: threading.Event | None = None,
     load: LoadDriver | None = None,
-) -> Campaign:
+) -> Campaign | None:
     """Run ``design``, writing each finished block to ``path`` (if given) at once.
 
     On an exception or Ctrl-C the load stops, the finished blocks are merged into the
@@ -310,10 +336,10 @@ def run(
     if meta is None:
         from ..measure.machine import platform
 
-        info = platform(probe_samples=1000).to_dict()
-        if not info.get("tsc_hz"):
+        machine = platform(probe_samples=1000)
+        if not machine.tsc_hz:
             raise MeasurementError("the TSC frequency could not be determined on this machine")
-        meta = metadata_for(design, float(info["tsc_hz"]), info)
+        meta = metadata_for(design, float(machine.tsc_hz), machine.to_dict())
     # Each run is its own campaign, also when one Plan (one metadata dict) runs twice.
     meta = {
         **meta,
@@ -378,4 +404,3 @@ def _finish(parts: list[BlockResult], meta: dict[str, Any], writer: Any) -> Camp
     )
     # Lean, as a campaign read from its file would be.
     return lean_campaign(samples, pd.DataFrame([p.block for p in parts]), meta)
-

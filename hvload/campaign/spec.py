@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -91,9 +92,10 @@ def refuse(option: str, value: Any, allowed: str, *, verb: str = "is not allowed
     shown = _shown(value)
     if name == "fractions" and isinstance(value, tuple):
         # The command line takes levels in percent of saturation.
-        shown = ",".join(
-            f"{100 * v:g}" if isinstance(v, (int, float)) else str(v) for v in value
-        ) or "''"
+        shown = (
+            ",".join(f"{100 * v:g}" if isinstance(v, (int, float)) else str(v) for v in value)
+            or "''"
+        )
     return SpecError(f"{name}={value!r} ({_flag(name)} {shown}) {verb}; {allowed}", option)
 
 
@@ -199,10 +201,12 @@ class CampaignSpec:
 
     probe: str | Trap = "auto"
     load: str | Trap | None = None
-    fractions: tuple[float, ...] | None = None
-    cpu_counts: tuple[int, ...] | None = None
+    # Any sequence is taken; __post_init__ stores the three below (and a list of controls)
+    # as tuples, so a spec stays hashable.
+    fractions: Sequence[float] | None = None
+    cpu_counts: Sequence[int] | None = None
     probe_cpu: int | None = None
-    load_cpus: tuple[int, ...] | None = None
+    load_cpus: Sequence[int] | None = None
     samples: int | None = None
     warmup: int | None = None
     rounds: int | None = None
@@ -210,7 +214,7 @@ class CampaignSpec:
     seed: int | None = None
     quick: bool = False
     baseline: float | str | None = None
-    controls: str | tuple[str | Trap, ...] | None = "auto"
+    controls: str | Sequence[str | Trap] | None = "auto"
     remote: RemoteSpec | None = None
     #: The CPUs this process may run on, read once when the spec is made.
     allowed_cpus: tuple[int, ...] = field(default=(), repr=False, compare=False)
@@ -264,8 +268,10 @@ class CampaignSpec:
             text = given.pop("controls").strip().lower()
             if not text:
                 raise refuse("controls", "", "give trap kinds, 'auto' or 'none'", verb="is empty")
-            kw["controls"] = text if text in ("auto", "none") else tuple(
-                t.strip() for t in text.split(",") if t.strip()
+            kw["controls"] = (
+                text
+                if text in ("auto", "none")
+                else tuple(t.strip() for t in text.split(",") if t.strip())
             )
         if isinstance(given.get("baseline"), str):
             kw["baseline"] = given.pop("baseline")
@@ -316,7 +322,8 @@ class CampaignSpec:
             if self.fractions is not None or self.cpu_counts is not None:
                 raise SpecError(
                     "give either --vm-levels or --levels/--cpu-levels, not both (a VM level "
-                    "loads this machine too where it names 'local', e.g. local+vm-b)", "remote"
+                    "loads this machine too where it names 'local', e.g. local+vm-b)",
+                    "remote",
                 )
             if any(part == "local" for lv in self.remote.levels for part, _ in lv.parts) and (
                 not self.cpus_for_load
@@ -344,8 +351,9 @@ class CampaignSpec:
             bad = [f for f in fractions if isinstance(f, bool)
                    or not isinstance(f, (int, float)) or not 0 <= f <= 1]  # fmt: skip
             if bad:
-                raise refuse("fractions", fractions,
-                              "levels lie in 0..100 % of saturation (fractions 0..1)")
+                raise refuse(
+                    "fractions", fractions, "levels lie in 0..100 % of saturation (fractions 0..1)"
+                )
             if any(f > 0 for f in fractions) and not self.cpus_for_load:
                 raise refuse("fractions", fractions,
                               f"no CPU is left for load: the probe has CPU {self.cpu_of_probe} "
@@ -387,8 +395,9 @@ class CampaignSpec:
             return text
         counts = self.cpu_counts is not None
         try:
-            value = float(text.rstrip("%")) if isinstance(self.baseline, str) \
-                else float(self.baseline)
+            value = (
+                float(text.rstrip("%")) if isinstance(self.baseline, str) else float(self.baseline)
+            )
         except (TypeError, ValueError):
             value = math.nan
         if isinstance(self.baseline, str) and not counts:
@@ -400,20 +409,23 @@ class CampaignSpec:
         raise refuse("baseline", self.baseline, f"the levels are {names}")
 
     def _check_sizes(self) -> None:
-        for name, low in (("samples", 1), ("warmup", 0), ("rounds", 1)):
+        for name, least in (("samples", 1), ("warmup", 0), ("rounds", 1)):
             value = getattr(self, name)
             if value is not None and (
-                isinstance(value, bool) or not isinstance(value, int) or value < low
+                isinstance(value, bool) or not isinstance(value, int) or value < least
             ):
-                raise refuse(name, value, f"it must be an integer >= {low}")
+                raise refuse(name, value, f"it must be an integer >= {least}")
         rate = self.sizes["probe_rate"]
         low, high = PROBE_RATE_RANGE
         if (
             isinstance(rate, bool) or not isinstance(rate, (int, float)) or not math.isfinite(rate)
             or rate < 0 or (rate and not low <= rate <= high)
         ):  # fmt: skip
-            raise refuse("probe_rate", rate,
-                         f"use 0 (back to back) or a rate of {low} to {high:,.0f} samples/s")
+            raise refuse(
+                "probe_rate",
+                rate,
+                f"use 0 (back to back) or a rate of {low} to {high:,.0f} samples/s",
+            )
         if self.seed is not None and (
             isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0
         ):
@@ -446,7 +458,7 @@ class CampaignSpec:
         if self.cpu_counts is not None:
             return tuple(float(c) for c in self.cpu_counts)
         if self.fractions is not None:
-            return self.fractions
+            return tuple(self.fractions)  # already a tuple (__post_init__): no copy
         return QUICK_FRACTIONS if self.quick else DEFAULT_FRACTIONS
 
     @property

@@ -9,13 +9,17 @@ from __future__ import annotations
 import argparse
 import contextlib
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from ..errors import run_outcome
 from ._analysis import analysis_config, summary
 from ._errors import error_text
 
+if TYPE_CHECKING:
+    from ..model import Campaign
+
 __all__ = ["cmd_run", "run_request"]
+
 
 def _default_output() -> str:
     import socket
@@ -130,7 +134,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         )
         bar = tqdm(total=d.blocks, unit="block", disable=args.no_progress, file=sys.stderr)
         try:
-            camp = plan.run(path, progress=lambda block: bar.update(1), lock=lock)
+            # Without a stop event a run ends with every block written or with an
+            # exception, so it never returns None (no block finished) here.
+            camp = cast("Campaign", plan.run(path, progress=lambda block: bar.update(1), lock=lock))
         except BaseException as exc:
             bar.close()
             note = _kept(exc, path, d.blocks)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import signal as _signal
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, TypedDict
 
 import numpy as np
 
@@ -409,18 +409,38 @@ class Burst:
 _ARRAYS = ("start", "cycles", "response", "rax", "cpu_begin", "cpu_end")
 
 
-def allocate(n: int) -> dict[str, np.ndarray]:
+class BurstArrays(TypedDict):
+    """The sample arrays of a :class:`Burst`, by field name: ``Burst(trap, gap, **arrays)``."""
+
+    start: np.ndarray
+    cycles: np.ndarray
+    response: np.ndarray
+    rax: np.ndarray
+    cpu_begin: np.ndarray
+    cpu_end: np.ndarray
+
+
+def allocate(n: int) -> BurstArrays:
     """Output arrays for ``n`` samples, keyed by :class:`Burst` field, every page touched.
 
     Writing zeros faults every page in now, so the sample loop never enters the kernel
     for a first touch between samples; a zero ``start`` also marks a sample not yet
     taken, which lets an interrupted burst tell a finished chunk from an unfinished one.
     """
-    arrays = {k: np.empty(n, dtype=np.int64) for k in ("start", "cycles", "response", "rax")}
-    arrays |= {k: np.empty(n, dtype=np.uint16) for k in ("cpu_begin", "cpu_end")}
-    for a in arrays.values():
+
+    def touched(dtype: type[np.integer]) -> np.ndarray:
+        a = np.empty(n, dtype=dtype)
         a.fill(0)
-    return arrays
+        return a
+
+    return BurstArrays(
+        start=touched(np.int64),
+        cycles=touched(np.int64),
+        response=touched(np.int64),
+        rax=touched(np.int64),
+        cpu_begin=touched(np.uint16),
+        cpu_end=touched(np.uint16),
+    )
 
 
 def _check_n(n: object) -> int:

@@ -16,6 +16,7 @@ import statistics
 import sys
 import time
 from dataclasses import asdict, dataclass, field
+from typing import TypedDict, cast
 
 import numpy as np
 
@@ -202,6 +203,20 @@ def _trap_report(trap: Trap, samples: int) -> TrapReport:
     )
 
 
+class _HostFields(TypedDict):
+    """The :class:`PlatformInfo` fields every platform has, measurable or not."""
+
+    hostname: str
+    time_utc: str
+    arch: str
+    kernel: str
+    python: str
+    cpu_count: int | None
+    cpu_affinity: list[int]
+    linux_tsc_flags: list[str]
+    versions: dict[str, str]
+
+
 def platform(probe_samples: int = 2000) -> PlatformInfo:
     """Describe this machine and try every trap kind.
 
@@ -219,7 +234,7 @@ def platform(probe_samples: int = 2000) -> PlatformInfo:
         raise ValueError(f"probe_samples={probe_samples!r} must be an integer >= 0")
     arch = _stdlib_platform.machine()
     affinity = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
-    base = {
+    base: _HostFields = {
         "hostname": socket.gethostname(),
         "time_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "arch": arch,
@@ -334,11 +349,13 @@ def format_platform(info: PlatformInfo) -> str:
     lines.append("traps")
     for t in info.traps:
         if t.supported and t.samples:
-            ns = f" = {t.median_cycles / info.tsc_hz * 1e9:.0f} ns" if info.tsc_hz else ""
+            # _trap_report sets the median whenever it records samples.
+            median = cast(float, t.median_cycles)
+            ns = f" = {median / info.tsc_hz * 1e9:.0f} ns" if info.tsc_hz else ""
             rax = ", ".join(str(v) for v in t.rax_values)
             lines.append(
                 f"  {t.name:<20} supported  min {t.min_cycles} cycles, median "
-                f"{t.median_cycles:.0f}{ns} ({t.samples} samples); RAX seen: {rax}"
+                f"{median:.0f}{ns} ({t.samples} samples); RAX seen: {rax}"
             )
         elif t.supported:
             lines.append(f"  {t.name:<20} supported  ({t.reason})")

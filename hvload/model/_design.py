@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from ..measure.executor import Trap
     from ..workload.schedule import Level, Schedule, WorkerSpec
 
+
 def _count(name: str, value: object, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
         raise ValueError(f"{name}={value!r} is not allowed; it must be an integer >= {minimum}")
@@ -282,7 +283,7 @@ def _schedule(name: str, params: dict[str, Any]) -> Schedule:
     kinds = {c.__name__.lower(): c for c in schedule.Schedule.__subclasses__()}
     if name not in kinds:
         raise ValueError(f"schedule {name!r} is not known; known: {sorted(kinds)}")
-    return kinds[name](**params)  # type: ignore[no-any-return]
+    return kinds[name](**params)
 
 
 def _worker(d: dict[str, Any]) -> WorkerSpec:
@@ -372,4 +373,3 @@ class Campaign:
         design = self.metadata.get("design", {})
         expected = design.get("rounds", 0) * len(design.get("levels", ()))
         return len(self.blocks) == expected
-

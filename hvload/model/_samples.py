@@ -205,7 +205,8 @@ def lean_campaign(
 ) -> Campaign:
     """A :class:`Campaign` with lean samples from full-width ones (absolute ``start``)."""
     design = metadata.get("design") or {}
-    names = [lv.get("name") for lv in design.get("levels") or () if isinstance(lv, dict)]
+    # str() as _category applies to every category anyway.
+    names = [str(lv.get("name")) for lv in design.get("levels") or () if isinstance(lv, dict)]
     cols = {c: samples[c].to_numpy() for c in SAMPLE_COLUMNS if c in samples.columns}
     lean, origins = lean_samples(cols, levels=names, campaign=metadata.get("campaign"))
     blocks = blocks.copy()

@@ -247,7 +247,6 @@ def _absolute_start(frame: pd.DataFrame, blocks: pd.DataFrame | None) -> np.ndar
     return start
 
 
-
 @fill_doc
 def timeline(
     data: Any,
@@ -351,7 +350,7 @@ def timeline(
         x = np.arange(n_blocks)[:, None] + mid[None, :]
         xlabel = "block, in measurement order (no TSC frequency: no time axis)"
         if wanted is None:
-            x = bvalues.to_numpy()[:, None] + mid[None, :]
+            x = np.asarray(bvalues)[:, None] + mid[None, :]
 
     # Which level each block belongs to: any row of the block tells.
     first_row = np.empty(n_blocks, dtype=np.intp)

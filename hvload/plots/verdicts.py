@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -107,8 +107,12 @@ def verdict_map(
 
     change = pd.DataFrame(np.nan, index=refs, columns=cols)
     text = pd.DataFrame("", index=refs, columns=cols)
-    scale = 1.0 if unit == "cycles" else 1e9 / float(tsc)  # type: ignore[arg-type]
+    # _check_unit above refused unit="ns" without a TSC frequency.
+    scale = 1.0 if unit == "cycles" else 1e9 / float(cast(float, tsc))
     threshold = float(analysis.settings.get("threshold", DEFAULT.threshold))
+    # pandas-stubs types every itertuples field as a Scalar union; the comparisons table
+    # holds level labels, floats and the verdict string (see Analysis.comparisons).
+    row: Any
     for row in comp.itertuples(index=False):
         pct = row.relative_change * 100
         delta = row.change * scale

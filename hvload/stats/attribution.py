@@ -264,6 +264,9 @@ def attribute(
         table["pvalue_adjusted"] = adjust_pvalues(table["pvalue"].to_numpy(), config.correction)
         m = len(table)
         verdicts, messages = [], []
+        # pandas-stubs types every itertuples field as a Scalar union; these are the
+        # columns of `rows` just built: counts, verdict labels and floats.
+        r: Any
         for r in table.itertuples(index=False):
             reachable = best_adjusted_pvalue(r.n_rounds, m, config.correction) < config.alpha
             v = _judge(

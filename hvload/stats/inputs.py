@@ -308,7 +308,7 @@ def unpack(
         )
     label_of_index = np.empty(len(index_values), dtype=np.intp)
     label_of_index[level_code] = label_code
-    levels = tuple(str(label_values[i]) for i in label_of_index)
+    levels = tuple(str(label_values[i]) for i in label_of_index.tolist())
 
     notes: list[str] = []
     design_levels = _design_levels(metadata)
@@ -345,7 +345,9 @@ def unpack(
 
     if metric == "response" and (cycles < 0).any():
         raise ValueError("column 'response' holds negative values; it cannot be analysed")
-    design = metadata.get("design") if isinstance(metadata.get("design"), Mapping) else {}
+    design = metadata.get("design")
+    if not isinstance(design, Mapping):
+        design = {}
     baseline = design.get("baseline") if isinstance(design.get("baseline"), str) else None
     sample_order = _integer_column(frame, "sample") if "sample" in frame.columns else None
     return Tidy(

@@ -150,6 +150,9 @@ class PlanResult:
             )
         if not self.by_samples.empty:
             lines.append("  rounds needed at other block sizes:")
+            # pandas-stubs types every itertuples field as a Scalar union; by_samples holds
+            # floats (rounds is NaN where none was enough).
+            row: Any
             for row in self.by_samples.itertuples(index=False):
                 r = f"more than {MAX_SIMULATED_ROUNDS}" if pd.isna(row.rounds) else int(row.rounds)
                 lines.append(f"    {row.samples_per_block:>10,.0f} samples per block: {r}")

@@ -162,6 +162,9 @@ def _noise_lines(analysis: Analysis) -> list[str]:
         return []
     st = analysis.settings
     out = []
+    # pandas-stubs types every itertuples field as a Scalar union; the noise table's
+    # columns are the "on" label and floats (see Analysis.noise).
+    row: Any
     for row in analysis.noise.itertuples(index=False):
         what = "block medians" if row.on == "median" else "block p99"
         if not math.isfinite(row.block_sd):
@@ -300,6 +303,9 @@ def attribution_text(att: Attribution) -> str:
         f"Attribution: change of {att.probe} against the controls, block medians, "
         f"against {att.baseline} (difference = what the main probe changed beyond the control)"
     ]
+    # pandas-stubs types every itertuples field as a Scalar union; the attribution tables
+    # hold labels, counts and floats (see Attribution).
+    r: Any
     if att.table.empty:
         out.append("(nothing to compare)")
     else:
@@ -323,11 +329,12 @@ def attribution_text(att: Attribution) -> str:
         ]
         out += _table(["level", *cols], rows)
     if not att.context_tests.empty:
-        parts = [
-            f"{r.column}: Friedman p = {_num(r.friedman_p, 3)}, "
-            f"Page (rising) p = {_num(r.page_p, 3)}"
-            for r in att.context_tests.itertuples(index=False)
-        ]
+        parts = []
+        for r in att.context_tests.itertuples(index=False):
+            parts.append(
+                f"{r.column}: Friedman p = {_num(r.friedman_p, 3)}, "
+                f"Page (rising) p = {_num(r.page_p, 3)}"
+            )
         out += ["Do the levels differ in their noise? " + "; ".join(parts)]
     if att.notes:
         out += [f"  - {n}" for n in att.notes]

@@ -56,7 +56,7 @@ def _file_mode() -> int:
 _MODE: int | None = None
 
 
-def _write_atomic(path: Path, fill: Callable[[IO[bytes]], None], phase: str = "write") -> None:
+def _write_atomic(path: Path, fill: Callable[[IO[bytes]], object], phase: str = "write") -> None:
     """Write ``path`` through a fresh ``O_EXCL`` temporary beside it, fsync, rename, fsync."""
     checkpoint("write", path)
     # mkstemp opens with O_CREAT | O_EXCL (and O_NOFOLLOW): a name someone planted,

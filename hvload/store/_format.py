@@ -190,7 +190,9 @@ def _digest(columns: Mapping[str, Any], names: Sequence[str] = SAMPLE_COLUMNS) -
             h.update(str(value).encode() + b"\0")
         else:
             dtype = np.dtype(SAMPLE_DTYPES[name]).newbyteorder("<")
-            h.update(np.ascontiguousarray(value, dtype=dtype))
+            # ndarray has the buffer protocol on every Python; numpy's stubs declare
+            # __buffer__ only for 3.12+.
+            h.update(np.ascontiguousarray(value, dtype=dtype))  # type: ignore[arg-type]
     return h.hexdigest()
 
 

@@ -8,7 +8,7 @@ import signal
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -44,7 +44,7 @@ def _signals_held() -> Iterator[None]:
         for s, handler in saved.items():
             signal.signal(s, handler)
         if caught:
-            handler = saved[caught[0]]
+            handler = saved[signal.Signals(caught[0])]
             if callable(handler):
                 handler(caught[0], None)
             elif handler != signal.SIG_IGN:
@@ -169,7 +169,9 @@ def save(campaign: Campaign, path: str | os.PathLike[str]) -> Campaign:
         rows_here = rows_of.get(block["block"])
         if rows_here is None:
             raise ValueError(f"block {block['block']} has no samples")
-        t, row = _block_table(samples.iloc[np.sort(rows_here)], block)
+        # The block table's columns are names (str); pandas-stubs types record keys as
+        # any Hashable.
+        t, row = _block_table(samples.iloc[np.sort(rows_here)], cast("dict[str, Any]", block))
         tables.append(t)
         rows.append(row)
     if sum(t.num_rows for t in tables) != len(samples):

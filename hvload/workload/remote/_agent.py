@@ -61,9 +61,9 @@ class LoadAgent:
     def __init__(self) -> None:
         from ...measure.machine import platform
 
-        info = platform(probe_samples=0).to_dict()
-        self.platform = info
-        self.tsc_hz = float(info.get("tsc_hz") or 0.0)
+        machine = platform(probe_samples=0)
+        self.platform = machine.to_dict()
+        self.tsc_hz = float(machine.tsc_hz or 0.0)
         self.cpus = _offered_cpus()
         self._lock = threading.Lock()
         self._gen: LoadGenerator | None = None
@@ -293,8 +293,13 @@ def serve_agent(
         # the signal is raised again afterwards for the caller to report.
         loop = asyncio.get_running_loop()
         stop = asyncio.Event()
+
+        def on_signal(sig: int) -> None:
+            stopped_by.append(sig)
+            stop.set()
+
         for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, lambda s=sig: (stopped_by.append(s), stop.set()))
+            loop.add_signal_handler(sig, on_signal, sig)
         try:
             worker = Worker(
                 scheduler, nthreads=1, resources={AGENT_RESOURCE: 1}, name=agent_name,

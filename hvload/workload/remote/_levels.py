@@ -10,7 +10,7 @@ import math
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 if TYPE_CHECKING:
     from ...measure.executor import Trap
@@ -146,8 +146,9 @@ def build_levels(
         kind, value = spec
         if kind == "max":
             return Max()
+        amount = cast(float, value)  # parse_load gives a value with every kind but "max"
         if kind == "rate":
-            return Constant(float(value))  # type: ignore[arg-type]
+            return Constant(float(amount))
         if name not in saturations:
             if name == LOCAL:
                 if local_saturation is None:
@@ -160,7 +161,7 @@ def build_levels(
                     saturations[name] = local_saturation
             else:
                 saturations[name] = pool.saturation(name, trap, cpu, saturation_seconds)
-        return Constant(float(value) * saturations[name])  # type: ignore[operator]
+        return Constant(float(amount) * saturations[name])
 
     built = []
     for lv in parsed:
