@@ -312,7 +312,8 @@ def design_problem(d: Any) -> str | None:
     TypeError deep in the analysis.
     """
     try:
-        _trap(d["probe"])
+        if "probe" in d:  # older and hand-made designs may name the probe only
+            _trap(d["probe"])
         for t in d.get("controls") or ():
             _trap(t)
         for lv in d["levels"]:
