@@ -260,7 +260,7 @@ def describe_campaign(campaign: Campaign) -> str:
     samples = campaign.samples
     rax = samples["rax"].value_counts().head(3) if "rax" in samples else None
     rax_text = (
-        ", ".join(f"{int(v)} ({n:,} samples)" for v, n in rax.items())
+        ", ".join(f"{int(v)} ({n:,} samples)" for v, n in rax.items())  # type: ignore[call-overload]  # RAX values are integers
         if rax is not None and len(rax)
         else "not recorded"
     )

@@ -297,7 +297,7 @@ def compare_blocks(
                 res = two_sample(np.log(x), np.log(y), confidence=config.confidence)
                 results.append((ref, g, key, on, x.size, y.size, res))
     adjusted = adjust_pvalues(np.array([r[-1].pvalue for r in results]), config.correction)
-    rows = []
+    comparison_rows: list[dict[str, Any]] = []
     for (ref, g, key, on, n1, n2, res), p_adj in zip(results, adjusted, strict=True):
         rel = [float(np.expm1(v)) for v in (res.estimate, res.low, res.high)]
         best = best_adjusted(n1, n2, m, config.correction)
@@ -314,7 +314,7 @@ def compare_blocks(
         else:
             v = verdict(float(p_adj), rel[0], rel[1], rel[2], alpha=config.alpha,
                         threshold=config.threshold)  # fmt: skip
-        rows.append({
+        comparison_rows.append({
             "reference": ref, "group": g, "level": key, "on": on, "unit": units[key],
             "n_reference": n1, "n_group": n2, "statistic": res.statistic,
             "pvalue": res.pvalue, "pvalue_adjusted": float(p_adj), "method": res.method,
@@ -323,15 +323,15 @@ def compare_blocks(
             "relative_change_low": rel[1], "relative_change_high": rel[2],
             "verdict": v.value, "message": message,
         })  # fmt: skip
-    comparisons = pd.DataFrame(rows, columns=_COMPARISON_COLUMNS)
+    comparisons = pd.DataFrame(comparison_rows, columns=_COMPARISON_COLUMNS)
 
     if left_out:
         notes.append(f"left out, without a probe {config.probe!r}: {', '.join(left_out)}")
-    counts = left_out_blocks or {}
+    per_campaign = left_out_blocks or {}
     flagged = {
-        str(f): int(counts[c])
+        str(f): int(per_campaign[c])
         for c, f in zip(camps["campaign"], camps["file"], strict=True)
-        if counts.get(c)
+        if per_campaign.get(c)
     }
     notes.extend(
         f"left out of {f}: {n} block{'s' if n != 1 else ''} flagged load_ok = False (their "

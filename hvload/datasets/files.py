@@ -130,8 +130,9 @@ def _get(d: Any, *keys: str) -> Any:
 def campaign_row(path: Path, metadata: dict, rows: list[dict], n_samples: int) -> dict[str, Any]:
     """One campaign's metadata flattened into the columns of :data:`CAMPAIGN_COLUMNS`."""
     design = metadata["design"]
-    platform = metadata.get("platform") if isinstance(metadata.get("platform"), dict) else {}
-    probe = design.get("probe") if isinstance(design.get("probe"), dict) else {}
+    platform_value, probe_value = metadata.get("platform"), design.get("probe")
+    platform: dict[str, Any] = platform_value if isinstance(platform_value, dict) else {}
+    probe: dict[str, Any] = probe_value if isinstance(probe_value, dict) else {}
     levels = design["levels"]
     start = metadata.get("start_utc")
     synthetic = metadata.get("synthetic")

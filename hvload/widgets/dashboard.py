@@ -99,7 +99,7 @@ def app(data_dir: str | os.PathLike[str] | None = None) -> w.Widget:
         titles=["Measure", "Browse"],
     )
     page = w.VBox([header, tabs])
-    page.explorer = explorer  # type: ignore[attr-defined]
+    page.explorer = explorer
     return page
 
 
