@@ -82,9 +82,7 @@ def test_each_file_loads_under_the_new_paths_and_an_old_path_warns() -> None:
     )
     assert new.returncode == 0, new.stderr
     old = _python(
-        "import hvload.machine, hvload.store\n"
-        f"for f in {files!r}:\n"
-        "    hvload.store.load(f)\n"
+        f"import hvload.machine, hvload.store\nfor f in {files!r}:\n    hvload.store.load(f)\n"
     )
     assert old.returncode != 0
     assert "DeprecationWarning: hvload.machine moved to hvload.measure.machine" in old.stderr

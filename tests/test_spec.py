@@ -163,8 +163,14 @@ _INFO: Any = None
 
 
 def test_strings_and_values_give_one_spec() -> None:
-    typed = CampaignSpec.from_strings(levels="0, 50, 100", samples=300, rounds=4,
-                                      probe_rate="1000", controls="null", baseline="50")
+    typed = CampaignSpec.from_strings(
+        levels="0, 50, 100",
+        samples=300,
+        rounds=4,
+        probe_rate="1000",
+        controls="null",
+        baseline="50",
+    )
     given = CampaignSpec(fractions=(0, 0.5, 1), samples=300, rounds=4, probe_rate=1000.0,
                          controls=("null",), baseline=0.5)  # fmt: skip
     assert typed.fractions == given.fractions and typed.sizes == given.sizes

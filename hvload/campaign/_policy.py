@@ -75,4 +75,3 @@ def left_out(camp: Campaign) -> str:
         "whose load did not run as designed over the probe window (kept in the file)\n"
     )
     return head + "".join(f"  {n}\n" for n in notes)
-

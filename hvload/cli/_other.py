@@ -115,7 +115,5 @@ def cmd_agent(args: argparse.Namespace) -> int:
 def cmd_dashboard(args: argparse.Namespace) -> int:
     from ..widgets.dashboard import serve
 
-    serve(
-        port=args.port, ip=args.ip, token=args.token, data_dir=args.data, open_browser=args.open
-    )
+    serve(port=args.port, ip=args.ip, token=args.token, data_dir=args.data, open_browser=args.open)
     return 0  # not reached: the server replaces this process

@@ -111,9 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--samples", type=int, default=None, help="measured samples per block")
     p.add_argument("--warmup", type=int, default=None, help="warm-up samples per block")
     p.add_argument("--rounds", type=int, default=None, help="rounds (each runs every level)")
-    p.add_argument(
-        "--probe-rate", default=None, help="probe samples per second (0: back to back)"
-    )
+    p.add_argument("--probe-rate", default=None, help="probe samples per second (0: back to back)")
     p.add_argument("--seed", type=int, default=None, help="seed of the block order")
     p.add_argument(
         "--output",

@@ -173,4 +173,3 @@ class CampaignMeta:
     def to_dict(self) -> dict[str, Any]:
         """The metadata dict: the keys in ``order``, in that order."""
         return {k: getattr(self, k) if k in REGISTRY else self.extra[k] for k in self.order}
-

@@ -35,7 +35,6 @@ __all__ = [
 ]
 
 
-
 class TextEnum(str, Enum):
     """An enum whose members compare and hash equal to their text, and print as it.
 

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
 __all__ = ["CampaignView", "level_names", "png_output", "select_levels", "text_output"]
 
+
 def png_output(png: bytes, text: str) -> dict[str, Any]:
     """A PNG image as a notebook display output (what ``Output.outputs`` holds)."""
     return {

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Browser"]
 
+
 class Browser(CampaignView):
     """Browse one stored campaign: levels, figure type, practical threshold, verdicts.
 

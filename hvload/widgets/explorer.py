@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Explorer", "trap_choices"]
 
+
 def trap_choices(
     info: PlatformInfo | None = None,
 ) -> tuple[dict[str, Trap], dict[str, str]]:
@@ -562,4 +563,3 @@ class Explorer(CampaignView):
         self._set_whole(campaign)
         self.status.value = html.escape(source)
         return self.analysis
-
