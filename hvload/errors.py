@@ -41,7 +41,7 @@ class MeasurementError(HvloadError, RuntimeError):
 
 
 class AgentLostError(HvloadError, ConnectionError):
-    """A remote load agent disconnected, died or stopped answering (:mod:`hvload.remote`).
+    """A remote load agent disconnected, died or stopped answering (:mod:`hvload.workload.remote`).
 
     A ``ConnectionError`` (an ``OSError``): a failure of the system, not of the request.
     The campaign stops; the block the agent was lost in is kept and flagged.

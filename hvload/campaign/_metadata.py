@@ -46,7 +46,7 @@ def _rax_meaning(probe: Trap, info: dict[str, Any]) -> str:
         row = user_mode_hypercall(hyp, info.get("cpu_vendor") or "", probe.instruction)
         return (
             f"RAX after {probe.instruction} from user mode under {hyp}: "
-            f"{row.what_is_measured if row else 'behaviour not in hvload.hypervisors'}"
+            f"{row.what_is_measured if row else 'behaviour not in hvload.measure.hypervisors'}"
         )
     if probe.kind == "cpuid":
         return f"EAX returned by CPUID leaf {probe.leaf:#x} subleaf {probe.subleaf:#x}"

@@ -40,7 +40,7 @@ def usable(camp: Campaign) -> Campaign:
     A block is flagged when its load is not known to have run as designed over its
     whole probe window: a remote agent was lost, its load started late or stopped
     early, or a paced remote worker fell short of its target rate
-    (:mod:`hvload.remote`). Such blocks stay in the file; :func:`left_out` says which
+    (:mod:`hvload.workload.remote`). Such blocks stay in the file; :func:`left_out` says which
     were left out and why, and ``hvload report`` and ``hvload run`` print it.
     Campaigns without the flag (local load only) come back unchanged.
     """

@@ -59,7 +59,7 @@ class Plan:
     metadata: dict[str, Any]
     saturation: float | None
     notes: tuple[str, ...] = ()
-    #: The load driver the design needs (:class:`hvload.remote.AgentPool` for remote
+    #: The load driver the design needs (:class:`hvload.workload.remote.AgentPool` for remote
     #: levels); None runs every worker in this process.
     load: LoadDriver | None = None
 

@@ -99,7 +99,7 @@ class LocalLoad:
         if remote:
             raise ValueError(
                 f"the design has load workers on remote agents {remote}; run it with "
-                "load=hvload.remote.AgentPool(...)"
+                "load=hvload.workload.remote.AgentPool(...)"
             )
         self._generators = [LoadGenerator(level.workers, tsc_hz) for level in design.levels]
 
@@ -197,7 +197,7 @@ def iter_blocks(
     The calling thread is pinned to the probe CPU while it runs and restored after.
     Load workers never outlive their block: they stop when the block ends, also on an
     exception or Ctrl-C (which propagate after the workers have stopped). The noise the
-    block ran in (:mod:`hvload.noise`) is read just before and after its samples. Once
+    block ran in (:mod:`hvload.measure.noise`) is read just before and after its samples. Once
     ``stop`` is set, no further block starts and the iteration ends normally: a
     cooperative stop from another thread (a Stop button), where a signal cannot reach.
     ``load`` starts and stops each level's workers (default :class:`LocalLoad`); when
@@ -327,7 +327,7 @@ def run(
         one block finished; otherwise the result is None (with ``path``) or empty.
     load
         What starts and stops each level's load: :class:`LocalLoad` (the default), or
-        :class:`hvload.remote.AgentPool` for levels with workers on neighbour machines
+        :class:`hvload.workload.remote.AgentPool` for levels with workers on neighbour machines
         (its agents' platforms go into the metadata as ``agents``).
     """
     from ..store import CampaignWriter

@@ -26,7 +26,7 @@ configuration), and judged by this rule, with ``t`` the practical threshold:
   ``(-t, t)``: the control changed as much as the main probe;
 * ``inconclusive``: anything else (part shared, part not, or too noisy to tell).
 
-The noise context the blocks recorded (:mod:`hvload.noise`: steal time, interrupts,
+The noise context the blocks recorded (:mod:`hvload.measure.noise`: steal time, interrupts,
 context switches, load average, clock) is summarised per level, with Friedman's and
 Page's tests of whether it differs between levels or rises with load: steal time
 growing with load is itself a finding.

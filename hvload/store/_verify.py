@@ -59,7 +59,7 @@ _BLOCK_OPTIONAL: dict[str, Callable[[Any], bool]] = {
         _is_num,
     ),
     "worker_stats": lambda x: x is None or isinstance(x, list),
-    # Remote load (hvload.remote): whether the load covered the probe window, and why not.
+    # Remote load (hvload.workload.remote): whether the load covered the probe window, and why not.
     "load_ok": lambda x: x is None or isinstance(x, bool),
     "load_problem": lambda x: x is None or isinstance(x, str),
     "agent_windows": lambda x: x is None or isinstance(x, list),

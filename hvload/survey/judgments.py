@@ -11,7 +11,7 @@ visibly the thesis's.
 
 The records live in ``hvload/data/survey_judgments.csv``; the CSV header explains each
 column. Judgments about the thesis's framework itself (``kind == "framework"``) are kept in
-:data:`FRAMEWORK` and make up the thesis's profile (:data:`hvload.profiles.THESIS`).
+:data:`FRAMEWORK` and make up the thesis's profile (:data:`hvload.survey.profiles.THESIS`).
 """
 
 from __future__ import annotations
@@ -242,7 +242,7 @@ def load_judgments() -> tuple[Judgment, ...]:
 _ALL = load_judgments()
 #: The survey's judgments about the calls, in file order.
 JUDGMENTS: tuple[Judgment, ...] = tuple(j for j in _ALL if j.kind is not Kind.FRAMEWORK)
-#: The survey's statements about the thesis's framework (see :data:`hvload.profiles.THESIS`).
+#: The survey's statements about the thesis's framework (see :data:`hvload.survey.profiles.THESIS`).
 FRAMEWORK: tuple[Judgment, ...] = tuple(j for j in _ALL if j.kind is Kind.FRAMEWORK)
 del _ALL
 

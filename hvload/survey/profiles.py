@@ -10,10 +10,10 @@ execution.
 Three kinds of profile:
 
 - :data:`THESIS`, the framework the survey judged for. Its encoding limits and parameter
-  knowledge come from the survey's own statements (:data:`hvload.judgments.FRAMEWORK`);
+  knowledge come from the survey's own statements (:data:`hvload.survey.judgments.FRAMEWORK`);
   privilege, hypervisor and page handling are inferred and say so.
 - :func:`hvload_profile`, hvload itself on a given platform, derived from
-  :func:`hvload.platform` and :mod:`hvload.hypervisors`. hvload issues hypercalls from
+  :func:`hvload.platform` and :mod:`hvload.measure.hypervisors`. hvload issues hypercalls from
   user mode (CPL 3): under Hyper-V that raises #UD, under plain KVM the call exits and is
   refused after the exit. It can therefore execute none of the surveyed calls anywhere,
   and the profile says why on the platform at hand.
@@ -45,7 +45,7 @@ __all__ = [
     "hvload_profile",
 ]
 
-#: Hypervisors (as :func:`hvload.cpu.hypervisor` names them) that implement Hyper-V's
+#: Hypervisors (as :func:`hvload.measure.cpu.hypervisor` names them) that implement Hyper-V's
 #: hypercall interface: Hyper-V itself, and KVM once its Hyper-V emulation is active.
 HYPERV_INTERFACE = frozenset({"Hyper-V", "KVM+Hyper-V"})
 
@@ -63,7 +63,7 @@ class Profile:
     cpl
         Privilege level it issues hypercalls from: 0 (kernel) or 3 (user mode).
     hypervisor
-        The hypervisor it runs under, as :func:`hvload.cpu.hypervisor` names it.
+        The hypervisor it runs under, as :func:`hvload.measure.cpu.hypervisor` names it.
     gpa_pages
         Whether it can hand the hypervisor guest-physical input and output pages (the
         memory calling convention).
@@ -86,7 +86,7 @@ class Profile:
     instruction
         The hypercall instruction it issues (``vmcall``/``vmmcall``), where known.
     user_mode
-        What a CPL-3 hypercall does on its platform (:mod:`hvload.hypervisors`); None
+        What a CPL-3 hypercall does on its platform (:mod:`hvload.measure.hypervisors`); None
         when it runs at CPL 0 or the hypervisor's behaviour is not recorded.
     basis
         Where each capability comes from: ``(capability, source)`` pairs.
@@ -255,7 +255,7 @@ def hvload_profile(info: PlatformInfo | Mapping[str, Any] | None = None) -> Prof
     Profile
         CPL 3 under the platform's hypervisor, issuing its CPU's hypercall instruction;
         no guest-physical pages (user mode has none to give); rep calls and variable
-        headers encodable (:func:`hvload.catalog.control_value`); knowledge of documented
+        headers encodable (:func:`hvload.survey.catalog.control_value`); knowledge of documented
         values and of values it can try, and no hypercall monitor; a guest, not the root
         partition, and not a nested hypervisor.
     """
@@ -295,10 +295,10 @@ def hvload_profile(info: PlatformInfo | Mapping[str, Any] | None = None) -> Prof
             (
                 "gpa_pages",
                 "user mode holds no guest-physical addresses to put in RDX/R8 "
-                "(hvload.catalog.memory_call)",
+                "(hvload.survey.catalog.memory_call)",
             ),
-            ("rep_calls", "hvload.catalog.control_value encodes rep count and start index"),
-            ("variable_headers", "hvload.catalog.control_value encodes the header size"),
+            ("rep_calls", "hvload.survey.catalog.control_value encodes rep count and start index"),
+            ("variable_headers", "hvload.survey.catalog.control_value encodes the header size"),
             ("knows", "documented constants and values it chooses"),
             ("may_know", "range: it can try values; it has no hypercall monitor"),
             ("root_partition", "it runs inside a guest"),

@@ -101,9 +101,8 @@ def _hypervisor_check(profile: Profile) -> Check:
             f"profile {profile.name}: hypervisor",
             True,
         )
-    text, source = _NO_HYPERV.get(
-        hyp, (f"{hyp} does not implement Hyper-V's hypercall interface", "hvload.hypervisors")
-    )
+    not_hyperv = f"{hyp} does not implement Hyper-V's hypercall interface"
+    text, source = _NO_HYPERV.get(hyp, (not_hyperv, "hvload.measure.hypervisors"))
     return Check("hypervisor", Verdict.UNSUITABLE, f"not executable: {text}", source, True)
 
 
@@ -123,7 +122,7 @@ def _privilege_check(profile: Profile) -> Check:
             f"not executable: issued from CPL 3; what {hyp} does with a user-mode {instr} is "
             "not recorded, and every hypervisor hvload knows refuses one"
         )
-        source = "hvload.hypervisors"
+        source = "hvload.measure.hypervisors"
     elif row.outcome == "exit":
         text = (
             f"not executable: issued from CPL 3, the {instr} exits to {hyp}, which refuses the "

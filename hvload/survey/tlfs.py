@@ -429,7 +429,7 @@ def decode_result(value: int, *, strict: bool = True) -> HypercallResult:
     strict
         Reject values with reserved bits set. Pass False to read only the defined fields,
         e.g. when the value did not come from Hyper-V at all (plain KVM answers a user-mode
-        hypercall with RAX = -1, see :mod:`hvload.hypervisors`).
+        hypercall with RAX = -1, see :mod:`hvload.measure.hypervisors`).
 
     Returns
     -------

@@ -25,7 +25,7 @@ class LoadOutcome:
     Attributes
     ----------
     stats
-        One :class:`~hvload.loadgen.WorkerStats` per worker that ran.
+        One :class:`~hvload.workload.generator.WorkerStats` per worker that ran.
     row
         Further keys for the block row (e.g. the probe window's coverage by remote load).
     error
@@ -42,7 +42,7 @@ class LoadDriver(Protocol):
     """How :func:`hvload.campaign.iter_blocks` starts and stops each level's load.
 
     :class:`hvload.campaign.LocalLoad` (threads of this process) is the default;
-    :class:`hvload.remote.AgentPool` adds workers on neighbour machines. ``open`` is
+    :class:`hvload.workload.remote.AgentPool` adds workers on neighbour machines. ``open`` is
     called once before anything is measured (and before the measuring thread is pinned
     to the probe CPU), ``start``/``stop`` around every block, ``close`` at the end, also
     after an exception. ``start`` returns once the level's load is running; ``stop``

@@ -54,7 +54,8 @@ class WorkerStats:
     lateness_p50: float
     lateness_p99: float
     lateness_max: int
-    #: The remote load agent that ran this worker (:mod:`hvload.remote`); None: this process.
+    #: The remote load agent that ran this worker (:mod:`hvload.workload.remote`); None:
+    #: this process.
     agent: str | None = None
 
     @property
@@ -141,7 +142,7 @@ class LoadGenerator:
     Parameters
     ----------
     workers
-        One :class:`~hvload.schedule.WorkerSpec` per worker; each CPU at most once.
+        One :class:`~hvload.workload.schedule.WorkerSpec` per worker; each CPU at most once.
     tsc_hz
         TSC frequency, to turn schedules in calls per second into cycles.
 

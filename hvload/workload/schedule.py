@@ -162,7 +162,7 @@ class Ramp(Schedule):
 class WorkerSpec:
     """One load worker: a trap issued on a CPU following a schedule.
 
-    ``agent`` names the remote load agent (a neighbour VM, :mod:`hvload.remote`) whose
+    ``agent`` names the remote load agent (a neighbour VM, :mod:`hvload.workload.remote`) whose
     CPU ``cpu`` is meant; None, the default, is a thread of the measuring process.
     """
 

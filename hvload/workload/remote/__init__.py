@@ -4,9 +4,9 @@ Each neighbour VM runs one Dask worker with one thread and the resource
 ``hvload-load=1`` (``hvload agent SCHEDULER``, or ``dask worker SCHEDULER --nthreads 1
 --resources hvload-load=1``). The measuring VM connects an :class:`AgentPool` to the
 scheduler; the pool places one :class:`LoadAgent` actor on every such worker. A level's
-:class:`~hvload.schedule.WorkerSpec` with ``agent="vm-b"`` runs on that agent's
+:class:`~hvload.workload.schedule.WorkerSpec` with ``agent="vm-b"`` runs on that agent's
 machine, on that machine's CPU, with the same schedules and compiled loops as local
-workers (:class:`~hvload.loadgen.LoadGenerator`); levels may mix local and remote
+workers (:class:`~hvload.workload.generator.LoadGenerator`); levels may mix local and remote
 workers. Per block the pool starts every agent of the level and returns once each has
 issued its first call, the probe is measured here, then the pool stops them and
 collects their rates, lateness and load windows.
