@@ -28,6 +28,7 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 def cmd_survey(args: argparse.Namespace) -> int:
     from ..survey import (
+        KERNEL,
         THESIS,
         catalog,
         changes,
@@ -35,6 +36,7 @@ def cmd_survey(args: argparse.Namespace) -> int:
         explain,
         format_report,
         get_profile,
+        kernel,
         survey,
     )
 
@@ -49,11 +51,19 @@ def cmd_survey(args: argparse.Namespace) -> int:
                 "a TLFS or Table 7.1 name (e.g. HvVtlCall) or a call code (e.g. 0x0011); "
                 "`hvload survey` lists all 26"
             ) from None
-        if args.json:
+        if args.json and profile.name == KERNEL.name:
+            json.dump(kernel.mark(call).to_dict(detail=True), sys.stdout, indent=2)
+            sys.stdout.write("\n")
+        elif args.json:
             json.dump(classify(call, profile).to_dict(detail=True), sys.stdout, indent=2)
             sys.stdout.write("\n")
         else:
             sys.stdout.write(explain(call, profile))
+        return 0
+    if args.json and profile.name == KERNEL.name:
+        # The kernel profile's rows are marks (issued or not), not verdicts: nothing to compare.
+        json.dump([m.to_dict() for m in kernel.kernel_survey()], sys.stdout, indent=2)
+        sys.stdout.write("\n")
         return 0
     if args.json:
         # Rows are compared against the thesis's framework, the profile Table 7.1 was made for.

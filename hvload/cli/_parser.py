@@ -69,11 +69,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--framework",
-        choices=["thesis", "ring0-hypothetical", "hvload"],
+        choices=["thesis", "ring0-hypothetical", "hvload", "kernel"],
         default="thesis",
         help="whose capabilities to judge for (default: thesis, i.e. Table 7.1): hvload is "
         "hvload itself on this machine; ring0-hypothetical is a framework that does not exist "
-        "(the thesis's plus rep calls and variable headers); changed rows are marked",
+        "(the thesis's plus rep calls and variable headers); changed rows are marked; kernel "
+        "marks which calls a Linux guest kernel issues on behalf of user space (system calls, "
+        "CPUID recommendation, Linux source), apart from the thesis's verdicts",
     )
     p.add_argument(
         "--explain",

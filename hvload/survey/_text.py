@@ -6,9 +6,10 @@ from collections.abc import Mapping, Sequence
 
 from . import catalog
 from ._assessment import Assessment, Check, Verdict, why_suitable
+from ._kernel_text import explain_kernel, format_kernel_report
 from .catalog import Hypercall
 from .judgments import Kind
-from .profiles import THESIS, Profile
+from .profiles import KERNEL, THESIS, Profile
 from .rules import changes, classify, survey
 
 __all__ = ["explain", "format_report", "format_table"]
@@ -85,7 +86,12 @@ def format_table(
 
 
 def format_report(profile: Profile, base: Profile = THESIS) -> str:
-    """What ``hvload survey --framework NAME`` prints: header, table, changes against ``base``."""
+    """What ``hvload survey --framework NAME`` prints: header, table, changes against ``base``.
+
+    The ``kernel`` profile prints its marks instead (:mod:`hvload.survey.kernel`).
+    """
+    if profile.name == KERNEL.name:
+        return format_kernel_report()
     rows = survey(profile)
     changed = (
         {c.after.call.name: c.before for c in changes(base, profile)} if profile != base else {}
@@ -147,6 +153,8 @@ def explain(call: Hypercall | str | int, profile: Profile = THESIS) -> str:
         If no surveyed call matches ``call``.
     """
     c = call if isinstance(call, Hypercall) else catalog.get(call)
+    if profile.name == KERNEL.name:
+        return explain_kernel(c)
     a = classify(c, profile)
     hyp = " [HYPOTHETICAL]" if profile.hypothetical else ""
     lines = [

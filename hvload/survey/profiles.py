@@ -7,7 +7,7 @@ values it can come by, and in which partition it runs. :mod:`hvload.survey` firs
 whether the framework can issue a call at all, then whether the call suits repeated
 execution.
 
-Three kinds of profile:
+Four kinds of profile:
 
 - :data:`THESIS`, the framework the survey judged for. Its encoding limits and parameter
   knowledge come from the survey's own statements (:data:`hvload.survey.judgments.FRAMEWORK`);
@@ -20,6 +20,9 @@ Three kinds of profile:
 - :data:`RING0_HYPOTHETICAL`, a framework that does not exist: the thesis's, with rep
   calls and variable headers added. It re-judges Table 7.1 for those two abilities alone
   and is labelled hypothetical wherever it is printed.
+- :data:`KERNEL`, a Linux guest kernel issuing hypercalls on behalf of user space. Its rows
+  are not judged by the survey's rules: :mod:`hvload.survey.kernel` marks, per call, whether
+  and through which system calls the kernel issues it (``hvload survey --framework kernel``).
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "HYPERV_INTERFACE",
+    "KERNEL",
     "PROFILES",
     "PROFILE_NAMES",
     "RING0_HYPOTHETICAL",
@@ -230,10 +234,37 @@ RING0_HYPOTHETICAL = replace(
     ),
 )
 
+#: A Linux guest kernel under Hyper-V, which issues some hypercalls on behalf of user space.
+#: Its rows are marks (issued or not, through which system calls), not the survey's verdicts:
+#: :mod:`hvload.survey.kernel`.
+KERNEL = Profile(
+    name="kernel",
+    description=(
+        "a Linux guest kernel issuing hypercalls on behalf of user space "
+        "(Hyper-V guest; the KVM hypercall in the same role named per row)"
+    ),
+    cpl=0,
+    hypervisor="Hyper-V",
+    gpa_pages=True,
+    rep_calls=True,
+    variable_headers=True,
+    root_partition=False,
+    nested=None,
+    basis=(
+        ("cpl", "the guest kernel issues hypercalls at ring 0 (platform-facts.md 7)"),
+        ("hypervisor", "a Hyper-V guest; KVM guests are named per row (kernel_paths.csv)"),
+        ("gpa_pages", "linux arch/x86/hyperv/mmu.c passes per-CPU input pages (memory convention)"),
+        ("rep_calls", "linux arch/x86/hyperv/mmu.c issues HvFlushVirtualAddressList as a rep call"),
+        ("variable_headers", "linux arch/x86/hyperv/hv_apic.c issues the Ex calls' VP sets"),
+        ("root_partition", "a guest"),
+        ("nested", "only the rows with scope vmm need Linux KVM nested on Hyper-V"),
+    ),
+)
+
 #: The fixed profiles by name (hvload's own depends on the platform: :func:`hvload_profile`).
-PROFILES: Mapping[str, Profile] = {p.name: p for p in (THESIS, RING0_HYPOTHETICAL)}
+PROFILES: Mapping[str, Profile] = {p.name: p for p in (THESIS, RING0_HYPOTHETICAL, KERNEL)}
 #: Every name ``hvload survey --framework`` accepts.
-PROFILE_NAMES: tuple[str, ...] = ("thesis", "ring0-hypothetical", "hvload")
+PROFILE_NAMES: tuple[str, ...] = ("thesis", "ring0-hypothetical", "hvload", "kernel")
 
 
 def _field(info: Any, key: str) -> Any:
