@@ -6,7 +6,8 @@
  *     rdtscp            ; ECX = TSC_AUX, the CPU at the start (its TSC is discarded)
  *     lfence
  *     rdtsc             ; t0
- *     <trap>            ; nothing, cpuid, syscall, vmcall or vmmcall
+ *     <trap>            ; nothing, cpuid, syscall, vmcall, vmmcall, or a system call
+ *                       ; that makes the guest kernel send IPIs (ipi, tlb-flush)
  *     rdtscp            ; t1, ECX = TSC_AUX, the CPU at the end
  *     lfence
  *
@@ -28,7 +29,9 @@ enum {
     HVL_TRAP_CPUID = 1,
     HVL_TRAP_VMCALL = 2,
     HVL_TRAP_VMMCALL = 3,
-    HVL_TRAP_SYSCALL = 4
+    HVL_TRAP_SYSCALL = 4,
+    HVL_TRAP_IPI = 5,
+    HVL_TRAP_TLB_FLUSH = 6
 };
 
 /* Register inputs of a hypercall. Hyper-V: RCX control, RDX, R8.
@@ -240,6 +243,183 @@ static inline void hvl_sample_syscall(uint64_t nr, hvl_sample *s)
 
 #endif /* x86_64 */
 
+/*
+ * Kernel-mediated traps: system calls after which the guest kernel interrupts the other
+ * CPUs that run a thread of this process. On a KVM guest with PV IPIs every such IPI is a
+ * KVM_HC_SEND_IPI hypercall, on Hyper-V a HvCallSendSyntheticClusterIpi or a remote TLB
+ * flush hypercall: real hypercalls, issued at ring 0 on the caller's behalf. Only CPUs
+ * running a thread of the process are interrupted, so a helper thread must spin on the
+ * target CPU (hvload.measure.kernel.Helper); the delivered count in /proc/interrupts,
+ * not the calls made, is the hypercall rate.
+ *
+ *   ipi        membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0): a function-call IPI
+ *              to every other CPU running a thread of the process, waited for.
+ *   tlb-flush  one flip of a private page: mprotect(page, 4096, PROT_READ) then
+ *              mprotect(page, 4096, PROT_READ|PROT_WRITE), both in the timed window.
+ *              Each call changes the page's PTE, so each sends a TLB shootdown to the
+ *              CPUs of the process's mm mask; the flip leaves the page as it found it,
+ *              so every sample does the same work.
+ *
+ * RAX of an ipi sample is membarrier's return (0 or -errno). A tlb-flush sample records
+ * the first call's return if it is nonzero (the failure that matters), else the second's.
+ *
+ * The page is one anonymous page the extension maps once per process and never unmaps:
+ * a TLB shootdown goes to the whole mm mask whatever page changed, so any page of the
+ * process serves; a page of its own can never be a page another thread is writing (a
+ * read-only flip of the Python heap would fault it); and mapping it once keeps mmap,
+ * munmap and their own flushes out of every burst. It is written once when mapped: an
+ * unpopulated page has no PTE, and mprotect of no PTE flushes nothing.
+ *
+ * System call numbers and MEMBARRIER_* commands are the x86-64 Linux ABI, spelled out
+ * here rather than taken from <linux/membarrier.h>, which not every build host has.
+ * The timed asm issues `syscall` itself, like the syscall trap: the kernel clobbers
+ * RCX and R11 and preserves RDI, RSI and RDX, so the arguments can sit in those.
+ */
+#define HVL_NR_MPROTECT 10
+#define HVL_NR_MEMBARRIER 324
+#define HVL_MEMBARRIER_CMD_QUERY 0
+#define HVL_MEMBARRIER_CMD_PRIVATE_EXPEDITED 8
+#define HVL_MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED 16
+#define HVL_PAGE_BYTES 4096
+
+#if HVL_SUPPORTED && defined(__linux__)
+#include <errno.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#define HVL_HAVE_KERNEL 1
+
+/* Process-wide state of the kernel-mediated traps, set by hvl_kernel_prepare (which
+ * the Python layer calls with the GIL held, so never from two threads at once). */
+static char *hvl_kernel_page = NULL;
+static int hvl_membarrier_registered = 0;
+
+static inline void hvl_sample_ipi(hvl_sample *s)
+{
+    uint64_t t0, t1, c1, ret;
+    uint32_t c0;
+    __asm__ __volatile__(HVL_BEGIN
+                         "movl %[nr], %%eax\n\t"
+                         "xorl %%edx, %%edx\n\t"
+                         "syscall\n\t"
+                         "movq %%rax, %[ret]\n\t"
+                         HVL_END
+                         : [t0] "=&r"(t0), [c0] "=&r"(c0), [ret] "=&r"(ret),
+                           "=&a"(t1), "=&c"(c1)
+                         : [nr] "i"(HVL_NR_MEMBARRIER),
+                           "D"((uint64_t)HVL_MEMBARRIER_CMD_PRIVATE_EXPEDITED),
+                           "S"((uint64_t)0)
+                         : "rdx", "r11", "memory", "cc");
+    s->t0 = t0;
+    s->t1 = t1;
+    s->rax = ret;
+    s->cpu0 = c0 & 0xfff;
+    s->cpu1 = (uint32_t)c1 & 0xfff;
+}
+
+static inline void hvl_sample_tlb_flush(hvl_sample *s)
+{
+    uint64_t t0, t1, c1, ret1, ret2;
+    uint32_t c0;
+    __asm__ __volatile__(HVL_BEGIN
+                         "movl %[nr], %%eax\n\t"
+                         "movl %[ro], %%edx\n\t"
+                         "syscall\n\t"
+                         "movq %%rax, %[r1]\n\t"
+                         "movl %[nr], %%eax\n\t"
+                         "movl %[rw], %%edx\n\t"
+                         "syscall\n\t"
+                         "movq %%rax, %[r2]\n\t"
+                         HVL_END
+                         : [t0] "=&r"(t0), [c0] "=&r"(c0), [r1] "=&r"(ret1),
+                           [r2] "=&r"(ret2), "=&a"(t1), "=&c"(c1)
+                         : [nr] "i"(HVL_NR_MPROTECT), [ro] "i"(PROT_READ),
+                           [rw] "i"(PROT_READ | PROT_WRITE), "D"(hvl_kernel_page),
+                           "S"((uint64_t)HVL_PAGE_BYTES)
+                         : "rdx", "r11", "memory", "cc");
+    s->t0 = t0;
+    s->t1 = t1;
+    s->rax = ret1 ? ret1 : ret2;
+    s->cpu0 = c0 & 0xfff;
+    s->cpu1 = (uint32_t)c1 & 0xfff;
+}
+
+/* Raw system call outside any timed window: returns the result or -errno. */
+static inline int64_t hvl_syscall3(uint64_t nr, uint64_t a0, uint64_t a1, uint64_t a2)
+{
+    uint64_t ret;
+    __asm__ __volatile__("syscall"
+                         : "=a"(ret)
+                         : "a"(nr), "D"(a0), "S"(a1), "d"(a2)
+                         : "rcx", "r11", "memory", "cc");
+    return (int64_t)ret;
+}
+
+/* MEMBARRIER_CMD_QUERY: the bit mask of supported commands, or -errno (-ENOSYS: a
+ * kernel built without membarrier). */
+static inline int64_t hvl_membarrier_query(void)
+{
+    return hvl_syscall3(HVL_NR_MEMBARRIER, HVL_MEMBARRIER_CMD_QUERY, 0, 0);
+}
+
+/* Whether hvl_kernel_prepare(kind) has succeeded in this process. */
+static inline int hvl_kernel_ready(int kind)
+{
+    if (kind == HVL_TRAP_IPI)
+        return hvl_membarrier_registered;
+    if (kind == HVL_TRAP_TLB_FLUSH)
+        return hvl_kernel_page != NULL;
+    return 1;
+}
+
+/* Once per process: register for PRIVATE_EXPEDITED (the kernel refuses it with EPERM
+ * before), or map and populate the flip page. 0, or -errno of the call that failed. */
+static inline int hvl_kernel_prepare(int kind)
+{
+    if (kind == HVL_TRAP_IPI && !hvl_membarrier_registered) {
+        int64_t rc = hvl_syscall3(HVL_NR_MEMBARRIER,
+                                  HVL_MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0);
+        if (rc < 0)
+            return (int)rc;
+        hvl_membarrier_registered = 1;
+    }
+    if (kind == HVL_TRAP_TLB_FLUSH && hvl_kernel_page == NULL) {
+        void *p = mmap(NULL, HVL_PAGE_BYTES, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (p == MAP_FAILED)
+            return -errno;
+        *(volatile char *)p = 1;
+        hvl_kernel_page = (char *)p;
+    }
+    return 0;
+}
+
+/* In the fork probe's child: registration belongs to the mm, and whether a forked mm
+ * inherits it is the kernel's business, so the child registers for itself (the call is
+ * idempotent); the page, mapped before the fork, is the child's copy. */
+static inline int hvl_kernel_prepare_child(int kind)
+{
+    if (kind == HVL_TRAP_IPI) {
+        int64_t rc = hvl_syscall3(HVL_NR_MEMBARRIER,
+                                  HVL_MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0);
+        return rc < 0 ? (int)rc : 0;
+    }
+    return hvl_kernel_prepare(kind);
+}
+#else
+#define HVL_HAVE_KERNEL 0
+static inline void hvl_sample_ipi(hvl_sample *s)
+{
+    s->t0 = s->t1 = s->rax = 0;
+    s->cpu0 = s->cpu1 = 0;
+}
+static inline void hvl_sample_tlb_flush(hvl_sample *s) { hvl_sample_ipi(s); }
+static inline int64_t hvl_membarrier_query(void) { return -38; /* ENOSYS */ }
+static inline int hvl_kernel_ready(int kind) { (void)kind; return 0; }
+static inline int hvl_kernel_prepare(int kind) { (void)kind; return -38; }
+static inline int hvl_kernel_prepare_child(int kind) { (void)kind; return -38; }
+#endif /* kernel-mediated traps */
+
 /* One sample of any trap kind; a switch the compiler unswitches out of loops. */
 static inline void hvl_sample_trap(int kind, uint32_t leaf, uint32_t subleaf,
                                    const hvl_regs *r, hvl_sample *s)
@@ -256,6 +436,12 @@ static inline void hvl_sample_trap(int kind, uint32_t leaf, uint32_t subleaf,
         break;
     case HVL_TRAP_SYSCALL:
         hvl_sample_syscall(r->rax, s);
+        break;
+    case HVL_TRAP_IPI:
+        hvl_sample_ipi(s);
+        break;
+    case HVL_TRAP_TLB_FLUSH:
+        hvl_sample_tlb_flush(s);
         break;
     default:
         hvl_sample_null(s);
@@ -318,7 +504,15 @@ static inline int hvl_probe_in_child(int kind, uint32_t leaf, uint32_t subleaf,
         signal(SIGALRM, SIG_DFL);
         setrlimit(RLIMIT_CORE, &no_core);
         alarm(timeout_s);
-        hvl_sample_trap(kind, leaf, subleaf, r, &s);
+        s.rax = 0;
+        if (kind == HVL_TRAP_IPI || kind == HVL_TRAP_TLB_FLUSH) {
+            /* A refused set-up is reported as the sample's RAX: a negative errno. */
+            int rc = hvl_kernel_prepare_child(kind);
+            if (rc < 0)
+                s.rax = (uint64_t)(int64_t)rc;
+        }
+        if (s.rax == 0)
+            hvl_sample_trap(kind, leaf, subleaf, r, &s);
         if (write(fds[1], &s.rax, sizeof s.rax) != (ssize_t)sizeof s.rax)
             _exit(3);
         _exit(0);

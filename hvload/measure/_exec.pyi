@@ -11,11 +11,16 @@ TRAP_VMCALL: int
 TRAP_VMMCALL: int
 TRAP_SYSCALL: int
 HAVE_SYSCALL: bool
+TRAP_IPI: int
+TRAP_TLB_FLUSH: int
+HAVE_KERNEL: bool
 BYTES_PER_SAMPLE: int
 BUILD: dict[str, str]
 
 def rdtsc() -> int: ...
 def cpuid(leaf: int, subleaf: int = 0) -> tuple[int, int, int, int]: ...
+def membarrier_query() -> int: ...
+def kernel_prepare(kind: int) -> None: ...
 def probe_in_child(
     kind: int, leaf: int, subleaf: int, regs: Sequence[int], timeout_s: int = 10
 ) -> tuple[int, int]: ...

@@ -18,6 +18,9 @@ cdef extern from "_asm.h" nogil:
     int HVL_TRAP_VMMCALL
     int HVL_TRAP_SYSCALL
     int HVL_HAVE_SYSCALL
+    int HVL_TRAP_IPI
+    int HVL_TRAP_TLB_FLUSH
+    int HVL_HAVE_KERNEL
 
     ctypedef struct hvl_regs:
         uint64_t rax, rbx, rcx, rdx, rsi, r8
@@ -34,6 +37,11 @@ cdef extern from "_asm.h" nogil:
     void hvl_sample_vmcall(const hvl_regs *r, hvl_sample *s)
     void hvl_sample_vmmcall(const hvl_regs *r, hvl_sample *s)
     void hvl_sample_syscall(uint64_t nr, hvl_sample *s)
+    void hvl_sample_ipi(hvl_sample *s)
+    void hvl_sample_tlb_flush(hvl_sample *s)
+    int64_t hvl_membarrier_query()
+    int hvl_kernel_ready(int kind)
+    int hvl_kernel_prepare(int kind)
     int hvl_probe_in_child(int kind, uint32_t leaf, uint32_t subleaf, const hvl_regs *r,
                            unsigned int timeout_s, int *wstatus, uint64_t *rax)
 
@@ -64,10 +72,17 @@ TRAP_VMMCALL = HVL_TRAP_VMMCALL
 TRAP_SYSCALL = HVL_TRAP_SYSCALL
 #: Whether the syscall trap was built (Linux only: its call numbers are Linux's).
 HAVE_SYSCALL = bool(HVL_HAVE_SYSCALL)
+TRAP_IPI = HVL_TRAP_IPI
+TRAP_TLB_FLUSH = HVL_TRAP_TLB_FLUSH
+#: Whether the kernel-mediated traps (ipi, tlb-flush) were built (Linux on x86_64 only).
+HAVE_KERNEL = bool(HVL_HAVE_KERNEL)
 #: Bytes written per sample: start, cycles, response, rax (8 each), two CPU numbers (2 each).
 BYTES_PER_SAMPLE = 4 * 8 + 2 * 2
 
-_KINDS = (HVL_TRAP_NULL, HVL_TRAP_CPUID, HVL_TRAP_VMCALL, HVL_TRAP_VMMCALL, HVL_TRAP_SYSCALL)
+_KINDS = (HVL_TRAP_NULL, HVL_TRAP_CPUID, HVL_TRAP_VMCALL, HVL_TRAP_VMMCALL, HVL_TRAP_SYSCALL,
+          HVL_TRAP_IPI, HVL_TRAP_TLB_FLUSH)
+_KERNEL_CALLS = {HVL_TRAP_IPI: "membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED)",
+                 HVL_TRAP_TLB_FLUSH: "mmap of the tlb-flush page"}
 
 
 cdef int _require_supported() except -1:
@@ -81,6 +96,16 @@ cdef int _check_kind(int kind) except -1:
         raise ValueError(f"trap kind {kind} is not one of {_KINDS}")
     if kind == HVL_TRAP_SYSCALL and not HVL_HAVE_SYSCALL:
         raise RuntimeError("the syscall trap is built on Linux only (its call numbers are Linux's)")
+    if (kind == HVL_TRAP_IPI or kind == HVL_TRAP_TLB_FLUSH) and not HVL_HAVE_KERNEL:
+        raise RuntimeError("the ipi and tlb-flush traps are built on Linux x86_64 only")
+    return 0
+
+
+cdef int _check_prepared(int kind) except -1:
+    # Without its set-up a kernel-mediated trap would only time a refusal (-EPERM from an
+    # unregistered membarrier, -ENOMEM from mprotect of no page): refuse before the loop.
+    if not hvl_kernel_ready(kind):
+        raise RuntimeError(f"trap kind {kind} needs kernel_prepare({kind}) first in this process")
     return 0
 
 
@@ -111,10 +136,36 @@ def cpuid(uint32_t leaf, uint32_t subleaf=0):
     return (out[0], out[1], out[2], out[3])
 
 
+def membarrier_query():
+    """``membarrier(MEMBARRIER_CMD_QUERY)``: the supported commands' bit mask, or -errno."""
+    if not HVL_HAVE_KERNEL:
+        return -38  # ENOSYS, as a kernel without membarrier answers
+    return hvl_membarrier_query()
+
+
+def kernel_prepare(int kind):
+    """Set up a kernel-mediated trap once per process (idempotent, GIL held).
+
+    ``TRAP_IPI`` registers for ``MEMBARRIER_CMD_PRIVATE_EXPEDITED``; ``TRAP_TLB_FLUSH``
+    maps and populates the page its flips change. Other kinds need nothing. Raises
+    :class:`OSError` naming the call that failed.
+    """
+    _require_supported()
+    _check_kind(kind)
+    if kind != HVL_TRAP_IPI and kind != HVL_TRAP_TLB_FLUSH:
+        return
+    cdef int rc = hvl_kernel_prepare(kind)
+    if rc < 0:
+        import os
+        raise OSError(-rc, f"{_KERNEL_CALLS[kind]} failed: {os.strerror(-rc)}")
+
+
 def probe_in_child(int kind, uint32_t leaf, uint32_t subleaf, regs, unsigned int timeout_s=10):
     """Issue one sample of ``kind`` in a forked child.
 
     Returns ``(wait_status, rax)``; decode the status with :mod:`os` (``WIFSIGNALED``...).
+    A kernel-mediated kind sets itself up in the child first; a refused set-up comes
+    back as a negative errno in ``rax``, with no sample taken.
     """
     _require_supported()
     _check_kind(kind)
@@ -144,6 +195,10 @@ cdef struct _vmmcall_tag:
     char unused
 cdef struct _syscall_tag:
     char unused
+cdef struct _ipi_tag:
+    char unused
+cdef struct _tlb_flush_tag:
+    char unused
 
 ctypedef fused trap_t:
     _null_tag
@@ -151,6 +206,8 @@ ctypedef fused trap_t:
     _vmcall_tag
     _vmmcall_tag
     _syscall_tag
+    _ipi_tag
+    _tlb_flush_tag
 
 
 cdef inline void _sample(trap_t *tag, uint32_t leaf, uint32_t subleaf, const hvl_regs *r,
@@ -163,6 +220,10 @@ cdef inline void _sample(trap_t *tag, uint32_t leaf, uint32_t subleaf, const hvl
         hvl_sample_vmcall(r, s)
     elif trap_t is _syscall_tag:
         hvl_sample_syscall(r.rax, s)
+    elif trap_t is _ipi_tag:
+        hvl_sample_ipi(s)
+    elif trap_t is _tlb_flush_tag:
+        hvl_sample_tlb_flush(s)
     else:
         hvl_sample_vmmcall(r, s)
 
@@ -236,15 +297,33 @@ cdef void _burst_syscall(uint32_t leaf, uint32_t subleaf, const hvl_regs *r, uin
           rax, cpu_begin, cpu_end)
 
 
+cdef void _burst_ipi(uint32_t leaf, uint32_t subleaf, const hvl_regs *r, uint64_t gap,
+                     uint64_t first, Py_ssize_t lo, Py_ssize_t hi, int64_t *start,
+                     int64_t *cycles, int64_t *response, int64_t *rax, uint16_t *cpu_begin,
+                     uint16_t *cpu_end) noexcept nogil:
+    _loop(<_ipi_tag *>NULL, leaf, subleaf, r, gap, first, lo, hi, start, cycles, response,
+          rax, cpu_begin, cpu_end)
+
+
+cdef void _burst_tlb_flush(uint32_t leaf, uint32_t subleaf, const hvl_regs *r, uint64_t gap,
+                           uint64_t first, Py_ssize_t lo, Py_ssize_t hi, int64_t *start,
+                           int64_t *cycles, int64_t *response, int64_t *rax,
+                           uint16_t *cpu_begin, uint16_t *cpu_end) noexcept nogil:
+    _loop(<_tlb_flush_tag *>NULL, leaf, subleaf, r, gap, first, lo, hi, start, cycles,
+          response, rax, cpu_begin, cpu_end)
+
+
 # Called through this (writable, hence opaque) table so the compiler keeps each loop a
 # function of its own: inlined into run_burst's large argument-handling body, the loop
 # spilled its array pointers and index to the stack on every sample.
-cdef _burst_loop_t _BURST_LOOPS[5]
+cdef _burst_loop_t _BURST_LOOPS[7]
 _BURST_LOOPS[HVL_TRAP_NULL] = _burst_null
 _BURST_LOOPS[HVL_TRAP_CPUID] = _burst_cpuid
 _BURST_LOOPS[HVL_TRAP_VMCALL] = _burst_vmcall
 _BURST_LOOPS[HVL_TRAP_VMMCALL] = _burst_vmmcall
 _BURST_LOOPS[HVL_TRAP_SYSCALL] = _burst_syscall
+_BURST_LOOPS[HVL_TRAP_IPI] = _burst_ipi
+_BURST_LOOPS[HVL_TRAP_TLB_FLUSH] = _burst_tlb_flush
 
 
 def run_burst(int kind, uint32_t leaf, uint32_t subleaf, regs, uint64_t gap, uint64_t first,
@@ -257,10 +336,12 @@ def run_burst(int kind, uint32_t leaf, uint32_t subleaf, regs, uint64_t gap, uin
     With ``gap > 0`` sample ``i`` is due at TSC ``first + i*gap`` (busy-wait until then)
     and ``response[i]`` is measured from that due time; else ``response == cycles``.
     ``first == 0`` starts the schedule now, with sample ``lo`` due at once. Returns
-    ``first``, to pass to the next chunk.
+    ``first``, to pass to the next chunk. A kernel-mediated kind needs
+    :func:`kernel_prepare` first.
     """
     _require_supported()
     _check_kind(kind)
+    _check_prepared(kind)
     cdef hvl_regs r
     _fill_regs(regs, &r)
     cdef Py_ssize_t n = start.shape[0]
@@ -367,10 +448,12 @@ def run_load(int kind, uint32_t leaf, uint32_t subleaf, regs, uint64_t[::1] gaps
     """Issue ``kind`` until ``stop[0]`` becomes non-zero, GIL released; fill ``counters``.
 
     ``gaps`` holds the cycles between successive intended starts, used cyclically; an
-    empty array issues back to back. See ``LOAD_*`` for the counters' layout.
+    empty array issues back to back. See ``LOAD_*`` for the counters' layout. A
+    kernel-mediated kind needs :func:`kernel_prepare` first.
     """
     _require_supported()
     _check_kind(kind)
+    _check_prepared(kind)
     cdef hvl_regs r
     _fill_regs(regs, &r)
     if stop.shape[0] < 1:
@@ -395,5 +478,9 @@ def run_load(int kind, uint32_t leaf, uint32_t subleaf, regs, uint64_t[::1] gaps
             _load_loop(<_vmmcall_tag *>NULL, leaf, subleaf, &r, gp, ng, p_stop, p_counters)
         elif kind == HVL_TRAP_SYSCALL:
             _load_loop(<_syscall_tag *>NULL, leaf, subleaf, &r, gp, ng, p_stop, p_counters)
+        elif kind == HVL_TRAP_IPI:
+            _load_loop(<_ipi_tag *>NULL, leaf, subleaf, &r, gp, ng, p_stop, p_counters)
+        elif kind == HVL_TRAP_TLB_FLUSH:
+            _load_loop(<_tlb_flush_tag *>NULL, leaf, subleaf, &r, gp, ng, p_stop, p_counters)
         else:
             _load_loop(<_null_tag *>NULL, leaf, subleaf, &r, gp, ng, p_stop, p_counters)
