@@ -17,7 +17,7 @@ def cmd_info(args: argparse.Namespace) -> int:
 
     if not 1 <= args.samples <= 10_000_000:
         raise ValueError(f"--samples {args.samples} is not allowed; use 1 to 10,000,000")
-    info = platform(probe_samples=args.samples)
+    info = platform(probe_samples=args.samples, kernel_samples=args.samples)
     if args.json:
         json.dump(info.to_dict(), sys.stdout, indent=2)
         sys.stdout.write("\n")

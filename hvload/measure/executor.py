@@ -2,7 +2,9 @@
 
 A *trap* is one instruction that leaves the guest (or at least the CPU's normal flow):
 ``null`` (nothing, the timer floor), ``cpuid`` (an unconditional VM exit in a guest) and
-``hypercall`` (``vmcall`` on Intel, ``vmmcall`` on AMD/Hygon). :func:`burst` issues ``n``
+``hypercall`` (``vmcall`` on Intel, ``vmmcall`` on AMD/Hygon), and the kernel-mediated
+``ipi`` and ``tlb-flush`` (system calls after which the guest kernel sends IPIs, which it
+may issue as hypercalls: :mod:`.kernel`). :func:`burst` issues ``n``
 of them back to back or paced, each bracketed by ``rdtscp; lfence; rdtsc`` ...
 ``rdtscp; lfence``, and returns the samples as numpy arrays.
 
@@ -14,15 +16,15 @@ once in a forked child (:func:`probe`). If the child dies of a signal, the paren
 from __future__ import annotations
 
 import os
-import signal as _signal
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal, TypedDict
 
 import numpy as np
 
 from ..errors import BurstInterrupted, TrapFaultError
-from . import _exec, cpu
-from .hypervisors import native_instruction, user_mode_hypercall
+from . import _exec, cpu, kernel
+from ._refusals import explain_refusal
+from .hypervisors import native_instruction
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -38,15 +40,17 @@ __all__ = [
     "cpuid_trap",
     "fill",
     "hyperv_hypercall",
+    "ipi_trap",
     "kvm_hypercall",
     "make_trap",
     "null_trap",
     "probe",
     "require",
     "syscall_trap",
+    "tlb_flush_trap",
 ]
 
-TRAP_KINDS = ("null", "cpuid", "syscall", "hypercall")
+TRAP_KINDS = ("null", "cpuid", "syscall", "hypercall", "ipi", "tlb-flush")
 _U64_MAX = 2**64 - 1
 _U32_MAX = 2**32 - 1
 _KIND_CODES = {
@@ -55,6 +59,8 @@ _KIND_CODES = {
     "vmcall": _exec.TRAP_VMCALL,
     "vmmcall": _exec.TRAP_VMMCALL,
     "syscall": _exec.TRAP_SYSCALL,
+    "membarrier": _exec.TRAP_IPI,
+    "mprotect": _exec.TRAP_TLB_FLUSH,
 }
 #: Linux x86-64 system call numbers the syscall trap names (arch/x86/entry/syscalls/
 #: syscall_64.tbl): calls that read a value and change nothing.
@@ -87,9 +93,10 @@ class Trap:
     Attributes
     ----------
     kind
-        ``"null"``, ``"cpuid"``, ``"syscall"`` or ``"hypercall"``.
+        ``"null"``, ``"cpuid"``, ``"syscall"``, ``"hypercall"``, ``"ipi"`` or ``"tlb-flush"``.
     instruction
-        ``"none"``, ``"cpuid"``, ``"syscall"``, ``"vmcall"`` or ``"vmmcall"``.
+        ``"none"``, ``"cpuid"``, ``"syscall"``, ``"vmcall"``, ``"vmmcall"``, or the system
+        call of a kernel-mediated kind: ``"membarrier"`` (ipi), ``"mprotect"`` (tlb-flush).
     convention
         ``"hyperv"`` (RCX = control, RDX, R8), ``"kvm"`` (RAX = nr, RBX, RCX, RDX, RSI),
         ``"linux"`` (RAX = system call number) or ``"none"``.
@@ -116,6 +123,8 @@ class Trap:
         if self.kind == "syscall":
             names = {v: k for k, v in SYSCALLS.items()}
             return f"syscall/{names.get(self.regs[0], self.regs[0])}"
+        if self.kind in kernel.KERNEL_KINDS:
+            return f"{self.kind}/{self.instruction}"
         return "null"
 
     def to_dict(self) -> dict[str, object]:
@@ -165,6 +174,26 @@ def syscall_trap(call: str | int = "getppid") -> Trap:
             f"(numbers {sorted(SYSCALLS.values())})"
         )
     return Trap("syscall", "syscall", "linux", regs=(nr, 0, 0, 0, 0, 0))
+
+
+def ipi_trap() -> Trap:
+    """``membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED)``: an IPI to every other CPU running
+    a thread of this process (a ``KVM_HC_SEND_IPI`` each on a KVM guest with PV IPIs).
+
+    Its bursts need a :class:`~hvload.measure.kernel.Helper` on the target CPU. RAX is
+    the system call number (324); the call's arguments are fixed in ``_asm.h``.
+    """
+    return Trap("ipi", "membarrier", "linux", regs=(324, 0, 0, 0, 0, 0))
+
+
+def tlb_flush_trap() -> Trap:
+    """One flip of a private page, ``mprotect`` read-only then read-write: a TLB
+    shootdown per call to the CPUs running this process's threads.
+
+    Its bursts need a :class:`~hvload.measure.kernel.Helper` on the target CPU. RAX is
+    the system call number (10); the page and protections are fixed in ``_asm.h``.
+    """
+    return Trap("tlb-flush", "mprotect", "linux", regs=(10, 0, 0, 0, 0, 0))
 
 
 def _resolve_instruction(instruction: str) -> str:
@@ -237,6 +266,10 @@ def make_trap(kind: str, **params: object) -> Trap:
         return cpuid_trap(**params)  # type: ignore[arg-type]
     if kind == "syscall":
         return syscall_trap(**params)  # type: ignore[arg-type]
+    if kind in kernel.KERNEL_KINDS:
+        if params:
+            raise ValueError(f"the {kind} trap takes no parameters, got {sorted(params)}")
+        return ipi_trap() if kind == "ipi" else tlb_flush_trap()
     if kind == "hypercall":
         convention = params.pop("convention", "hyperv")
         if convention == "hyperv":
@@ -274,39 +307,6 @@ class ProbeResult:
 _PROBES: dict[tuple[str, str], ProbeResult] = {}
 
 
-def _signal_name(signum: int) -> str:
-    try:
-        return _signal.Signals(signum).name
-    except ValueError:
-        return f"signal {signum}"
-
-
-def _explain(trap: Trap, signum: int) -> str:
-    vend, hyp = cpu.vendor(), cpu.hypervisor()
-    sig = _signal_name(signum)
-    what = f"{trap.label} was refused: the probe child died of {sig}"
-    if signum == _signal.SIGALRM:
-        return f"{what}: the instruction did not return within the probe's time limit."
-    meaning = ""
-    if trap.kind == "hypercall":
-        row = user_mode_hypercall(hyp, vend, trap.instruction)
-        if row is not None and row.outcome == "fault":
-            why = row.what_is_measured.removeprefix("nothing: ")
-            meaning = f" On this {vend} CPU under {hyp} that is expected: {why}."
-        elif signum == _signal.SIGILL:
-            meaning = f" SIGILL is #UD: {hyp} does not accept {trap.instruction} from user mode."
-        native = native_instruction(vend)
-        instead = ["the 'cpuid' trap, which exits to the hypervisor on every call in a VM"]
-        if trap.instruction != native:
-            instead.insert(0, f"instruction='{native}', this CPU's own hypercall instruction")
-        meaning += " What works instead: " + "; or ".join(instead) + "."
-    elif trap.kind == "syscall":
-        meaning = " A system call should return to user mode on any Linux kernel."
-    elif signum == _signal.SIGILL:
-        meaning = " SIGILL is #UD: this CPU or hypervisor does not allow the instruction here."
-    return what + "." + meaning
-
-
 def probe(trap: Trap, *, refresh: bool = False) -> ProbeResult:
     """Try ``trap`` once in a forked child and cache the outcome for this process.
 
@@ -321,12 +321,21 @@ def probe(trap: Trap, *, refresh: bool = False) -> ProbeResult:
         return ProbeResult(
             False, None, None, f"{trap.label}: the syscall trap is built on Linux only"
         )
+    mediated = trap.kind in kernel.KERNEL_KINDS
+    if mediated and not _exec.HAVE_KERNEL:
+        return ProbeResult(
+            False, None, None, f"{trap.label}: the {trap.kind} trap is built on Linux only"
+        )
     status, rax = _exec.probe_in_child(
         _KIND_CODES[trap.instruction], trap.leaf, trap.subleaf, trap.regs
     )
     if os.WIFSIGNALED(status):
         signum = os.WTERMSIG(status)
-        result = ProbeResult(False, signum, None, _explain(trap, signum))
+        result = ProbeResult(False, signum, None, explain_refusal(trap, signum))
+    elif mediated and os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0 and rax < 0:
+        # The kernel refused the call (or its set-up): every sample would time a refusal.
+        why = os.strerror(-rax)
+        result = ProbeResult(False, None, rax, f"{trap.label}: the kernel refused it: {why}")
     elif os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0:
         result = ProbeResult(True, None, rax, f"{trap.label} ran in the probe child (RAX={rax})")
     else:
@@ -337,10 +346,17 @@ def probe(trap: Trap, *, refresh: bool = False) -> ProbeResult:
 
 
 def require(trap: Trap) -> None:
-    """Raise :class:`TrapFaultError` unless ``trap`` survived its (cached) fork probe."""
+    """Raise :class:`TrapFaultError` unless ``trap`` survived its (cached) fork probe.
+
+    A kernel-mediated trap is then set up in this process (:func:`.kernel.prepare`,
+    which raises :class:`OSError` naming a refused call), so it can run as a burst, a
+    control or a load trap.
+    """
     result = probe(trap)
     if not result.ok:
         raise TrapFaultError(result.reason, trap=trap, signal=result.signal or 0)
+    if trap.kind in kernel.KERNEL_KINDS:
+        kernel.prepare(trap.kind)
 
 
 @dataclass(frozen=True)
@@ -474,8 +490,9 @@ def burst(
     Parameters
     ----------
     trap
-        A :class:`Trap` or a kind name (``"null"``, ``"cpuid"``, ``"hypercall"``) for the
-        kind's default.
+        A :class:`Trap` or a kind name (``"null"``, ``"cpuid"``, ``"hypercall"``...) for the
+        kind's default. ``ipi`` and ``tlb-flush`` need a running
+        :class:`~hvload.measure.kernel.Helper` on a CPU the caller can stay off.
     n
         Number of samples, at least 1 and small enough for memory (36 bytes each).
     gap
@@ -495,6 +512,8 @@ def burst(
         For a bad ``n``, ``gap``, ``chunk`` or trap name.
     TrapFaultError
         If the trap's fork probe died of a signal (now or earlier in this process).
+    MeasurementError
+        For ``ipi`` or ``tlb-flush`` without a running helper.
     UnsupportedPlatformError
         On a machine without x86_64 or RDTSCP.
     BurstInterrupted
@@ -520,6 +539,8 @@ def burst(
         )
     if isinstance(chunk, bool) or not isinstance(chunk, (int, np.integer)) or chunk < 1:
         raise ValueError(f"chunk={chunk!r} is not allowed; use a positive number of samples")
+    if trap.kind in kernel.KERNEL_KINDS:
+        kernel.require_helper(trap.kind)
     require(trap)
     if gap:
         # Keep each nogil stretch near 1e8 cycles (~40 ms) so Ctrl-C is noticed promptly.

@@ -2,7 +2,8 @@
 
 The report is pyperf-style metadata: every campaign stores it beside its samples, so
 each number can be traced to the CPU, hypervisor, TSC frequency and versions it came
-from.
+from. It includes which hypercalls the guest kernel issues for the kernel-mediated
+traps (``ipi``, ``tlb-flush``: :mod:`.kernel`) and, when asked, a short burst of each.
 """
 
 from __future__ import annotations
@@ -21,11 +22,25 @@ from typing import TypedDict, cast
 import numpy as np
 
 from ..errors import MeasurementError
-from . import _exec, cpu
-from .executor import Trap, burst, cpuid_trap, hyperv_hypercall, null_trap, syscall_trap
+from . import _exec, cpu, kernel
+from .executor import (
+    Trap,
+    burst,
+    cpuid_trap,
+    hyperv_hypercall,
+    ipi_trap,
+    null_trap,
+    probe,
+    require,
+    syscall_trap,
+    tlb_flush_trap,
+)
 from .hypervisors import native_instruction, user_mode_hypercall
 
-__all__ = ["PlatformInfo", "TrapReport", "format_platform", "platform", "tsc_frequency"]
+__all__ = [
+    "KernelTrapReport", "PlatformInfo", "TrapReport", "format_platform", "platform",
+    "tsc_frequency",
+]  # fmt: skip
 
 _PACKAGES = ("hvload", "numpy", "scipy", "pandas", "pyarrow", "seaborn", "ipywidgets")
 _HYPERV_LEAVES = {
@@ -52,6 +67,33 @@ class TrapReport:
     median_cycles: float | None = None
     rax_values: list[int] = field(default_factory=list)
     migrated: int = 0
+
+
+@dataclass(frozen=True)
+class KernelTrapReport:
+    """Whether a kernel-mediated trap works here and what a short burst of it showed.
+
+    The burst runs with a :class:`~hvload.measure.kernel.Helper` on ``helper_cpu`` and
+    the caller kept off it. ``delivered`` is the gain of the target CPU's ``counter``
+    line in ``/proc/interrupts`` over the burst (background interrupts included, a few
+    per millisecond), ``expected`` the interrupts the calls would send if the helper
+    were always running there, ``delivered_share`` their ratio.
+    """
+
+    name: str
+    kind: str
+    supported: bool
+    reason: str
+    hypercalls: list[str] = field(default_factory=list)
+    helper_cpu: int | None = None
+    samples: int = 0
+    min_cycles: int | None = None
+    median_cycles: float | None = None
+    rax_values: list[int] = field(default_factory=list)
+    counter: str | None = None
+    delivered: int | None = None
+    expected: int | None = None
+    delivered_share: float | None = None
 
 
 @dataclass(frozen=True)
@@ -83,6 +125,10 @@ class PlatformInfo:
     user_mode_hypercall: str | None
     traps: list[TrapReport]
     versions: dict[str, str]
+    #: :func:`~hvload.measure.kernel.kernel_hypercalls`: which hypercall the guest kernel
+    #: issues here for ``ipi`` and ``tlb-flush`` (from CPUID), with the rules' sources.
+    kernel_hypercalls: dict[str, object] = field(default_factory=dict)
+    kernel_traps: list[KernelTrapReport] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, object]:
         """A plain dict (nested lists and dicts only) for JSON and Parquet metadata."""
@@ -203,6 +249,48 @@ def _trap_report(trap: Trap, samples: int) -> TrapReport:
     )
 
 
+def _kernel_report(trap: Trap, samples: int, hypercalls: list[str]) -> KernelTrapReport:
+    allowed = sorted(os.sched_getaffinity(0))
+    target = allowed[-1]  # the helper takes the last allowed CPU, the caller the others
+
+    def refused(reason: str) -> KernelTrapReport:
+        return KernelTrapReport(trap.label, trap.kind, False, reason, hypercalls)
+
+    try:
+        kernel.check_kernel_mediated(trap.kind, target)
+        verdict = probe(trap)
+        if not verdict.ok:
+            return refused(verdict.reason)
+        if not samples:
+            return KernelTrapReport(trap.label, trap.kind, True, verdict.reason, hypercalls)
+        require(trap)
+        with kernel.Helper(target), kernel.away_from(target):
+            before = kernel.ipi_counts([target])
+            b = burst(trap, samples)
+            after = kernel.ipi_counts([target])
+    except (MeasurementError, ValueError, OSError) as exc:
+        return refused(str(exc))
+    counter = kernel.COUNTER[trap.kind]
+    got = kernel.delivered(before, after, [target]).get(counter)
+    expected = b.n * kernel.IPIS_PER_SAMPLE[trap.kind]
+    return KernelTrapReport(
+        name=trap.label,
+        kind=trap.kind,
+        supported=True,
+        reason=f"ran in a forked probe, then in a burst with a helper on CPU {target}",
+        hypercalls=hypercalls,
+        helper_cpu=target,
+        samples=b.n,
+        min_cycles=int(b.cycles.min()),
+        median_cycles=float(np.median(b.cycles)),
+        rax_values=[int(v) for v in np.unique(b.rax)[:8]],
+        counter=counter,
+        delivered=got,
+        expected=expected,
+        delivered_share=None if got is None else got / expected,
+    )
+
+
 class _HostFields(TypedDict):
     """The :class:`PlatformInfo` fields every platform has, measurable or not."""
 
@@ -217,7 +305,7 @@ class _HostFields(TypedDict):
     versions: dict[str, str]
 
 
-def platform(probe_samples: int = 2000) -> PlatformInfo:
+def platform(probe_samples: int = 2000, *, kernel_samples: int = 0) -> PlatformInfo:
     """Describe this machine and try every trap kind.
 
     Parameters
@@ -225,13 +313,18 @@ def platform(probe_samples: int = 2000) -> PlatformInfo:
     probe_samples
         Samples in the short burst of each trap that works (0 skips the bursts and
         only reports the fork probes' verdicts).
+    kernel_samples
+        Samples in the burst of each kernel-mediated trap (``ipi``, ``tlb-flush``), run
+        with a helper thread on another CPU; 0 (the default) reports their fork
+        probes only, so a campaign's metadata starts no helper.
 
     Returns
     -------
     PlatformInfo
     """
-    if isinstance(probe_samples, bool) or not isinstance(probe_samples, int) or probe_samples < 0:
-        raise ValueError(f"probe_samples={probe_samples!r} must be an integer >= 0")
+    for name, value in (("probe_samples", probe_samples), ("kernel_samples", kernel_samples)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ValueError(f"{name}={value!r} must be an integer >= 0")
     arch = _stdlib_platform.machine()
     affinity = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
     base: _HostFields = {
@@ -253,6 +346,8 @@ def platform(probe_samples: int = 2000) -> PlatformInfo:
             invariant_tsc=None, tsc_hz=None, tsc_method=None, tsc_methods={},
             tsc_agreement_ppm={}, hypercall_instruction=None, user_mode_hypercall=None,
             traps=[TrapReport(k, k, "", False, reason) for k in ("null", "cpuid", "hypercall")],
+            kernel_hypercalls=kernel.kernel_hypercalls(),
+            kernel_traps=[KernelTrapReport(f"{k}", k, False, reason) for k in kernel.KERNEL_KINDS],
         )  # fmt: skip
 
     vendor = cpu.vendor()
@@ -283,8 +378,6 @@ def platform(probe_samples: int = 2000) -> PlatformInfo:
         if probe_samples:
             reports.append(_trap_report(t, probe_samples))
         else:
-            from .executor import probe
-
             # Without RDTSCP, or with HVLOAD_NO_MEASURE set, the probe itself refuses;
             # that refusal is the report, as it is for the bursts above.
             try:
@@ -294,6 +387,12 @@ def platform(probe_samples: int = 2000) -> PlatformInfo:
                 continue
             reports.append(TrapReport(t.label, t.kind, t.instruction, p.ok, p.reason))
 
+    mediated = kernel.kernel_hypercalls()
+    kinds = cast(dict[str, dict[str, list[str]]], mediated["kinds"])
+    kernel_traps = [
+        _kernel_report(t, kernel_samples, kinds[t.kind]["hypercalls"])
+        for t in (ipi_trap(), tlb_flush_trap())
+    ]
     return PlatformInfo(
         **base,
         cpu_vendor=vendor,
@@ -315,6 +414,8 @@ def platform(probe_samples: int = 2000) -> PlatformInfo:
         hypercall_instruction=native,
         user_mode_hypercall=row.what_is_measured if row else None,
         traps=reports,
+        kernel_hypercalls=mediated,
+        kernel_traps=kernel_traps,
     )
 
 
@@ -361,5 +462,32 @@ def format_platform(info: PlatformInfo) -> str:
             lines.append(f"  {t.name:<20} supported  ({t.reason})")
         else:
             lines.append(f"  {t.name:<20} REFUSED    {t.reason}")
+    lines.extend(_format_kernel(info))
     lines.append("versions    " + ", ".join(f"{k} {v}" for k, v in info.versions.items()))
     return "\n".join(lines) + "\n"
+
+
+def _format_kernel(info: PlatformInfo) -> list[str]:
+    """The ``kernel`` section: which hypercalls each kernel-mediated trap makes here."""
+    lines = ["kernel-mediated (the guest kernel's IPIs for a system call)"]
+    for t in info.kernel_traps or []:
+        made = ", ".join(t.hypercalls) or "unknown"
+        if t.supported and t.samples:
+            median = cast(float, t.median_cycles)
+            ns = f" = {median / info.tsc_hz * 1e9:.0f} ns" if info.tsc_hz else ""
+            share = (
+                f"{t.counter} +{t.delivered} on CPU {t.helper_cpu} for {t.expected} sent "
+                f"({cast(float, t.delivered_share):.0%})"
+                if t.delivered is not None
+                else f"no {t.counter} line in /proc/interrupts"
+            )
+            lines.append(
+                f"  {t.name:<20} supported  min {t.min_cycles} cycles, median {median:.0f}{ns} "
+                f"({t.samples} samples); delivered: {share}"
+            )
+        elif t.supported:
+            lines.append(f"  {t.name:<20} supported  ({t.reason})")
+        else:
+            lines.append(f"  {t.name:<20} REFUSED    {t.reason}")
+        lines.append(f"  {'':<20} hypercalls here: {made}")
+    return lines
