@@ -246,4 +246,4 @@ def test_tsc_frequency_methods_agree() -> None:
 def test_executor_module_api_is_exported() -> None:
     for name in ("burst", "probe", "platform", "make_trap", "TrapFaultError"):
         assert getattr(hvload, name)
-    assert executor.TRAP_KINDS == ("null", "cpuid", "syscall", "hypercall")
+    assert executor.TRAP_KINDS == ("null", "cpuid", "syscall", "hypercall", "ipi", "tlb-flush")
