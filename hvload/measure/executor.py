@@ -585,7 +585,8 @@ def fill(trap: Trap, out: Burst, lo: int, hi: int, *, gap: int = 0) -> None:
     Campaigns that alternate several probes inside a block write each probe's sub-bursts
     into one preallocated :class:`Burst` per probe, so switching probes costs a call, not
     an allocation. With ``gap`` the sub-burst's open-loop schedule starts now. The trap
-    must have passed :func:`require`; ``out.trap`` is not consulted.
+    must have passed :func:`require`; ``out.trap`` is not consulted. For ``ipi`` and
+    ``tlb-flush`` the caller keeps a helper running: unlike :func:`burst`, this does not check.
     """
     if not 0 <= lo <= hi <= out.n:
         raise ValueError(f"sample range {lo}:{hi} is outside the burst's 0:{out.n}")
