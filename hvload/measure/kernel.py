@@ -449,9 +449,10 @@ KERNEL_HYPERCALL_RULES: tuple[HypercallRule, ...] = (
     ),
     HypercallRule(
         "tlb-flush", "Hyper-V", ("hyperv.REMOTE_TLB_FLUSH_RECOMMENDED",),
-        "HvFlushVirtualAddressSpace",
-        "the shootdown is one flush hypercall instead of IPIs (HvFlushVirtualAddressList "
-        "for ranges; Ex forms with sparse processor masks)",
+        "HvFlushVirtualAddressList",
+        "the shootdown is one flush hypercall instead of IPIs: a list for a flip's one page "
+        "(HvFlushVirtualAddressSpace for a whole-space flush; Ex forms with sparse "
+        "processor sets)",
         "linux arch/x86/hyperv/mmu.c hyperv_setup_mmu_ops, hyperv_flush_tlb_multi",
     ),
     HypercallRule(
