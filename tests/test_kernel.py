@@ -313,3 +313,25 @@ def test_info_json_lists_both_kinds_and_the_kvm_hypercall(
         assert "KVM_HC_SEND_IPI" in rows[kind]["hypercalls"]
         assert "KVM_HC_SEND_IPI" in data["kernel_hypercalls"]["kinds"][kind]["hypercalls"]
         assert rows[kind]["delivered_share"] is not None
+
+
+@needs_x86
+@needs_kernel
+@needs_two
+@pytest.mark.parametrize("kind", KINDS)
+def test_kinds_work_as_a_load_trap(kind: str) -> None:
+    """A load worker on the target CPU issues the kind while this thread spins elsewhere:
+    the IPIs now reach this thread's CPU, the probe CPU of a campaign."""
+    from hvload.workload import LoadGenerator, Max, WorkerSpec
+
+    target = _target()
+    spec = WorkerSpec(cpu=target, trap=executor.make_trap(kind), schedule=Max())
+    with LoadGenerator([spec], tsc_hz=2.5e9) as gen, kernel.away_from(target) as mine:
+        counter = kernel.COUNTER[kind]
+        before = kernel.ipi_counts(mine)
+        executor.burst("null", 200_000)  # keep this thread running on its CPU meanwhile
+        got = kernel.delivered(before, kernel.ipi_counts(mine), mine).get(counter)
+    (stats,) = gen.stats
+    assert stats.calls > 0
+    if got is not None:
+        assert got > 0, f"no {counter} interrupt reached CPUs {sorted(mine)}"
