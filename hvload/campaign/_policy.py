@@ -8,6 +8,8 @@ what load was applied.
 
 from __future__ import annotations
 
+from typing import Any
+
 import pandas as pd
 
 from ..model import Campaign
@@ -29,8 +31,32 @@ def applied_load_text(blocks: pd.DataFrame) -> str:
             "lateness p99 (cycles)": g["lateness_p99"].max(),
         }
     ).reset_index(level="level_index", drop=True)
-    return "Applied load per level (mean over blocks; load = achieved / saturation)\n" + (
-        table.to_string(float_format=lambda x: f"{x:,.3f}" if abs(x) < 10 else f"{x:,.0f}") + "\n"
+    fmt = lambda x: f"{x:,.3f}" if abs(x) < 10 else f"{x:,.0f}"  # noqa: E731
+    text = "Applied load per level (mean over blocks; load = achieved / saturation)\n"
+    text += table.to_string(float_format=fmt) + "\n"
+    if "ipi_cal" in blocks.columns:
+        text += "\n" + _delivered_text(blocks, g, fmt)
+    return text
+
+
+def _delivered_text(blocks: pd.DataFrame, g: Any, fmt: Any) -> str:
+    """What the kernel delivered per level: interrupts/s over the probe windows beside the
+    interrupting calls made per second (each delivered interrupt a hypercall where the
+    hypervisor offers PV IPIs; a call reaches every other CPU running this process)."""
+    seconds = (blocks["probe_ns"] / 1e9).where(blocks["probe_ns"] > 0)
+    calls = blocks["kernel_load_rate"] + blocks["kernel_probe_calls"] / seconds
+    per = pd.DataFrame({
+        "level_index": blocks["level_index"], "level": blocks["level"],
+        "CAL/s": blocks["ipi_cal"] / seconds, "TLB/s": blocks["ipi_tlb"] / seconds,
+        "RES/s": blocks["ipi_res"] / seconds, "calls/s": calls,
+    })  # fmt: skip
+    table = per.groupby(["level_index", "level"], sort=True).mean()
+    table = table.reset_index(level="level_index", drop=True)
+    if "delivered_target" in blocks.columns:
+        table["target/s"] = g["delivered_target"].mean().to_numpy()
+    return (
+        "Delivered by the kernel per level (/proc/interrupts over the probe windows, all "
+        "CPUs; mean over blocks)\n" + table.to_string(float_format=fmt) + "\n"
     )
 
 

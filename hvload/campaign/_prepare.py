@@ -20,6 +20,7 @@ from .._faultinject import checkpoint
 from ..errors import MeasurementError
 from ..measure.executor import Trap
 from ..model import Campaign, Design, check_sizes
+from ._kernel import KERNEL_KINDS, delivered_saturation, kernel_extra
 from ._metadata import metadata_for
 from .runner import run
 from .spec import (
@@ -170,7 +171,7 @@ def _prepare(spec: CampaignSpec, saturation_seconds: float) -> Plan:
     tsc_hz = machine.tsc_hz
     if not tsc_hz:
         raise MeasurementError("the TSC frequency could not be determined on this machine")
-    saturation = None
+    saturation = delivered = None
     if cpu_counts is not None:
         levels = cpu_count_levels(cpu_counts, load_cpus, load_trap)
     else:
@@ -186,7 +187,13 @@ def _prepare(spec: CampaignSpec, saturation_seconds: float) -> Plan:
                     f"{allowed} are allowed"
                 )
             checkpoint("saturation")
-            saturation = saturation_rate(load_trap, load_cpus[0], tsc_hz, saturation_seconds)
+            if load_trap.kind in KERNEL_KINDS:
+                # Levels of kernel-mediated load are fractions of what the kernel delivers.
+                saturation, delivered = delivered_saturation(
+                    load_trap, load_cpus[0], probe_cpu, tsc_hz, saturation_seconds
+                )
+            else:
+                saturation = saturation_rate(load_trap, load_cpus[0], tsc_hz, saturation_seconds)
         levels = fraction_levels(fractions, load_cpus, load_trap, saturation or 1.0)
     gap = round(tsc_hz / sizes["probe_rate"]) if sizes["probe_rate"] else 0
     design = Design(
@@ -199,7 +206,10 @@ def _prepare(spec: CampaignSpec, saturation_seconds: float) -> Plan:
         probe_gap=gap,
         seed=seed,
         extra={"probe_rate": sizes["probe_rate"], "load_trap": load_trap.label,
-               "saturation_rate": saturation},
+               "saturation_rate": saturation,
+               # The helper of kernel-mediated probes spins on the first load CPU.
+               **kernel_extra([probe_trap, *control_traps], load_trap,
+                              load_cpus[0] if load_cpus else None, delivered)},
         baseline=_baseline_name(spec.baseline_level, levels),
         controls=control_traps,
     )  # fmt: skip

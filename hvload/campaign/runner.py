@@ -33,6 +33,7 @@ from ..model import (
 )
 from ..workload.driver import LoadDriver, LoadOutcome
 from ..workload.generator import LoadGenerator, WorkerStats
+from ._kernel import KernelBlocks
 from ._metadata import metadata_for
 
 if TYPE_CHECKING:
@@ -210,11 +211,14 @@ def iter_blocks(
     tsc_hz = float(meta["tsc_hz"])
     n = design.warmup + design.samples
     load = LocalLoad() if load is None else load
+    kernel_blocks = KernelBlocks(design, n)
+    stack = contextlib.ExitStack()
     # Opened before the pinning below, which would hide the load CPUs from their checks
     # (and would pin any helper thread a driver starts to the probe CPU).
     load.open(design, tsc_hz)
     saved = os.sched_getaffinity(0)
     try:
+        stack.enter_context(kernel_blocks.running())
         os.sched_setaffinity(0, {design.probe_cpu})
         block = 0
         for rnd, order in enumerate(design.order()):
@@ -232,9 +236,11 @@ def iter_blocks(
                         time.sleep(design.settle)
                     checkpoint("measure")
                     before = noise.snapshot(design.probe_cpu)
+                    delivered_before = kernel_blocks.snapshot()
                     p0 = time.time_ns()
                     outs, spent = _measure(design, rng, n)
                     window = (p0, time.time_ns())
+                    delivered_after = kernel_blocks.snapshot()
                     after = noise.snapshot(design.probe_cpu)
                 finally:
                     outcome = load.stop(int(index), window)
@@ -246,6 +252,10 @@ def iter_blocks(
                     saturation, context, spent,
                 )  # fmt: skip
                 row.update(outcome.row)
+                if window is not None:
+                    row.update(kernel_blocks.row(
+                        delivered_before, delivered_after, window, level.value, outcome.stats
+                    ))  # fmt: skip
                 yield BlockResult(samples, row)
                 block += 1
                 if outcome.error is not None:
@@ -254,7 +264,10 @@ def iter_blocks(
         try:
             load.close()
         finally:
-            os.sched_setaffinity(0, saved)
+            try:
+                stack.close()  # the kernel helper thread, if any
+            finally:
+                os.sched_setaffinity(0, saved)
 
 
 # In memory, a run always returns a campaign (empty if stopped before any block); with

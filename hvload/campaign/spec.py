@@ -236,6 +236,7 @@ class CampaignSpec:
         self._check_traps()
         self._check_cpus()
         self._check_levels()
+        self._check_kernel()
         self._check_sizes()
 
     # -- construction from strings --------------------------------------------------------
@@ -301,6 +302,29 @@ class CampaignSpec:
         if bad or not items:
             raise refuse("controls", controls,
                          f"give a comma list of {list(TRAP_KINDS)}, 'auto' or 'none'")  # fmt: skip
+
+    def _check_kernel(self) -> None:
+        """Kernel-mediated kinds need a second CPU (a thread of this process there
+        receives their IPIs) and a kernel that offers them (read, not measured)."""
+        from ..measure import kernel
+
+        asked = [(name, getattr(self, name)) for name in ("probe", "load")]
+        controls = self.controls
+        if controls not in (None, "auto", "none"):
+            items = (controls,) if isinstance(controls, (str, Trap)) else tuple(controls or ())
+            asked += [("controls", c) for c in items]
+        for option, value in asked:
+            kind = value.kind if isinstance(value, Trap) else value
+            if kind not in kernel.KERNEL_KINDS:
+                continue
+            if not self.cpus_for_load:
+                raise refuse(option, value, "it needs a second CPU, where a thread of this "
+                             f"process receives its IPIs; only {list(self.allowed_cpus)} "
+                             f"are allowed here and the probe has {self.cpu_of_probe}")  # fmt: skip
+            try:
+                kernel.check_kernel_mediated(str(kind), self.cpus_for_load[0])
+            except (ValueError, OSError, HvloadError) as exc:
+                raise SpecError(str(exc), option) from None
 
     def _check_cpus(self) -> None:
         allowed = list(self.allowed_cpus)
