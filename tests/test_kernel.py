@@ -281,6 +281,9 @@ def test_the_targets_counter_rises_beyond_its_background(kind: str, no_thread_le
     sent = n * kernel.IPIS_PER_SAMPLE[kind]
     with kernel.Helper(target), kernel.away_from(target):
         executor.burst(kind, 10)  # probe and set-up outside the counted window
+        # A fork after the set-up (here another trap's probe) must not stop the flushes:
+        # a page shared copy-on-write would stay read-only, and mprotect flush nothing.
+        executor.probe(executor.null_trap(), refresh=True)
         got, seconds = _gain(kind, target, lambda: executor.burst(kind, n))
         # The machine's own rate on the same CPU, helper spinning, over the same time.
         background, _ = _gain(kind, target, lambda: time.sleep(seconds))
@@ -329,7 +332,10 @@ def test_kinds_work_as_a_load_trap(kind: str) -> None:
     with LoadGenerator([spec], tsc_hz=2.5e9) as gen, kernel.away_from(target) as mine:
         counter = kernel.COUNTER[kind]
         before = kernel.ipi_counts(mine)
-        executor.burst("null", 200_000)  # keep this thread running on its CPU meanwhile
+        # Keep this thread running on its CPU for 50 ms, long after the worker's first call.
+        end = time.perf_counter() + 0.05
+        while time.perf_counter() < end:
+            executor.burst("null", 20_000)
         got = kernel.delivered(before, kernel.ipi_counts(mine), mine).get(counter)
     (stats,) = gen.stats
     assert stats.calls > 0

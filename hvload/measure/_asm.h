@@ -268,7 +268,10 @@ static inline void hvl_sample_syscall(uint64_t nr, hvl_sample *s)
  * process serves; a page of its own can never be a page another thread is writing (a
  * read-only flip of the Python heap would fault it); and mapping it once keeps mmap,
  * munmap and their own flushes out of every burst. It is written once when mapped: an
- * unpopulated page has no PTE, and mprotect of no PTE flushes nothing.
+ * unpopulated page has no PTE, and mprotect of no PTE flushes nothing. It is marked
+ * MADV_DONTFORK: a fork (every fork probe) would otherwise share it copy-on-write,
+ * leaving the parent's PTE read-only for good; mprotect would then change nothing and
+ * send no shootdown, and the trap would time a call that flushes nothing.
  *
  * System call numbers and MEMBARRIER_* commands are the x86-64 Linux ABI, spelled out
  * here rather than taken from <linux/membarrier.h>, which not every build host has.
@@ -388,6 +391,11 @@ static inline int hvl_kernel_prepare(int kind)
                        MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         if (p == MAP_FAILED)
             return -errno;
+        if (madvise(p, HVL_PAGE_BYTES, MADV_DONTFORK) != 0) {
+            int err = errno;
+            munmap(p, HVL_PAGE_BYTES);
+            return -err;
+        }
         *(volatile char *)p = 1;
         hvl_kernel_page = (char *)p;
     }
@@ -396,7 +404,8 @@ static inline int hvl_kernel_prepare(int kind)
 
 /* In the fork probe's child: registration belongs to the mm, and whether a forked mm
  * inherits it is the kernel's business, so the child registers for itself (the call is
- * idempotent); the page, mapped before the fork, is the child's copy. */
+ * idempotent); the parent's page is not mapped in the child (MADV_DONTFORK), so the
+ * child maps one of its own. */
 static inline int hvl_kernel_prepare_child(int kind)
 {
     if (kind == HVL_TRAP_IPI) {
@@ -404,6 +413,8 @@ static inline int hvl_kernel_prepare_child(int kind)
                                   HVL_MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0);
         return rc < 0 ? (int)rc : 0;
     }
+    if (kind == HVL_TRAP_TLB_FLUSH)
+        hvl_kernel_page = NULL;
     return hvl_kernel_prepare(kind);
 }
 #else

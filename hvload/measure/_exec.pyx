@@ -82,7 +82,7 @@ BYTES_PER_SAMPLE = 4 * 8 + 2 * 2
 _KINDS = (HVL_TRAP_NULL, HVL_TRAP_CPUID, HVL_TRAP_VMCALL, HVL_TRAP_VMMCALL, HVL_TRAP_SYSCALL,
           HVL_TRAP_IPI, HVL_TRAP_TLB_FLUSH)
 _KERNEL_CALLS = {HVL_TRAP_IPI: "membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED)",
-                 HVL_TRAP_TLB_FLUSH: "mmap of the tlb-flush page"}
+                 HVL_TRAP_TLB_FLUSH: "mmap or madvise(MADV_DONTFORK) of the tlb-flush page"}
 
 
 cdef int _require_supported() except -1:
