@@ -138,9 +138,7 @@ class KernelBlocks:
         seconds = max((window[1] - window[0]) / 1e9, 1e-9)
         # The load's calls per second (its workers run a little longer than the probe
         # window, so a rate, not a count); the probe's interrupting calls in the window.
-        load_rate = sum(
-            s.achieved_rate for s in stats if s.trap.split("/")[0] == self.load_kind
-        )
+        load_rate = sum(s.achieved_rate for s in stats if s.trap.split("/")[0] == self.load_kind)
         probe_calls = self.n_samples * sum(kernel.IPIS_PER_SAMPLE[k] for k in self.probe_kinds)
         row: dict[str, Any] = {
             "ipi_cal": totals.get("CAL"),
