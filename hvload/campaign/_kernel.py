@@ -153,7 +153,12 @@ class KernelBlocks:
         counter = kernel.COUNTER[self.load_kind]
         got = totals.get(counter)
         rate = got / seconds if got is not None else float("nan")
-        target = level_value * self.saturation if self.saturation else float("nan")
+        # Each load worker's calls reach the probe CPU at least (other load CPUs too, on
+        # larger machines): the level's fraction of the delivered saturation, per worker.
+        workers = sum(1 for s in stats if s.trap.split("/")[0] == self.load_kind)
+        target = (
+            level_value * self.saturation * max(workers, 1) if self.saturation else float("nan")
+        )
         row.update(delivered_rate=rate, delivered_target=target, load_ok=True)
         if level_value > 0 and target == target and not rate >= DELIVERED_TOLERANCE * target:
             row["load_ok"] = False

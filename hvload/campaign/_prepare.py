@@ -194,7 +194,10 @@ def _prepare(spec: CampaignSpec, saturation_seconds: float) -> Plan:
                 )
             else:
                 saturation = saturation_rate(load_trap, load_cpus[0], tsc_hz, saturation_seconds)
-        levels = fraction_levels(fractions, load_cpus, load_trap, saturation or 1.0)
+        # Kernel-mediated load is paced on what the kernel delivered at saturation (one
+        # interrupt per call to the probe CPU), so a level is a fraction of delivered IPIs.
+        pace = delivered if delivered is not None and delivered > 0 else saturation
+        levels = fraction_levels(fractions, load_cpus, load_trap, pace or 1.0)
     gap = round(tsc_hz / sizes["probe_rate"]) if sizes["probe_rate"] else 0
     design = Design(
         probe=probe_trap,
