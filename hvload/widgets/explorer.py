@@ -51,13 +51,16 @@ def trap_choices(
     -------
     choices, refused
         ``label -> Trap`` for the traps whose probe succeeded (the hypercalls first, then
-        ``cpuid``, then ``null``), and ``label -> reason`` for the others.
+        ``cpuid``, ``null`` and the kernel-mediated ``ipi`` and ``tlb-flush``), and
+        ``label -> reason`` for the others.
     """
     from ..measure.executor import (
         DEFAULT_HYPERCALL_CONTROL,
         cpuid_trap,
         hyperv_hypercall,
+        ipi_trap,
         null_trap,
+        tlb_flush_trap,
     )
 
     traps = [
@@ -65,6 +68,9 @@ def trap_choices(
         hyperv_hypercall(DEFAULT_HYPERCALL_CONTROL, instruction="vmcall"),
         cpuid_trap(0),
         null_trap(),
+        # The guest kernel's IPIs (real hypercalls where it has PV IPIs).
+        ipi_trap(),
+        tlb_flush_trap(),
     ]
     if info is None:
         from ..measure.machine import platform
@@ -73,7 +79,7 @@ def trap_choices(
             info = platform(probe_samples=0)
         except Exception as exc:  # any failure to describe the machine means: do not measure
             return {}, {t.label: f"the platform could not be examined: {exc}" for t in traps}
-    reports = {t.name: t for t in info.traps}
+    reports = {t.name: t for t in [*info.traps, *info.kernel_traps]}
     choices: dict[str, Trap] = {}
     refused: dict[str, str] = {}
     for t in traps:
