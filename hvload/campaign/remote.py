@@ -69,9 +69,11 @@ def prepare(
             vm_load=vm_load, vm_cpus=tuple(vm_cpus) if vm_cpus is not None else None,
         ),
     )  # fmt: skip
-    # The probe side is a local campaign of one level without load.
-    base = local_prepare(spec=dataclasses.replace(spec, remote=None, fractions=(0.0,),
-                                                  load_cpus=(), baseline=None))  # fmt: skip
+    # The probe side is a local campaign of one level without load (its load CPUs still
+    # name the helper CPU of a kernel-mediated probe).
+    base = local_prepare(
+        spec=dataclasses.replace(spec, remote=None, fractions=(0.0,), baseline=None)
+    )
     d = base.design
     load_cpus = spec.cpus_for_load
     load_trap = (
