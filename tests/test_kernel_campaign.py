@@ -139,3 +139,24 @@ def test_without_a_second_cpu_the_kernel_kinds_are_refused_in_one_line(tmp_path:
         assert out.returncode == 2, out.stderr
         assert len(out.stderr.strip().splitlines()) == 1 and "second CPU" in out.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("fault", ["measure@2=SIGINT", "block@2=ENOSPC"])
+def test_a_fault_mid_campaign_leaves_no_helper_and_keeps_the_blocks(
+    fault: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C in the second block, or a full disk after it: the run ends, the finished
+    blocks are kept or said, and the helper thread of the ipi probe is gone."""
+    from hvload import _faultinject
+    from hvload.errors import run_outcome
+
+    plan = campaign.prepare(probe="ipi", fractions=(0.0,), rounds=4, samples=300,
+                            controls=None, seed=4)  # fmt: skip
+    monkeypatch.setenv("HVLOAD_TEST_FAULT", fault)
+    _faultinject.reset()
+    with pytest.raises((KeyboardInterrupt, OSError)) as info:
+        plan.run(tmp_path / "k.parquet")
+    monkeypatch.delenv("HVLOAD_TEST_FAULT")
+    outcome = run_outcome(info.value)
+    assert outcome is not None and outcome.blocks_finished >= 1
+    assert not any(t.name.startswith("hvload-helper") for t in threading.enumerate())
