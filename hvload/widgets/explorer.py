@@ -31,7 +31,7 @@ from ._session import STOPPING, Session, new_path
 if TYPE_CHECKING:
     from ..campaign import Campaign
     from ..measure.executor import Trap
-    from ..measure.machine import PlatformInfo
+    from ..measure.machine import KernelTrapReport, PlatformInfo, TrapReport
     from ..stats import Analysis
 
 __all__ = ["Explorer", "trap_choices"]
@@ -79,7 +79,8 @@ def trap_choices(
             info = platform(probe_samples=0)
         except Exception as exc:  # any failure to describe the machine means: do not measure
             return {}, {t.label: f"the platform could not be examined: {exc}" for t in traps}
-    reports = {t.name: t for t in [*info.traps, *info.kernel_traps]}
+    reports: dict[str, TrapReport | KernelTrapReport] = {t.name: t for t in info.traps}
+    reports.update((t.name, t) for t in info.kernel_traps)
     choices: dict[str, Trap] = {}
     refused: dict[str, str] = {}
     for t in traps:
