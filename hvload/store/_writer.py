@@ -203,8 +203,9 @@ class CampaignWriter:
         if self._owned is None:
             return
         fd = self._owned.fd
-        with contextlib.suppress(OSError):
+        with contextlib.suppress(OSError):  # a failed first write left none
             os.unlink("metadata.json", dir_fd=fd)
+        with contextlib.suppress(OSError):
             if _changed(self.parts, fd) is None:
                 self.parts.rmdir()
             _fsync_dir(self.parts.parent)
