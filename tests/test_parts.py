@@ -15,6 +15,7 @@ import os
 import re
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -170,10 +171,10 @@ def test_a_swap_inside_the_merge_is_caught_before_anything_is_written(
     before = _hashes(target)
     real = _merge._merge_at
 
-    def swap_then_merge(*args: object, **kwargs: object):  # type: ignore[no-untyped-def]
+    def swap_then_merge(*args: Any, **kwargs: Any) -> Any:
         parts.rename(tmp_path / "moved")
         parts.symlink_to(target)
-        return real(*args, **kwargs)  # type: ignore[arg-type]
+        return real(*args, **kwargs)
 
     monkeypatch.setattr(_merge, "_merge_at", swap_then_merge)
     code, _, err = cli("run", *TINY, "-o", str(out))

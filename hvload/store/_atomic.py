@@ -125,7 +125,3 @@ def _write_atomic_at(dir_fd: int, path: Path, fill: Callable[[IO[bytes]], object
 
 def _write_bytes_atomic(path: Path, data: bytes, *, dir_fd: int | None = None) -> None:
     _write_atomic(path, lambda f: f.write(data), dir_fd=dir_fd)
-
-
-def _is_temporary(f: Path) -> bool:
-    return f.name.startswith(".") and f.name.endswith(".tmp")
