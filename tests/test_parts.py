@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -35,7 +36,7 @@ def _fresh_faults(monkeypatch: pytest.MonkeyPatch) -> None:
     _faultinject.reset()
 
 
-def _after_block(monkeypatch: pytest.MonkeyPatch, n: int, act: Callable[[], None]) -> None:
+def _after_block(monkeypatch: pytest.MonkeyPatch, n: int, act: Callable[[], object]) -> None:
     """Call ``act`` once the ``n``-th block's part is on disk (the ``block`` checkpoint)."""
     passed = [0]
     real = runner.checkpoint
@@ -230,3 +231,41 @@ def test_recover_refuses_a_folder_of_another_user(
     assert code == 1, err
     assert "not to this user" in line, line
     assert _hashes(parts) == before
+
+
+def test_a_part_replaced_by_another_block_is_named(
+    tmp_path: Path, cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A valid part of the same campaign under another block's name is not what was written.
+    out = tmp_path / "c.parquet"
+    parts = tmp_path / "c.parquet.parts"
+    _after_block(
+        monkeypatch,
+        2,
+        lambda: shutil.copyfile(parts / "block-00000.parquet", parts / "block-00001.parquet"),
+    )
+    code, _, err = cli("run", *TINY, "-o", str(out))
+    line = _one_line(err)
+    assert code == 1, err
+    assert "block 1 (block-00001.parquet: not the part this run wrote" in line, line
+    assert not out.exists()
+    assert len(list(parts.glob("block-*.parquet"))) == BLOCKS  # every part is kept
+
+
+def test_files_planted_in_the_run_s_folder_are_left_alone(
+    tmp_path: Path, cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The run merges exactly the blocks it wrote and removes only those and its metadata.
+    out = tmp_path / "c.parquet"
+    parts = tmp_path / "c.parquet.parts"
+    planted = {"block-00005.parquet": b"PAR1 not ours PAR1", "notes.txt": b"keep me"}
+
+    def plant() -> None:
+        for name, data in planted.items():
+            (parts / name).write_bytes(data)
+
+    _after_block(monkeypatch, 2, plant)
+    code, _, err = cli("run", *TINY, "-o", str(out))
+    assert code == 0, err
+    assert len(store.load(out).blocks) == BLOCKS
+    assert {p.name: p.read_bytes() for p in parts.iterdir()} == planted

@@ -160,8 +160,12 @@ def _merge_at(
                 _check_owned(part, block, owned.written[name])
         except (CampaignFileError, pa.ArrowException, OSError, ValueError, KeyError) as exc:
             # A part that cannot be read is left out and named; the others are kept.
-            reason = exc.strerror if owned is not None and isinstance(exc, OSError) else None
-            skipped.append(f"{part.name}: {reason or exc}")
+            reason = str(exc)
+            if owned is not None:  # the folder is named once, in the writer's message
+                if isinstance(exc, OSError) and exc.strerror:
+                    reason = exc.strerror
+                reason = reason.removeprefix(f"{part}: ")
+            skipped.append(f"{part.name}: {reason}")
             continue
         tables.append(table)
         blocks.append(block)
@@ -170,12 +174,14 @@ def _merge_at(
         lost = ", ".join(
             f"block {owned.written[s.split(':', 1)[0]][0]} ({s})" for s in skipped[:3]
         ) + (f" and {len(skipped) - 3} more" if len(skipped) > 3 else "")
-        raise PartsFolderError(
+        refused = PartsFolderError(
             f"{parts}: {lost}: deleted or changed while the run was live; no campaign file "
             f"was written; the other {len(merged)} finished block"
             f"{'s are' if len(merged) != 1 else ' is'} kept in {parts} "
             f"(`hvload recover {shlex.quote(os.fspath(path))}` writes a file of them)"
         )
+        refused.kept = len(merged)
+        raise refused
     if path.exists() or path.is_symlink():
         done = _merged_already(path, metadata, blocks)
         if done is None or not merged:

@@ -26,8 +26,11 @@ class PartsFolderError(HvloadError, OSError):
     """A parts folder is not the one this run made, or lacks or changed a block of it.
 
     An :class:`OSError` (without an errno): the command line reports it in one line
-    and exits with status 1.
+    and exits with status 1. ``kept`` is the number of the run's blocks verified in
+    the folder, where the error is about missing or changed parts.
     """
+
+    kept: int | None = None
 
 
 def _open_parts(parts: Path) -> int:

@@ -181,8 +181,9 @@ class CampaignWriter:
                     camp = _merge(self.path, owned=owned)
                 except PartsFolderError as exc:
                     self._broken = exc
-                    # What is on disk in the folder now, for the caller's message.
-                    self.blocks_written = len(owned.written) - len(owned.missing())
+                    # The blocks still whole in the folder, for the caller's message.
+                    if exc.kept is not None:
+                        self.blocks_written = exc.kept
                     raise
             self._campaign, self._closed = camp, True
             self._close_folder()
