@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import fnmatch
 import os
-import shlex
 from collections.abc import Sequence
 from pathlib import Path
 from typing import IO
@@ -177,8 +176,7 @@ def _merge_at(
         refused = PartsFolderError(
             f"{parts}: {lost}: deleted or changed while the run was live; no campaign file "
             f"was written; the other {len(merged)} finished block"
-            f"{'s are' if len(merged) != 1 else ' is'} kept in {parts} "
-            f"(`hvload recover {shlex.quote(os.fspath(path))}` writes a file of them)"
+            f"{'s are' if len(merged) != 1 else ' is'} kept in {parts}"
         )
         refused.kept = len(merged)
         raise refused
