@@ -14,6 +14,14 @@ merge and take effect after it. If the merge fails (a full disk) or the process 
 killed, the folder stays behind and :func:`recover` (``hvload recover FILE``) writes the
 campaign file from its finished blocks: at most the block in flight is lost.
 
+**Nothing outside the run's folder.** The writer opens the ``.parts`` folder it made
+once and writes, merges and removes its parts through that descriptor; it merges
+exactly the blocks it recorded writing. A folder swapped for a link, or a part deleted
+or changed mid-run, raises :class:`PartsFolderError` (one line: the block(s) and where
+the others are); no file lacking a block is written and nothing is removed.
+:func:`recover` refuses a ``.parts`` that is a link or another user's folder, and
+removes only files it can prove it wrote.
+
 **Every write is atomic and durable.** Each part, ``metadata.json`` and the campaign file
 are written to a uniquely named temporary in the same folder (``tempfile.mkstemp``:
 ``O_EXCL``, never following a planted link), flushed with ``fsync``, renamed into place
@@ -33,10 +41,10 @@ the problem. ``load(path, verify=False)`` reads a damaged file for forensics.
 
 The modules, each importing only those before it (tests and benchmarks also reach in):
 ``_protect`` (the switch of these protections, for benchmarks), ``_atomic`` (the
-writes), ``_format`` (the stored layout and the writing of a campaign file), ``_lock``
-(the owner), ``_verify`` (the checks), ``_reader`` (:func:`load`, :func:`read_footer`),
-``_merge`` (the parts into the file, :func:`recover`), ``_writer``
-(:class:`CampaignWriter`, :func:`save`).
+writes), ``_owned`` (the run's own parts folder), ``_format`` (the stored layout and the
+writing of a campaign file), ``_lock`` (the owner), ``_verify`` (the checks),
+``_reader`` (:func:`load`, :func:`read_footer`), ``_merge`` (the parts into the file,
+:func:`recover`), ``_writer`` (:class:`CampaignWriter`, :func:`save`).
 """
 
 from __future__ import annotations
@@ -45,6 +53,7 @@ from __future__ import annotations
 from ._format import SAMPLE_SCHEMA, STORED_COLUMNS, STORED_SCHEMA, ZSTD_LEVEL
 from ._lock import OutputLock, claim, holder_text, live_holder
 from ._merge import recover
+from ._owned import PartsFolderError
 from ._reader import load, read_footer
 from ._verify import MAX_TEXT_BYTES
 from ._writer import CampaignWriter, save
@@ -57,6 +66,7 @@ __all__ = [
     "ZSTD_LEVEL",
     "CampaignWriter",
     "OutputLock",
+    "PartsFolderError",
     "claim",
     "holder_text",
     "live_holder",

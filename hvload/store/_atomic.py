@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import secrets
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -56,9 +57,22 @@ def _file_mode() -> int:
 _MODE: int | None = None
 
 
-def _write_atomic(path: Path, fill: Callable[[IO[bytes]], object], phase: str = "write") -> None:
-    """Write ``path`` through a fresh ``O_EXCL`` temporary beside it, fsync, rename, fsync."""
+def _write_atomic(
+    path: Path,
+    fill: Callable[[IO[bytes]], object],
+    phase: str = "write",
+    *,
+    dir_fd: int | None = None,
+) -> None:
+    """Write ``path`` through a fresh ``O_EXCL`` temporary beside it, fsync, rename, fsync.
+
+    With ``dir_fd`` (a folder opened by the caller) the file ``path.name`` is written in
+    that folder, wherever ``path.parent`` now leads.
+    """
     checkpoint("write", path)
+    if dir_fd is not None:
+        _write_atomic_at(dir_fd, path, fill)
+        return
     # mkstemp opens with O_CREAT | O_EXCL (and O_NOFOLLOW): a name someone planted,
     # link or not, is never opened; it retries with another random name.
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name[:64]}.", suffix=".tmp", dir=path.parent)
@@ -78,9 +92,36 @@ def _write_atomic(path: Path, fill: Callable[[IO[bytes]], object], phase: str = 
     _fsync_dir(path.parent)
 
 
-def _write_bytes_atomic(path: Path, data: bytes) -> None:
-    _write_atomic(path, lambda f: f.write(data))
+def _write_atomic_at(dir_fd: int, path: Path, fill: Callable[[IO[bytes]], object]) -> None:
+    name = path.name
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    for _ in range(100):
+        tmp = f".{name[:64]}.{secrets.token_hex(4)}.tmp"
+        try:
+            # 0o666 less the umask, as a plain open() would make it.
+            fd = os.open(tmp, flags, 0o666, dir_fd=dir_fd)
+            break
+        except FileExistsError:
+            continue
+    else:
+        raise FileExistsError(errno.EEXIST, "no free temporary name beside it", str(path))
+    try:
+        with open(fd, "wb") as f:
+            fill(f)
+            f.flush()
+            _fsync(f.fileno())
+        os.replace(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp, dir_fd=dir_fd)
+        raise
+    if _protect.PROTECT:
+        try:
+            os.fsync(dir_fd)
+        except OSError as exc:
+            if exc.errno not in (errno.EINVAL, errno.ENOTSUP):
+                raise
 
 
-def _is_temporary(f: Path) -> bool:
-    return f.name.startswith(".") and f.name.endswith(".tmp")
+def _write_bytes_atomic(path: Path, data: bytes, *, dir_fd: int | None = None) -> None:
+    _write_atomic(path, lambda f: f.write(data), dir_fd=dir_fd)

@@ -9,9 +9,11 @@ checkpoints fire here.
 from __future__ import annotations
 
 import contextlib
+import fnmatch
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 import pyarrow as pa
@@ -21,9 +23,10 @@ from .._faultinject import checkpoint
 from ..errors import CampaignFileError, CorruptCampaignError
 from ..model import FORMAT_VERSION, LEGACY_COLUMNS, SAMPLE_COLUMNS, Campaign
 from . import _protect
-from ._atomic import _fsync_dir, _is_temporary
+from ._atomic import _fsync_dir
 from ._format import _BLOCK_KEY, _loads, _names_of, _table_digest, _write_campaign
 from ._lock import OutputLock, _parts_dir
+from ._owned import PartsFolderError, _changed, _open_parts, _Owned, _torn_temporary
 from ._reader import load
 from ._verify import _block_row_problem, _schema_problem
 
@@ -36,10 +39,16 @@ def recover(path: str | os.PathLike[str]) -> Campaign:
     (``recover_skipped``) and kept in the folder; the parts merged are removed only once
     the campaign file has been read back and verified.
 
+    ``<path>.parts`` must be a folder of this user, not a link (else
+    :class:`PartsFolderError`, and nothing changes); only the parts merged, the
+    metadata and torn writes of hvload's own are removed, never other files.
+
     Raises
     ------
     CampaignBusyError
         While the run that writes ``path`` is alive.
+    PartsFolderError
+        If ``<path>.parts`` is a link or not this user's.
     CampaignFileError
         If there is no unfinished campaign at ``path`` or none of its blocks is readable.
     FileExistsError
@@ -49,14 +58,29 @@ def recover(path: str | os.PathLike[str]) -> Campaign:
     if not os.fspath(path).strip():
         raise ValueError("the campaign path is empty")
     parts = _parts_dir(path)
-    if not parts.is_dir():
+    if not parts.is_dir() and not parts.is_symlink():
         raise CampaignFileError(f"{parts}: no unfinished campaign there (no such folder)")
+    # A link, or a folder of another user, is refused before anything (even the lock).
+    os.close(_open_parts(parts))
     with OutputLock(path, "hvload recover"):
         return _merge(path)
 
 
-def _read_part(part: Path, campaign_id: object, check_digest: bool) -> tuple[pa.Table, dict]:
-    pf = pq.ParquetFile(part, page_checksum_verification=_protect.PROTECT)
+def _read_part(
+    part: Path, campaign_id: object, check_digest: bool, fd: int | None = None
+) -> tuple[pa.Table, dict]:
+    if fd is None:
+        return _read_part_from(part, part, campaign_id, check_digest)
+    # Relative to the folder opened once, never through a link planted as a part.
+    f = os.open(part.name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
+    with open(f, "rb") as source:
+        return _read_part_from(part, source, campaign_id, check_digest)
+
+
+def _read_part_from(
+    part: Path, source: Path | IO[bytes], campaign_id: object, check_digest: bool
+) -> tuple[pa.Table, dict]:
+    pf = pq.ParquetFile(source, page_checksum_verification=_protect.PROTECT)
     meta = pf.schema_arrow.metadata or {}
     if _BLOCK_KEY not in meta:
         raise CampaignFileError(f"{part}: not a block part (no {_BLOCK_KEY.decode()!r})")
@@ -85,36 +109,82 @@ def _read_part(part: Path, campaign_id: object, check_digest: bool) -> tuple[pa.
     return table, block
 
 
-def _merge(path: Path, *, check_parts: bool = True) -> Campaign:
+def _merge(path: Path, *, check_parts: bool = True, owned: _Owned | None = None) -> Campaign:
     """Merge ``<path>.parts`` into ``path``; the caller holds the path's lock.
 
     ``check_parts`` verifies each part's digest so that a bad one is left out; the
-    writer's own merge skips that, since the merged file is verified as a whole against
-    the digests taken in memory (and a failure leaves every part for :func:`recover`).
+    writer's own merge (``owned``) skips that: it merges exactly the parts it wrote,
+    checks each one's block row against what it wrote, refuses (changing nothing) if
+    one is missing or changed, and verifies the merged file as a whole against the
+    digests it took in memory (a failure leaves every part for :func:`recover`).
     """
     parts = _parts_dir(path)
+    if owned is not None:
+        return _merge_at(path, parts, owned.fd, False, owned)
+    fd = _open_parts(parts)
+    try:
+        return _merge_at(path, parts, fd, check_parts, None)
+    finally:
+        os.close(fd)
+
+
+def _merge_at(
+    path: Path, parts: Path, fd: int, check_parts: bool, owned: _Owned | None
+) -> Campaign:
+    changed = _changed(parts, fd)
+    if changed is not None:
+        if owned is None:  # recover: the folder went between its open and now
+            raise PartsFolderError(f"{parts}: {changed}; nothing was merged or removed")
+        raise owned.moved(parts, changed, "nothing was merged, nothing else written or removed")
     meta_file = parts / "metadata.json"
-    if not meta_file.is_file():
-        raise CampaignFileError(f"{parts}: no unfinished campaign there (no metadata.json)")
-    metadata = _loads(meta_file, meta_file.read_bytes(), "the campaign metadata")
+    try:
+        raw = _read_at(fd, "metadata.json")
+    except FileNotFoundError:
+        raise CampaignFileError(
+            f"{parts}: no unfinished campaign there (no metadata.json)"
+        ) from None
+    metadata = _loads(meta_file, raw, "the campaign metadata")
     if not isinstance(metadata, dict):
         raise CampaignFileError(f"{meta_file}: the campaign metadata is not a JSON object")
+    if owned is not None:
+        names = list(owned.written)
+    else:
+        names = sorted(n for n in os.listdir(fd) if fnmatch.fnmatchcase(n, "block-*.parquet"))
     tables, blocks, merged, skipped = [], [], [], []
-    for part in sorted(parts.glob("block-*.parquet")):
+    for name in names:
+        part = parts / name
         try:
-            table, block = _read_part(part, metadata.get("campaign"), check_parts)
+            table, block = _read_part(part, metadata.get("campaign"), check_parts, fd)
+            if owned is not None:
+                _check_owned(part, block, owned.written[name])
         except (CampaignFileError, pa.ArrowException, OSError, ValueError, KeyError) as exc:
             # A part that cannot be read is left out and named; the others are kept.
-            skipped.append(f"{part.name}: {exc}")
+            reason = str(exc)
+            if owned is not None:  # the folder is named once, in the writer's message
+                if isinstance(exc, OSError) and exc.strerror:
+                    reason = exc.strerror
+                reason = reason.removeprefix(f"{part}: ")
+            skipped.append(f"{part.name}: {reason}")
             continue
         tables.append(table)
         blocks.append(block)
-        merged.append(part)
+        merged.append(name)
+    if owned is not None and skipped:
+        lost = ", ".join(
+            f"block {owned.written[s.split(':', 1)[0]][0]} ({s})" for s in skipped[:3]
+        ) + (f" and {len(skipped) - 3} more" if len(skipped) > 3 else "")
+        refused = PartsFolderError(
+            f"{parts}: {lost}: deleted or changed while the run was live; no campaign file "
+            f"was written; the other {len(merged)} finished block"
+            f"{'s are' if len(merged) != 1 else ' is'} kept in {parts}"
+        )
+        refused.kept = len(merged)
+        raise refused
     if path.exists() or path.is_symlink():
         done = _merged_already(path, metadata, blocks)
         if done is None or not merged:
             raise FileExistsError(f"{path} exists already; move it away before recovering {parts}")
-        _remove_parts(parts, merged, keep_metadata=bool(skipped))
+        _remove_parts(parts, fd, merged, keep_metadata=bool(skipped))
         return done
     if not tables:
         raise CampaignFileError(
@@ -137,8 +207,25 @@ def _merge(path: Path, *, check_parts: bool = True) -> Campaign:
             path.unlink()
         raise
     checkpoint("merged", path)
-    _remove_parts(parts, merged, keep_metadata=bool(skipped))
+    _remove_parts(parts, fd, merged, keep_metadata=bool(skipped))
     return camp
+
+
+def _read_at(fd: int, name: str) -> bytes:
+    f = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
+    with open(f, "rb") as file:
+        return file.read()
+
+
+def _check_owned(part: Path, block: dict, wrote: tuple[object, int, str | None]) -> None:
+    """Refuse a part whose block row is not the one the writer wrote under that name."""
+    block_id, n_samples, digest = wrote
+    if (block.get("block"), block.get("n_samples"), block.get("sha256")) != wrote:
+        raise CampaignFileError(
+            f"{part}: not the part this run wrote (block {block.get('block')!r}, "
+            f"{block.get('n_samples')} samples; it wrote block {block_id!r}, {n_samples} "
+            f"samples{', another digest' if block.get('sha256') != digest else ''})"
+        )
 
 
 def _merged_already(path: Path, metadata: dict, blocks: list[dict]) -> Campaign | None:
@@ -153,14 +240,17 @@ def _merged_already(path: Path, metadata: dict, blocks: list[dict]) -> Campaign 
     return camp if all(b.get("sha256") in have for b in blocks) else None
 
 
-def _remove_parts(parts: Path, merged: Sequence[Path], *, keep_metadata: bool) -> None:
-    for part in merged:
-        part.unlink()
+def _remove_parts(parts: Path, fd: int, merged: Sequence[str], *, keep_metadata: bool) -> None:
+    # Only what hvload wrote goes: the parts just merged (verified), the metadata they
+    # belong to, and torn writes of its own; anything else keeps the folder.
+    for name in merged:
+        os.unlink(name, dir_fd=fd)
     if not keep_metadata:
-        for f in parts.iterdir():
-            if _is_temporary(f):  # torn writes of unfinished blocks
-                f.unlink()
-        (parts / "metadata.json").unlink()
-        with contextlib.suppress(OSError):  # anything we did not make stays
-            parts.rmdir()
+        for name in os.listdir(fd):
+            if _torn_temporary(fd, name):  # torn writes of unfinished blocks
+                os.unlink(name, dir_fd=fd)
+        os.unlink("metadata.json", dir_fd=fd)
+        if _changed(parts, fd) is None:
+            with contextlib.suppress(OSError):  # anything we did not make stays
+                os.rmdir(parts)
     _fsync_dir(parts.parent)

@@ -6,6 +6,7 @@ import contextlib
 import os
 import signal
 import threading
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, cast
@@ -14,10 +15,11 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from ..model import FORMAT_VERSION, BlockResult, Campaign, wide_samples
-from ._atomic import _fsync_dir, _is_temporary, _write_atomic, _write_bytes_atomic
+from ._atomic import _fsync_dir, _write_atomic
 from ._format import _BLOCK_KEY, _block_table, _dumps, _parquet_options, _write_campaign
 from ._lock import OutputLock, _check_free, _parts_dir, claim
 from ._merge import _merge
+from ._owned import PartsFolderError, _changed, _open_parts, _Owned
 from ._reader import load
 
 
@@ -71,6 +73,12 @@ class CampaignWriter:
     ----------
     blocks_written
         Finished blocks on disk in :attr:`parts`.
+
+    The writer opens the folder it creates once and writes, merges and removes its parts
+    through that descriptor, and records each block it wrote (id, sample count, digest,
+    file name). If the folder's name leads elsewhere later (a link, another folder), or
+    a recorded part is missing or changed, it raises :class:`PartsFolderError` naming
+    the block(s) and where the others are, writes no campaign file, and removes nothing.
     """
 
     def __init__(
@@ -87,6 +95,8 @@ class CampaignWriter:
         self._closed = False
         self._campaign: Campaign | None = None
         self._own_lock = lock is None
+        self._owned: _Owned | None = None
+        self._broken: PartsFolderError | None = None
         self._lock = claim(self.path) if lock is None else lock
         if not self._lock.held or self._lock.path != self.path:
             raise ValueError(f"the lock given is not held for {self.path}")
@@ -95,8 +105,11 @@ class CampaignWriter:
             _check_free(self.path)
             self.parts.mkdir()
             made = True
+            fd = _open_parts(self.parts)
+            self._finalizer = weakref.finalize(self, os.close, fd)
+            self._owned = _Owned(fd)
             _fsync_dir(self.parts.parent)
-            _write_bytes_atomic(self.parts / "metadata.json", _dumps(metadata))
+            self._write(self.parts / "metadata.json", lambda f: f.write(_dumps(metadata)))
         except BaseException:
             if made:  # leave nothing behind: no block was written
                 self._discard()
@@ -110,10 +123,35 @@ class CampaignWriter:
         table, row = _block_table(result.samples, result.block)
         table = table.replace_schema_metadata({_BLOCK_KEY: _dumps(row)})
         part = self.parts / f"block-{self.blocks_written:05d}.parquet"
+        if self._broken is not None:
+            raise self._broken
         # A block that was measured is stored even if Ctrl-C arrives while it is written.
         with _signals_held():
-            _write_atomic(part, lambda f: pq.write_table(table, f, **_parquet_options()))
+            self._write(part, lambda f: pq.write_table(table, f, **_parquet_options()))
+            owned = cast("_Owned", self._owned)
+            owned.written[part.name] = (row["block"], row["n_samples"], row.get("sha256"))
             self.blocks_written += 1
+        # Still written into the folder it made; but a swap is reported at once.
+        changed = _changed(self.parts, owned.fd)
+        if changed is not None:
+            self._broken = self._moved(changed)
+            raise self._broken
+
+    def _write(self, path: Path, fill: Any) -> None:
+        """Write ``path`` in the writer's own folder, never through what its name leads to."""
+        owned = cast("_Owned", self._owned)
+        try:
+            _write_atomic(path, fill, dir_fd=owned.fd)
+        except OSError as exc:
+            changed = _changed(self.parts, owned.fd)
+            if changed is None:
+                raise
+            self._broken = self._moved(changed)
+            raise self._broken from exc
+
+    def _moved(self, changed: str) -> PartsFolderError:
+        owned = cast("_Owned", self._owned)
+        return owned.moved(self.parts, changed, "nothing was written or removed outside it")
 
     def close(self) -> Campaign | None:
         """Merge the parts into the campaign file and return the campaign read back.
@@ -126,13 +164,29 @@ class CampaignWriter:
             return self._campaign
         with _signals_held():
             self.metadata.setdefault("end_utc", None)
+            if self._broken is not None:
+                raise self._broken
             if self.blocks_written == 0:
                 self._discard()
                 camp = None
             else:
-                _write_bytes_atomic(self.parts / "metadata.json", _dumps(self.metadata))
-                camp = _merge(self.path, check_parts=False)
+                owned = cast("_Owned", self._owned)
+                changed = _changed(self.parts, owned.fd)
+                if changed is not None:
+                    self._broken = self._moved(changed)
+                    raise self._broken
+                meta = _dumps(self.metadata)
+                self._write(self.parts / "metadata.json", lambda f: f.write(meta))
+                try:
+                    camp = _merge(self.path, owned=owned)
+                except PartsFolderError as exc:
+                    self._broken = exc
+                    # The blocks still whole in the folder, for the caller's message.
+                    if exc.kept is not None:
+                        self.blocks_written = exc.kept
+                    raise
             self._campaign, self._closed = camp, True
+            self._close_folder()
             self.release()
         return camp
 
@@ -141,13 +195,22 @@ class CampaignWriter:
         if self._own_lock:
             self._lock.release()
 
+    def _close_folder(self) -> None:
+        if self._owned is not None:
+            self._finalizer()
+
     def _discard(self) -> None:
+        # Only the metadata.json it wrote goes, and the folder if nothing else is in it.
+        if self._owned is None:
+            return
+        fd = self._owned.fd
+        with contextlib.suppress(OSError):  # a failed first write left none
+            os.unlink("metadata.json", dir_fd=fd)
         with contextlib.suppress(OSError):
-            for f in self.parts.iterdir():
-                if f.name == "metadata.json" or _is_temporary(f):
-                    f.unlink()
-            self.parts.rmdir()
+            if _changed(self.parts, fd) is None:
+                self.parts.rmdir()
             _fsync_dir(self.parts.parent)
+        self._close_folder()
 
 
 def save(campaign: Campaign, path: str | os.PathLike[str]) -> Campaign:
