@@ -28,8 +28,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     import signal
 
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    # The handler goes in first: a Ctrl-C at any moment, even while the parser is built,
+    # ends in one line and 130, never in a traceback.
     stopped_by: list[int] = []
 
     def on_signal(signum: int, frame: object) -> None:
@@ -40,13 +40,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise KeyboardInterrupt
 
     previous = {}
+    prefix = "hvload"
     try:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            previous[sig] = signal.signal(sig, on_signal)
-    except ValueError:  # not the main thread: leave signals alone
-        pass
-    prefix = f"hvload {args.command}"
-    try:
+        try:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                previous[sig] = signal.signal(sig, on_signal)
+        except ValueError:  # not the main thread: leave signals alone
+            pass
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        prefix = f"hvload {args.command}"
         code = args.func(args)
         sys.stdout.flush()  # a closed pipe fails here, inside the mapping below
         return code
@@ -56,9 +59,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write(line)
         return code
     except BrokenPipeError as exc:
-        parser.exit(*broken_pipe(prefix, exc))
+        code, line = broken_pipe(prefix, exc)
     except EXPECTED as exc:
-        parser.exit(*failed(prefix, exc))
+        code, line = failed(prefix, exc)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+    sys.stderr.write(line)
+    sys.exit(code)

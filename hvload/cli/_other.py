@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 
 from ._values import int_list
@@ -101,6 +102,8 @@ def cmd_agent(args: argparse.Namespace) -> int:
                          "tcp://10.0.0.1:8786")  # fmt: skip
     if not 0 <= args.port <= 65535:
         raise ValueError(f"--port {args.port} is not allowed; use 0 (any free port) to 65535")
+    if not (math.isfinite(args.timeout) and args.timeout > 0):
+        raise ValueError(f"--timeout {args.timeout} is not allowed; give a number of seconds > 0")
     cpus = int_list(args.cpus, "--cpus") if args.cpus is not None else None
     if cpus is not None:
         import os
@@ -125,5 +128,8 @@ def cmd_agent(args: argparse.Namespace) -> int:
 def cmd_dashboard(args: argparse.Namespace) -> int:
     from ..widgets.dashboard import serve
 
+    if args.data is not None and not args.data.strip():
+        # An empty name would serve the working folder.
+        raise ValueError("--data '' is empty; give the folder of stored campaigns")
     serve(port=args.port, ip=args.ip, token=args.token, data_dir=args.data, open_browser=args.open)
     return 0  # not reached: the server replaces this process

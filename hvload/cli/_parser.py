@@ -4,12 +4,43 @@ function that runs it (``args.func``)."""
 from __future__ import annotations
 
 import argparse
+from typing import Any, NoReturn
 
 from ._analysis import cmd_compare, cmd_plan, cmd_report
 from ._other import cmd_agent, cmd_dashboard, cmd_info, cmd_recover, cmd_survey
 from ._run import cmd_run
 
 __all__ = ["build_parser"]
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argparse parser whose errors are one line: what is wrong and where help is.
+
+    argparse prints the whole usage first (6 to 13 lines); the subcommands' parsers are
+    made of this class too, so every argument error of ``hvload`` reads alike.
+    """
+
+    #: The subcommands' parsers by name (on the top parser), to report extras as theirs.
+    commands: dict[str, argparse.ArgumentParser]
+
+    def parse_args(self, args: Any = None, namespace: Any = None) -> Any:
+        parsed, extra = self.parse_known_args(args, namespace)
+        if extra:
+            # argparse blames the top parser for a subcommand's unknown option.
+            where = getattr(self, "commands", {}).get(getattr(parsed, "command", None), self)
+            where.error(f"unrecognized arguments: {' '.join(extra)}")
+        return parsed
+
+    def error(self, message: str) -> NoReturn:
+        text = " ".join(message.split())
+        self.exit(2, f"{self.prog}: error: {text}; see {self.prog} --help\n")
+
+
+def _path(text: str) -> str:
+    # An empty path would become Path('.') (the working folder) further down.
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"{text!r} is empty; give a file name")
+    return text
 
 
 def _add_analysis(p: argparse.ArgumentParser) -> None:
@@ -52,7 +83,7 @@ def _add_exclude(p: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     from .. import __version__
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="hvload",
         description="Measure hypercall and VM-exit latency from inside a virtual machine.",
     )
@@ -198,7 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_agent)
 
     p = sub.add_parser("report", help="summaries, tests and verdicts for a campaign file")
-    p.add_argument("file", help="campaign file (.parquet) written by hvload run")
+    p.add_argument("file", type=_path, help="campaign file (.parquet) written by hvload run")
     _add_metric(p)
     p.add_argument(
         "--baseline", default=None, help="reference level by name (default: the recorded one)"
@@ -210,7 +241,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "plan", help="rounds (and samples per block) a campaign needs to find a given change"
     )
-    p.add_argument("file", help="a stored or pilot campaign (.parquet) from this machine")
+    p.add_argument(
+        "file", type=_path, help="a stored or pilot campaign (.parquet) from this machine"
+    )
     p.add_argument(
         "--effect", default="2%", help="change to detect, e.g. 2%% or 0.02 (default 2%%)"
     )
@@ -237,7 +270,9 @@ def build_parser() -> argparse.ArgumentParser:
         "as independent, verdicts with the practical threshold, and what cannot be "
         "compared (different level sets, probes, clocks). Needs pip install 'hvload[dataset]'.",
     )
-    p.add_argument("paths", nargs="+", help="campaign files (.parquet) or folders of them")
+    p.add_argument(
+        "paths", nargs="+", type=_path, help="campaign files (.parquet) or folders of them"
+    )
     p.add_argument(
         "--by",
         default=None,
@@ -267,7 +302,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "recover", help="write a campaign file from the finished blocks of a cut-off run"
     )
-    p.add_argument("path", help="the campaign file the run was writing (its .parts folder exists)")
+    p.add_argument(
+        "path", type=_path, help="the campaign file the run was writing (its .parts folder exists)"
+    )
     p.set_defaults(func=cmd_recover)
 
     p = sub.add_parser(
@@ -287,4 +324,5 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--open", action="store_true", help="open the page in a web browser")
     p.set_defaults(func=cmd_dashboard)
 
+    parser.commands = dict(sub.choices)
     return parser

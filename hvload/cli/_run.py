@@ -37,11 +37,13 @@ def run_request(args: argparse.Namespace) -> dict[str, Any]:
     the same words everywhere; the command line adds the output file and the analysis.
     """
     from .._optional import check_extra
-    from ..campaign import CampaignSpec
 
-    config = analysis_config(args)
     if args.output is not None and not args.output.strip():
         raise ValueError("--output '' is empty; give a campaign file name")
+    # The campaign package (pandas) is lighter than the statistics (scipy): the run
+    # options are checked first, so that most mistakes are refused quickly.
+    from ..campaign import CampaignSpec
+
     spec = CampaignSpec.from_strings(
         probe=args.probe, load=args.load, levels=args.levels, cpu_levels=args.cpu_levels,
         probe_cpu=args.probe_cpu, load_cpus=args.load_cpus, samples=args.samples,
@@ -51,6 +53,7 @@ def run_request(args: argparse.Namespace) -> dict[str, Any]:
         vm_cpus=args.vm_cpus, agents=args.agents, lease=args.lease,
         agent_timeout=args.agent_timeout,
     )  # fmt: skip
+    config = analysis_config(args)
     if spec.remote is not None:
         check_extra("distributed", "--scheduler (load from neighbour machines)")
     return {"path": args.output or _default_output(), "config": config, "spec": spec}
@@ -97,6 +100,9 @@ def _remote_plan(spec: Any, stack: contextlib.ExitStack) -> Any:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    # Every argument is checked before the heavy imports, so a mistake is refused at once.
+    request = run_request(args)
+
     from tqdm import tqdm
 
     from .. import stats
@@ -104,7 +110,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     from ..campaign import prepare
     from ..store import claim
 
-    request = run_request(args)
     config: stats.AnalysisConfig = request["config"]
     path = str(request["path"])
     # The output is owned (locked) before anything is measured; nothing is on disk before.

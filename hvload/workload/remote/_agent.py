@@ -35,6 +35,28 @@ _ACTIVE: weakref.WeakSet[LoadAgent] = weakref.WeakSet()
 _ACTIVE_LOCK = threading.Lock()
 
 
+def check_agent_args(scheduler: str, death_timeout: float | None) -> None:
+    """Refuse a scheduler address that is not ``tcp://HOST:PORT`` or ``tls://HOST:PORT``
+    and a timeout that is not a finite number of seconds above 0, before anything starts
+    (Dask would fail later with a traceback or an odd message)."""
+    import math
+    from urllib.parse import urlsplit
+
+    example = "write e.g. tcp://10.0.0.1:8786"
+    scheme, sep, _ = scheduler.partition("://")
+    if not sep or scheme not in ("tcp", "tls"):
+        raise ValueError(f"scheduler {scheduler!r} is not a tcp:// or tls:// address; {example}")
+    try:
+        parts = urlsplit(scheduler)
+        port = parts.port
+    except ValueError:
+        port = -1
+    if not parts.hostname or port is None or not 0 < port <= 65535 or parts.path.strip("/"):
+        raise ValueError(f"scheduler {scheduler!r} needs a host and a port 1-65535; {example}")
+    if death_timeout is not None and not (math.isfinite(death_timeout) and death_timeout > 0):
+        raise ValueError(f"timeout {death_timeout} is not allowed; give a number of seconds > 0")
+
+
 def _offered_cpus() -> list[int]:
     allowed = sorted(os.sched_getaffinity(0))
     text = os.environ.get(CPUS_ENV, "").strip()
@@ -274,11 +296,22 @@ def serve_agent(
     """
     import socket
 
+    check_agent_args(scheduler, death_timeout)
+
     import dask
     from distributed import Worker
 
     from ...measure.machine import platform
 
+    if scheduler.startswith("tls://") and security is None:
+        from distributed.security import Security
+
+        # Without certificates Dask fails to start the worker with a TypeError traceback.
+        if Security().get_connection_args("worker").get("ssl_context") is None:
+            raise ValueError(
+                f"scheduler {scheduler!r}: tls:// needs certificates in Dask's configuration "
+                "(distributed.comm.tls); see the README, or use tcp://"
+            )
     if cpus is not None:
         os.environ[CPUS_ENV] = ",".join(str(c) for c in cpus)
     offered = _offered_cpus()
