@@ -71,6 +71,18 @@ def _kept(exc: BaseException, path: str, total: int) -> str:
     if not finished:
         return "no block had finished; nothing was written"
     close_error = outcome.close_error if outcome else None
+    from ..store import PartsFolderError
+
+    parts_error = next((e for e in (exc, close_error) if isinstance(e, PartsFolderError)), None)
+    if parts_error is not None:
+        # Its own line says where the blocks are; after a swapped folder recover would
+        # refuse the link, so it is offered only for a folder that is still the run's.
+        kept = parts_error.kept
+        if kept is None:
+            return "nothing was written"
+        return (
+            f"`hvload recover {shlex.quote(path)}` rebuilds the file from its {kept} whole blocks"
+        )
     why = ""
     if close_error is not None and close_error is not exc:
         why = f"writing {path} failed ({error_text(close_error, hint=False)}); "
