@@ -219,7 +219,9 @@ def test_a_missing_engine_is_named_in_one_line(
         fresh.block_table(engine="dask")
 
 
-def test_dask_on_a_local_cluster_agrees_to_the_last_digit(ds: hvload.Dataset) -> None:
+def test_dask_on_a_local_cluster_agrees_to_the_last_digit(
+    ds: hvload.Dataset, damaged: tuple[Path, Path, int]
+) -> None:
     distributed = pytest.importorskip("distributed")
     pytest.importorskip("dask.dataframe")
     expected = ds.block_table()
@@ -233,6 +235,10 @@ def test_dask_on_a_local_cluster_agrees_to_the_last_digit(ds: hvload.Dataset) ->
         got = ds.block_table(engine="dask", client=client)
         got_response = ds.block_table(response, engine="dask", client=client)
         workers = len(client.scheduler_info()["workers"])
+        # The workers verify the files (the samples stay on the cluster), and say where.
+        a, b, block = damaged
+        with pytest.raises(CorruptCampaignError, match=f"{b}: block {block}:"):
+            hvload.dataset([a, b]).block_table(engine="dask", client=client)
     assert workers == 2
     pd.testing.assert_frame_equal(got, expected, check_exact=True)
     pd.testing.assert_frame_equal(got_response, expected_response, check_exact=True)
@@ -244,10 +250,11 @@ def test_the_store_reads_footers_alone(ds: hvload.Dataset) -> None:
     assert len(rows) == ds.campaigns["n_blocks"].iloc[0] and n == ds.campaigns["n_samples"].iloc[0]
 
 
-def _flip_cycles(path: Path, group: int) -> int:
+def _flip_cycles(path: Path, group: int, *, decodes: bool = True) -> int:
     """Invert 8 bytes of the ``cycles`` chunk of one row group (one block) so that the
     file still decodes: DuckDB reads other numbers where :func:`hvload.load` fails the page
-    checksum. Returns the block's number.
+    checksum (or, ``decodes=False``, so that DuckDB cannot read it). Returns the block's
+    number.
 
     A flip inside zstd's coded sequences fails to decompress at all, so the last bytes
     of the chunk are tried first, moving back until DuckDB reads a different sum.
@@ -263,11 +270,12 @@ def _flip_cycles(path: Path, group: int) -> int:
         data[offset : offset + 8] = bytes(b ^ 0xFF for b in data[offset : offset + 8])
         path.write_bytes(bytes(data))
         try:
-            if duckdb.connect().execute(query).fetchone() != want:
+            if duckdb.connect().execute(query).fetchone() != want and decodes:
                 return int(store.read_footer(path)[1][group]["block"])
         except duckdb.Error:
-            continue
-    raise AssertionError(f"no flip in {path}'s cycles decodes to other numbers")
+            if not decodes:
+                return int(store.read_footer(path)[1][group]["block"])
+    raise AssertionError(f"no flip in {path}'s cycles {'decodes' if decodes else 'fails'}")
 
 
 @pytest.fixture
@@ -321,3 +329,14 @@ def test_a_path_that_is_not_a_regular_file_is_refused(tmp_path: Path) -> None:
         store.read_footer(fifo)
     with pytest.raises(CampaignFileError, match="is a character device"):
         store.load(os.devnull)
+
+
+def test_an_unverified_file_duckdb_cannot_read_is_named_in_one_line(tmp_path: Path, cli) -> None:
+    a = synthetic_file(tmp_path / "a.parquet", 23, n_rounds=3, n_samples=100, warmup=5)
+    b = synthetic_file(tmp_path / "b.parquet", 24, n_rounds=3, n_samples=100, warmup=5)
+    block = _flip_cycles(b, 2, decodes=False)
+    status, out, err = cli("compare", "--no-verify", str(a), str(b))
+    assert status == 2 and out == "" and len(err.splitlines()) == 1
+    assert f"{b}: DuckDB cannot read its samples" in err
+    status, _, err = cli("compare", str(a), str(b))
+    assert status == 2 and f"{b}: block {block}:" in err and len(err.splitlines()) == 1
