@@ -72,10 +72,12 @@ def test_compare_refuses_a_fifo_inside_a_folder(campaign: Path, tmp_path: Path) 
     assert status == 2 and elapsed < 2.0 and len(err.splitlines()) == 1 and "is a FIFO" in err
 
 
-def test_a_device_is_refused(cli) -> None:
-    status, out, err = cli("report", os.devnull)
+@pytest.mark.parametrize("command", ["report", "plan", "compare"])
+def test_a_device_is_refused(command: str, campaign: Path, cli) -> None:
+    argv = [command, os.devnull] + ([str(campaign)] if command == "compare" else [])
+    status, out, err = cli(*argv)
     assert status == 2 and out == "" and len(err.splitlines()) == 1
-    assert "is a character device, not a campaign file" in err
+    assert f"{os.devnull}: is a character device, not a campaign file" in err
 
 
 @pytest.mark.parametrize(

@@ -63,13 +63,13 @@ def _regular(path: Path) -> Path:
     anything opens them: opening a FIFO would block until a writer comes.
     """
     mode = path.stat().st_mode
-    if not stat.S_ISREG(mode):
-        kind = ("a FIFO" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode)
-                else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
-                else "not a regular file")  # fmt: skip
-        what = "" if kind == "not a regular file" else f"is {kind}, "
-        raise CampaignFileError(f"{path}: {what}not a campaign file (a regular file)")
-    return path
+    if stat.S_ISREG(mode):
+        return path
+    # The same words as hvload.store's reader uses for load and read_footer.
+    kinds = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"),
+             (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))  # fmt: skip
+    kind = next((name for test, name in kinds if test(mode)), "a special file")
+    raise CampaignFileError(f"{path}: is {kind}, not a campaign file (a regular file)")
 
 
 @dataclass(frozen=True)
