@@ -169,6 +169,7 @@ def test_hvload_compare_on_the_real_campaigns_says_what_it_cannot_compare(
     assert "'1 CPU', '2 CPUs', '4 CPUs', '8 CPUs', '15 CPUs' only in" in out
     assert "'no load' matches every level without load workers" in out
     assert "times in ns" in out and "unit of replication: the block" in out
+    assert "NOT VERIFIED" not in out, "every file is verified by default"
     assert (tmp_path / "f.png").stat().st_size > 10_000
     status, out, _ = cli("compare", str(AMD), str(INTEL), "--json")
     doc = json.loads(out)

@@ -6,24 +6,28 @@ format-2 campaign from data/, so both stored layouts are read.
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
+from byteflip import chunk_ranges
 from dataset_synthetic import synthetic_file
 
 import hvload
 from hvload import store
 from hvload.datasets import BLOCK_COLUMNS, CAMPAIGN_COLUMNS, campaign_files, probe_blocks
+from hvload.datasets.dataset import NOT_VERIFIED
 from hvload.errors import CampaignFileError, CorruptCampaignError, MissingExtraError
 from hvload.model import absolute_start
 from hvload.stats import AnalysisConfig, analyze
 from hvload.stats.analysis import block_table
 
-pytest.importorskip("duckdb")
+duckdb = pytest.importorskip("duckdb")
 DATA = Path(__file__).resolve().parents[1] / "data"
 REAL = DATA / "intel-xeon-16vcpu-cpu-levels.parquet"
 
@@ -215,7 +219,9 @@ def test_a_missing_engine_is_named_in_one_line(
         fresh.block_table(engine="dask")
 
 
-def test_dask_on_a_local_cluster_agrees_to_the_last_digit(ds: hvload.Dataset) -> None:
+def test_dask_on_a_local_cluster_agrees_to_the_last_digit(
+    ds: hvload.Dataset, damaged: tuple[Path, Path, int]
+) -> None:
     distributed = pytest.importorskip("distributed")
     pytest.importorskip("dask.dataframe")
     expected = ds.block_table()
@@ -229,6 +235,10 @@ def test_dask_on_a_local_cluster_agrees_to_the_last_digit(ds: hvload.Dataset) ->
         got = ds.block_table(engine="dask", client=client)
         got_response = ds.block_table(response, engine="dask", client=client)
         workers = len(client.scheduler_info()["workers"])
+        # The workers verify the files (the samples stay on the cluster), and say where.
+        a, b, block = damaged
+        with pytest.raises(CorruptCampaignError, match=f"{b}: block {block}:"):
+            hvload.dataset([a, b]).block_table(engine="dask", client=client)
     assert workers == 2
     pd.testing.assert_frame_equal(got, expected, check_exact=True)
     pd.testing.assert_frame_equal(got_response, expected_response, check_exact=True)
@@ -238,3 +248,95 @@ def test_the_store_reads_footers_alone(ds: hvload.Dataset) -> None:
     meta, rows, n = store.read_footer(ds.files[0])
     assert meta["campaign"] == ds.campaigns["campaign"].iloc[0]
     assert len(rows) == ds.campaigns["n_blocks"].iloc[0] and n == ds.campaigns["n_samples"].iloc[0]
+
+
+def _flip_cycles(path: Path, group: int, *, decodes: bool = True) -> int:
+    """Invert 8 bytes of the ``cycles`` chunk of one row group (one block) so that the
+    file still decodes: DuckDB reads other numbers where :func:`hvload.load` fails the page
+    checksum (or, ``decodes=False``, so that DuckDB cannot read it). Returns the block's
+    number.
+
+    A flip inside zstd's coded sequences fails to decompress at all, so the last bytes
+    of the chunk are tried first, moving back until DuckDB reads a different sum.
+    """
+    md = pq.ParquetFile(path).metadata
+    column = [md.schema.column(i).name for i in range(md.num_columns)].index("cycles")
+    lo, hi = chunk_ranges(path)[group * md.num_columns + column]
+    original = path.read_bytes()
+    query = f"SELECT sum(cycles) FROM read_parquet('{path}')"
+    want = duckdb.connect().execute(query).fetchone()
+    for offset in range(hi - 8, lo, -1):
+        data = bytearray(original)
+        data[offset : offset + 8] = bytes(b ^ 0xFF for b in data[offset : offset + 8])
+        path.write_bytes(bytes(data))
+        try:
+            if duckdb.connect().execute(query).fetchone() != want and decodes:
+                return int(store.read_footer(path)[1][group]["block"])
+        except duckdb.Error:
+            if not decodes:
+                return int(store.read_footer(path)[1][group]["block"])
+    raise AssertionError(f"no flip in {path}'s cycles {'decodes' if decodes else 'fails'}")
+
+
+@pytest.fixture
+def damaged(tmp_path: Path) -> tuple[Path, Path, int]:
+    """Two small campaigns, the second with 8 bytes of block 1's cycles inverted."""
+    a = synthetic_file(tmp_path / "a.parquet", 21, n_rounds=3, n_samples=100, warmup=5)
+    b = synthetic_file(tmp_path / "b.parquet", 22, n_rounds=3, n_samples=100, warmup=5)
+    return a, b, _flip_cycles(b, 1)
+
+
+def test_compare_refuses_a_damaged_file_naming_it_and_the_block(
+    damaged: tuple[Path, Path, int], cli
+) -> None:
+    a, b, block = damaged
+    status, out, err = cli("compare", str(a), str(b))
+    assert status == 2 and out == ""
+    assert len(err.splitlines()) == 1
+    assert str(b) in err and f"block {block}:" in err and "cycles" in err
+    with pytest.raises(CorruptCampaignError, match=f"block {block}:") as caught:
+        hvload.compare([a, b])
+    assert caught.value.block == block and str(caught.value.path) == str(b)
+    with pytest.raises(CorruptCampaignError):
+        hvload.dataset([a, b]).levels()
+
+
+def test_verify_false_runs_and_says_it_did_not_verify(damaged: tuple[Path, Path, int], cli) -> None:
+    a, b, _ = damaged
+    result = hvload.compare([a, b], verify=False)
+    assert NOT_VERIFIED in result.notes and NOT_VERIFIED in result.to_dict()["notes"]
+    assert NOT_VERIFIED in result.to_text()
+    ds = hvload.dataset([a, b], verify=False)
+    assert ds.notes == (NOT_VERIFIED,) and ds.levels().attrs["notes"] == [NOT_VERIFIED]
+    status, out, _ = cli("compare", "--no-verify", str(a), str(b))
+    assert status == 0 and "NOT VERIFIED" in out
+    # A sound dataset says nothing of it, and verifies each file once.
+    sound = hvload.dataset(a)
+    assert sound.notes == () and sound.levels().attrs["notes"] == []
+    assert sound._verified == {a.resolve()}
+
+
+def test_a_path_that_is_not_a_regular_file_is_refused(tmp_path: Path) -> None:
+    fifo = tmp_path / "x.parquet"
+    os.mkfifo(fifo)
+    with pytest.raises(CampaignFileError, match=r"x\.parquet: is a FIFO, not a campaign file"):
+        hvload.dataset(fifo)
+    with pytest.raises(CampaignFileError, match="is a FIFO"):
+        hvload.dataset(tmp_path)  # found below a folder: refused as well
+    with pytest.raises(CampaignFileError, match="is a FIFO"):
+        store.load(fifo)
+    with pytest.raises(CampaignFileError, match="is a FIFO"):
+        store.read_footer(fifo)
+    with pytest.raises(CampaignFileError, match="is a character device"):
+        store.load(os.devnull)
+
+
+def test_an_unverified_file_duckdb_cannot_read_is_named_in_one_line(tmp_path: Path, cli) -> None:
+    a = synthetic_file(tmp_path / "a.parquet", 23, n_rounds=3, n_samples=100, warmup=5)
+    b = synthetic_file(tmp_path / "b.parquet", 24, n_rounds=3, n_samples=100, warmup=5)
+    block = _flip_cycles(b, 2, decodes=False)
+    status, out, err = cli("compare", "--no-verify", str(a), str(b))
+    assert status == 2 and out == "" and len(err.splitlines()) == 1
+    assert f"{b}: DuckDB cannot read its samples" in err
+    status, _, err = cli("compare", str(a), str(b))
+    assert status == 2 and f"{b}: block {block}:" in err and len(err.splitlines()) == 1

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ._values import fraction
 
@@ -19,6 +19,9 @@ if TYPE_CHECKING:
     from ..model import Campaign
 
 __all__ = ["analysis_config", "cmd_compare", "cmd_plan", "cmd_report", "summary"]
+
+
+_FRACTIONS = ("threshold", "alpha")
 
 
 def _exclude(text: str) -> tuple[str, ...]:
@@ -37,7 +40,7 @@ def analysis_config(args: argparse.Namespace) -> stats.AnalysisConfig:
     """The analysis configuration the options ask for (validated before any measuring)."""
     from .. import stats
 
-    changes = {"exclude": _exclude(args.exclude)}
+    changes: dict[str, Any] = {"exclude": _exclude(args.exclude)}
     # `hvload run --baseline` names a level to measure, not an analysis option.
     names = ("threshold", "correction", "alpha", "metric") + (
         ("baseline",) if args.command != "run" else ()
@@ -45,7 +48,8 @@ def analysis_config(args: argparse.Namespace) -> stats.AnalysisConfig:
     for name in names:
         value = getattr(args, name, None)
         if value is not None:
-            changes[name] = value
+            # --threshold and --alpha are fractions: "2%" or "0.02", never a bare 2.
+            changes[name] = fraction(value, f"--{name}") if name in _FRACTIONS else value
     return stats.DEFAULT.replace(**changes)
 
 
@@ -77,11 +81,12 @@ def cmd_plan(args: argparse.Namespace) -> int:
     config = analysis_config(args)
     if args.power is not None:
         config = config.replace(power=fraction(args.power, "--power"))
+    effect = fraction(args.effect, "--effect")  # refused before the file is read
     camp = load(args.file)
     # The pilot's blocks as the block policy admits them (those `hvload report` analyses).
     result = plan(
         camp,
-        fraction(args.effect, "--effect"),
+        effect,
         on=args.on,
         n_levels=args.levels,
         samples_per_block=args.samples,
@@ -102,8 +107,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
     config = analysis_config(args)
     if args.probe is not None:
         config = config.replace(probe=args.probe)
+    # Every file is verified (checksums, digests) before its statistics are used unless
+    # --no-verify: a damaged file ends the command in one line naming the file and block.
     result = compare(args.paths, by=args.by, reference=args.reference, unit=args.unit,
-                     config=config)  # fmt: skip
+                     config=config, verify=not args.no_verify)  # fmt: skip
     if args.figure:
         import matplotlib
 

@@ -46,7 +46,6 @@ def _path(text: str) -> str:
 def _add_analysis(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--threshold",
-        type=float,
         default=None,
         help="practical threshold as a fraction of the reference's statistic (default 0.01)",
     )
@@ -56,7 +55,7 @@ def _add_analysis(p: argparse.ArgumentParser) -> None:
         choices=["holm", "bh", "none"],
         help="multiple-comparison correction (default holm)",
     )
-    p.add_argument("--alpha", type=float, default=None, help="significance level (default 0.05)")
+    p.add_argument("--alpha", default=None, help="significance level (default 0.05)")
     _add_exclude(p)
 
 
@@ -295,6 +294,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_metric(p)
     p.add_argument("--figure", default=None, help="also draw the figure to this file (.png)")
+    p.add_argument(
+        "--no-verify", action="store_true",
+        help="skip verifying the files' page checksums and block digests (faster; the notes "
+        "say the numbers are unverified)",
+    )  # fmt: skip
     p.add_argument("--json", action="store_true", help="one JSON object on stdout")
     _add_analysis(p)
     p.set_defaults(func=cmd_compare)

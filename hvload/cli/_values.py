@@ -14,11 +14,22 @@ def int_list(text: str, what: str) -> list[int]:
     return values
 
 
-def fraction(text: str, what: str) -> float:
-    """A fraction from ``"0.02"`` or ``"2%"``."""
-    raw = text.strip()
+def fraction(text: str | float, what: str) -> float:
+    """A fraction from ``"0.02"`` or ``"2%"``.
+
+    A bare number of 1 or more is refused: ``--effect 2`` would mean 200 %, which is
+    almost always a percentage written without its sign. 100 % or more must be written
+    with ``%`` (``150%``).
+    """
+    raw = str(text).strip()
+    percent = raw.endswith("%")
     try:
-        value = float(raw[:-1]) / 100 if raw.endswith("%") else float(raw)
+        value = float(raw[:-1]) / 100 if percent else float(raw)
     except ValueError:
         raise ValueError(f"{what}={text!r} is not a number; write e.g. 0.02 or 2%") from None
+    if not percent and abs(value) >= 1:
+        raise ValueError(
+            f"{what}={raw} would be {value * 100:g} %; write 2% or 0.02 (a fraction), "
+            f"or {value * 100:g}% if that much is meant"
+        )
     return value

@@ -17,17 +17,21 @@ Pointing it at a cluster::
     blocks = ds.block_table(engine="dask", client=client)
 
 The files must be readable at the same paths by the workers (a shared file system). The
-footers are read on this machine; samples never come here.
+footers are read on this machine; samples never come here: the files are verified
+(:func:`verify_on`, :func:`hvload.load`'s checks) on the workers too.
 """
 
 from __future__ import annotations
 
+import os
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from .._optional import require_extra
+from ..errors import CorruptCampaignError
 from ..stats.blocks import sort_by_cell, type7_ranks
 from ._blocks import QUANTILES, RAW_COLUMNS
 
@@ -35,7 +39,7 @@ if TYPE_CHECKING:
     from ..stats.config import AnalysisConfig
     from .dataset import Dataset
 
-__all__ = ["partition_stats", "raw_block_stats"]
+__all__ = ["partition_stats", "raw_block_stats", "verify_on"]
 
 _META = {c: "int64" for c in RAW_COLUMNS} | {"campaign": "str", "min": "float64",
                                              "max": "float64"}  # fmt: skip
@@ -121,6 +125,29 @@ def _columns(metric: str, version: int, exclude: tuple[str, ...]) -> list[str]:
                                                    ["response"])  # fmt: skip
     probe = ["probe_index"] if version >= 3 else []
     return ["campaign", "block", *probe, "round", "level_index", "warmup", "migrated", *value]
+
+
+def _verify_file(path: str) -> tuple[str, int | None, str] | None:
+    """On a worker: None, or where :func:`hvload.load` found the file damaged."""
+    from ..store import load
+
+    try:
+        load(path)
+    except CorruptCampaignError as exc:
+        # Sent back as plain values: the exception does not survive pickling (its
+        # __init__ takes three arguments, its args hold one message).
+        return str(exc.path), exc.block, exc.problem
+    return None
+
+
+def verify_on(client: Any, paths: Sequence[str | os.PathLike[str]]) -> None:
+    """Verify campaign files with :func:`hvload.load` on the cluster's workers, so the
+    samples stay there; the first damaged file raises
+    :class:`~hvload.errors.CorruptCampaignError` here, naming it and the block."""
+    # pure=False: a file may have changed since another call verified it.
+    for found in client.gather(client.map(_verify_file, [str(p) for p in paths], pure=False)):
+        if found is not None:
+            raise CorruptCampaignError(*found)
 
 
 def raw_block_stats(

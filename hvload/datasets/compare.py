@@ -23,6 +23,10 @@ of :func:`hvload.stats.compare.verdict` with the practical threshold. Times are 
 in ns (each campaign's cycles over its own TSC frequency) whenever every campaign
 records its TSC frequency: cycles of two clocks are not the same unit.
 
+Every file is verified (page checksums, block digests, values, as :func:`hvload.load`
+verifies) before its statistics are used; ``verify=False`` skips that and says so in the
+notes.
+
 Blocks a file flags ``load_ok = False`` (load that did not run as designed over the probe
 window) are left out, as ``hvload report`` leaves them out; the notes say how many per
 campaign (``include_flagged=True`` keeps them).
@@ -69,6 +73,7 @@ def compare(
     engine: str = "duckdb",
     client: Any = None,
     include_flagged: bool = False,
+    verify: bool = True,
     **options: Any,
 ) -> CampaignComparison:
     """Compare campaigns, or groups of campaigns, level by level (see the module notes).
@@ -94,6 +99,10 @@ def compare(
     include_flagged : bool, default False
         Keep the blocks flagged ``load_ok = False``; by default they are left out, as
         ``hvload report`` leaves them out, and the notes say how many per campaign.
+    verify : bool, default True
+        Verify every file (page checksums, block digests, values) before its statistics
+        are used, as :func:`hvload.load` does; ``False`` skips it and the notes say so.
+        A :class:`~hvload.datasets.Dataset` passed in keeps its own setting.
     **options
         Fields of :class:`AnalysisConfig` to change, e.g. ``threshold=0.02``.
 
@@ -106,10 +115,12 @@ def compare(
     ValueError
         For an unknown ``by`` column, ``reference`` or ``unit``, fewer than two groups,
         or an option the dataset cannot apply; the message names the value.
+    CorruptCampaignError
+        For a file that fails verification; the message names the file and the block.
     """
     # Settings the dataset cannot apply are refused before any file is opened.
     config = settings(config, unit, options)
-    ds = data if isinstance(data, Dataset) else dataset(data)
+    ds = data if isinstance(data, Dataset) else dataset(data, verify=verify)
     return ds.compare(
         by,
         reference=reference,

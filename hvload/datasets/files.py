@@ -11,6 +11,7 @@ flattens one campaign's metadata into the columns of :data:`CAMPAIGN_COLUMNS`, t
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +32,8 @@ def campaign_files(paths: str | os.PathLike[str] | Iterable[str | os.PathLike[st
     Raises
     ------
     CampaignFileError
-        For a path that does not exist, or when no file is found at all.
+        For a path that does not exist or is not a regular file or folder (a FIFO, a
+        device, a socket), or when no file is found at all.
     """
     items = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
     if not items:
@@ -43,15 +45,31 @@ def campaign_files(paths: str | os.PathLike[str] | Iterable[str | os.PathLike[st
             for f in sorted(p.rglob("*.parquet")):
                 rel = f.relative_to(p).parts
                 if not any(part.startswith(".") or part.endswith(".parts") for part in rel):
-                    found.append(f)
+                    found.append(_regular(f))
         elif p.exists():
-            found.append(p)
+            found.append(_regular(p))
         else:
             raise CampaignFileError(f"{p}: no such file or folder")
     files = list(dict.fromkeys(f.resolve() for f in found))
     if not files:
         raise CampaignFileError(f"no campaign files (*.parquet) in {[str(i) for i in items]}")
     return files
+
+
+def _regular(path: Path) -> Path:
+    """``path`` if it is a regular file; a FIFO, device or socket is refused in one line.
+
+    Checked here, where every dataset and ``hvload compare`` finds its files, before
+    anything opens them: opening a FIFO would block until a writer comes.
+    """
+    mode = path.stat().st_mode
+    if stat.S_ISREG(mode):
+        return path
+    # The same words as hvload.store's reader uses for load and read_footer.
+    kinds = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"),
+             (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))  # fmt: skip
+    kind = next((name for test, name in kinds if test(mode)), "a special file")
+    raise CampaignFileError(f"{path}: is {kind}, not a campaign file (a regular file)")
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +58,23 @@ def _live_or_cut_off(path: Path) -> CampaignFileError | CampaignBusyError:
     return CampaignFileError(f"{path}: no such file")
 
 
+def _require_regular(path: Path) -> None:
+    """Refuse a path that is not a regular file before anything opens it.
+
+    Opening a FIFO blocks until a writer comes (``hvload report`` would hang), and a
+    device or socket is no campaign either; ``stat`` does not open, so it cannot hang.
+    """
+    mode = path.stat().st_mode
+    if stat.S_ISREG(mode):
+        return
+    if stat.S_ISDIR(mode):
+        raise CampaignFileError(f"{path}: is a folder, not a campaign file")
+    kinds = ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"),
+             (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))  # fmt: skip
+    kind = next((name for test, name in kinds if test(mode)), "a special file")
+    raise CampaignFileError(f"{path}: is {kind}, not a campaign file (a regular file)")
+
+
 def read_footer(
     path: str | os.PathLike[str], *, verify: bool = True
 ) -> tuple[dict[str, Any], list[dict[str, Any]], int]:
@@ -74,8 +92,7 @@ def read_footer(
         If the metadata or block table fails its digest.
     """
     path = Path(path)
-    if path.is_dir():
-        raise CampaignFileError(f"{path}: is a folder, not a campaign file")
+    _require_regular(path)
     try:
         pf = pq.ParquetFile(path)
         schema = pf.schema_arrow
@@ -135,8 +152,7 @@ def load(path: str | os.PathLike[str], *, verify: bool = True) -> Campaign:
     path = Path(path)
     if not path.exists():
         raise _live_or_cut_off(path)
-    if path.is_dir():
-        raise CampaignFileError(f"{path}: is a folder, not a campaign file")
+    _require_regular(path)
     try:
         pf = pq.ParquetFile(path, page_checksum_verification=verify)
         schema = pf.schema_arrow
