@@ -102,6 +102,10 @@ class CorruptCampaignError(CampaignFileError):
         self.block = block
         self.problem = problem
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Rebuilt from its three parts, so it crosses a process boundary (Dask workers).
+        return (type(self), (self.path, self.block, self.problem))
+
 
 class CampaignBusyError(HvloadError, RuntimeError):
     """Another process owns this campaign path (it holds the lock beside the file).
