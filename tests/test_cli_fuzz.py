@@ -66,8 +66,8 @@ RUN: dict[str, tuple[str, ...]] = {
     # 0 and 50% name levels of the default design.
     "--baseline": _without(ZERO, "50%"),
     "--controls": ALL,
-    # No practical threshold is allowed.
-    "--threshold": _without(ZERO),
+    # No practical threshold is allowed; 50% is a threshold written as a percent.
+    "--threshold": _without(ZERO, "50%"),
     "--alpha": ALL,
     "--correction": ALL,
     # An empty list excludes nothing.
@@ -101,7 +101,7 @@ OTHERS: dict[str, dict[str, tuple[str, ...]]] = {
     "report": {
         "--metric": ALL,
         "--baseline": _without("50%"),
-        "--threshold": _without(ZERO),
+        "--threshold": _without(ZERO, "50%"),
         "--correction": ALL,
         "--alpha": ALL,
         "--exclude": _without(EMPTY),
