@@ -69,11 +69,14 @@ def test_an_ipi_probe_records_the_interrupts_of_its_probe_window() -> None:
         calls = row["kernel_probe_calls"]
         assert calls == 2100
         assert 0 <= recorded <= outer, (recorded, outer)
-        # Interrupts outside the window come from the machine alone (nothing else of the
-        # campaign calls membarrier there): at most 3x its background rate, plus slack.
-        assert outer - recorded <= 3 * background * max(seconds - window, 0.0) + 200
+        # Interrupts outside the window come from the machine and from this process's
+        # own memory management (freeing a block's buffers shoots down the helper CPU's
+        # TLB, counted under CAL too), never from the probe's 2,100 calls: at most 3x the
+        # machine's background rate plus a slack far below one burst (CI saw 237).
+        slack = 200 + 0.25 * calls
+        assert outer - recorded <= 3 * background * max(seconds - window, 0.0) + slack
         # Nothing delivers more than the calls made plus the background in the window.
-        assert recorded <= calls + 3 * background * window + 200
+        assert recorded <= calls + 3 * background * window + slack
         per_cpu = json.loads(row["ipi_per_cpu"])
         assert sum(per_cpu["CAL"].values()) == recorded
 
