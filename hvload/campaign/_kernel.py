@@ -102,16 +102,15 @@ class KernelBlocks:
         self.target_cpu: int | None = info.get("target_cpu")
         self.saturation: float | None = info.get("delivered_saturation")
         self.n_samples = n_samples
-        self._stack = contextlib.ExitStack()
 
     @contextlib.contextmanager
     def running(self) -> Iterator[KernelBlocks]:
         """The helper thread (for kernel-mediated probes) for the whole campaign."""
-        with self._stack:
+        with contextlib.ExitStack() as stack:
             for kind in [*self.probe_kinds, *([self.load_kind] if self.load_kind else [])]:
                 kernel.prepare(kind)
             if self.probe_kinds and self.target_cpu is not None:
-                self._stack.enter_context(kernel.Helper(self.target_cpu))
+                stack.enter_context(kernel.Helper(self.target_cpu))
             yield self
 
     def snapshot(self) -> dict[str, dict[int, int]] | None:
