@@ -126,10 +126,10 @@ def cmd_agent(args: argparse.Namespace) -> int:
 
 
 def cmd_dashboard(args: argparse.Namespace) -> int:
-    from ..widgets.dashboard import serve
+    from ..widgets.dashboard import serve, token_from
 
-    if args.data is not None and not args.data.strip():
-        # An empty name would serve the working folder.
-        raise ValueError("--data '' is empty; give the folder of stored campaigns")
-    serve(port=args.port, ip=args.ip, token=args.token, data_dir=args.data, open_browser=args.open)
+    token, notes = token_from(args.token, args.token_file)
+    for note in notes:
+        sys.stderr.write(f"hvload dashboard: warning: {note}\n")
+    serve(port=args.port, ip=args.ip, token=token, data_dir=args.data, open_browser=args.open)
     return 0  # not reached: the server replaces this process

@@ -322,7 +322,12 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     p.add_argument(
         "--token", default=None,
-        help="the token the page asks for (default: a new random one, printed with the URL)",
+        help="the token the page asks for (default: $HVLOAD_DASHBOARD_TOKEN, else a new random "
+        "one, printed with the URL); visible in ps: prefer --token-file",
+    )  # fmt: skip
+    p.add_argument(
+        "--token-file", default=None, metavar="PATH",
+        help="read the token from the first line of this file (chmod 600)",
     )  # fmt: skip
     p.add_argument("--data", default=None, help="directory of stored campaigns (default data/)")
     p.add_argument("--open", action="store_true", help="open the page in a web browser")

@@ -25,6 +25,7 @@ from ..errors import MeasurementError
 from ..notebook import campaign_files, find_data_dir
 from ..workload.schedule import parse_levels
 from ._common import CampaignView
+from ._confine import confine, inside
 from ._html import STYLE, error_html
 from ._session import STOPPING, Session, new_path
 
@@ -130,6 +131,9 @@ class Explorer(CampaignView):
     runs_dir
         Where measured campaigns are written (default: ``runs/`` inside the data
         directory, i.e. ``data/runs/`` as for ``hvload run``).
+    root
+        A folder to confine the explorer to (``hvload dashboard --data``): what it lists,
+        opens and saves in must lie inside (see :func:`hvload.widgets._confine.confine`).
 
     Attributes
     ----------
@@ -157,7 +161,10 @@ class Explorer(CampaignView):
         info: PlatformInfo | None = None,
         open_first: bool | None = None,
         runs_dir: str | os.PathLike[str] | None = None,
+        root: str | os.PathLike[str] | None = None,
     ) -> None:
+        #: The folder everything is confined to (resolved), or None.
+        self.root = Path(root).expanduser().resolve(strict=True) if root is not None else None
         self._init_views(figure, threshold, "show levels")
         self.seed = seed
         self.path: Path | None = None
@@ -210,10 +217,16 @@ class Explorer(CampaignView):
         self.run_button.on_click(self._on_run)
         self.stop_button.on_click(lambda _: self.stop())
 
-        try:
-            self.data_dir: Path | None = find_data_dir(data_dir)
-        except FileNotFoundError:
-            self.data_dir = Path(data_dir) if data_dir is not None else None
+        self.data_dir: Path | None
+        if self.root is not None:  # never looked for elsewhere: the root or inside it
+            self.data_dir = confine(self.root, data_dir or self.root, "data_dir")
+        else:
+            try:
+                self.data_dir = find_data_dir(data_dir)
+            except FileNotFoundError:
+                self.data_dir = Path(data_dir) if data_dir is not None else None
+        if runs_dir is not None:
+            runs_dir = confine(self.root, runs_dir, "runs_dir", must_exist=False)
         if runs_dir is None:
             runs_dir = (self.data_dir or Path("data")) / "runs"
         self.runs_dir = w.Text(
@@ -414,7 +427,11 @@ class Explorer(CampaignView):
             levels=self.levels.value, samples=n, warmup=min(500, max(n, 0) // 10),
             rounds=int(self.rounds.value), seed=self.seed,
         )  # fmt: skip
-        target = Path(path) if path is not None else new_path(Path(self.runs_dir.value))
+        target = (
+            confine(self.root, path, "path", must_exist=False)
+            if path is not None
+            else new_path(confine(self.root, self.runs_dir.value, "save in", must_exist=False))
+        )
         lock = claim(target, command="the hvload Explorer")
         self.path = target
         self._set_running(True)
@@ -541,11 +558,21 @@ class Explorer(CampaignView):
     # -- stored campaigns ---------------------------------------------------------------
 
     def scan(self, directory: str | os.PathLike[str] | None = None) -> list[Path]:
-        """List the campaign files of ``directory`` (default: the directory control) to open."""
+        """List the campaign files of ``directory`` (default: the directory control) to open.
+
+        Under a :attr:`root`, a directory outside it lists nothing (and raises), and no link
+        leading out is listed.
+        """
         if directory is not None:
             self.directory.value = str(directory)
-        root = Path(self.directory.value).expanduser()
+        try:
+            root = confine(self.root, self.directory.value, "directory")
+        except Exception:
+            self.files.options = []  # nothing from before stays on offer
+            raise
         found = campaign_files(root)
+        if self.root is not None:
+            found = [p for p in found if inside(self.root, p)]
         self.files.options = [(p.name, str(p)) for p in found]
         if found:
             self.files.value = str(found[0])
@@ -561,7 +588,7 @@ class Explorer(CampaignView):
         target = path if path is not None else self.files.value
         if not target:
             raise FileNotFoundError("no campaign file chosen; scan a directory first")
-        campaign = load(target)
+        campaign = load(confine(self.root, target, "campaign file"))
         self.show(campaign, f"opened {Path(target).name}")
         return campaign
 

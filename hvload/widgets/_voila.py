@@ -1,0 +1,100 @@
+"""Voila as ``hvload dashboard`` runs it: ``python -m hvload.widgets._voila NOTEBOOK ...``.
+
+Voila itself with three differences, all in who may see what:
+
+- the token comes from the environment (``HVLOAD_DASHBOARD_TOKEN``, removed before any
+  kernel starts), never from the command line, where every local user reads it in
+  ``ps``; without one the server does not start (Voila would serve without any);
+- a request without the token (or its cookie) gets 403 where Voila would redirect to
+  a login page, and anything but the page itself and Voila's own routes gets 404:
+  no login or logout page (the token travels in the URL ``hvload dashboard`` prints),
+  no page for every path;
+- a malformed template path (``/voila/templates/``) is a 404, not a 500 with a traceback,
+  and no error page carries one.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+__all__ = ["TOKEN_ENV", "main"]
+
+#: The environment variable that carries the token to the server.
+TOKEN_ENV = "HVLOAD_DASHBOARD_TOKEN"
+
+
+def _handlers(handlers: Sequence[Any]) -> list[Any]:
+    """Voila's routes, each guarded: 403 without the token, 404 for a malformed path."""
+    import tornado.web
+    from jupyter_server.base.handlers import JupyterHandler
+    from voila.static_file_handler import TemplateStaticFileHandler
+
+    class Plain:
+        """No error page beyond its status line: no template to fail, no traceback."""
+
+        def write_error(self: Any, status_code: int, **kwargs: Any) -> None:
+            self.set_header("Content-Type", "text/plain; charset=UTF-8")
+            self.finish(f"{status_code}: {self._reason}\n")
+
+    class NoLogin(Plain):
+        """Without a user, 403: there is no login page to send anyone to, and no route
+        (not even a static file Jupyter marks public) answers a request without the token."""
+
+        def get_login_url(self: Any) -> str:
+            raise tornado.web.HTTPError(403)
+
+        async def prepare(self: Any) -> None:
+            done = super().prepare()  # type: ignore[misc]
+            if inspect.isawaitable(done):
+                await done
+            if self.current_user is None:
+                raise tornado.web.HTTPError(403)
+
+    class Templates:
+        """``<template>/static/<file>`` or 404 (Voila's handler raises on anything else)."""
+
+        def parse_url_path(self: Any, path: str) -> str:
+            parts = path.split("/", 2)
+            if len(parts) != 3 or parts[1] != "static" or not parts[2]:
+                raise tornado.web.HTTPError(404)
+            return str(super().parse_url_path(path))  # type: ignore[misc]
+
+    out = []
+    for pattern, handler, *rest in handlers:
+        if pattern in ("/login", "/logout"):
+            continue
+        if pattern == "/(.*)":  # the notebook at / only, not at every path
+            pattern = "/()"
+        bases: tuple[type, ...] = (NoLogin,)
+        if handler is TemplateStaticFileHandler:
+            bases = (NoLogin, Templates)
+        if not issubclass(handler, JupyterHandler):
+            # Voila's static files are served to anyone; here only to the token's holder.
+            bases = (*bases, JupyterHandler)
+        out.append((pattern, type(handler.__name__, (*bases, handler), {}), *rest))
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run Voila with the token of :data:`TOKEN_ENV`; return its exit status."""
+    from voila.app import Voila
+
+    token = os.environ.pop(TOKEN_ENV, "")
+    if not token:
+        sys.stderr.write(f"hvload dashboard: no token in {TOKEN_ENV}; not serving without one\n")
+        return 2
+
+    class HvloadVoila(Voila):
+        def init_handlers(self) -> list[Any]:
+            return _handlers(super().init_handlers())
+
+    HvloadVoila.launch_instance(list(sys.argv[1:] if argv is None else argv), token=token)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
