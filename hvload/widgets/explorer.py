@@ -217,9 +217,8 @@ class Explorer(CampaignView):
         self.run_button.on_click(self._on_run)
         self.stop_button.on_click(lambda _: self.stop())
 
-        self.data_dir: Path | None
         if self.root is not None:  # never looked for elsewhere: the root or inside it
-            self.data_dir = confine(self.root, data_dir or self.root, "data_dir")
+            self.data_dir: Path | None = confine(self.root, data_dir or self.root, "data_dir")
         else:
             try:
                 self.data_dir = find_data_dir(data_dir)
@@ -233,6 +232,7 @@ class Explorer(CampaignView):
             value=str(runs_dir), description="save in", layout=w.Layout(width="640px"),
             tooltip="each run writes a new campaign file here",
         )  # fmt: skip
+        self.runs_dir.observe(lambda _: self._guard(self._check_runs_dir), names="value")
         self.directory = w.Text(
             value=str(self.data_dir or ""), description="directory", placeholder="data/"
         )
@@ -285,7 +285,7 @@ class Explorer(CampaignView):
             (self.progress_text, "progress-text"), (self.status, "status"),
             (self.design_note, "design-note"), (self.fix_rounds, "fix-rounds"),
             (self.runs_dir, "runs-dir"), (self.files, "files"), (self.open_button, "open"),
-            (self.live, "live"),
+            (self.live, "live"), (self.directory, "directory"), (self.scan_button, "scan"),
         ):  # fmt: skip
             control.add_class(f"hvload-{name}")
         self._design_controls = [
@@ -403,6 +403,10 @@ class Explorer(CampaignView):
         """
         from ..store import claim
 
+        # Where to write is checked first: outside the root is refused even where nothing
+        # can be measured.
+        folder = confine(self.root, self.runs_dir.value, "save in", must_exist=False)
+        given = None if path is None else confine(self.root, path, "path", must_exist=False)
         if not self.can_measure:
             raise MeasurementError(
                 "nothing can be measured here: " + next(iter(self.refused.values()), "")
@@ -427,11 +431,7 @@ class Explorer(CampaignView):
             levels=self.levels.value, samples=n, warmup=min(500, max(n, 0) // 10),
             rounds=int(self.rounds.value), seed=self.seed,
         )  # fmt: skip
-        target = (
-            confine(self.root, path, "path", must_exist=False)
-            if path is not None
-            else new_path(confine(self.root, self.runs_dir.value, "save in", must_exist=False))
-        )
+        target = given or new_path(folder)
         lock = claim(target, command="the hvload Explorer")
         self.path = target
         self._set_running(True)
@@ -557,19 +557,18 @@ class Explorer(CampaignView):
 
     # -- stored campaigns ---------------------------------------------------------------
 
-    def scan(self, directory: str | os.PathLike[str] | None = None) -> list[Path]:
-        """List the campaign files of ``directory`` (default: the directory control) to open.
+    def _check_runs_dir(self) -> None:
+        """Say at once when "save in" leads out of the root (:meth:`start` refuses it)."""
+        confine(self.root, self.runs_dir.value, "save in", must_exist=False)
+        if "OutsideError" in self.status.value:
+            self.status.value = ""  # a refusal that no longer holds
 
-        Under a :attr:`root`, a directory outside it lists nothing (and raises), and no link
-        leading out is listed.
-        """
+    def scan(self, directory: str | os.PathLike[str] | None = None) -> list[Path]:
+        """List the campaign files of ``directory`` (default: the directory control) to open."""
         if directory is not None:
             self.directory.value = str(directory)
-        try:
-            root = confine(self.root, self.directory.value, "directory")
-        except Exception:
-            self.files.options = []  # nothing from before stays on offer
-            raise
+        self.files.options = []  # nothing from before stays on offer if this one is refused
+        root = confine(self.root, self.directory.value, "directory")
         found = campaign_files(root)
         if self.root is not None:
             found = [p for p in found if inside(self.root, p)]
