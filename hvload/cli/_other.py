@@ -129,7 +129,8 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     from ..widgets.dashboard import serve, token_from
 
     token, notes = token_from(args.token, args.token_file)
-    for note in notes:
-        sys.stderr.write(f"hvload dashboard: warning: {note}\n")
-    serve(port=args.port, ip=args.ip, token=token, data_dir=args.data, open_browser=args.open)
+    serve(
+        port=args.port, ip=args.ip, token=token, data_dir=args.data, open_browser=args.open,
+        notes=notes,
+    )  # fmt: skip
     return 0  # not reached: the server replaces this process

@@ -7,8 +7,9 @@ Voila itself with three differences, all in who may see what:
   ``ps``; without one the server does not start (Voila would serve without any);
 - a request without the token (or its cookie) gets 403 where Voila would redirect to
   a login page, and anything but the page itself and Voila's own routes gets 404:
-  no login or logout page (the token travels in the URL ``hvload dashboard`` prints),
-  no page for every path;
+  no login or logout page (the token travels in the URL ``hvload dashboard`` prints,
+  and the page redirects to itself without it once its cookie is set), no page for
+  every path;
 - a malformed template path (``/voila/templates/``) is a 404, not a 500 with a traceback,
   and no error page carries one.
 """
@@ -20,6 +21,7 @@ import os
 import sys
 from collections.abc import Sequence
 from typing import Any
+from urllib.parse import urlencode
 
 __all__ = ["TOKEN_ENV", "main"]
 
@@ -32,6 +34,7 @@ def _handlers(handlers: Sequence[Any]) -> list[Any]:
     import tornado.web
     from jupyter_server.base.handlers import JupyterHandler
     from voila.static_file_handler import TemplateStaticFileHandler
+    from voila.tornado.handler import TornadoVoilaHandler
 
     class Plain:
         """No error page beyond its status line: no template to fail, no traceback."""
@@ -63,6 +66,19 @@ def _handlers(handlers: Sequence[Any]) -> list[Any]:
                 raise tornado.web.HTTPError(404)
             return str(super().parse_url_path(path))  # type: ignore[misc]
 
+    class CleanUrl:
+        """Once the token has set its cookie, the page again without it: the token leaves
+        the address bar and the browser's history, and the kernel's environment (Voila
+        gives the kernel the URL of the request)."""
+
+        async def get(self: Any, *args: Any, **kwargs: Any) -> None:
+            query = self.request.query_arguments
+            if "token" not in query:
+                await super().get(*args, **kwargs)  # type: ignore[misc]
+                return
+            rest = urlencode({k: v for k, v in query.items() if k != "token"}, doseq=True)
+            self.redirect(self.request.path + (f"?{rest}" if rest else ""))
+
     out = []
     for pattern, handler, *rest in handlers:
         if pattern in ("/login", "/logout"):
@@ -72,6 +88,8 @@ def _handlers(handlers: Sequence[Any]) -> list[Any]:
         bases: tuple[type, ...] = (NoLogin,)
         if handler is TemplateStaticFileHandler:
             bases = (NoLogin, Templates)
+        if handler is TornadoVoilaHandler:
+            bases = (NoLogin, CleanUrl)
         if not issubclass(handler, JupyterHandler):
             # Voila's static files are served to anyone; here only to the token's holder.
             bases = (*bases, JupyterHandler)

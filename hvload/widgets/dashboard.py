@@ -207,6 +207,8 @@ def token_from(
             raise ValueError(f"--token-file {os.fspath(token_file)!r} holds no token")
         if path.stat().st_mode & 0o077:
             notes.append(f"{path} is readable by others; chmod 600 it")
+    elif token == "":
+        raise ValueError("--token '' is empty: the dashboard can run measurements; give one")
     elif token is not None:
         notes.append(f"a token on the command line is visible to every local user in ps; "
                      f"use --token-file PATH or {TOKEN_ENV}")  # fmt: skip
@@ -281,8 +283,12 @@ def serve(
     data_dir: str | os.PathLike[str] | None = None,
     open_browser: bool = False,
     argv_extra: Sequence[str] = (),
+    notes: Sequence[str] = (),
 ) -> None:
     """Run the dashboard server in this process (it replaces it) until it is stopped.
+
+    ``notes`` (those of :func:`token_from`) are printed as warnings once every argument
+    is known to be good, so that a refusal stays one line.
 
     Raises
     ------
@@ -295,6 +301,8 @@ def serve(
     argv, env, url = command(
         port=port, ip=ip, token=token, data_dir=data_dir, open_browser=open_browser
     )
+    for note in notes:
+        sys.stderr.write(f"hvload dashboard: warning: {note}\n")
     sys.stderr.write(f"hvload dashboard: serving {env[ROOT_ENV]} on {url}\n")
     if ip not in ("127.0.0.1", "localhost", "::1"):
         sys.stderr.write(
