@@ -111,6 +111,17 @@ def test_token_sources_and_warnings(tmp_path: Path, monkeypatch: pytest.MonkeyPa
         dashboard.token_from(token_file=file)
 
 
+def test_the_server_does_not_start_without_a_token(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pytest.importorskip("voila")
+    from hvload.widgets import _voila
+
+    monkeypatch.delenv(_voila.TOKEN_ENV, raising=False)
+    assert _voila.main(["--port=1"]) == 2  # Voila itself would serve with no token at all
+    assert "no token in HVLOAD_DASHBOARD_TOKEN" in capsys.readouterr().err
+
+
 @pytest.fixture
 def tree(tmp_path: Path) -> dict[str, Path]:
     """A data folder with a campaign and ways out of it, and a decoy folder outside."""

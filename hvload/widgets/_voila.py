@@ -9,7 +9,7 @@ Voila itself with three differences, all in who may see what:
   a login page, and anything but the page itself and Voila's own routes gets 404:
   no login or logout page (the token travels in the URL ``hvload dashboard`` prints,
   and the page redirects to itself without it once its cookie is set), no page for
-  every path;
+  every path, no files beside the notebook (``/voila/files/``);
 - a malformed template path (``/voila/templates/``) is a 404, not a 500 with a traceback,
   and no error page carries one.
 """
@@ -81,7 +81,9 @@ def _handlers(handlers: Sequence[Any]) -> list[Any]:
 
     out = []
     for pattern, handler, *rest in handlers:
-        if pattern in ("/login", "/logout"):
+        # No login page (the token is in the URL), and no files beside the notebook
+        # (hvload's share folder): the page reads what its widgets read, inside --data.
+        if pattern in ("/login", "/logout", "/voila/files/(.*)"):
             continue
         if pattern == "/(.*)":  # the notebook at / only, not at every path
             pattern = "/()"
