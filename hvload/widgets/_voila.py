@@ -101,12 +101,11 @@ def _handlers(handlers: Sequence[Any]) -> list[Any]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run Voila with the token of :data:`TOKEN_ENV`; return its exit status."""
-    from voila.app import Voila
-
     token = os.environ.pop(TOKEN_ENV, "")
     if not token:
         sys.stderr.write(f"hvload dashboard: no token in {TOKEN_ENV}; not serving without one\n")
         return 2
+    from voila.app import Voila
 
     class HvloadVoila(Voila):
         def init_handlers(self) -> list[Any]:
