@@ -114,7 +114,6 @@ def test_token_sources_and_warnings(tmp_path: Path, monkeypatch: pytest.MonkeyPa
 def test_the_server_does_not_start_without_a_token(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    pytest.importorskip("voila")
     from hvload.widgets import _voila
 
     monkeypatch.delenv(_voila.TOKEN_ENV, raising=False)
