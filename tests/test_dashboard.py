@@ -271,10 +271,16 @@ def test_server_hides_its_token_and_refuses_without_it(tmp_path: Path) -> None:
     (tmp_path / "token").write_text(token + "\n")
     (tmp_path / "token").chmod(0o600)
     port = _free_port()
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "MPLBACKEND": "Agg"}
+    # --open, with a "browser" that records what it was given.
+    opener, seen = tmp_path / "browser", tmp_path / "seen"
+    page = '"${1#file://}"'
+    opener.write_text(f'#!/bin/sh\n{{ echo "$@"; stat -c %a {page}; cat {page}; }} > {seen}.tmp\n'
+                      f"mv {seen}.tmp {seen}\n")  # fmt: skip
+    opener.chmod(0o700)
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "MPLBACKEND": "Agg", "BROWSER": str(opener)}
     env.pop(dashboard.TOKEN_ENV, None)
     argv = [sys.executable, "-m", "hvload", "dashboard", f"--port={port}", f"--data={data}",
-            f"--token-file={tmp_path / 'token'}"]  # fmt: skip
+            f"--token-file={tmp_path / 'token'}", "--open"]  # fmt: skip
     log = tmp_path / "server.log"
     base = f"http://127.0.0.1:{port}"
     with log.open("wb") as out:
@@ -285,6 +291,9 @@ def test_server_hides_its_token_and_refuses_without_it(tmp_path: Path) -> None:
             assert proc.poll() is None, log.read_text()
             assert time.monotonic() < deadline, log.read_text()
             time.sleep(0.3)
+        _wait_for(seen.exists, 30)
+        args, mode, *page_text = seen.read_text().splitlines()
+        assert token not in args and mode == "600" and token in "".join(page_text)
         codes = {route: _ask(base + route) for route in ROUTES}
         codes["POST /"] = _ask(base + "/", "POST")
         codes["POST /api/kernels"] = _ask(base + "/api/kernels", "POST")
@@ -316,6 +325,13 @@ def test_server_hides_its_token_and_refuses_without_it(tmp_path: Path) -> None:
     text = log.read_text()
     assert "Traceback" not in text and "Uncaught exception" not in text, text[-3000:]
     assert "warning" not in text, "a token from a 0600 file is not warned about"
+
+
+def _wait_for(what: Any, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not what():
+        assert time.monotonic() < deadline, f"not within {timeout} s"
+        time.sleep(0.1)
 
 
 def _ready(url: str) -> int:

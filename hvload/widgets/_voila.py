@@ -1,6 +1,6 @@
 """Voila as ``hvload dashboard`` runs it: ``python -m hvload.widgets._voila NOTEBOOK ...``.
 
-Voila itself with three differences, all in who may see what:
+Voila itself with four differences, all in who may see what:
 
 - the token comes from the environment (``HVLOAD_DASHBOARD_TOKEN``, removed before any
   kernel starts), never from the command line, where every local user reads it in
@@ -10,6 +10,8 @@ Voila itself with three differences, all in who may see what:
   no login or logout page (the token travels in the URL ``hvload dashboard`` prints,
   and the page redirects to itself without it once its cookie is set), no page for
   every path, no files beside the notebook (``/voila/files/``);
+- ``--open`` hands the browser a private file that leads to the page with the token,
+  not the URL itself (which would be on the browser's command line);
 - a malformed template path (``/voila/templates/``) is a 404, not a 500 with a traceback,
   and no error page carries one.
 """
@@ -21,7 +23,7 @@ import os
 import sys
 from collections.abc import Sequence
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 __all__ = ["TOKEN_ENV", "main"]
 
@@ -99,6 +101,36 @@ def _handlers(handlers: Sequence[Any]) -> list[Any]:
     return out
 
 
+def _open_browser(app: Any, url: str) -> None:
+    """Open ``url`` (it carries the token) in a browser, but not on its command line.
+
+    The browser is given a file that sends it on to ``url``, readable by this user only
+    (as ``mkstemp`` makes it) and removed a minute later; Voila's own page for this has
+    no token, so it would only meet a 403.
+    """
+    import html
+    import tempfile
+    import threading
+    import webbrowser
+    from pathlib import Path
+
+    import tornado.ioloop
+
+    try:
+        browser = webbrowser.get(app.browser or None)
+    except webbrowser.Error as exc:
+        app.log.warning("No web browser found: %s.", exc)
+        return
+    fd, name = tempfile.mkstemp(prefix="hvload-dashboard-", suffix=".html")
+    with open(fd, "w", encoding="utf-8") as page:
+        page.write(f'<meta http-equiv="refresh" content="0;url={html.escape(url)}">\n')
+    tornado.ioloop.IOLoop.current().call_later(60, Path(name).unlink, missing_ok=True)
+    opened = Path(name).as_uri()
+    threading.Thread(
+        target=browser.open, args=(opened, app.webbrowser_open_new), daemon=True
+    ).start()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run Voila with the token of :data:`TOKEN_ENV`; return its exit status."""
     token = os.environ.pop(TOKEN_ENV, "")
@@ -110,6 +142,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     class HvloadVoila(Voila):
         def init_handlers(self) -> list[Any]:
             return _handlers(super().init_handlers())
+
+        def launch_browser(self) -> None:
+            _open_browser(self, f"{self.connection_url}?token={quote(token, safe='')}")
 
     HvloadVoila.launch_instance(list(sys.argv[1:] if argv is None else argv), token=token)
     return 0
