@@ -140,9 +140,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         # The conditions that bias this run (hvload check), one line each, before measuring.
         for finding in plan.metadata.get("hygiene") or ():
             if finding.get("status") == "warn":
-                sys.stderr.write(
-                    f"hvload run: warning: {finding['name']}: {finding['value']}\n"
-                )
+                sys.stderr.write(f"hvload run: warning: {finding['name']}: {finding['value']}\n")
         for note in plan.notes:
             sys.stderr.write(f"hvload run: note: {note}\n")
         check = stats.check_design(

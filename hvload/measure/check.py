@@ -103,39 +103,64 @@ def _isolation(t: _Tree, cpu: int, cmdline: str) -> Finding:
     nohz = t.read("/sys/devices/system/cpu/nohz_full")
     iso_arg, nohz_arg = _cmdline_value(cmdline, "isolcpus"), _cmdline_value(cmdline, "nohz_full")
     cpus = cpu_list(isolated) | cpu_list(iso_arg.split(",", 1)[-1] if iso_arg else None)
-    value = (f"isolated: {isolated or 'none'}; nohz_full: {nohz or nohz_arg or 'none'}; "
-             f"probe CPU {cpu}")  # fmt: skip
+    value = (
+        f"isolated: {isolated or 'none'}; nohz_full: {nohz or nohz_arg or 'none'}; probe CPU {cpu}"
+    )
     source = "/sys/devices/system/cpu/isolated, /sys/devices/system/cpu/nohz_full, /proc/cmdline"
     if isolated is None and nohz is None and not cmdline:
-        return Finding("cpu isolation", "not exposed", value, "unknown whether other tasks "
-                       "share the probe CPU", "-", source)  # fmt: skip
+        return Finding(
+            "cpu isolation",
+            "not exposed",
+            value,
+            "unknown whether other tasks share the probe CPU",
+            "-",
+            source,
+        )
     if cpu in cpus:
-        return Finding("cpu isolation", "ok", value, "the scheduler keeps other tasks off the "
-                       "probe CPU", "-", source)  # fmt: skip
+        return Finding(
+            "cpu isolation",
+            "ok",
+            value,
+            "the scheduler keeps other tasks off the probe CPU",
+            "-",
+            source,
+        )
     return Finding(
-        "cpu isolation", "warn", f"probe CPU {cpu} not isolated ({value})",
+        "cpu isolation",
+        "warn",
+        f"probe CPU {cpu} not isolated ({value})",
         "other tasks and kernel threads run on the probe CPU: heavier tails, more noise "
         "between blocks",
         f"boot with isolcpus={cpu} nohz_full={cpu} (or a cpuset) and measure with "
         f"--probe-cpu {cpu}",
         source,
-    )  # fmt: skip
+    )
 
 
 def _governor(t: _Tree, cpu: int) -> Finding:
     source = f"/sys/devices/system/cpu/cpu{cpu}/cpufreq/scaling_governor"
     gov = t.read(source)
     if gov is None:
-        return Finding("frequency governor", "not exposed", "no cpufreq in this guest",
-                       "the host sets the clock; cycles are TSC ticks, not core cycles, so a "
-                       "clock change shows as a latency change", "-", source)  # fmt: skip
+        return Finding(
+            "frequency governor",
+            "not exposed",
+            "no cpufreq in this guest",
+            "the host sets the clock; cycles are TSC ticks, not core cycles, so a "
+            "clock change shows as a latency change",
+            "-",
+            source,
+        )
     if gov == "performance":
         return Finding("frequency governor", "ok", gov, "the clock stays high", "-", source)
     return Finding(
-        "frequency governor", "warn", gov,
+        "frequency governor",
+        "warn",
+        gov,
         "the clock follows the load: levels that load more CPUs may run the probe at "
-        "another frequency", "cpupower frequency-set -g performance", source,
-    )  # fmt: skip
+        "another frequency",
+        "cpupower frequency-set -g performance",
+        source,
+    )
 
 
 def _turbo(t: _Tree) -> Finding:
@@ -150,12 +175,23 @@ def _turbo(t: _Tree) -> Finding:
         on = boost == "1"
         value = f"cpufreq/boost = {boost}"
     else:
-        return Finding("turbo", "not exposed", "neither no_turbo nor boost readable",
-                       "the host decides; unknown here", "-", source)  # fmt: skip
+        return Finding(
+            "turbo",
+            "not exposed",
+            "neither no_turbo nor boost readable",
+            "the host decides; unknown here",
+            "-",
+            source,
+        )
     if on:
-        return Finding("turbo", "warn", value + " (turbo on)", effect,
-                       "echo 1 > /sys/devices/system/cpu/intel_pstate/no_turbo (or 0 > "
-                       "cpufreq/boost)", source)  # fmt: skip
+        return Finding(
+            "turbo",
+            "warn",
+            value + " (turbo on)",
+            effect,
+            "echo 1 > /sys/devices/system/cpu/intel_pstate/no_turbo (or 0 > cpufreq/boost)",
+            source,
+        )
     return Finding("turbo", "ok", value + " (turbo off)", "a fixed maximum clock", "-", source)
 
 
@@ -163,23 +199,38 @@ def _smt(t: _Tree, cpu: int, busy: dict[int, float]) -> Finding:
     source = f"/sys/devices/system/cpu/cpu{cpu}/topology/thread_siblings_list"
     siblings = cpu_list(t.read(source)) - {cpu}
     if not t.path(source).exists():
-        return Finding("smt sibling", "not exposed", "no topology for the probe CPU",
-                       "unknown whether a hyperthread shares its core", "-", source)  # fmt: skip
+        return Finding(
+            "smt sibling",
+            "not exposed",
+            "no topology for the probe CPU",
+            "unknown whether a hyperthread shares its core",
+            "-",
+            source,
+        )
     online_text = t.read("/sys/devices/system/cpu/online")
     online = cpu_list(online_text) if online_text is not None else siblings
     live = sorted(siblings & online)
     if not live:
-        return Finding("smt sibling", "ok", f"CPU {cpu} has no online sibling in this guest",
-                       "no hyperthread of this guest shares its core (the host's may)", "-",
-                       source)  # fmt: skip
+        return Finding(
+            "smt sibling",
+            "ok",
+            f"CPU {cpu} has no online sibling in this guest",
+            "no hyperthread of this guest shares its core (the host's may)",
+            "-",
+            source,
+        )
     hot = [c for c in live if busy.get(c, 0.0) > 0.1]
     value = f"siblings {live} online" + (f", busy: {hot}" if hot else ", idle")
     return Finding(
-        "smt sibling", "warn", value,
+        "smt sibling",
+        "warn",
+        value,
         "a busy hyperthread shares the probe's core: its load slows the probe beyond what "
-        "the load level means", f"take the sibling offline (echo 0 > /sys/devices/system/cpu/"
-        f"cpu{live[0]}/online) or keep load off it", source,
-    )  # fmt: skip
+        "the load level means",
+        f"take the sibling offline (echo 0 > /sys/devices/system/cpu/"
+        f"cpu{live[0]}/online) or keep load off it",
+        source,
+    )
 
 
 def _clocksource(t: _Tree) -> Finding:
@@ -188,15 +239,19 @@ def _clocksource(t: _Tree) -> Finding:
     if cs is None:
         return Finding("clocksource", "not exposed", "unreadable", "unknown", "-", source)
     if cs == "tsc":
-        return Finding("clocksource", "ok", cs, "the kernel trusts the TSC hvload reads", "-",
-                       source)  # fmt: skip
+        return Finding(
+            "clocksource", "ok", cs, "the kernel trusts the TSC hvload reads", "-", source
+        )
     return Finding(
-        "clocksource", "warn", cs,
+        "clocksource",
+        "warn",
+        cs,
         "the kernel does not trust the TSC here (unstable or not invariant): TSC ticks may "
         "not map to time, and ns figures may be off",
         "check dmesg for 'tsc unstable'; boot with tsc=reliable only if the host "
-        "guarantees an invariant TSC", source,
-    )  # fmt: skip
+        "guarantees an invariant TSC",
+        source,
+    )
 
 
 def _tsc(t: _Tree) -> Finding:
@@ -211,16 +266,28 @@ def _tsc(t: _Tree) -> Finding:
             break
     have = [f for f in ("constant_tsc", "nonstop_tsc") if f in flags]
     if len(have) == 2:
-        return Finding("invariant tsc", "ok", "constant_tsc nonstop_tsc", "TSC ticks are "
-                       "time at a fixed rate", "-", source)  # fmt: skip
-    return Finding("invariant tsc", "warn", f"flags: {' '.join(have) or 'neither'}",
-                   "TSC ticks may change rate with the clock or stop in idle: cycles are "
-                   "not comparable across levels", "use a host and CPU model that expose "
-                   "an invariant TSC (-cpu host,+invtsc in QEMU)", source)  # fmt: skip
+        return Finding(
+            "invariant tsc",
+            "ok",
+            "constant_tsc nonstop_tsc",
+            "TSC ticks are time at a fixed rate",
+            "-",
+            source,
+        )
+    return Finding(
+        "invariant tsc",
+        "warn",
+        f"flags: {' '.join(have) or 'neither'}",
+        "TSC ticks may change rate with the clock or stop in idle: cycles are "
+        "not comparable across levels",
+        "use a host and CPU model that expose an invariant TSC (-cpu host,+invtsc in QEMU)",
+        source,
+    )
 
 
-def _steal(cpu: int, before: dict[str, list[int]], after: dict[str, list[int]],
-           seconds: float, hz: int) -> Finding:  # fmt: skip
+def _steal(
+    cpu: int, before: dict[str, list[int]], after: dict[str, list[int]], seconds: float, hz: int
+) -> Finding:
     source = f"/proc/stat (cpu{cpu} steal, over {seconds:.1f} s)"
     a, b = before.get(f"cpu{cpu}"), after.get(f"cpu{cpu}")
     if not a or not b or len(a) < 8 or len(b) < 8:
@@ -229,9 +296,14 @@ def _steal(cpu: int, before: dict[str, list[int]], after: dict[str, list[int]],
     total_steal = b[7] * 1000 / hz
     value = f"{steal_ms:.0f} ms over {seconds:.1f} s (since boot: {total_steal / 1000:.0f} s)"
     if steal_ms > 0:
-        return Finding("steal time", "warn", value, "the host ran something else on this vCPU's "
-                       "core: samples taken then carry the wait", "measure when the host is "
-                       "quiet, or on dedicated (pinned) host cores", source)  # fmt: skip
+        return Finding(
+            "steal time",
+            "warn",
+            value,
+            "the host ran something else on this vCPU's core: samples taken then carry the wait",
+            "measure when the host is quiet, or on dedicated (pinned) host cores",
+            source,
+        )
     return Finding("steal time", "ok", value, "the host gave this vCPU its core", "-", source)
 
 
@@ -248,16 +320,25 @@ def _irqs(t: _Tree, cpu: int) -> Finding:
         except OSError:
             continue
     if not routed:
-        return Finding("irq affinity", "ok", f"no IRQ routed to CPU {cpu}", "device "
-                       "interrupts stay off the probe CPU", "-", source)  # fmt: skip
+        return Finding(
+            "irq affinity",
+            "ok",
+            f"no IRQ routed to CPU {cpu}",
+            "device interrupts stay off the probe CPU",
+            "-",
+            source,
+        )
     shown = ", ".join(sorted(routed, key=lambda s: (len(s), s))[:8])
     more = f" and {len(routed) - 8} more" if len(routed) > 8 else ""
     return Finding(
-        "irq affinity", "warn", f"{len(routed)} IRQs may go to CPU {cpu} ({shown}{more})",
+        "irq affinity",
+        "warn",
+        f"{len(routed)} IRQs may go to CPU {cpu} ({shown}{more})",
         "device interrupts land on the probe CPU: occasional long samples",
         "route them elsewhere: echo <other CPUs> > /proc/irq/N/smp_affinity_list "
-        "(irqbalance --banirq, or IRQBALANCE_BANNED_CPULIST)", source,
-    )  # fmt: skip
+        "(irqbalance --banirq, or IRQBALANCE_BANNED_CPULIST)",
+        source,
+    )
 
 
 def _mitigations(t: _Tree, cmdline: str) -> Finding:
@@ -265,33 +346,47 @@ def _mitigations(t: _Tree, cmdline: str) -> Finding:
     files = t.glob("/sys/devices/system/cpu/vulnerabilities/*")
     arg = _cmdline_value(cmdline, "mitigations")
     if not files and arg is None:
-        return Finding("mitigations", "not exposed", "no vulnerabilities folder",
-                       "unknown", "-", source)  # fmt: skip
+        return Finding(
+            "mitigations", "not exposed", "no vulnerabilities folder", "unknown", "-", source
+        )
     active = []
     for path in files:
         text = (t.read(str(Path("/") / path.relative_to(t.root))) or "").strip()
         if text.startswith("Mitigation"):
             active.append(path.name)
-    value = (f"mitigations={arg if arg is not None else '(default: auto)'}; "
-             f"{len(active)} of {len(files)} in force"
-             + (f" ({', '.join(active)})" if active else ""))  # fmt: skip
+    value = (
+        f"mitigations={arg if arg is not None else '(default: auto)'}; "
+        f"{len(active)} of {len(files)} in force" + (f" ({', '.join(active)})" if active else "")
+    )
     if not active and arg == "off":
-        return Finding("mitigations", "ok", value, "no speculation mitigation adds to the "
-                       "exit path", "-", source)  # fmt: skip
+        return Finding(
+            "mitigations",
+            "ok",
+            value,
+            "no speculation mitigation adds to the exit path",
+            "-",
+            source,
+        )
     return Finding(
-        "mitigations", "info", value,
+        "mitigations",
+        "info",
+        value,
         "speculation mitigations lengthen every exit (KVM list, Dec 2024: CPUID from about "
         "1,020 to 1,600+ cycles): compare exit costs only between machines with the same "
-        "settings", "for a comparison only: boot guest and host with the same mitigations= "
-        "(mitigations=off is unsafe outside a lab)", source,
-    )  # fmt: skip
+        "settings",
+        "for a comparison only: boot guest and host with the same mitigations= "
+        "(mitigations=off is unsafe outside a lab)",
+        source,
+    )
 
 
 def _nesting(t: _Tree, cmdline: str, leaves: Sequence[tuple[int, str, int]] | None) -> Finding:
     hints = []
     if leaves:
-        hints.append("hypervisor CPUID leaves: " + ", ".join(
-            f"{base:#x} {sig.strip(chr(0))!r}" for base, sig, _ in leaves))  # fmt: skip
+        hints.append(
+            "hypervisor CPUID leaves: "
+            + ", ".join(f"{base:#x} {sig.strip(chr(0))!r}" for base, sig, _ in leaves)
+        )
     for key in ("nested_pvm", "kvm-intel.nested", "kvm_amd.nested", "kvm-amd.nested"):
         value = _cmdline_value(cmdline, key)
         if value is not None:
@@ -301,24 +396,39 @@ def _nesting(t: _Tree, cmdline: str, leaves: Sequence[tuple[int, str, int]] | No
         hints.append(f"{path.parent.parent.name}.{path.name}={value}")
     if t.path("/sys/module/kvm_pvm").exists():
         hints.append("kvm_pvm loaded (PVM: the hypervisor for guests inside a guest)")
-    source = ("CPUID 0x40000000.. (hvload.measure.cpu.hypervisor_leaves), /proc/cmdline, "
-              "/sys/module/kvm*/parameters/nested*")  # fmt: skip
+    source = (
+        "CPUID 0x40000000.. (hvload.measure.cpu.hypervisor_leaves), /proc/cmdline, "
+        "/sys/module/kvm*/parameters/nested*"
+    )
     if not hints:
-        return Finding("nesting", "ok", "no hypervisor and no nesting parameter seen",
-                       "bare metal or an unmarked guest", "-", source)  # fmt: skip
+        return Finding(
+            "nesting",
+            "ok",
+            "no hypervisor and no nesting parameter seen",
+            "bare metal or an unmarked guest",
+            "-",
+            source,
+        )
     nested = any("nested_pvm" in h or "kvm_pvm" in h for h in hints)
     return Finding(
-        "nesting", "info", "; ".join(hints),
-        ("nested virtualization is configured here: an exit may pass through two "
-         "hypervisors and cost several times single-level KVM's" if nested else
-         "a guest: every exit goes to the hypervisor"),
+        "nesting",
+        "info",
+        "; ".join(hints),
+        (
+            "nested virtualization is configured here: an exit may pass through two "
+            "hypervisors and cost several times single-level KVM's"
+            if nested
+            else "a guest: every exit goes to the hypervisor"
+        ),
         "compare only with machines of the same nesting depth; for single-level numbers "
-        "measure in a first-level guest", source,
-    )  # fmt: skip
+        "measure in a first-level guest",
+        source,
+    )
 
 
-def _busy(cpu: int, before: dict[str, list[int]], after: dict[str, list[int]],
-          t: _Tree, seconds: float) -> tuple[Finding, dict[int, float]]:  # fmt: skip
+def _busy(
+    cpu: int, before: dict[str, list[int]], after: dict[str, list[int]], t: _Tree, seconds: float
+) -> tuple[Finding, dict[int, float]]:
     shares: dict[int, float] = {}
     for name, b in after.items():
         a = before.get(name)
@@ -331,19 +441,25 @@ def _busy(cpu: int, before: dict[str, list[int]], after: dict[str, list[int]],
     load = t.read("/proc/loadavg")
     source = f"/proc/stat over {seconds:.1f} s, /proc/loadavg"
     if not shares:
-        return Finding("busy processes", "not exposed", f"loadavg {load or '?'}", "unknown",
-                       "-", source), shares  # fmt: skip
+        return Finding(
+            "busy processes", "not exposed", f"loadavg {load or '?'}", "unknown", "-", source
+        ), shares
     own = shares.get(cpu, 0.0)
     others = {c: s for c, s in shares.items() if s > 0.25}
-    value = (f"probe CPU {cpu} busy {own:.0%} while hvload slept; CPUs over 25% busy: "
-             f"{sorted(others) or 'none'}; loadavg {(load or '?').split(' ')[0]}")  # fmt: skip
+    value = (
+        f"probe CPU {cpu} busy {own:.0%} while hvload slept; CPUs over 25% busy: "
+        f"{sorted(others) or 'none'}; loadavg {(load or '?').split(' ')[0]}"
+    )
     if own > 0.05 or others:
         return Finding(
-            "busy processes", "warn", value,
+            "busy processes",
+            "warn",
+            value,
             "other work competes with the probe and the load generator: the levels are not "
-            "the only load", "stop other work (top shows it) or pick an idle --probe-cpu",
+            "the only load",
+            "stop other work (top shows it) or pick an idle --probe-cpu",
             source,
-        ), shares  # fmt: skip
+        ), shares
     return Finding("busy processes", "ok", value, "the machine is quiet", "-", source), shares
 
 
@@ -416,4 +532,3 @@ def format_findings(findings: Sequence[Finding]) -> str:
 def to_metadata(findings: Sequence[Finding]) -> list[dict[str, Any]]:
     """The findings as plain dicts, as the campaign metadata records them."""
     return [f.to_dict() for f in findings]
-

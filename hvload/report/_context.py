@@ -64,38 +64,92 @@ def report_context(report: Any, band: list[str] | None = None) -> dict[str, Any]
     levels = level_table(data)
     ns = "median_ns" in levels.columns
     level_rows = [
-        [str(r["level"]), num(r["n_blocks"]), num(r["n"]), pct(r["flagged_share"], 1, False),
-         num(r["min"]), num(r["median"]), num(r["p99"]), num(r["p99.9"]), num(r["max"]),
-         f"{num(r['block_median'])} [{num(r['block_median_ci_low'])}, "
-         f"{num(r['block_median_ci_high'])}]",
-         f"{num(r['block_p99'])} [{num(r['block_p99_ci_low'])}, {num(r['block_p99_ci_high'])}]",
-         num(r["median_ns"], 1) if ns else "-"]
+        [
+            str(r["level"]),
+            num(r["n_blocks"]),
+            num(r["n"]),
+            pct(r["flagged_share"], 1, False),
+            num(r["min"]),
+            num(r["median"]),
+            num(r["p99"]),
+            num(r["p99.9"]),
+            num(r["max"]),
+            f"{num(r['block_median'])} [{num(r['block_median_ci_low'])}, "
+            f"{num(r['block_median_ci_high'])}]",
+            f"{num(r['block_p99'])} [{num(r['block_p99_ci_low'])}, {num(r['block_p99_ci_high'])}]",
+            num(r["median_ns"], 1) if ns else "-",
+        ]
         for _, r in levels.iterrows()
-    ]  # fmt: skip
-    level_header = ["level", "blocks", "n", "flagged", "min", "median", "p99", "p99.9", "max",
-                    "typical block median [95% CI]", "typical block p99 [95% CI]",
-                    "median ns"]  # fmt: skip
+    ]
+    level_header = [
+        "level",
+        "blocks",
+        "n",
+        "flagged",
+        "min",
+        "median",
+        "p99",
+        "p99.9",
+        "max",
+        "typical block median [95% CI]",
+        "typical block p99 [95% CI]",
+        "median ns",
+    ]
     comp = comparison_table(data)
     comparison_rows = [
-        [str(r["reference"]), str(r["level"]), str(r["on"]), num(r["n_rounds"]),
-         _interval(r, "relative_change"),
-         f"{num(r['change'], 1)} cycles" + (f" / {num(r['change_ns'], 1)} ns"
-                                            if "change_ns" in r and pd.notna(r["change_ns"])
-                                            else ""),
-         num(r["pvalue_adjusted"], 4), num(r["cles"], 3), str(r["verdict"])]
+        [
+            str(r["reference"]),
+            str(r["level"]),
+            str(r["on"]),
+            num(r["n_rounds"]),
+            _interval(r, "relative_change"),
+            f"{num(r['change'], 1)} cycles"
+            + (
+                f" / {num(r['change_ns'], 1)} ns"
+                if "change_ns" in r and pd.notna(r["change_ns"])
+                else ""
+            ),
+            num(r["pvalue_adjusted"], 4),
+            num(r["cles"], 3),
+            str(r["verdict"]),
+        ]
         for _, r in comp.iterrows()
-    ]  # fmt: skip
-    comparison_header = ["reference", "level", "on", "rounds", "change [95% CI]", "change",
-                         "p adj", "CLES", "verdict"]  # fmt: skip
+    ]
+    comparison_header = [
+        "reference",
+        "level",
+        "on",
+        "rounds",
+        "change [95% CI]",
+        "change",
+        "p adj",
+        "CLES",
+        "verdict",
+    ]
     attr = attribution_table(data)
     attribution_rows = [
-        [str(r["level"]), str(r["control"]), num(r["n_rounds"]),
-         f"{pct(r['main_change'])} ({r['main_verdict']})", pct(r["control_change"]),
-         _interval(r, "difference"), num(r["pvalue_adjusted"], 4), str(r["verdict"])]
+        [
+            str(r["level"]),
+            str(r["control"]),
+            num(r["n_rounds"]),
+            f"{pct(r['main_change'])} ({r['main_verdict']})",
+            pct(r["control_change"]),
+            _interval(r, "difference"),
+            num(r["pvalue_adjusted"], 4),
+            str(r["verdict"]),
+        ]
         for _, r in attr.iterrows()
-    ]  # fmt: skip
-    attribution_header = ["level", "control", "rounds", "main", "control change",
-                          "difference [95% CI]", "p adj", "verdict"]  # fmt: skip
+    ]
+    attribution_header = [
+        "level",
+        "control",
+        "rounds",
+        "main",
+        "control change",
+        "difference [95% CI]",
+        "p adj",
+        "verdict",
+    ]
     noise = noise_table(data)
     noise_lines = [
         f"block {r['on']}s: block-to-block SD {pct(r['block_sd'], 2, False)} (sampling "
@@ -105,8 +159,11 @@ def report_context(report: Any, band: list[str] | None = None) -> dict[str, Any]
     ]
     tests = []
     for name, label in (("omnibus", "Omnibus (Friedman)"), ("trend", "Trend with load (Page)")):
-        parts = [f"block {on}s p = {num(t.get('pvalue'), 4)}"
-                 for on, t in (data.get(name) or {}).items() if isinstance(t, dict)]  # fmt: skip
+        parts = [
+            f"block {on}s p = {num(t.get('pvalue'), 4)}"
+            for on, t in (data.get(name) or {}).items()
+            if isinstance(t, dict)
+        ]
         if parts:
             tests.append(f"{label}: " + "; ".join(parts))
     meta = dict(report.campaign.metadata)
@@ -132,13 +189,16 @@ def report_context(report: Any, band: list[str] | None = None) -> dict[str, Any]
         "tests": tests,
         "levels": {"header": level_header, "rows": level_rows},
         "comparisons": {"header": comparison_header, "rows": comparison_rows},
-        "attribution": {"header": attribution_header, "rows": attribution_rows,
-                        "probe": (data.get("attribution") or {}).get("probe"),
-                        "controls": (data.get("attribution") or {}).get("controls") or []},
+        "attribution": {
+            "header": attribution_header,
+            "rows": attribution_rows,
+            "probe": (data.get("attribution") or {}).get("probe"),
+            "controls": (data.get("attribution") or {}).get("controls") or [],
+        },
         "notes": list(data.get("notes") or ()) + list(report.left_out),
         "band": list(band or ()),
         "methods": data.get("methods") or {},
-    }  # fmt: skip
+    }
 
 
 def comparison_context(result: Any) -> dict[str, Any]:
@@ -146,24 +206,47 @@ def comparison_context(result: Any) -> dict[str, Any]:
     unit = result.unit
     groups = result.groups
     group_cols = [c for c in groups.columns if c not in ("files",)]
-    group_rows = [[num(v, 3) if isinstance(v, float) else str(v) for v in row]
-                  for row in groups[group_cols].itertuples(index=False)]  # fmt: skip
+    group_rows = [
+        [num(v, 3) if isinstance(v, float) else str(v) for v in row]
+        for row in groups[group_cols].itertuples(index=False)
+    ]
     lv = result.levels
-    show = [c for c in ("group", "level", "unit", "n_campaigns", "n_blocks", "median",
-                        "median_ci_low", "median_ci_high", "p99", "p99_ci_low", "p99_ci_high")
-            if c in lv.columns]  # fmt: skip
-    level_rows = [[num(v, 1) if isinstance(v, float) else str(v) for v in row]
-                  for row in lv[show].itertuples(index=False)]  # fmt: skip
+    show = [
+        c
+        for c in (
+            "group",
+            "level",
+            "unit",
+            "n_campaigns",
+            "n_blocks",
+            "median",
+            "median_ci_low",
+            "median_ci_high",
+            "p99",
+            "p99_ci_low",
+            "p99_ci_high",
+        )
+        if c in lv.columns
+    ]
+    level_rows = [
+        [num(v, 1) if isinstance(v, float) else str(v) for v in row]
+        for row in lv[show].itertuples(index=False)
+    ]
     cp = result.comparisons
     comp_rows = []
     for _, r in cp.iterrows():
-        comp_rows.append([
-            str(r.get("group")), str(r.get("level")), str(r.get("on")),
-            num(r.get("ratio"), 3) + f" [{num(r.get('ratio_low'), 3)}, "
-            f"{num(r.get('ratio_high'), 3)}]",
-            pct(r.get("relative_change")), num(r.get("pvalue_adjusted"), 4),
-            str(r.get("verdict")),
-        ])  # fmt: skip
+        comp_rows.append(
+            [
+                str(r.get("group")),
+                str(r.get("level")),
+                str(r.get("on")),
+                num(r.get("ratio"), 3) + f" [{num(r.get('ratio_low'), 3)}, "
+                f"{num(r.get('ratio_high'), 3)}]",
+                pct(r.get("relative_change")),
+                num(r.get("pvalue_adjusted"), 4),
+                str(r.get("verdict")),
+            ]
+        )
     return {
         "title": f"hvload compare: against {result.reference}",
         "unit": unit,
@@ -171,7 +254,9 @@ def comparison_context(result: Any) -> dict[str, Any]:
         "reference": result.reference,
         "groups": {"header": group_cols, "rows": group_rows},
         "levels": {"header": show, "rows": level_rows},
-        "comparisons": {"header": ["group", "level", "on", "ratio [95% CI]", "change",
-                                   "p adj", "verdict"], "rows": comp_rows},  # fmt: skip
+        "comparisons": {
+            "header": ["group", "level", "on", "ratio [95% CI]", "change", "p adj", "verdict"],
+            "rows": comp_rows,
+        },
         "notes": list(result.notes),
     }

@@ -52,8 +52,13 @@ def figure_uris(report: Any) -> list[dict[str, str]]:
     out = []
     for name, draw in draws.items():
         if name == "attribution" and analysis.attribution is None:
-            out.append({"name": name, "caption": "No attribution: the campaign has no "
-                        "control probes", "uri": ""})  # fmt: skip
+            out.append(
+                {
+                    "name": name,
+                    "caption": "No attribution: the campaign has no control probes",
+                    "uri": "",
+                }
+            )
             continue
         out.append({"name": name, "caption": CAPTIONS[name], "uri": png_uri(draw())})
     return out

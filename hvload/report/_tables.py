@@ -16,25 +16,74 @@ __all__ = ["LEVEL_COLUMNS", "attribution_table", "comparison_table", "level_tabl
 #: The per-level columns exported, in order (cycles; ``_ns`` twins follow when the TSC
 #: frequency is known).
 LEVEL_COLUMNS: tuple[str, ...] = (
-    "level", "n_blocks", "n", "flagged_share", "min", "mean", "median", "p90", "p99",
-    "p99.9", "p99.99", "max", "iqr", "mad", "block_median", "block_median_ci_low",
-    "block_median_ci_high", "block_p99", "block_p99_ci_low", "block_p99_ci_high", "status",
-)  # fmt: skip
-_LEVEL_NS = tuple(c for c in LEVEL_COLUMNS[4:-1] if c not in ("iqr", "mad")) + ("iqr", "mad")
+    "level",
+    "n_blocks",
+    "n",
+    "flagged_share",
+    "min",
+    "mean",
+    "median",
+    "p90",
+    "p99",
+    "p99.9",
+    "p99.99",
+    "max",
+    "iqr",
+    "mad",
+    "block_median",
+    "block_median_ci_low",
+    "block_median_ci_high",
+    "block_p99",
+    "block_p99_ci_low",
+    "block_p99_ci_high",
+    "status",
+)
+_LEVEL_NS = (*(c for c in LEVEL_COLUMNS[4:-1] if c not in ("iqr", "mad")), "iqr", "mad")
 
 _COMPARISON_COLUMNS: tuple[str, ...] = (
-    "reference", "level", "on", "kind", "n_rounds", "relative_change", "relative_change_low",
-    "relative_change_high", "change", "change_low", "change_high", "change_ns", "change_ns_low",
-    "change_ns_high", "reference_value", "level_value", "pvalue", "pvalue_adjusted", "cles",
-    "verdict", "message",
-)  # fmt: skip
+    "reference",
+    "level",
+    "on",
+    "kind",
+    "n_rounds",
+    "relative_change",
+    "relative_change_low",
+    "relative_change_high",
+    "change",
+    "change_low",
+    "change_high",
+    "change_ns",
+    "change_ns_low",
+    "change_ns_high",
+    "reference_value",
+    "level_value",
+    "pvalue",
+    "pvalue_adjusted",
+    "cles",
+    "verdict",
+    "message",
+)
 
 _ATTRIBUTION_COLUMNS: tuple[str, ...] = (
-    "reference", "level", "control", "n_rounds", "main_change", "main_change_low",
-    "main_change_high", "main_verdict", "control_change", "control_change_low",
-    "control_change_high", "difference", "difference_low", "difference_high", "pvalue",
-    "pvalue_adjusted", "verdict", "message",
-)  # fmt: skip
+    "reference",
+    "level",
+    "control",
+    "n_rounds",
+    "main_change",
+    "main_change_low",
+    "main_change_high",
+    "main_verdict",
+    "control_change",
+    "control_change_low",
+    "control_change_high",
+    "difference",
+    "difference_low",
+    "difference_high",
+    "pvalue",
+    "pvalue_adjusted",
+    "verdict",
+    "message",
+)
 
 
 def _frame(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> pd.DataFrame:

@@ -46,8 +46,23 @@ def _cell(value: Any) -> str:
 
 
 #: Columns whose cells are words (left-aligned in Markdown); the others are numbers.
-_TEXT_COLUMNS = frozenset({"level", "reference", "on", "control", "verdict", "group", "unit",
-                           "main", "probe", "cpu_brand", "hypervisor", "kernel", "host"})
+_TEXT_COLUMNS = frozenset(
+    {
+        "level",
+        "reference",
+        "on",
+        "control",
+        "verdict",
+        "group",
+        "unit",
+        "main",
+        "probe",
+        "cpu_brand",
+        "hypervisor",
+        "kernel",
+        "host",
+    }
+)
 
 
 def _separator(header: list[str]) -> str:
@@ -79,8 +94,11 @@ def _version() -> str:
 
 
 def _frames(tables: dict[str, pd.DataFrame]) -> str:
-    parts = [frame.assign(table=name)[["table", *frame.columns]]
-             for name, frame in tables.items() if not frame.empty]  # fmt: skip
+    parts = [
+        frame.assign(table=name)[["table", *frame.columns]]
+        for name, frame in tables.items()
+        if not frame.empty
+    ]
     if not parts:
         return "table\n"
     return pd.concat(parts, ignore_index=True, sort=False).to_csv(index=False)
@@ -89,8 +107,13 @@ def _frames(tables: dict[str, pd.DataFrame]) -> str:
 def report_csv(report: Any) -> str:
     """The per-level, comparison and attribution tables of ``report`` as one CSV text."""
     data = report.to_dict()
-    return _frames({"levels": level_table(data), "comparisons": comparison_table(data),
-                    "attribution": attribution_table(data)})  # fmt: skip
+    return _frames(
+        {
+            "levels": level_table(data),
+            "comparisons": comparison_table(data),
+            "attribution": attribution_table(data),
+        }
+    )
 
 
 def compare_csv(result: Any) -> str:
@@ -143,5 +166,6 @@ def render_comparison(result: Any, fmt: str = "text") -> str:
     from ._figures import png_uri
 
     figure = png_uri(result.figure())
-    return str(_env().get_template("compare.html.j2").render(**context, figure=figure,
-                                                              version=_version()))
+    return str(
+        _env().get_template("compare.html.j2").render(**context, figure=figure, version=_version())
+    )

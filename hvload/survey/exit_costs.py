@@ -24,9 +24,18 @@ __all__ = ["FIELDS", "ExitCost", "Placement", "band_lines", "place", "reference"
 
 #: The columns of exit_costs.csv, in order.
 FIELDS: tuple[str, ...] = (
-    "source", "cpu", "vendor", "hypervisor", "nesting", "mitigations", "exit_kind", "cycles",
-    "cycles_bound", "statistic", "note",
-)  # fmt: skip
+    "source",
+    "cpu",
+    "vendor",
+    "hypervisor",
+    "nesting",
+    "mitigations",
+    "exit_kind",
+    "cycles",
+    "cycles_bound",
+    "statistic",
+    "note",
+)
 #: Exit kinds the table may name.
 EXIT_KINDS: tuple[str, ...] = ("cpuid", "vmcall", "vmmcall", "tsc_deadline", "io", "mmio", "msr")
 
@@ -63,14 +72,18 @@ def reference() -> list[ExitCost]:
     rows = []
     for i, row in enumerate(reader, start=2):
         if row["exit_kind"] not in EXIT_KINDS:
-            raise ValueError(f"exit_costs.csv row {i}: exit_kind {row['exit_kind']!r} not in "
-                             f"{EXIT_KINDS}")  # fmt: skip
+            raise ValueError(
+                f"exit_costs.csv row {i}: exit_kind {row['exit_kind']!r} not in {EXIT_KINDS}"
+            )
         if row["cycles_bound"] not in ("exact", "at_least"):
             raise ValueError(f"exit_costs.csv row {i}: cycles_bound {row['cycles_bound']!r}")
         if not row["cycles"].isdigit() or not 10 <= int(row["cycles"]) <= 1_000_000:
-            raise ValueError(f"exit_costs.csv row {i}: cycles {row['cycles']!r} is not a "
-                             "cycle count (10 to 1,000,000)")  # fmt: skip
-        rows.append(ExitCost(**{**row, "cycles": int(row["cycles"])}))
+            raise ValueError(
+                f"exit_costs.csv row {i}: cycles {row['cycles']!r} is not a "
+                "cycle count (10 to 1,000,000)"
+            )
+        text = {k: row[k] for k in FIELDS if k != "cycles"}
+        rows.append(ExitCost(cycles=int(row["cycles"]), **text))
     return rows
 
 
@@ -133,15 +146,20 @@ def place(
     parts: list[str]
     if cycles <= on * 1.25:
         # Within a quarter of single-level KVM with mitigations: no need for nesting.
-        parts = ["within single-level KVM's published range: a first-level guest",
-                 mit[mitigations]]  # fmt: skip
+        parts = ["within single-level KVM's published range: a first-level guest", mit[mitigations]]
     else:
-        where = (f"below the published nested figures ({low:,}-{high:,}): a faster nested "
-                 "path (such as PVM or an enlightened VMCS)" if cycles < low * 0.8
-                 else "in the range of the published nested figures")  # fmt: skip
+        where = (
+            f"below the published nested figures ({low:,}-{high:,}): a faster nested "
+            "path (such as PVM or an enlightened VMCS)"
+            if cycles < low * 0.8
+            else "in the range of the published nested figures"
+        )
         hint = f" (nesting configured here: {nesting_hint})" if nesting_hint else ""
-        parts = [f"{cycles / off:.1f}x single-level KVM (mitigations off): probably "
-                 f"nested{hint}", mit[mitigations], where]  # fmt: skip
+        parts = [
+            f"{cycles / off:.1f}x single-level KVM (mitigations off): probably nested{hint}",
+            mit[mitigations],
+            where,
+        ]
     sources = tuple(dict.fromkeys(r.source for r in (*single, *nested)))
     return Placement(what, float(cycles), off, on, low, high, ", ".join(parts), sources)
 
@@ -176,14 +194,20 @@ def band_lines(metadata: Mapping[str, Any]) -> list[str]:
         median = t.get("median_cycles")
         if not median or not (name.startswith("cpuid") or name.startswith("hypercall/")):
             continue
-        what = (f"{name} here (median of {t.get('samples') or '?'} samples at the start)"
-                if name.startswith("cpuid")
-                else f"{name} here (one exit plus KVM's CPL check; median)")  # fmt: skip
-        lines.extend(place(float(median), what=what, mitigations=mitigations,
-                           nesting_hint=hint, rows=rows).lines())  # fmt: skip
+        what = (
+            f"{name} here (median of {t.get('samples') or '?'} samples at the start)"
+            if name.startswith("cpuid")
+            else f"{name} here (one exit plus KVM's CPL check; median)"
+        )
+        lines.extend(
+            place(
+                float(median), what=what, mitigations=mitigations, nesting_hint=hint, rows=rows
+            ).lines()
+        )
     if lines and mitigations is None:
-        lines.append("(this file records no hvload check findings: mitigations and nesting "
-                     "hints unknown)")  # fmt: skip
+        lines.append(
+            "(this file records no hvload check findings: mitigations and nesting hints unknown)"
+        )
     # The sources line repeats per trap; keep one, at the end.
     sources = [ln for ln in lines if ln.startswith("sources: ")]
     return [ln for ln in lines if not ln.startswith("sources: ")] + sources[:1]
