@@ -82,8 +82,8 @@ def reference() -> list[ExitCost]:
                 f"exit_costs.csv row {i}: cycles {row['cycles']!r} is not a "
                 "cycle count (10 to 1,000,000)"
             )
-        text = {k: row[k] for k in FIELDS if k != "cycles"}
-        rows.append(ExitCost(cycles=int(row["cycles"]), **text))
+        words = {k: row[k] for k in FIELDS if k != "cycles"}
+        rows.append(ExitCost(cycles=int(row["cycles"]), **words))
     return rows
 
 
