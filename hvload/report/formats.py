@@ -10,6 +10,8 @@ JSON byte for byte what ``hvload report --json`` always printed). The others:
     ONE file with a ``table`` column (``levels``, ``comparisons``, ``attribution``)
     and the union of the tables' columns; ``pandas.read_csv`` reads it back and
     ``frame[frame.table == "levels"].dropna(axis=1, how="all")`` is the per-level table.
+    Read it with ``pd.read_csv(path, keep_default_na=False, na_values=[""])``: only empty
+    cells are missing, so the control probe named ``null`` stays a label.
     One file, not several, so that ``hvload report --format csv > x.csv`` works on a pipe.
 ``html``
     One self-contained file: the tables and the figures of :mod:`hvload.plots`
