@@ -435,7 +435,12 @@ def _busy(
         if name == "cpu" or not a or len(a) < 5 or len(b) < 5:
             continue
         total = sum(b[:8]) - sum(a[:8])
-        idle = (b[3] + b[4]) - (a[3] + a[4])
+        # Idle, iowait and steal are not work of this guest's other processes.
+        idle = (
+            (b[3] + b[4] + b[7]) - (a[3] + a[4] + a[7])
+            if len(b) > 7 and len(a) > 7
+            else (b[3] + b[4]) - (a[3] + a[4])
+        )
         if total > 0:
             shares[int(name[3:])] = max(0.0, 1 - idle / total)
     load = t.read("/proc/loadavg")
