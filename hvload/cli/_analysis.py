@@ -164,8 +164,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
     # Not re-exported by hvload.datasets: compare is its own public submodule.
     from ..datasets.compare import compare
 
-    _format(args)
+    fmt = _format(args)
     _check_output(args, list(args.paths))
+    if getattr(args, "normalise", None):
+        return _compare_normalised(args, fmt)
     config = analysis_config(args)
     if args.probe is not None:
         config = config.replace(probe=args.probe)
@@ -178,7 +180,6 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
         matplotlib.use("Agg")
         result.figure().savefig(args.figure, dpi=110)
-    fmt = _format(args)
     if fmt == "text":
         text = result.to_text()
         if args.figure:
@@ -188,4 +189,26 @@ def cmd_compare(args: argparse.Namespace) -> int:
         from ..report.formats import render_comparison
 
         _emit(args, render_comparison(result, fmt))
+    return 0
+
+
+def _compare_normalised(args: argparse.Namespace, fmt: str) -> int:
+    """``hvload compare A B --normalise SCALE``: the no-load exit cost of two campaigns
+    relative to their in-block controls (hvload.report.normalised)."""
+    from pathlib import Path
+
+    from ..report.normalised import compare_normalised
+    from ..store import load
+
+    if len(args.paths) != 2 or any(Path(p).is_dir() for p in args.paths):
+        raise ValueError(f"--normalise {args.normalise} compares two campaign files; got "
+                         f"{len(args.paths)} path(s)")  # fmt: skip
+    if fmt not in ("text", "json"):
+        raise ValueError(f"--normalise {args.normalise} prints text or json; not --format {fmt}")
+    camps = {Path(p).stem: load(p) for p in args.paths}
+    if len(camps) != 2:
+        raise ValueError("--normalise needs two different campaign files")
+    result = compare_normalised(camps, args.normalise)
+    _emit(args, json.dumps(result.to_dict(), indent=2) + "\n" if fmt == "json"
+          else result.to_text())  # fmt: skip
     return 0

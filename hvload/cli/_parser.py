@@ -321,6 +321,12 @@ def build_parser() -> argparse.ArgumentParser:
         "syscall/getppid); default: each campaign's main probe",
     )
     _add_metric(p)
+    p.add_argument(
+        "--normalise", default=None, choices=["minus-null", "over-syscall"],
+        help="compare two campaigns' no-load exit cost relative to the controls measured in "
+        "the same blocks: minus-null (exit minus the null control's timing floor, cycles) or "
+        "over-syscall (exit over the syscall control: a scale free of the CPU clock)",
+    )  # fmt: skip
     p.add_argument("--figure", default=None, help="also draw the figure to this file (.png)")
     p.add_argument(
         "--no-verify", action="store_true",

@@ -135,14 +135,20 @@ def render_report(report: Any, fmt: str = "text", *, band: list[str] | None = No
         return json.dumps(report.to_dict(), indent=2) + "\n"
     if fmt == "csv":
         return report_csv(report)
+    from .normalised import normalised_text
+
+    normalised = normalised_text(report.used)
     if fmt == "text":
         text = report.to_text()
+        if normalised:
+            text += "\n" + "".join(f"{line}\n" for line in normalised)
         if band:
             text += "\nAgainst published exit costs\n" + "".join(f"  {b}\n" for b in band)
         return text
     from ._context import report_context
 
     context = report_context(report, band)
+    context["normalised"] = normalised
     if fmt == "markdown":
         return str(_env().get_template("report.md.j2").render(**context))
     from ._figures import figure_uris

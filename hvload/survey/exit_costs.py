@@ -195,7 +195,7 @@ def band_lines(metadata: Mapping[str, Any]) -> list[str]:
         if not median or not (name.startswith("cpuid") or name.startswith("hypercall/")):
             continue
         what = (
-            f"{name} here (median of {t.get('samples') or '?'} samples at the start)"
+            f"{name} here (median of {t.get('samples') or '?'} samples)"
             if name.startswith("cpuid")
             else f"{name} here (one exit plus KVM's CPL check; median)"
         )
