@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from markers import needs_x86
 
 import hvload
 from hvload.measure.check import STATUSES, check, cpu_list, format_findings, warnings
@@ -283,3 +284,17 @@ def test_band_of_a_shipped_campaign_and_of_recorded_findings() -> None:
     lines = band_lines({**meta, "hygiene": findings})
     assert "probably nested (nesting configured here: cmdline nested_pvm=1), mitigations on" \
         in lines[1]  # fmt: skip
+
+
+@needs_x86
+def test_info_places_this_machine_against_the_band(cli: Cli) -> None:
+    """Measures short bursts of every trap (run it under the shared measuring lock)."""
+    code, out, err = cli("info", "--samples", "300")
+    assert code == 0, err
+    text = out[out.index("against published exit costs") :]
+    assert "cpuid(0x0,0x0) here" in text and "x single-level KVM" in text
+    assert "most likely: " in text and "sources: KVM mailing list" in text
+    code, out, err = cli("info", "--samples", "300", "--json")
+    assert code == 0, err
+    band = json.loads(out)["exit_cost_band"]
+    assert band and band[-1].startswith("sources: ")
