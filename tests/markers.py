@@ -31,8 +31,9 @@ needs_two = pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs t
 SLOW_MODULES = frozenset({
     "test_browser", "test_notebooks", "test_remote", "test_faults", "test_stats_validation",
     "test_compare", "test_datasets", "test_campaign", "test_controls", "test_policy",
+    "test_browser_report",
 })  # fmt: skip
 #: Test modules that drive a browser.
-BROWSER_MODULES = frozenset({"test_browser"})
+BROWSER_MODULES = frozenset({"test_browser", "test_browser_report"})
 #: Test modules whose every test measures real traps.
 HARDWARE_MODULES = frozenset({"test_executor", "test_campaign", "test_controls"})

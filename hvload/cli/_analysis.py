@@ -8,6 +8,7 @@ Report rendering moves to a report package; its calls belong here.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from typing import TYPE_CHECKING, Any
@@ -60,17 +61,76 @@ def summary(camp: Campaign, config: stats.AnalysisConfig) -> str:
     return CampaignReport.build(camp, config).to_text(brief=True)
 
 
+def _format(args: argparse.Namespace) -> str:
+    """The output format asked for: --json is --format json; both must agree."""
+    fmt = getattr(args, "format", None)
+    if args.json and fmt not in (None, "json"):
+        raise ValueError(f"--json and --format {fmt} disagree; give one of them")
+    return "json" if args.json else (fmt or "text")
+
+
+def _check_output(args: argparse.Namespace, inputs: list[str]) -> None:
+    """Refuse an output file that would overwrite a campaign (before anything is read)."""
+    import os
+
+    out = getattr(args, "output", None)
+    if out is None:
+        return
+    if out.endswith(".parquet") or any(
+        os.path.exists(p) and os.path.exists(out) and os.path.samefile(p, out) for p in inputs
+    ):
+        raise ValueError(f"-o {out!r} would overwrite a campaign file; give a new file name "
+                         "such as report.html")  # fmt: skip
+    if os.path.isdir(out):
+        raise ValueError(f"-o {out!r} is a folder; give a file name such as report.html")
+
+
+def _emit(args: argparse.Namespace, text: str) -> None:
+    """``text`` to stdout, or to ``-o`` (written whole under a temporary name, then renamed:
+    a stopped command leaves no half report)."""
+    out = getattr(args, "output", None)
+    if out is None:
+        sys.stdout.write(text)
+        return
+    import os
+    import tempfile
+
+    folder = os.path.dirname(os.path.abspath(out))
+    fd, tmp = tempfile.mkstemp(prefix=".hvload-report-", dir=folder)
+    try:
+        # mkstemp makes the file private (0600); a report is meant to be shared.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.fchmod(fd, 0o666 & ~umask)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, out)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    sys.stderr.write(f"report written to {out}\n")
+
+
+def _band(camp: Campaign) -> list[str]:
+    """The campaign's exit cost against the published costs, as lines (none if unknown)."""
+    from ..survey.exit_costs import band_lines
+
+    return band_lines(camp.metadata)
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from ..report import CampaignReport
+    from ..report.formats import render_report
     from ..store import load
 
+    fmt = _format(args)
+    _check_output(args, [args.file])
     # The block policy, the analysis and what was left out: as every entry point shows it.
-    report = CampaignReport.build(load(args.file), analysis_config(args))
-    if args.json:
-        json.dump(report.to_dict(), sys.stdout, indent=2)
-        sys.stdout.write("\n")
-    else:
-        sys.stdout.write(report.to_text())
+    camp = load(args.file)
+    report = CampaignReport.build(camp, analysis_config(args))
+    band = _band(camp) if fmt in ("text", "markdown", "html") else None
+    _emit(args, render_report(report, fmt, band=band))
     return 0
 
 
@@ -104,6 +164,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
     # Not re-exported by hvload.datasets: compare is its own public submodule.
     from ..datasets.compare import compare
 
+    fmt = _format(args)
+    _check_output(args, list(args.paths))
+    if getattr(args, "normalise", None):
+        return _compare_normalised(args, fmt)
     config = analysis_config(args)
     if args.probe is not None:
         config = config.replace(probe=args.probe)
@@ -116,11 +180,35 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
         matplotlib.use("Agg")
         result.figure().savefig(args.figure, dpi=110)
-    if args.json:
-        json.dump(result.to_dict(), sys.stdout, indent=2)
-        sys.stdout.write("\n")
-    else:
-        sys.stdout.write(result.to_text())
+    if fmt == "text":
+        text = result.to_text()
         if args.figure:
-            sys.stdout.write(f"figure written to {args.figure}\n")
+            text += f"figure written to {args.figure}\n"
+        _emit(args, text)
+    else:
+        from ..report.formats import render_comparison
+
+        _emit(args, render_comparison(result, fmt))
+    return 0
+
+
+def _compare_normalised(args: argparse.Namespace, fmt: str) -> int:
+    """``hvload compare A B --normalise SCALE``: the no-load exit cost of two campaigns
+    relative to their in-block controls (hvload.report.normalised)."""
+    from pathlib import Path
+
+    from ..report.normalised import compare_normalised
+    from ..store import load
+
+    if len(args.paths) != 2 or any(Path(p).is_dir() for p in args.paths):
+        raise ValueError(f"--normalise {args.normalise} compares two campaign files; got "
+                         f"{len(args.paths)} path(s)")  # fmt: skip
+    if fmt not in ("text", "json"):
+        raise ValueError(f"--normalise {args.normalise} prints text or json; not --format {fmt}")
+    camps = {Path(p).stem: load(p) for p in args.paths}
+    if len(camps) != 2:
+        raise ValueError("--normalise needs two different campaign files")
+    result = compare_normalised(camps, args.normalise)
+    _emit(args, json.dumps(result.to_dict(), indent=2) + "\n" if fmt == "json"
+          else result.to_text())  # fmt: skip
     return 0
