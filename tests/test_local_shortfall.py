@@ -107,6 +107,7 @@ def _assert_flagged_iff_short(blocks: pd.DataFrame) -> pd.Series:
     return flagged
 
 
+@pytest.mark.slow
 @needs_x86
 @needs_two
 @pytest.mark.parametrize(
@@ -145,6 +146,7 @@ def test_local_load_that_falls_short_is_flagged_and_left_out(
     assert "Left out of the analysis: 2 blocks" in out and "local load: CPU" in out
 
 
+@pytest.mark.slow
 @needs_x86
 @needs_two
 def test_an_unthrottled_run_is_flagged_only_where_it_fell_short(tmp_path: Path) -> None:
