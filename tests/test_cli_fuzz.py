@@ -106,14 +106,15 @@ OTHERS: dict[str, dict[str, tuple[str, ...]]] = {
         "--alpha": ALL,
         "--exclude": _without(EMPTY),
     },
-    # Plan's effect and power are fractions or percents; its sample counts may be huge.
-    # Not here (bugs left for the analysis code): --levels 99999999999999999999 and
-    # --threshold 5 search for minutes.
+    # Plan's effect and power are fractions or percents; its sample counts may be huge,
+    # its levels 2 to 256 (more searched for minutes). A threshold of 50% is not below
+    # the default effect (2%): no number of rounds would find it, so it is refused too.
     "plan": {
         "--effect": _without("50%"),
         "--on": ALL,
         "--power": _without("50%"),
-        "--levels": _without(BIG_INT),
+        "--levels": ALL,
+        "--threshold": _without(ZERO),
         "--samples": _without(BIG_INT),
         "--metric": ALL,
         "--alpha": ALL,
@@ -164,6 +165,10 @@ def _cases() -> Iterator[object]:
     for value in (NEG, ZERO, NAN, INF, EMPTY, UNI):
         yield pytest.param(["agent", "tcp://h:1", *_argv("--timeout", value)],
                            id=f"agent --timeout {value!r} (again)")  # fmt: skip
+    # A bare 5 is 500 % (refused as a fraction); 3% is above the default effect (2%).
+    for value in ("5", "3%", "2%"):
+        yield pytest.param(["plan", FILE, "--threshold", value], id=f"plan --threshold {value!r}")
+    yield pytest.param(["plan", FILE, "--levels", "257"], id="plan --levels 257")
     # An unknown option or subcommand, and none at all.
     yield pytest.param(["run", "--bogus"], id="run --bogus")
     yield pytest.param(["bogus"], id="bogus")

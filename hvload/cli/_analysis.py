@@ -23,6 +23,9 @@ __all__ = ["analysis_config", "cmd_compare", "cmd_plan", "cmd_report", "summary"
 
 
 _FRACTIONS = ("threshold", "alpha")
+#: The most levels `hvload plan --levels` plans for: more than any campaign hvload runs
+#: (101 percents, one per CPU of a large guest); its test family grows with the levels.
+MAX_PLAN_LEVELS = 256
 
 
 def _exclude(text: str) -> tuple[str, ...]:
@@ -142,6 +145,19 @@ def cmd_plan(args: argparse.Namespace) -> int:
     if args.power is not None:
         config = config.replace(power=fraction(args.power, "--power"))
     effect = fraction(args.effect, "--effect")  # refused before the file is read
+    # Both refused before the file is read too: the plan would otherwise search for
+    # minutes (a family of 1e20 tests; a power that no number of rounds reaches).
+    if args.levels is not None and not 2 <= args.levels <= MAX_PLAN_LEVELS:
+        raise ValueError(
+            f"--levels {args.levels} is not allowed; plan for 2 to {MAX_PLAN_LEVELS} levels"
+        )
+    if effect <= config.threshold and config.power > 0.5:
+        raise ValueError(
+            f"--effect {100 * effect:g}% is not above the practical threshold "
+            f"{100 * config.threshold:g}% (--threshold): at best half of such campaigns "
+            f"estimate it beyond the threshold, so no number of rounds reaches "
+            f"{100 * config.power:g}% power; plan for a larger effect or a lower threshold"
+        )
     camp = load(args.file)
     # The pilot's blocks as the block policy admits them (those `hvload report` analyses).
     result = plan(
