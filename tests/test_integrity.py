@@ -193,3 +193,46 @@ def test_a_plausible_file_still_reports_ns(good: Path, cli) -> None:
     status, out, err = cli("report", str(good), "--json")
     assert status == 0, err
     assert json.loads(out)["design"]["tsc_hz"] == 2.0e9
+
+
+# -- a file still being written, or cut off, is named as the run it is -----------------------
+
+
+def _unfinished(tmp_path: Path) -> tuple[Path, store.CampaignWriter]:
+    """A run with two finished blocks in its ``.parts`` folder, its writer still open."""
+    from hvload.model import BlockResult
+
+    camp = _synthetic()
+    path = tmp_path / "live.parquet"
+    writer = store.CampaignWriter(path, {**camp.metadata, "format_version": 4})
+    for row in camp.blocks.to_dict("records")[:2]:
+        writer.write_block(BlockResult(camp.samples[camp.samples["block"] == row["block"]], row))
+    return path, writer
+
+
+@pytest.mark.parametrize("command", ["report", "plan", "compare"])
+def test_a_run_in_progress_is_named_not_missing(tmp_path: Path, cli, command: str) -> None:
+    path, writer = _unfinished(tmp_path)
+    try:
+        files = [str(path)] if command != "compare" else [str(path), str(path)]
+        status, out, err = cli(command, *files)
+    finally:
+        writer.release()
+    assert status == 1 and out == "" and len(err.splitlines()) == 1, err
+    assert f"{path} is being written by" in err and "wait for it" in err, err
+    assert "no such file" not in err
+
+
+@pytest.mark.parametrize("command", ["report", "plan", "compare"])
+def test_a_cut_off_run_is_named_with_recover(tmp_path: Path, cli, command: str) -> None:
+    path, writer = _unfinished(tmp_path)
+    writer.release()  # as when the run was killed: the lock is gone, the parts stay
+    status, out, err = cli(command, str(path))
+    assert status == 2 and out == "" and len(err.splitlines()) == 1, err
+    assert "cut off before its file was written; 2 finished blocks" in err, err
+    assert f"`hvload recover {path}`" in err and "no such file" not in err
+
+
+def test_compare_still_says_no_such_file_for_a_plain_missing_one(tmp_path: Path, cli) -> None:
+    status, _, err = cli("compare", str(tmp_path / "none.parquet"))
+    assert status == 2 and "no such file or folder" in err and len(err.splitlines()) == 1

@@ -176,6 +176,23 @@ def cmd_plan(args: argparse.Namespace) -> int:
     return 0
 
 
+def _refuse_a_run(path: str) -> None:
+    """A missing file with a run's ``.parts`` folder or ``.lock`` beside it is that run's.
+
+    ``hvload.store.load`` names such a run (in progress: who writes it; cut off: how many
+    blocks wait for ``hvload recover``), where the file finder of compare would only say
+    that no such file exists; report and plan read through load and say so already.
+    """
+    from pathlib import Path
+
+    p = Path(path)
+    if p.exists() or not any(p.with_name(p.name + end).exists() for end in (".parts", ".lock")):
+        return
+    from ..store import load
+
+    load(p)  # raises: the file is not there
+
+
 def cmd_compare(args: argparse.Namespace) -> int:
     # Not re-exported by hvload.datasets: compare is its own public submodule.
     from ..datasets.compare import compare
@@ -187,6 +204,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     config = analysis_config(args)
     if args.probe is not None:
         config = config.replace(probe=args.probe)
+    for path in args.paths:
+        _refuse_a_run(path)
     # Every file is verified (checksums, digests) before its statistics are used unless
     # --no-verify: a damaged file ends the command in one line naming the file and block.
     result = compare(args.paths, by=args.by, reference=args.reference, unit=args.unit,
