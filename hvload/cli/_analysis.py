@@ -129,9 +129,17 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     fmt = _format(args)
     _check_output(args, [args.file])
-    # The block policy, the analysis and what was left out: as every entry point shows it.
+    config = analysis_config(args)
     camp = load(args.file)
-    report = CampaignReport.build(camp, analysis_config(args))
+    # A baseline that is no level is refused before the analysis starts (seconds on a busy
+    # machine), in the analysis's own words; it checks the same again.
+    levels = [lv["name"] for lv in camp.metadata["design"]["levels"]]
+    if config.baseline is not None and config.baseline not in levels:
+        raise ValueError(
+            f"baseline={config.baseline!r} is not a level of this campaign; levels: {levels}"
+        )
+    # The block policy, the analysis and what was left out: as every entry point shows it.
+    report = CampaignReport.build(camp, config)
     band = _band(camp) if fmt in ("text", "markdown", "html") else None
     _emit(args, render_report(report, fmt, band=band))
     return 0
