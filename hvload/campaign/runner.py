@@ -91,10 +91,12 @@ def _load_flags(
 
     A remote driver (``driver``) and the kernel's delivered count (``delivered``) each
     judge the block; this process's own paced workers are judged here, by their achieved
-    rate (:func:`~hvload.workload.generator.shortfalls`). Any one falling short flags it.
-    Nothing is added where nothing was judged (no paced local worker, no other check).
+    rate (:func:`~hvload.workload.generator.shortfalls`), except where the kernel's count
+    judged them already: kernel-mediated load is what reaches the probe CPU, its levels
+    are fractions of the delivered saturation, so its calls made are not judged twice.
+    Any one falling short flags the block. Nothing is added where nothing was judged.
     """
-    local = [s for s in stats if s.agent is None]
+    local = [s for s in stats if s.agent is None] if "load_ok" not in delivered else []
     judged = [r for r in (driver, delivered) if "load_ok" in r]
     if not judged and not any(s.target_rate for s in local):
         return {}
