@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -159,7 +160,9 @@ def cmd_plan(args: argparse.Namespace) -> int:
         raise ValueError(
             f"--levels {args.levels} is not allowed; plan for 2 to {MAX_PLAN_LEVELS} levels"
         )
-    if effect <= config.threshold and config.power > 0.5:
+    if args.samples is not None and not (math.isfinite(args.samples) and args.samples >= 1):
+        raise ValueError(f"samples_per_block={args.samples!r} must be a number >= 1")
+    if 0 < effect <= config.threshold and config.power > 0.5:
         raise ValueError(
             f"--effect {100 * effect:g}% is not above the practical threshold "
             f"{100 * config.threshold:g}% (--threshold): at best half of such campaigns "
