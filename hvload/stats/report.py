@@ -45,7 +45,15 @@ METHODS: dict[str, str] = {
         "Hodges-Lehmann estimate of the per-round log ratio with its signed-rank interval; "
         "shown as a ratio, a relative change of the reference's own statistic, and cycles/ns"
     ),
-    "cles": "P(level sample > reference sample) + ties/2 on pooled samples; descriptive only",
+    "level_p99": (
+        "level p99 = p99 of all analysed samples of the level pooled (what 'p99 at this "
+        "load' means); interval by inverting a studentized round-cluster bootstrap test "
+        "of the per-round share of samples at or below each value (rounds resampled)"
+    ),
+    "cles": (
+        "P(level sample > reference sample) + ties/2 on pooled samples; descriptive only, "
+        "given on the median rows (it describes whole distributions, not their p99)"
+    ),
     "verdict": (
         "not enough data (design cannot reach alpha) | negligible (interval inside "
         "+-threshold) | slower/faster (adjusted p < alpha, interval excludes 0, estimate "
@@ -53,8 +61,9 @@ METHODS: dict[str, str] = {
         "no evidence"
     ),
     "noise": (
-        "robust SD of two-way residuals of log block statistics; sampling part from block "
-        "halves; minimum detectable effect by resampling within-round residual differences"
+        "robust SD of within-round differences of log block statistics between two levels, "
+        "each pair centred on its median over rounds; sampling part from block halves; "
+        "minimum detectable effect by resampling those centred differences"
     ),
     "outlier": f"|x - level median| > k x max({MAD_SCALE} x MAD, 1 cycle), all samples",
     "attribution": (
@@ -130,6 +139,19 @@ def _typical_rows(levels: Sequence[LevelSummary], unit: str, ci_label: str) -> l
         ]
         for s in levels
     ]  # fmt: skip
+    return _table(header, rows)
+
+
+def _level_p99_rows(levels: Sequence[LevelSummary], unit: str, ci_label: str) -> list[str]:
+    suffix = "_ns" if unit == "ns" else ""
+    digits = 1 if unit == "ns" else 0
+    header = ["level", "rounds", "level p99", ci_label, "typical-block p99"]
+    rows = []
+    for s in levels:
+        low, high = s.confidence_interval("level_p99", unit)
+        ci = f"[{_num(low, digits)}, {_num(high, digits)}]" if math.isfinite(low) else "-"
+        rows.append([s.level, str(s.n_blocks), _num(s[f"level_p99{suffix}"], digits), ci,
+                     _num(s[f"block_p99{suffix}"], digits)])  # fmt: skip
     return _table(header, rows)
 
 
@@ -238,13 +260,28 @@ def to_text(analysis: Analysis, *, brief: bool = False) -> str:
     )
     out += [
         "",
-        f"Typical block per level, cycles (median over blocks of the block median / p99; "
+        f"Typical block per level, cycles (typical-block median / p99 = median over blocks "
+        f"of each block's median / p99; "
         f"{ci_label} from order statistics of the blocks)",
     ]
     out += _typical_rows(levels, "cycles", ci_label)
     if has_ns:
         out += ["", "Typical block per level, ns"]
         out += _typical_rows(levels, "ns", ci_label)
+    out += [
+        "",
+        "Level p99 per level, cycles (p99 of all the level's samples pooled: the level's "
+        f"p99 latency; {ci_label} from a studentized bootstrap over rounds)",
+    ]
+    out += _level_p99_rows(levels, "cycles", ci_label)
+    if has_ns:
+        out += ["", "Level p99 per level, ns"]
+        out += _level_p99_rows(levels, "ns", ci_label)
+    out.append(
+        "level p99 answers 'how slow is the slowest 1 % at this load'; typical-block p99 "
+        "answers 'what p99 does one block usually show' (slow blocks and bursts move only "
+        "the first)"
+    )
     out += ["", "Block noise (log scale, about a fraction of the statistic):"]
     out += _noise_lines(analysis)
     out += [
@@ -268,7 +305,7 @@ def to_text(analysis: Analysis, *, brief: bool = False) -> str:
         [
             c.reference,
             c.level,
-            c.on,
+            "block p99" if c.on == "p99" else c.on,
             str(c.n_rounds),
             _change(c, unit),
             _num(c.pvalue, 4),
@@ -282,7 +319,10 @@ def to_text(analysis: Analysis, *, brief: bool = False) -> str:
         out += _table(header, rows, left=3)
     else:
         out.append("(a single level: nothing to compare)")
-    out.append("CLES = P(level sample > reference sample), pooled samples, descriptive only")
+    out.append(
+        "CLES = P(level sample > reference sample), pooled samples, descriptive only "
+        "(median rows only)"
+    )
     messages = [
         f"{c.level} vs {c.reference} ({c.on}): {c.message}"
         for c in analysis.comparison_results
