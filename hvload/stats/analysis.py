@@ -20,7 +20,7 @@ from .ranks import min_pvalue
 from .results import NOT_ENOUGH_DATA, Analysis, Comparison, LevelSummary, Verdict
 from .summary import STATISTICS, describe_counts, to_ns
 from .table import BlockTable, Selection, block_table, log_matrix, selection
-from .tails import level_quantile_interval
+from .tails import level_quantile_interval, tail_comparisons
 
 __all__ = ["BlockTable", "Selection", "analyze_levels", "block_table", "selection"]
 
@@ -265,6 +265,7 @@ def analyze_levels(
             )
         )
 
+    tails = tail_comparisons(bt, pairs, config) if pairs else ()
     spb = float(np.median(sizes[sizes > 0])) if (sizes > 0).any() else 0.0
     noise_rows = []
     for name in ON:
@@ -310,6 +311,7 @@ def analyze_levels(
         notes=tuple(notes),
         level_summaries=tuple(summaries),
         comparison_results=tuple(comparisons),
+        tail_comparisons=tails,
         config=config,
         design_check=check if m else None,
     )

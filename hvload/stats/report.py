@@ -50,6 +50,12 @@ METHODS: dict[str, str] = {
         "load' means); interval by inverting a studentized round-cluster bootstrap test "
         "of the per-round share of samples at or below each value (rounds resampled)"
     ),
+    "level_p99_change": (
+        "log ratio of the two levels' level p99 (all samples pooled, rounds both hold); "
+        "two-sided sign-flip p-value swapping the levels' blocks inside random rounds, "
+        "adjusted over the level-p99 comparisons as their own family; percentile interval "
+        "from resampling rounds; verdict by the same rule as the block comparisons"
+    ),
     "cles": (
         "P(level sample > reference sample) + ties/2 on pooled samples; descriptive only, "
         "given on the median rows (it describes whole distributions, not their p99)"
@@ -323,6 +329,23 @@ def to_text(analysis: Analysis, *, brief: bool = False) -> str:
         "CLES = P(level sample > reference sample), pooled samples, descriptive only "
         "(median rows only)"
     )
+    if analysis.tail_comparisons:
+        out += [
+            "",
+            f"Level p99 comparisons (p99 of all samples pooled, paired by round): sign-flip "
+            f"test swapping the two levels' blocks within rounds, {corr}-adjusted over the "
+            f"{len(analysis.tail_comparisons)} level-p99 comparisons; change [{ci_label}] "
+            "from a round bootstrap",
+        ]
+        tail_rows = [
+            [c.reference, c.level, str(c.n_rounds), _change(c, unit), _num(c.pvalue, 4),
+             _num(c.pvalue_adjusted, 4), c.verdict.value]
+            for c in analysis.tail_comparisons
+        ]  # fmt: skip
+        out += _table(
+            ["reference", "level", "rounds", f"level p99 change [{ci_label}]", "p", "p adj",
+             "verdict"], tail_rows, left=2,
+        )  # fmt: skip
     messages = [
         f"{c.level} vs {c.reference} ({c.on}): {c.message}"
         for c in analysis.comparison_results
@@ -402,6 +425,7 @@ def to_dict(analysis: Analysis) -> dict[str, Any]:
         "omnibus": {k: v.to_dict() for k, v in analysis.omnibus.items()},
         "trend": {k: v.to_dict() for k, v in analysis.trend.items()},
         "comparisons": [c.to_dict() for c in analysis.comparison_results],
+        "tail_comparisons": [c.to_dict() for c in analysis.tail_comparisons],
         "attribution": analysis.attribution.to_dict() if analysis.attribution else None,
         "notes": list(analysis.notes),
         # Only when the block policy left blocks out, so files without flagged blocks

@@ -335,6 +335,9 @@ class Analysis:
     config: AnalysisConfig | None = None
     design_check: DesignCheck | None = None
     attribution: Attribution | None = None
+    #: The level-p99 comparisons (``on="level_p99"``), their own Holm family; see
+    #: :mod:`hvload.stats.tails`.
+    tail_comparisons: tuple[Comparison, ...] = ()
     #: Blocks the block policy left out before this analysis (one note each; see
     #: :func:`hvload.analyze`); empty when every block was analysed.
     left_out: tuple[str, ...] = ()
@@ -347,8 +350,11 @@ class Analysis:
         raise KeyError(f"no level {label!r}; levels are {[s.level for s in self.level_summaries]}")
 
     def comparison(self, reference: str, level: str, on: str = "median") -> Comparison:
-        """The comparison of ``level`` against ``reference`` on block ``on`` statistic."""
-        for c in self.comparison_results:
+        """The comparison of ``level`` against ``reference`` on ``on``.
+
+        ``on`` is ``"median"`` or ``"p99"`` (typical-block statistics) or ``"level_p99"``.
+        """
+        for c in (*self.comparison_results, *self.tail_comparisons):
             if (c.reference, c.level, c.on) == (reference, level, on):
                 return c
         raise KeyError(f"no comparison {level!r} vs {reference!r} on {on!r}")

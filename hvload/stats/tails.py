@@ -40,9 +40,20 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ._tailgrid import TailGrid, tail_grid
+from ._tailgrid import TailGrid, blend_quantiles, tail_grid
+from .compare import adjust_pvalues, verdict
+from .config import AnalysisConfig
+from .results import Comparison, Verdict
+from .summary import to_ns
+from .table import BlockTable
 
-__all__ = ["LEVEL_Q", "level_quantile_interval"]
+__all__ = [
+    "LEVEL_Q",
+    "level_change",
+    "level_quantile_interval",
+    "pooled_quantile",
+    "tail_comparisons",
+]
 
 #: The quantile reported as the level p99.
 LEVEL_Q = 0.99
@@ -126,3 +137,128 @@ def level_quantile_interval(
         NaN when fewer than :data:`MIN_ROUNDS` rounds hold samples.
     """
     return grid_interval(tail_grid(blocks, CUT), q, confidence, n_boot, rng)
+
+
+#: Block quantile below which samples only count in a comparison (a blend of two
+#: levels' blocks never has its p99 below the lowest block p97 of the pair).
+CHANGE_CUT = 0.97
+
+
+def level_change(
+    reference: Sequence[np.ndarray],
+    level: Sequence[np.ndarray],
+    confidence: float,
+    *,
+    q: float = LEVEL_Q,
+    n_permutations: int = 1999,
+    n_boot: int = 1999,
+    rng: np.random.Generator,
+) -> tuple[float, float, float, float, int]:
+    """Change of the level p99 between two levels, paired by round.
+
+    Parameters
+    ----------
+    reference, level : sequence of numpy.ndarray
+        Each round's sorted samples of the two levels (same rounds, same order).
+
+    Returns
+    -------
+    log_ratio, low, high, pvalue : float
+        ``log(level p99 / reference p99)`` of the pooled samples, its percentile
+        round-bootstrap interval (rounds resampled, both levels together), and the
+        two-sided sign-flip p-value (the two levels' blocks swapped inside random
+        rounds: exact under the null that the two levels' blocks of a round are
+        exchangeable, which the randomized order inside a round provides).
+    n_rounds : int
+        Rounds that hold both levels.
+    """
+    pairs = [(a, b) for a, b in zip(reference, level, strict=True) if a.size and b.size]
+    r = len(pairs)
+    if r < 2:
+        return math.nan, math.nan, math.nan, math.nan, r
+    grid = tail_grid([a for a, _ in pairs] + [b for _, b in pairs], CHANGE_CUT)
+
+    ones = np.ones((1, r))
+    zero = np.zeros((1, r))
+    obs_ref = blend_quantiles(grid, np.hstack((ones, zero)), q)[0]
+    obs_lvl = blend_quantiles(grid, np.hstack((zero, ones)), q)[0]
+    estimate = float(np.log(obs_lvl / obs_ref))
+    flips = (rng.random((n_permutations, r)) < 0.5).astype(np.float64)
+    ref_p = blend_quantiles(grid, np.hstack((1 - flips, flips)), q)
+    lvl_p = blend_quantiles(grid, np.hstack((flips, 1 - flips)), q)
+    null = np.log(lvl_p / ref_p)
+    pvalue = (1 + int(np.count_nonzero(np.abs(null) >= abs(estimate) - 1e-12))) / (
+        1 + n_permutations
+    )
+    w = rng.multinomial(r, np.full(r, 1.0 / r), size=n_boot).astype(np.float64)
+    boot = np.log(
+        blend_quantiles(grid, np.hstack((np.zeros_like(w), w)), q)
+        / blend_quantiles(grid, np.hstack((w, np.zeros_like(w))), q)
+    )
+    a = 1.0 - confidence
+    low, high = np.quantile(boot, [a / 2, 1 - a / 2])
+    return estimate, float(low), float(high), float(pvalue), r
+
+
+def tail_comparisons(
+    bt: BlockTable, pairs: Sequence[tuple[int, int, str]], config: AnalysisConfig
+) -> tuple[Comparison, ...]:
+    """The level-p99 comparison of every pair, as its own family (see the module notes)."""
+    tidy = bt.tidy
+    k = tidy.n_levels
+    rng = np.random.default_rng([config.seed if config.seed is not None else 0, 21])
+    confidence = config.confidence
+    rows = []
+    for a, b, kind in pairs:
+        ref = [bt.seg.cell(r * k + a) for r in range(tidy.n_rounds)]
+        lvl = [bt.seg.cell(r * k + b) for r in range(tidy.n_rounds)]
+        rows.append((a, b, kind, *level_change(
+            ref, lvl, confidence, n_permutations=config.n_permutations,
+            n_boot=config.n_bootstrap, rng=rng,
+        )))  # fmt: skip
+    m = len(rows)
+    adjusted = adjust_pvalues(np.array([row[6] for row in rows]), config.correction)
+    out = []
+    for (a, b, kind, est, low, high, p, n), p_adj in zip(rows, adjusted, strict=True):
+        both = [r for r in range(tidy.n_rounds) if bt.sizes[r, a] and bt.sizes[r, b]]
+        ref_v = float(pooled_quantile(bt, [r * k + a for r in both]))
+        lvl_v = float(pooled_quantile(bt, [r * k + b for r in both]))
+        rel = [float(np.expm1(x)) for x in (est, low, high)]
+        cyc = [ref_v * x for x in rel]
+        factor = m if config.correction == "holm" else 1
+        best = max(2.0 ** (1 - n), 1.0 / (1 + config.n_permutations)) * factor if n else 1.0
+        message = f"sign-flip p-value ({config.n_permutations} random swaps of rounds)"
+        if not math.isfinite(p):
+            v = Verdict.NOT_ENOUGH_DATA
+            message = f"{n} paired round(s); a test needs at least 2"
+        elif best >= config.alpha:
+            v = Verdict.NOT_ENOUGH_DATA
+            message = (
+                f"{n} paired rounds: the smallest sign-flip p-value cannot reach alpha "
+                f"after {config.correction} over {m} level-p99 comparisons"
+            )
+        else:
+            v = verdict(float(p_adj), rel[0], rel[1], rel[2], alpha=config.alpha,
+                        threshold=config.threshold)  # fmt: skip
+        ns = [float(to_ns(x, tidy.tsc_hz)) for x in cyc]
+        out.append(
+            Comparison(
+                reference=tidy.levels[a], level=tidy.levels[b], on="level_p99", kind=kind,
+                n_rounds=n, statistic=est, pvalue=p, pvalue_adjusted=float(p_adj),
+                effect=float(np.exp(est)), effect_low=float(np.exp(low)),
+                effect_high=float(np.exp(high)), relative_change=rel[0],
+                relative_change_low=rel[1], relative_change_high=rel[2], change=cyc[0],
+                change_low=cyc[1], change_high=cyc[2], change_ns=ns[0], change_ns_low=ns[1],
+                change_ns_high=ns[2], reference_value=ref_v, level_value=lvl_v,
+                cles=math.nan, verdict=v, message=message,
+            )
+        )  # fmt: skip
+    return tuple(out)
+
+
+def pooled_quantile(bt: BlockTable, cells: Sequence[int], q: float = LEVEL_Q) -> float:
+    """Type-7 quantile ``q`` of the samples of ``cells`` pooled (exact)."""
+    parts = [bt.seg.cell(c) for c in cells]
+    if not parts or not sum(p.size for p in parts):
+        return math.nan
+    return float(np.quantile(np.concatenate(parts), q))
