@@ -95,7 +95,8 @@ def grid_interval(
     w = rng.multinomial(r, np.full(r, 1.0 / r), size=n_boot) / r
     m_b = w @ dn
     v_b = np.maximum(w @ (dn * dn) - m_b * m_b, 0.0) * r / (r - 1)
-    t_b = _tstat(m_b - mean[near], v_b, r)
+    # Infinite t (a resample of identical rounds) as huge finite, so quantiles interpolate.
+    t_b = np.clip(_tstat(m_b - mean[near], v_b, r), -1e12, 1e12)
     a = 1.0 - confidence
     lo_q, hi_q = np.quantile(t_b, [a / 2, 1 - a / 2], axis=0)
     inside = near[(t[near] >= lo_q) & (t[near] <= hi_q)]
