@@ -84,8 +84,10 @@ def _level_summary(bt: BlockTable, lv: int, total: int, per_level: dict[str, np.
     rng = np.random.default_rng([config.seed if config.seed is not None else 0, 20, lv])
     blocks = [bt.seg.cell(r * tidy.n_levels + lv) for r in range(tidy.n_rounds)]
     st["level_p99"] = plain["p99"]
-    st["level_p99_ci_low"], st["level_p99_ci_high"] = level_quantile_interval(
-        blocks, confidence, n_boot=config.n_bootstrap, rng=rng
+    st["level_p99_ci_low"], st["level_p99_ci_high"] = (
+        level_quantile_interval(blocks, confidence, n_boot=config.n_bootstrap, rng=rng)
+        if config.n_bootstrap
+        else (math.nan, math.nan)
     )
     for key in list(st):
         st[f"{key}_ns"] = float(to_ns(st[key], tidy.tsc_hz))
@@ -265,7 +267,7 @@ def analyze_levels(
             )
         )
 
-    tails = tail_comparisons(bt, pairs, config) if pairs else ()
+    tails = tail_comparisons(bt, pairs, config) if pairs and config.n_bootstrap else ()
     spb = float(np.median(sizes[sizes > 0])) if (sizes > 0).any() else 0.0
     noise_rows = []
     for name in ON:

@@ -95,8 +95,9 @@ class AnalysisConfig:
     n_permutations : int, default 9999
         Random within-round permutations behind the Friedman test's p-value.
     n_bootstrap : int, default 1999
-        Round-cluster bootstrap resamples behind the level-p99 intervals and tests
-        (:mod:`hvload.stats.tails`).
+        Round-cluster bootstrap resamples (and sign flips) behind the level-p99
+        intervals and comparisons (:mod:`hvload.stats.tails`); 0 skips them (NaN
+        intervals, no level-p99 comparisons).
     n_sim : int, default 2000
         Simulated campaigns behind the minimum detectable effect; 0 skips it.
     seed : int or None, default 0
@@ -139,8 +140,11 @@ class AnalysisConfig:
         if isinstance(n, bool) or not isinstance(n, int) or n < 99:
             raise ValueError(f"n_permutations={n!r} is not allowed; it must be an integer >= 99")
         n = self.n_bootstrap
-        if isinstance(n, bool) or not isinstance(n, int) or n < 99:
-            raise ValueError(f"n_bootstrap={n!r} is not allowed; it must be an integer >= 99")
+        if isinstance(n, bool) or not isinstance(n, int) or (n < 99 and n != 0):
+            raise ValueError(
+                f"n_bootstrap={n!r} is not allowed; it must be 0 (no level-p99 inference) "
+                "or an integer >= 99"
+            )
         if isinstance(self.n_sim, bool) or not isinstance(self.n_sim, int) or self.n_sim < 0:
             raise ValueError(f"n_sim={self.n_sim!r} is not allowed; it must be an integer >= 0")
         if self.seed is not None and (

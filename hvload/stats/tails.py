@@ -62,6 +62,8 @@ MIN_ROUNDS = 5
 #: Block quantile below which samples only count (see :mod:`hvload.stats._tailgrid`):
 #: low enough that the widest interval seen at 12 rounds stays above it.
 CUT = 0.9
+#: Block quantile above which samples leave the level grid: no interval seen reaches it.
+TOP = 0.999
 
 
 def _tstat(mean: np.ndarray, var: np.ndarray, r: int) -> np.ndarray:
@@ -91,20 +93,36 @@ def grid_interval(
     if near.size == 0:
         j = int(np.argmin(np.abs(t)))
         return float(grid.values[j]), float(grid.values[j])
-    dn = d[:, near]
     w = rng.multinomial(r, np.full(r, 1.0 / r), size=n_boot) / r
-    m_b = w @ dn
-    v_b = np.maximum(w @ (dn * dn) - m_b * m_b, 0.0) * r / (r - 1)
-    # Infinite t (a resample of identical rounds) as huge finite, so quantiles interpolate.
-    t_b = np.clip(_tstat(m_b - mean[near], v_b, r), -1e12, 1e12)
     a = 1.0 - confidence
-    lo_q, hi_q = np.quantile(t_b, [a / 2, 1 - a / 2], axis=0)
-    inside = near[(t[near] >= lo_q) & (t[near] <= hi_q)]
-    if inside.size == 0:
+
+    def accept(cols: np.ndarray) -> np.ndarray:
+        dn = d[:, cols]
+        m_b = w @ dn
+        v_b = np.maximum(w @ (dn * dn) - m_b * m_b, 0.0) * r / (r - 1)
+        # Infinite t (a resample of identical rounds) as huge finite, so quantiles interpolate.
+        t_b = np.clip(_tstat(m_b - mean[cols], v_b, r), -1e12, 1e12)
+        lo_q, hi_q = np.quantile(t_b, [a / 2, 1 - a / 2], axis=0)
+        return (t[cols] >= lo_q) & (t[cols] <= hi_q)
+
+    # Every value's test costs a column of bootstrap draws: test every few values, then
+    # every value between the last rejected and the first accepted one at each end.
+    step = max(1, near.size // 150)
+    coarse = near[::step]
+    ok = np.flatnonzero(accept(coarse))
+    if ok.size == 0:
         j = near[int(np.argmin(np.abs(t[near])))]
         return float(grid.values[j]), float(grid.values[j])
-    # The pooled CDF is a step function: between the last accepted value and the next
-    # one it keeps the accepted share, so the upper end is the next value.
+    first, last = int(coarse[ok[0]]), int(coarse[ok[-1]])
+    if ok[0] > 0:
+        gap = near[(near > coarse[ok[0] - 1]) & (near < first)]
+        hit = gap[accept(gap)] if gap.size else gap
+        first = int(hit[0]) if hit.size else first
+    if ok[-1] + 1 < coarse.size:
+        gap = near[(near > last) & (near < coarse[ok[-1] + 1])]
+        hit = gap[accept(gap)] if gap.size else gap
+        last = int(hit[-1]) if hit.size else last
+    inside = np.array([first, last])
     top = min(int(inside[-1]) + 1, grid.values.size - 1)
     return float(grid.values[inside[0]]), float(grid.values[top])
 
@@ -137,7 +155,7 @@ def level_quantile_interval(
     low, high : float
         NaN when fewer than :data:`MIN_ROUNDS` rounds hold samples.
     """
-    return grid_interval(tail_grid(blocks, CUT), q, confidence, n_boot, rng)
+    return grid_interval(tail_grid(blocks, CUT, TOP), q, confidence, n_boot, rng)
 
 
 #: Block quantile below which samples only count in a comparison (a blend of two
@@ -177,7 +195,7 @@ def level_change(
     r = len(pairs)
     if r < 2:
         return math.nan, math.nan, math.nan, math.nan, r
-    grid = tail_grid([a for a, _ in pairs] + [b for _, b in pairs], CHANGE_CUT)
+    grid = tail_grid([a for a, _ in pairs] + [b for _, b in pairs], CHANGE_CUT, 0.995)
 
     ones = np.ones((1, r))
     zero = np.zeros((1, r))
@@ -214,7 +232,7 @@ def tail_comparisons(
         ref = [bt.seg.cell(r * k + a) for r in range(tidy.n_rounds)]
         lvl = [bt.seg.cell(r * k + b) for r in range(tidy.n_rounds)]
         rows.append((a, b, kind, *level_change(
-            ref, lvl, confidence, n_permutations=config.n_permutations,
+            ref, lvl, confidence, n_permutations=config.n_bootstrap,
             n_boot=config.n_bootstrap, rng=rng,
         )))  # fmt: skip
     m = len(rows)
@@ -227,8 +245,8 @@ def tail_comparisons(
         rel = [float(np.expm1(x)) for x in (est, low, high)]
         cyc = [ref_v * x for x in rel]
         factor = m if config.correction == "holm" else 1
-        best = max(2.0 ** (1 - n), 1.0 / (1 + config.n_permutations)) * factor if n else 1.0
-        message = f"sign-flip p-value ({config.n_permutations} random swaps of rounds)"
+        best = max(2.0 ** (1 - n), 1.0 / (1 + config.n_bootstrap)) * factor if n else 1.0
+        message = f"sign-flip p-value ({config.n_bootstrap} random swaps of rounds)"
         if not math.isfinite(p):
             v = Verdict.NOT_ENOUGH_DATA
             message = f"{n} paired round(s); a test needs at least 2"
