@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from markers import BROWSER_MODULES, HARDWARE_MODULES, MEASURES, SLOW_MODULES
+from markers import BROWSER_MODULES, HARDWARE_MODULES, MEASURES, SLOW_MODULES, TIMING_MODULES
 
 from hvload.cli import main
 
@@ -21,6 +21,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.browser)
         if module in HARDWARE_MODULES:
             item.add_marker(pytest.mark.hardware)
+        if module in TIMING_MODULES:
+            item.add_marker(pytest.mark.timing)
         if item.get_closest_marker("hardware") and not MEASURES:
             item.add_marker(pytest.mark.skip(reason="measuring needs x86_64"))
 
