@@ -13,6 +13,7 @@ import tracemalloc
 
 import numpy as np
 import pytest
+from markers import timing
 
 import hvload
 from hvload.errors import BurstInterrupted, TrapFaultError, UnsupportedPlatformError
@@ -51,6 +52,7 @@ def test_trap_results_match_the_instruction() -> None:
     assert (hvload.burst(hvload.cpuid_trap(0), 100).rax == eax).all()
 
 
+@timing
 @pytest.mark.skipif(cpu.hypervisor() != "KVM", reason="KVM's user-mode refusal")
 def test_native_hypercall_on_kvm_returns_minus_one() -> None:
     b = hvload.burst("hypercall", 200)
@@ -59,6 +61,7 @@ def test_native_hypercall_on_kvm_returns_minus_one() -> None:
     assert np.median(b.cycles) > 10 * np.median(hvload.burst("null", 200).cycles)
 
 
+@timing
 @pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two CPUs")
 def test_migration_is_marked() -> None:
     """Move the measuring thread between CPUs during a burst; moved samples are flagged."""
@@ -93,6 +96,7 @@ def test_migration_is_marked() -> None:
     assert np.median(b.cycles[~moved]) < 1000
 
 
+@timing
 def test_pacing_open_loop() -> None:
     """What open-loop pacing promises, on a quiet or a busy machine: every sample is due
     exactly ``gap`` after the one before, never starts before it is due, and a late start
@@ -109,6 +113,7 @@ def test_pacing_open_loop() -> None:
     assert (b.response >= b.cycles).all(), "response time can never be shorter than service"
 
 
+@timing
 def test_pacing_shows_late_starts() -> None:
     """A gap shorter than the trap itself makes every start late; response grows."""
     b = hvload.burst("cpuid", 2000, gap=100)
@@ -152,6 +157,7 @@ def test_fault_does_not_kill_a_fresh_interpreter() -> None:
     assert "caught" in out.stdout and "alive 5" in out.stdout
 
 
+@timing
 def test_null_burst_releases_gil_and_allocates_nothing_per_sample() -> None:
     n = 10_000_000
     ticks = 0
@@ -181,6 +187,7 @@ def test_null_burst_releases_gil_and_allocates_nothing_per_sample() -> None:
     assert peak < arrays + 4 * 2**20, f"peak {peak} bytes vs {arrays} for the arrays"
 
 
+@timing
 def test_ctrl_c_keeps_measured_samples() -> None:
     timer = threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT))
     timer.start()
@@ -223,6 +230,7 @@ def test_unsupported_architecture_is_a_clear_error(monkeypatch: pytest.MonkeyPat
     assert not any(t.supported for t in info.traps)
 
 
+@timing
 def test_platform_report_and_cli_json(capsys: pytest.CaptureFixture[str]) -> None:
     from hvload.cli import main
 
@@ -242,6 +250,7 @@ def test_platform_report_and_cli_json(capsys: pytest.CaptureFixture[str]) -> Non
         assert "What works instead" in rows[f"hypercall/{_other_instruction()}"]["reason"]
 
 
+@timing
 def test_tsc_frequency_methods_agree() -> None:
     from hvload.measure.machine import tsc_frequency
 
