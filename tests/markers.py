@@ -49,3 +49,12 @@ BROWSER_MODULES = frozenset({"test_browser"})
 HARDWARE_MODULES = frozenset({"test_executor", "test_campaign", "test_controls"})
 #: Test modules whose every test can depend on the machine's load (marked ``timing``).
 TIMING_MODULES = frozenset({"test_controls", "test_kernel_campaign"})
+#: Tests elsewhere whose outcome can depend on the machine's load (module::function, every
+#: parametrization): time limits on the command line's refusals, a figure, a Stop button.
+#: (tests/test_cli_fuzz.py limits the refusals' CPU time, which load does not change.)
+TIMING_TESTS = frozenset({
+    "test_cli_inputs::test_a_fifo_is_refused_in_one_line",
+    "test_cli_inputs::test_compare_refuses_a_fifo_inside_a_folder",
+    "test_plots::test_figure_of_a_million_samples_is_quick",
+    "test_widgets::test_explorer_stop_keeps_the_finished_blocks",
+})  # fmt: skip
