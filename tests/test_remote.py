@@ -223,14 +223,14 @@ def test_a_campaign_through_two_neighbours_is_complete_and_covered(
             if w["cover"] < 1.0:
                 reasons.append(f"its load covered {w['cover']:.1%} of the probe window")
             else:  # the load ran from before the probe's first sample to after its last
-                assert w["start_ns"] <= b["probe_start_ns"] and w["end_ns"] >= b["probe_end_ns"]
+                assert w["start_ns"] < b["probe_start_ns"] and w["end_ns"] > b["probe_end_ns"]
         # A quiet machine reaches the rate; a busy one may not, and then the block is
         # flagged with the reason: the flag and the words follow exactly from the record.
         assert b["load_ok"] is (not reasons), (b["load_problem"], reasons)
         for reason in reasons:
             assert reason in b["load_problem"], (b["load_problem"], reason)
         if b["load_ok"]:
-            assert b["load_cover"] == 1.0 and b["load_lead_ms"] >= 0 and b["load_lag_ms"] >= 0
+            assert b["load_cover"] == 1.0 and b["load_lead_ms"] > 0 and b["load_lag_ms"] > 0
     # The analysis leaves out exactly the flagged blocks, and says so for each.
     kept = campaign.usable(camp)
     flagged = camp.blocks[camp.blocks["load_ok"].eq(False)]
