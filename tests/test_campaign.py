@@ -97,7 +97,7 @@ def test_levels_from_fractions_and_cpu_counts() -> None:
 @timing
 @needs_x86
 @needs_two
-def test_worker_rates_within_5_percent_up_to_half_saturation(tsc_hz: float) -> None:
+def test_worker_rates_are_what_ran_and_a_shortfall_is_recorded_lateness(tsc_hz: float) -> None:
     """What a paced worker promises, on a quiet or a busy machine: the rate it records is
     the rate that ran (its calls over its seconds, inside the generator's lifetime), it
     never runs ahead of its open-loop schedule, and a shortfall beyond 5 % is accounted
