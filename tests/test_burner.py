@@ -14,16 +14,23 @@ from pathlib import Path
 import pytest
 
 BURNER = Path(__file__).with_name("burner.py")
-#: The command run under the burner: prints the burner's children (its spinners and
-#: itself) as PID, allowed CPUs and state, then exits with status 3.
+#: The command run under the burner: prints the burner's other children (its spinners)
+#: as PID, allowed CPUs and state, once they have pinned themselves; exits with status 3.
 REPORT = """
-import os, sys
+import os, sys, time
 ppid = os.getppid()
-for pid in open(f"/proc/{ppid}/task/{ppid}/children").read().split():
-    if int(pid) == os.getpid():
-        continue
-    status = dict(line.split(":", 1) for line in open(f"/proc/{pid}/status"))
-    print(pid, status["Cpus_allowed_list"].strip(), status["State"].split()[0])
+deadline = time.monotonic() + 10
+while True:  # until every spinner has pinned itself (its interpreter starts first)
+    rows = []
+    for pid in open(f"/proc/{ppid}/task/{ppid}/children").read().split():
+        if int(pid) != os.getpid():
+            status = dict(line.split(":", 1) for line in open(f"/proc/{pid}/status"))
+            rows.append((pid, status["Cpus_allowed_list"].strip(), status["State"].split()[0]))
+    if all(cpus.isdigit() for _, cpus, _ in rows) or time.monotonic() > deadline:
+        break
+    time.sleep(0.01)
+for row in rows:
+    print(*row)
 sys.exit(3)
 """
 
