@@ -67,6 +67,11 @@ def _narrowest(values: np.ndarray, *, unsigned: bool, min_bits: int = 8) -> np.d
         lo = hi = 0
     else:
         lo, hi = int(values.min()), int(values.max())
+    return _narrowest_range(lo, hi, unsigned=unsigned, min_bits=min_bits)
+
+
+def _narrowest_range(lo: int, hi: int, *, unsigned: bool, min_bits: int = 8) -> np.dtype:
+    """The narrowest integer dtype of at least ``min_bits`` that holds ``lo..hi``."""
     kind = "uint" if unsigned and lo >= 0 else "int"  # a negative value forces a signed type
     for bits in _BITS:
         if bits < min_bits:
@@ -159,6 +164,55 @@ def lean_samples(
             out[name] = arr.astype(dtype, copy=False)
     frame = pd.DataFrame(out, copy=False)
     return frame, {int(b): int(o) for b, o in zip(ids.tolist(), origin.tolist(), strict=True)}
+
+
+def concat_lean(
+    parts: Sequence[pd.DataFrame], *, levels: Sequence[str] = (), campaign: str | None = None
+) -> pd.DataFrame:
+    """Lean tables of consecutive blocks (:func:`lean_samples`) as one lean table.
+
+    Each column takes the type :func:`lean_samples` would give all the rows at once (the
+    narrowest over every part), so a campaign decoded block by block is the same table as
+    one decoded whole, without the whole campaign ever held at full width.
+    """
+    if len(parts) == 1:
+        return parts[0]
+    out: dict[str, Any] = {}
+    for name in SAMPLE_COLUMNS:
+        kind = LEAN_KINDS[name]
+        cols = [p[name] for p in parts]
+        if kind == "category":
+            cats = [campaign] if name == "campaign" and campaign is not None else []
+            known = list(levels) if name == "level" else cats
+            # The categories of every part, in order of first appearance, as one would have.
+            seen = (str(c) for col in cols for c in col.cat.categories)
+            union = list(dict.fromkeys([*known, *seen]))
+            codes = [np.asarray(col.cat.codes.to_numpy(), dtype=np.int32) for col in cols]
+            remaps = [
+                np.array([union.index(str(c)) for c in col.cat.categories] + [-1], dtype=np.int32)
+                for col in cols
+            ]
+            merged = np.concatenate([r[c] for r, c in zip(remaps, codes, strict=True)])
+            out[name] = pd.Categorical.from_codes(merged, categories=pd.Index(union, dtype=object))
+        elif kind == "flag":
+            chunks = [pa.array(col.to_numpy(dtype=bool)) for col in cols]
+            out[name] = pd.arrays.ArrowExtensionArray(pa.concat_arrays(chunks))
+        else:
+            arrays = [col.to_numpy() for col in cols]
+            sized = [a for a in arrays if a.size]
+            lo = min((int(a.min()) for a in sized), default=0)
+            hi = max((int(a.max()) for a in sized), default=0)
+            if kind == "offset":
+                dtype = np.dtype(np.uint32 if hi < 2**32 else np.int64)
+            elif kind == "id":
+                dtype = _narrowest_range(lo, hi, unsigned=True)
+            elif kind == "ticks":
+                dtype = _narrowest_range(lo, hi, unsigned=False, min_bits=32)
+            else:
+                dtype = _narrowest_range(lo, hi, unsigned=False)
+            out[name] = np.concatenate([a.astype(dtype, copy=False) for a in arrays])
+            del arrays, sized
+    return pd.DataFrame(out, copy=False)
 
 
 def absolute_start(samples: pd.DataFrame, blocks: pd.DataFrame | None) -> np.ndarray:
