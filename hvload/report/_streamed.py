@@ -31,8 +31,7 @@ from ..stats.blocks import Counts, Segments, segment_quantiles, sort_by_cell
 from ..stats.inputs import Tidy, unpack
 from ..stats.summary import outlier_bounds
 from ..stats.table import BlockTable
-from ..store import StoredCampaign
-from ..store._reader import _chunks, _opened
+from ..store import StoredCampaign, read_blocks
 
 __all__ = ["StreamedCampaign", "in_file", "streamed"]
 
@@ -50,7 +49,7 @@ class StreamedCampaign(StoredCampaign):
         super().__init__(blocks, metadata, path)
         self._source = source
 
-    @property  # type: ignore[override]
+    @property
     def samples(self) -> pd.DataFrame:
         if self._samples is None:
             wanted = set(self.blocks["block"].tolist()) if len(self.blocks) else set()
@@ -136,8 +135,9 @@ def _block_table(
 
     def blocks_of_probe() -> Any:
         """(cell, values, warmup, migrated) of the chosen probe in each admitted block."""
-        metadata, rows, pf, columns = _opened(path, False)
-        for _, cols in _chunks(path, pf, metadata, rows, columns, False):
+        # Verified when the campaign was opened (StoredCampaign.verified, or the run's
+        # own check of the file it wrote): read here without the checks again.
+        for _, cols in read_blocks(path, verify=False):
             block = cols["block"]
             index = cols.get("probe_index")
             mine = (index == probe) if index is not None else np.full(block.size, probe == 0)

@@ -237,8 +237,8 @@ def _merge_at(
             meta_read, rows_read = verify_file(path)
             camp = StoredCampaign(rows_read, meta_read, path)
         else:
-            meta_read, rows_read, _ = read_footer(path, verify=False)
-            camp = StoredCampaign(pd.DataFrame(rows_read), meta_read, path)
+            meta_read, footer_rows, _ = read_footer(path, verify=False)
+            camp = StoredCampaign(pd.DataFrame(footer_rows), meta_read, path)
         if [b.get("sha256") for b in blocks] != list(camp.blocks.get("sha256", [])):
             raise CorruptCampaignError(path, None, "the file read back differs from its parts")
     except BaseException:

@@ -295,6 +295,21 @@ def _chunks(
         yield here, {**arrays, **text}
 
 
+def read_blocks(
+    path: str | os.PathLike[str], *, verify: bool = True
+) -> Iterator[tuple[list[dict[str, Any]], dict[str, Any]]]:
+    """A campaign file's samples a few blocks at a time (one row group each, as written).
+
+    Yields each read's block rows and its columns: numeric ones as numpy arrays in the
+    measured types (:data:`~hvload.model.SAMPLE_DTYPES`, ``start`` absolute), text ones
+    as Categoricals. With ``verify`` every check of :func:`load` is made on each read
+    before it is yielded. Memory is that of the largest read, not of the campaign.
+    """
+    path = Path(path)
+    metadata, rows, pf, columns = _opened(path, verify)
+    yield from _chunks(path, pf, metadata, rows, columns, verify)
+
+
 def verify_file(path: str | os.PathLike[str]) -> tuple[dict[str, Any], pd.DataFrame]:
     """Every check of :func:`load` on a campaign file, block by block, keeping no sample.
 
@@ -337,7 +352,7 @@ class StoredCampaign(Campaign):
         self.metadata = metadata
         self.path = path
 
-    @property  # type: ignore[override]
+    @property
     def samples(self) -> pd.DataFrame:
         if self._samples is None:
             self._samples = load(cast("Path", self.path)).samples
