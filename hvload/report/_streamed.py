@@ -19,6 +19,7 @@ numbers.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,7 @@ class StreamedCampaign(StoredCampaign):
     ) -> None:
         super().__init__(blocks, metadata, path)
         self._source = source
+        self._tables: dict[tuple[Any, ...], dict[str, BlockTable]] = {}
 
     @property
     def samples(self) -> pd.DataFrame:
@@ -68,7 +70,15 @@ class StreamedCampaign(StoredCampaign):
 
             return block_table(Campaign(self.samples, self.blocks, self.metadata, self.path),
                                config, tsc_hz=tsc_hz)  # fmt: skip
-        return _block_table(self, config, tsc_hz)
+        key = (config.metric, tuple(config.exclude), config.outlier_k, tsc_hz)
+        if key not in self._tables:
+            # Every probe at once: the analysis asks for the main probe and each control.
+            self._tables = {key: _block_tables(self, config, tsc_hz)}
+        tables = self._tables[key]
+        label = config.probe if config.probe is not None else next(iter(tables))
+        if label not in tables:  # as unpack refuses it
+            _skeleton(self, config, tsc_hz)
+        return tables[label]
 
 
 def in_file(camp: Any) -> bool:
@@ -106,9 +116,11 @@ def _skeleton(camp: StreamedCampaign, config: AnalysisConfig, tsc_hz: float | No
     return unpack(holder, tsc_hz=tsc_hz, metric=config.metric, probe=config.probe)
 
 
-def _merge_counts(
-    into: tuple[np.ndarray, np.ndarray], values: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
+#: Pooled value counts: distinct values (ascending) and how often each occurs.
+_Pooled = tuple[np.ndarray, np.ndarray]
+
+
+def _merge_counts(into: _Pooled, values: np.ndarray) -> _Pooled:
     """Add sorted ``values`` to the pooled counts ``into`` (as pooled_counts merges)."""
     if not values.size:
         return into
@@ -120,132 +132,163 @@ def _merge_counts(
     return distinct, np.bincount(inverse, weights=allc).astype(np.int64)
 
 
-def _block_table(
-    camp: StreamedCampaign, config: AnalysisConfig, tsc_hz: float | None
-) -> BlockTable:
-    tidy = _skeleton(camp, config, tsc_hz)
-    n_levels, n_rounds = tidy.n_levels, tidy.n_rounds
-    probe = tidy.probes.index(tidy.probe)
-    # The skeleton holds one row per block of the chosen probe: its cell.
-    block_ids = camp.blocks["block"].to_numpy(dtype=np.int64)
-    cell_of = dict(zip(block_ids.tolist(), tidy.cell.tolist(), strict=True))
-    path = Path(camp.path) if camp.path is not None else Path()
-    exclude = set(config.exclude)
-    outliers = "outlier" in exclude
+class _Probe:
+    """The block statistics of one probe, built block by block."""
 
-    def blocks_of_probe() -> Any:
-        """(cell, values, warmup, migrated) of the chosen probe in each admitted block."""
-        # Verified when the campaign was opened (StoredCampaign.verified, or the run's
-        # own check of the file it wrote): read here without the checks again.
-        for _, cols in read_blocks(path, verify=False):
-            block = cols["block"]
-            index = cols.get("probe_index")
-            mine = (index == probe) if index is not None else np.full(block.size, probe == 0)
-            values_all = cols[config.metric]
-            # Rows come block by block; each block's rows of one probe are one run.
-            ids = block[mine]
-            vals, warm, migr = values_all[mine], cols["warmup"][mine], cols["migrated"][mine]
-            del cols, values_all
-            if not ids.size:
-                continue
-            edges = np.concatenate(([0], np.flatnonzero(np.diff(ids)) + 1, [ids.size]))
-            for lo, hi in zip(edges[:-1].tolist(), edges[1:].tolist(), strict=True):
-                cell = cell_of.get(int(ids[lo]))
-                if cell is None:  # a block the policy left out
-                    continue
-                yield (
-                    cell,
-                    vals[lo:hi].astype(np.int64, copy=False),
-                    np.asarray(warm[lo:hi], dtype=bool),
-                    np.asarray(migr[lo:hi], dtype=bool),
-                )
+    def __init__(self, tidy: Tidy, config: AnalysisConfig) -> None:
+        self.tidy = tidy
+        self.exclude = set(config.exclude)
+        self.outlier_k = config.outlier_k
+        n_levels, n_cells = tidy.n_levels, tidy.n_cells
+        self.n_levels = n_levels
+        empty = (_EMPTY, _EMPTY)
+        self.all_c: list[_Pooled] = [empty] * n_levels
+        self.clean_c: list[_Pooled] = [empty] * n_levels  # neither warm-up nor migrated
+        self.kept_c: list[_Pooled] = [empty] * n_levels
+        self.n_warm = np.zeros(n_levels, dtype=np.int64)
+        self.n_migr = np.zeros(n_levels, dtype=np.int64)
+        self.sizes = np.zeros(n_cells, dtype=np.int64)
+        self.stats = {name: np.full(n_cells, np.nan) for name in _QUANTILE}
+        self.halves = {name: np.full((n_cells, 2), np.nan) for name in _QUANTILE}
+        self.n_samples = 0
+        self.bounds = np.zeros((0, 2))
 
-    def kept(warm: np.ndarray, migr: np.ndarray) -> np.ndarray:
+    @property
+    def outliers(self) -> bool:
+        """Whether outliers are left out: a second pass, once the bounds are known."""
+        return "outlier" in self.exclude
+
+    def _kept(self, warm: np.ndarray, migr: np.ndarray) -> np.ndarray:
         keep = np.ones(warm.size, dtype=bool)
-        if "warmup" in exclude:
+        if "warmup" in self.exclude:
             keep &= ~warm
-        if "migrated" in exclude:
+        if "migrated" in self.exclude:
             keep &= ~migr
         return keep
 
-    n_cells = n_levels * n_rounds
-    empty = (_EMPTY, _EMPTY)
-    all_c = [empty] * n_levels
-    clean_c = [empty] * n_levels  # neither warm-up nor migrated: for "any flag"
-    kept_c = [empty] * n_levels
-    n_warm = np.zeros(n_levels, dtype=np.int64)
-    n_migr = np.zeros(n_levels, dtype=np.int64)
-    sizes = np.zeros(n_cells, dtype=np.int64)
-    stats = {name: np.full(n_cells, np.nan) for name in _QUANTILE}
-    halves = {name: np.full((n_cells, 2), np.nan) for name in _QUANTILE}
-    n_samples = 0
+    def _inside(self, values: np.ndarray, lv: int) -> np.ndarray:
+        return ~((values < self.bounds[lv, 0]) | (values > self.bounds[lv, 1]))
 
-    def reduce(cell: int, values: np.ndarray) -> None:
-        """The block statistics of one cell's analysed values, in their order."""
-        lv = cell % n_levels
+    def _reduce(self, cell: int, values: np.ndarray) -> None:
+        """The block statistics of one cell's analysed values (in their order)."""
+        lv = cell % self.n_levels
         size = values.size
-        sizes[cell] = size
+        self.sizes[cell] = size
         seg = sort_by_cell(values, np.zeros(size, dtype=np.intp), 1)
-        kept_c[lv] = _merge_counts(kept_c[lv], seg.values)
+        self.kept_c[lv] = _merge_counts(self.kept_c[lv], seg.values)
+        # The halves as block_table cuts them: by position among the analysed samples.
         second = (np.arange(size) >= size / 2.0).astype(np.intp)
         half = sort_by_cell(values, second, 2)
         for name, q in _QUANTILE.items():
-            stats[name][cell] = segment_quantiles(seg, q)[0]
-            halves[name][cell] = segment_quantiles(half, q)
+            self.stats[name][cell] = segment_quantiles(seg, q)[0]
+            self.halves[name][cell] = segment_quantiles(half, q)
 
-    for cell, values, warm, migr in blocks_of_probe():
-        lv = cell % n_levels
-        n_samples += values.size
-        all_c[lv] = _merge_counts(all_c[lv], np.sort(values))
-        clean_c[lv] = _merge_counts(clean_c[lv], np.sort(values[~warm & ~migr]))
-        n_warm[lv] += int(warm.sum())
-        n_migr[lv] += int(migr.sum())
-        if not outliers:
-            reduce(cell, values[kept(warm, migr)])
+    def first(self, cell: int, values: np.ndarray, warm: np.ndarray, migr: np.ndarray) -> None:
+        lv = cell % self.n_levels
+        self.n_samples += values.size
+        self.all_c[lv] = _merge_counts(self.all_c[lv], np.sort(values))
+        self.clean_c[lv] = _merge_counts(self.clean_c[lv], np.sort(values[~warm & ~migr]))
+        self.n_warm[lv] += int(np.count_nonzero(warm))
+        self.n_migr[lv] += int(np.count_nonzero(migr))
+        if not self.outliers:
+            self._reduce(cell, values[self._kept(warm, migr)])
 
-    all_counts = [Counts(v, c) for v, c in all_c]
-    bounds = np.array([outlier_bounds(c, config.outlier_k) for c in all_counts])
+    def bounds_known(self) -> None:
+        counts = [Counts(v, c) for v, c in self.all_c]
+        self.bounds = np.array([outlier_bounds(c, self.outlier_k) for c in counts])
 
-    def inside(values: np.ndarray, lv: int) -> np.ndarray:
-        return ~((values < bounds[lv, 0]) | (values > bounds[lv, 1]))
+    def second(self, cell: int, values: np.ndarray, warm: np.ndarray, migr: np.ndarray) -> None:
+        inside = self._inside(values, cell % self.n_levels)
+        self._reduce(cell, values[self._kept(warm, migr) & inside])
 
-    n_out = np.array(
-        [int(c.counts[~inside(c.values, lv)].sum()) for lv, c in enumerate(all_counts)],
-        dtype=np.int64,
-    )
-    n_clean_in = np.array(
-        [int(c[1][inside(c[0], lv)].sum()) for lv, c in enumerate(clean_c)], dtype=np.int64
-    )
-    totals = np.array([c.n for c in all_counts], dtype=np.int64)
-    if outliers:
-        for cell, values, warm, migr in blocks_of_probe():
-            reduce(cell, values[kept(warm, migr) & inside(values, cell % n_levels)])
-    counts = [Counts(v, c) for v, c in kept_c]
-    flag_counts = {
-        "migrated": n_migr,
-        "warmup": n_warm,
-        "outlier": n_out,
-        "any": totals - n_clean_in,
-    }
-    n_analysed = int(sizes.sum())
-    tidy = dataclasses.replace(
-        tidy, cycles=_EMPTY, cell=np.zeros(0, dtype=np.intp),
-        migrated=np.zeros(0, dtype=bool), warmup=np.zeros(0, dtype=bool), sample_order=None,
-    )  # fmt: skip
-    offsets = np.zeros(n_cells + 1, dtype=np.intp)
-    np.cumsum(sizes, out=offsets[1:])
-    # The analysis reads only the sizes of these: the samples themselves are not held.
-    seg = Segments(np.broadcast_to(np.int64(0), (n_analysed,)), offsets)
-    return BlockTable(
-        tidy=tidy,
-        seg=seg,
-        all_counts=all_counts,
-        counts=counts,
-        stats={name: v.reshape(n_rounds, n_levels) for name, v in stats.items()},
-        halves={name: v.reshape(n_rounds, n_levels, 2) for name, v in halves.items()},
-        sizes=sizes.reshape(n_rounds, n_levels),
-        flags={},
-        flag_counts=flag_counts,
-        n_samples=n_samples,
-        n_analysed=n_analysed,
-    )
+    def table(self) -> BlockTable:
+        tidy, n_levels = self.tidy, self.n_levels
+        n_rounds = tidy.n_rounds
+        all_counts = [Counts(v, c) for v, c in self.all_c]
+        n_out = np.array(
+            [int(c.counts[~self._inside(c.values, lv)].sum()) for lv, c in enumerate(all_counts)],
+            dtype=np.int64,
+        )
+        clean_in = np.array(
+            [int(c[1][self._inside(c[0], lv)].sum()) for lv, c in enumerate(self.clean_c)],
+            dtype=np.int64,
+        )
+        totals = np.array([c.n for c in all_counts], dtype=np.int64)
+        flag_counts = {
+            "migrated": self.n_migr, "warmup": self.n_warm, "outlier": n_out,
+            "any": totals - clean_in,
+        }  # fmt: skip
+        n_analysed = int(self.sizes.sum())
+        bare = dataclasses.replace(
+            tidy, cycles=_EMPTY, cell=np.zeros(0, dtype=np.intp),
+            migrated=np.zeros(0, dtype=bool), warmup=np.zeros(0, dtype=bool), sample_order=None,
+        )  # fmt: skip
+        offsets = np.zeros(tidy.n_cells + 1, dtype=np.intp)
+        np.cumsum(self.sizes, out=offsets[1:])
+        # The analysis reads only the sizes of these: the samples themselves are not held.
+        seg = Segments(np.broadcast_to(np.int64(0), (n_analysed,)), offsets)
+        return BlockTable(
+            tidy=bare,
+            seg=seg,
+            all_counts=all_counts,
+            counts=[Counts(v, c) for v, c in self.kept_c],
+            stats={name: v.reshape(n_rounds, n_levels) for name, v in self.stats.items()},
+            halves={name: v.reshape(n_rounds, n_levels, 2) for name, v in self.halves.items()},
+            sizes=self.sizes.reshape(n_rounds, n_levels),
+            flags={},
+            flag_counts=flag_counts,
+            n_samples=self.n_samples,
+            n_analysed=n_analysed,
+        )
+
+
+#: The columns the block statistics need (``late``, or ``response`` before format 4).
+_NEEDED = ("block", "probe_index", "cycles", "late", "response", "migrated", "warmup")
+
+
+def _block_tables(
+    camp: StreamedCampaign, config: AnalysisConfig, tsc_hz: float | None
+) -> dict[str, BlockTable]:
+    """The block table of every probe of ``camp`` under ``config``, in one pass over its
+    file (two when outliers are left out)."""
+    labels = _skeleton(camp, config.replace(probe=None), tsc_hz).probes
+    probes = {}
+    cell_of = {}
+    block_ids = camp.blocks["block"].to_numpy(dtype=np.int64).tolist()
+    for index, label in enumerate(labels):
+        tidy = _skeleton(camp, config.replace(probe=label), tsc_hz)
+        probes[index] = _Probe(tidy, config)
+        # The skeleton holds one row per admitted block of the probe: its cell.
+        cell_of[index] = dict(zip(block_ids, tidy.cell.tolist(), strict=True))
+    path = Path(str(camp.path))
+
+    def blocks() -> Iterator[tuple[int, int, np.ndarray, np.ndarray, np.ndarray]]:
+        """(probe, cell, values, warm-up, migrated) of each probe's run in each block."""
+        # Verified when the campaign was opened (StoredCampaign.verified, or the run's
+        # own check of the file it wrote): read here without the checks again.
+        for _, cols in read_blocks(path, verify=False, columns=_NEEDED):
+            block = cols["block"]
+            index = cols.get("probe_index")
+            if index is None:  # before format 3: the main probe only
+                index = np.zeros(block.size, dtype=np.int16)
+            values = cols[config.metric].astype(np.int64, copy=False)
+            warm = np.asarray(cols["warmup"], dtype=bool)
+            migr = np.asarray(cols["migrated"], dtype=bool)
+            # Rows come block by block and, inside one, probe by probe: one run each.
+            key = block.astype(np.int64) * 65536 + index.astype(np.int64)
+            edges = np.concatenate(([0], np.flatnonzero(np.diff(key)) + 1, [key.size]))
+            for lo, hi in zip(edges[:-1].tolist(), edges[1:].tolist(), strict=True):
+                p = int(index[lo])
+                cell = cell_of.get(p, {}).get(int(block[lo]))
+                if cell is None:  # a block the policy left out
+                    continue
+                yield p, cell, values[lo:hi], warm[lo:hi], migr[lo:hi]
+
+    for p, cell, values, warm, migr in blocks():
+        probes[p].first(cell, values, warm, migr)
+    for acc in probes.values():
+        acc.bounds_known()
+    if any(acc.outliers for acc in probes.values()):
+        for p, cell, values, warm, migr in blocks():
+            probes[p].second(cell, values, warm, migr)
+    return {labels[p]: acc.table() for p, acc in probes.items()}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, cast
 
@@ -288,15 +288,20 @@ def _chunks(
             _check_rows(path, text, metadata, here, per_block)
         arrays = {c: table.column(c).to_numpy() for c in columns if c not in _TEXT_COLUMNS}
         del table
-        if version >= 4:
+        if version >= 4 and {"due", "late"} <= arrays.keys():
             _decode(arrays)
+        elif version >= 4 and "late" in arrays:  # a selection of columns: what it allows
+            late = arrays.pop("late")
+            if "cycles" in arrays:
+                with np.errstate(over="ignore"):
+                    arrays["response"] = arrays["cycles"] + late
         if verify:
             _check_values(path, arrays, here, design, version >= 2, names)
         yield here, {**arrays, **text}
 
 
 def read_blocks(
-    path: str | os.PathLike[str], *, verify: bool = True
+    path: str | os.PathLike[str], *, verify: bool = True, columns: Sequence[str] | None = None
 ) -> Iterator[tuple[list[dict[str, Any]], dict[str, Any]]]:
     """A campaign file's samples a few blocks at a time (one row group each, as written).
 
@@ -304,10 +309,19 @@ def read_blocks(
     measured types (:data:`~hvload.model.SAMPLE_DTYPES`, ``start`` absolute), text ones
     as Categoricals. With ``verify`` every check of :func:`load` is made on each read
     before it is yielded. Memory is that of the largest read, not of the campaign.
+    ``columns`` (stored names, :data:`~hvload.store.STORED_COLUMNS`; those the file lacks
+    are left out) reads only those, without ``verify``: a format-4 file then yields
+    ``response`` when ``cycles`` and ``late`` are read, ``start`` when ``due`` and
+    ``late`` are.
     """
     path = Path(path)
-    metadata, rows, pf, columns = _opened(path, verify)
-    yield from _chunks(path, pf, metadata, rows, columns, verify)
+    metadata, rows, pf, stored = _opened(path, verify)
+    if columns is not None:
+        if verify:
+            raise ValueError("verify=True reads every column; columns= needs verify=False")
+        # The text columns always: checked for length, cheap (one value per block).
+        stored = [c for c in stored if c in set(columns) or c in _TEXT_COLUMNS]
+    yield from _chunks(path, pf, metadata, rows, stored, verify)
 
 
 def verify_file(path: str | os.PathLike[str]) -> tuple[dict[str, Any], pd.DataFrame]:
