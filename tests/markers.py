@@ -31,6 +31,7 @@ needs_two = pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs t
 SLOW_MODULES = frozenset({
     "test_browser", "test_notebooks", "test_remote", "test_faults", "test_stats_validation",
     "test_compare", "test_datasets", "test_campaign", "test_controls", "test_policy",
+    "test_memory",
 })  # fmt: skip
 #: Test modules that drive a browser.
 BROWSER_MODULES = frozenset({"test_browser"})
