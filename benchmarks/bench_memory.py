@@ -39,11 +39,13 @@ MB = 1e6
 
 # A wrapper with one child: its RUSAGE_CHILDREN peak is that child's peak (Linux: KiB).
 _WRAP = (
-    "import resource, subprocess, sys, time; t = time.perf_counter(); "
-    "rc = subprocess.run(sys.argv[1:]).returncode; wall = time.perf_counter() - t; "
+    "import resource, subprocess, sys, time; t0 = time.time_ns(); "
+    "rc = subprocess.run(sys.argv[1:]).returncode; t1 = time.time_ns(); "
     "peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024; "
-    "print(f'@@ {rc} {wall} {peak}', file=sys.stderr); sys.exit(rc)"
+    "print(f'@@ {rc} {t0} {t1} {peak}', file=sys.stderr); sys.exit(rc)"
 )
+#: Wall-clock bounds (ns) of the last command peak_of ran, for the phases of a run.
+LAST: dict[str, int] = {}
 
 _LOAD = (
     "import sys, hvload; c = hvload.load(sys.argv[1]); "
@@ -60,18 +62,28 @@ def peak_of(argv: list[str]) -> tuple[float, int, str]:
     if line is None or done.returncode != 0:
         sys.stderr.write(done.stderr[-3000:])
         raise SystemExit(f"{' '.join(argv)} failed (exit {done.returncode})")
-    _, _, wall, peak = line.split()
-    return float(wall), int(peak), done.stdout
+    _, _, t0, t1, peak = line.split()
+    LAST.update(start=int(t0), end=int(t1))
+    return (int(t1) - int(t0)) / 1e9, int(peak), done.stdout
 
 
-def measuring_share(path: Path, wall: float) -> tuple[float, float]:
-    """(measuring, spanned) time of the blocks of ``path`` as shares of ``wall``."""
+def phases(path: Path, start: int, end: int) -> dict[str, float]:
+    """Where a run's wall time went (seconds), from its blocks' clock times (ns)."""
     from hvload.store import read_footer
 
     _, rows, _ = read_footer(path)
+    first = min(r["start_ns"] for r in rows)
+    last = max(r["end_ns"] for r in rows)
     probe = sum(r.get("probe_ns") or 0 for r in rows) / 1e9
-    span = sum((r.get("end_ns") or 0) - (r.get("start_ns") or 0) for r in rows) / 1e9
-    return probe / wall, span / wall
+    span = sum(r["end_ns"] - r["start_ns"] for r in rows) / 1e9
+    return {
+        "wall": (end - start) / 1e9,
+        "measuring": probe,
+        "in_blocks_not_measuring": span - probe,  # settle, load start/stop, noise reads
+        "between_blocks": (last - first) / 1e9 - span,  # the block's rows, its part on disk
+        "before_first_block": (first - start) / 1e9,  # start-up, calibration, saturation
+        "after_last_block": (end - last) / 1e9,  # merge, verification, summary
+    }
 
 
 def main() -> None:
@@ -95,10 +107,13 @@ def main() -> None:
             path.unlink(missing_ok=True)
             wall, peak, _ = peak_of([*hv, "run", "--rounds", str(r), "--no-progress", "-o",
                                      str(path)])  # fmt: skip
-            probe, span = measuring_share(path, wall)
+            where = phases(path, LAST["start"], LAST["end"])
+            probe = where["measuring"] / where["wall"]
+            span = (where["measuring"] + where["in_blocks_not_measuring"]) / where["wall"]
             files[r] = path
             out["runs"].append({"rounds": r, "wall_s": wall, "peak_bytes": peak,
-                                "measuring_share": probe, "block_share": span})  # fmt: skip
+                                "measuring_share": probe, "block_share": span,
+                                "phases_s": where})  # fmt: skip
             print(f"{'hvload run':<34}{r:>7}{wall:>9.1f}{peak / MB:>9.0f}{probe:>11.1%}"
                   f"{span:>11.1%}", flush=True)  # fmt: skip
         longest = files[rounds[-1]]
@@ -120,6 +135,13 @@ def main() -> None:
             last["rounds"] - first["rounds"], 1
         )
         default = next((x for x in runs if x["rounds"] == 40), last)
+        print("\nwhere the wall time of each run went (s):")
+        names = list(runs[0]["phases_s"])
+        print(f"{'rounds':>7}" + "".join(f"{n.replace('_', ' '):>{max(len(n), 8) + 2}}"
+                                         for n in names))  # fmt: skip
+        for x in runs:
+            print(f"{x['rounds']:>7}" + "".join(f"{x['phases_s'][n]:>{max(len(n), 8) + 2}.2f}"
+                                                for n in names))  # fmt: skip
         print("\ntargets (issue 24):")
         checks = [
             (f"run peak growth {growth / MB:.2f} MB/round "
