@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..errors import CampaignBusyError, CampaignFileError, CorruptCampaignError
-from ..model import Campaign, concat_lean, lean_samples, sample_columns
+from ..model import Campaign, LeanBuilder, lean_columns, sample_columns
 from ._format import (
     _BLOCKS_KEY,
     _DIGEST_KEY,
@@ -152,17 +152,19 @@ def load(path: str | os.PathLike[str], *, verify: bool = True) -> Campaign:
     metadata, rows, pf, columns = _opened(path, verify)
     design = metadata["design"]
     levels = [lv["name"] for lv in design["levels"]]
-    parts, origins = [], {}
+    origins: dict[int, int] = {}
     # Block by block (row group by row group): only one block is ever held at full width,
-    # and the lean parts are joined at the end in the types the whole would have.
+    # and the lean columns go straight into the table's own arrays.
+    table = LeanBuilder(pf.metadata.num_rows, levels=levels, campaign=metadata["campaign"])
     for _, columns_here in _chunks(path, pf, metadata, rows, columns, verify):
-        # Files before format 3 lack probe_index: lean_samples adds it (the main probe only).
-        part, found = lean_samples(columns_here, levels=levels, campaign=metadata["campaign"])
+        # Files before format 3 lack probe_index: lean_columns adds it (the main probe only).
+        part, found = lean_columns(columns_here, levels=levels, campaign=metadata["campaign"])
         del columns_here
-        parts.append(part)
+        table.add(part)
+        del part
         origins.update(found)
-    samples = concat_lean(parts, levels=levels, campaign=metadata["campaign"])
-    del parts
+    samples = table.finish()
+    del table
     blocks = pd.DataFrame(rows)
     if len(blocks):
         blocks["start_tsc"] = pd.array([origins.get(b) for b in blocks["block"]], "Int64")
