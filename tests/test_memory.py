@@ -16,9 +16,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from markers import needs_two, needs_x86
 
-from hvload.store import read_footer
+from hvload import stats
+from hvload.report import CampaignReport, plan
+from hvload.store import StoredCampaign, load, read_footer
 
 MB = 2**20
 #: The children run from the repository root, so that they import this checkout.
@@ -72,3 +75,22 @@ def test_run_and_report_peak_memory_does_not_grow_with_the_campaign(tmp_path: Pa
     assert json.loads(out)["design"]["n_samples"] == 40 * 2 * 5010
     # Holding the campaign (28 MB lean) and analysing it whole cost about 190 MB more.
     assert report_peak - base < 100 * MB, (base / MB, report_peak / MB)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{}, {"exclude": ("outlier",)}, {"exclude": ()}, {"metric": "response"},
+     {"exclude": ("warmup", "migrated", "outlier")}],
+)  # fmt: skip
+def test_block_by_block_analysis_is_the_loaded_one(options: dict[str, object]) -> None:
+    """The report of a campaign left in its file (read block by block, every probe) is
+    the report of the loaded campaign, to the last bit, for each way to leave samples out."""
+    path = ROOT / "data" / "amd-epyc-2vcpu-controls.parquet"
+    config = stats.DEFAULT.replace(**options)
+    in_file = StoredCampaign.verified(path)
+    streamed = CampaignReport.build(in_file, config)
+    loaded = CampaignReport.build(load(path), config)
+    assert json.dumps(streamed.to_dict()) == json.dumps(loaded.to_dict())
+    assert streamed.to_text() == loaded.to_text()
+    assert not in_file.loaded, "the samples stayed in the file"
+    assert plan(in_file, 0.02).to_dict() == plan(load(path), 0.02).to_dict()
