@@ -6,8 +6,11 @@ analysis parts work even where the compiled executor cannot measure.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+# Nothing is imported here, not even typing, so that the `hvload` command reaches its
+# Ctrl-C handler (hvload.cli.main) at once; type checkers read the name as True.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __version__ = "0.1.0"
 
@@ -55,6 +58,8 @@ def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'hvload' has no attribute {name!r}")
+    import importlib
+
     value = getattr(importlib.import_module(f".{module}", __name__), name)
     globals()[name] = value
     return value

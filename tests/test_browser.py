@@ -15,6 +15,7 @@ Screenshots of every step go to ``test-artifacts/browser/`` (or ``$HVLOAD_ARTIFA
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import re
 import secrets
@@ -449,23 +450,31 @@ def test_explorer_live_in_jupyterlab(lab: Lab, page: tuple[Any, Watch]) -> None:
 class Dashboard:
     url: str
     data: Path
+    outside: Path
 
 
 @pytest.fixture(scope="module")
 def dashboard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dashboard]:
-    """``hvload dashboard`` on a random port with a token, over a copy of data/."""
+    """``hvload dashboard`` on a random port with a token, over a copy of a campaign of
+    data/ (a copy: a link leading out of ``--data`` is refused), beside a decoy folder
+    ``outside/`` and links into it."""
     tmp = tmp_path_factory.mktemp("dashboard")
-    data = tmp / "data"
+    data, outside = tmp / "data", tmp / "outside"
     data.mkdir()
-    for f in (ROOT / "data").glob("*.parquet"):
-        (data / f.name).symlink_to(f)
+    outside.mkdir()
+    shutil.copy(ROOT / "data" / "amd-epyc-2vcpu-default.parquet", data)
+    shutil.copy(ROOT / "data" / "amd-epyc-2vcpu-ipi.parquet", outside / "secret.parquet")
+    (data / "linkdir").symlink_to(outside)
+    (data / "link.parquet").symlink_to(outside / "secret.parquet")
     port, token = _free_port(), secrets.token_hex(16)
-    hvload_cli = Path(sys.executable).with_name("hvload")
-    argv = [str(hvload_cli), "dashboard", f"--port={port}", f"--token={token}", f"--data={data}"]
+    # The token through the environment, as the dashboard asks (not in ps); this
+    # checkout's hvload, in the server and in its kernels.
+    env = {**_env(tmp), "HVLOAD_DASHBOARD_TOKEN": token, "PYTHONPATH": str(ROOT)}
+    argv = [sys.executable, "-m", "hvload", "dashboard", f"--port={port}", f"--data={data}"]
     url = f"http://127.0.0.1:{port}"
-    probe = f"{url}/voila/static/voila-style.js"
-    with _server(argv, _env(tmp), probe, tmp / "dashboard.log"):
-        yield Dashboard(f"{url}/?token={token}", data)
+    probe = f"{url}/voila/static/voila-style.js?token={token}"
+    with _server(argv, env, probe, tmp / "dashboard.log"):
+        yield Dashboard(f"{url}/?token={token}", data.resolve(), outside.resolve())
 
 
 @needs_measuring
@@ -491,3 +500,70 @@ def test_dashboard_serves_the_explorer_offline(
     shots(p, "browse", locator=browser)
     _no_widget_errors(p, watch, "dashboard")
     assert not watch.outside, f"requests left 127.0.0.1: {watch.outside}"
+
+
+def _digest(folder: Path) -> str:
+    """Names and contents of everything under ``folder``."""
+    h = hashlib.sha256()
+    for p in sorted(folder.rglob("*")):
+        h.update(str(p.relative_to(folder)).encode())
+        if p.is_file():
+            h.update(p.read_bytes())
+    return h.hexdigest()
+
+
+def test_dashboard_stays_in_its_data_folder(dashboard: Dashboard, page: tuple[Any, Watch]) -> None:
+    """Through the page (its websocket), the explorer neither lists, opens nor writes
+    outside ``--data``: an absolute path, ``..`` and a link are refused, and say why."""
+    p, watch = page
+    shots = Shots("dashboard-confined")
+    before = _digest(dashboard.outside)
+    runs_before = sorted(dashboard.data.rglob("*"))
+    assert p.goto(dashboard.url) is not None
+    assert "token" not in p.url, "the token leaves the address bar"
+    explorer = p.locator(".hvload-explorer").first
+    explorer.wait_for(timeout=120_000)
+    files = p.locator(".hvload-files select").first
+    # Offered at start: the campaign inside, not the link to the one outside.
+    assert files.locator("option").all_inner_texts() == ["amd-epyc-2vcpu-default.parquet"]
+    directory = p.locator(".hvload-directory input").first
+    for way, says in [
+        (str(dashboard.outside), "outside the data folder"), ("../outside", "'..' is not allowed"),
+        ("linkdir", "outside the data folder"), ("/etc", "outside the data folder"),
+    ]:  # fmt: skip
+        directory.fill(way)
+        p.locator("button.hvload-scan").first.click()
+        _wait(lambda s=says: s in _text(p, ".hvload-status"), 20)
+        assert "OutsideError" in _text(p, ".hvload-status")
+        assert files.locator("option").count() == 0, f"{way}: nothing listed"
+        p.locator("button.hvload-open").first.click()
+        _wait(lambda: "no campaign file chosen" in _text(p, ".hvload-status"), 20)
+    shots(p, "directory-refused", locator=explorer)
+    # "save in" outside: said as typed, and Run writes nothing (where it can run at all).
+    save = p.locator(".hvload-runs-dir input").first
+    for way in (str(dashboard.outside), "../outside", "linkdir"):
+        save.fill(way)
+        save.press("Enter")
+        _wait(lambda w=way: f"save in {w!r}" in _text(p, ".hvload-status"), 20)
+        run = p.locator("button.hvload-run").first
+        if run.is_enabled():
+            run.click()
+            time.sleep(1)
+            assert "OutsideError" in _text(p, ".hvload-status")
+            assert not p.locator("button.hvload-stop").first.is_enabled(), "nothing started"
+    shots(p, "save-in-refused", locator=explorer)
+    # Inside is fine: the campaign opens.
+    directory.fill(str(dashboard.data))
+    p.locator("button.hvload-scan").first.click()
+    _wait(lambda: "1 campaign file(s)" in _text(p, ".hvload-status"), 20)
+    p.locator("button.hvload-open").first.click()
+    _wait(lambda: "opened amd-epyc-2vcpu-default.parquet" in _text(p, ".hvload-status"), 60)
+    # The Browse tab offers only the campaign inside.
+    p.get_by_role("tab", name="Browse").click()
+    choices = p.locator(".widget-dropdown select").filter(has_text="parquet")
+    _wait(lambda: choices.count() > 0, 20)
+    offered = [t for c in choices.all() for t in c.locator("option").all_inner_texts()]
+    assert "link.parquet" not in offered and "amd-epyc-2vcpu-default.parquet" in offered
+    _no_widget_errors(p, watch, "dashboard")
+    assert _digest(dashboard.outside) == before, "nothing outside changed"
+    assert sorted(dashboard.data.rglob("*")) == runs_before, "nothing written inside either"

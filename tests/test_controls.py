@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import resource
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -85,22 +87,33 @@ def executor_tsc() -> float:
 @needs_x86
 @needs_two
 def test_a_cpu_burner_shows_up_as_involuntary_context_switches(tmp_path: Path) -> None:
+    """What the noise columns promise, on a quiet or a busy machine: a block's
+    ``ctx_involuntary`` is the measuring thread's own count over the block, so it lies
+    within this thread's count around the whole run, and a CPU-bound process pinned to the
+    probe CPU for the whole block shows up in it. Nothing is compared with a "quiet" block:
+    on a busy machine there is none."""
     d = _design(samples=15_000, rounds=1, probe_gap=int(executor_tsc() / 20_000), controls=())
     meta = campaign.metadata_for(d, executor_tsc(), {"hypervisor": "test"})
-    quiet = campaign.run(d, meta=meta).blocks.iloc[0]
     burner = subprocess.Popen(
         [sys.executable, "-c",
          f"import os; os.sched_setaffinity(0, {{{PROBE_CPU}}})\nwhile True: pass"],
     )  # fmt: skip
     try:
+        time.sleep(0.2)  # the interpreter is up and spinning before the block starts
+        before = resource.getrusage(resource.RUSAGE_THREAD).ru_nivcsw
         busy = campaign.run(d, meta=meta).blocks.iloc[0]
+        around = resource.getrusage(resource.RUSAGE_THREAD).ru_nivcsw - before
     finally:
         burner.kill()
         burner.wait()
+    seconds = busy["probe_ns"] / 1e9
     print(
-        f"involuntary context switches: quiet {quiet.ctx_involuntary}, busy {busy.ctx_involuntary}"
+        f"involuntary context switches: {busy.ctx_involuntary} in the block ({seconds:.2f} s),"
+        f" {around} around the run"
     )
-    assert busy["ctx_involuntary"] >= quiet["ctx_involuntary"] + 10
+    # 0.75 s of probing that shares its CPU with a process that never sleeps: the
+    # scheduler preempts it every few milliseconds (sched_latency_ns is 6-24 ms).
+    assert 10 <= busy["ctx_involuntary"] <= around
 
 
 @needs_x86

@@ -31,7 +31,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from byteflip import chunk_ranges, flipped_bytes
-from markers import needs_two, needs_x86
+from markers import needs_two, needs_x86, timing
 
 import hvload.campaign as campaign
 from hvload import _faultinject, store
@@ -235,6 +235,7 @@ def test_report_into_a_closed_pipe_is_one_line(
 # -- item 2: two runs, recover and report on one live campaign -------------------------------
 
 
+@timing
 @needs_x86
 def test_a_second_run_recover_and_report_refuse_a_live_campaign(tmp_path: Path, cli) -> None:
     out = tmp_path / "live.parquet"
@@ -288,6 +289,7 @@ def test_a_dead_owner_does_not_block(tmp_path: Path) -> None:
 # -- item 4: arguments checked before anything is measured or created ------------------------
 
 
+@timing
 @pytest.mark.parametrize(
     ("args", "needle"),
     [
@@ -626,6 +628,7 @@ def _corrupt(path: object, **kwargs: object) -> Campaign:
     raise CorruptCampaignError(path, None, "injected by the test")
 
 
+@timing
 @needs_x86
 def test_a_hard_kill_leaves_parts_that_recover_rebuilds(tmp_path: Path, cli) -> None:
     out = tmp_path / "k.parquet"

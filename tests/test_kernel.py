@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from markers import needs_two, needs_x86
+from markers import needs_two, needs_x86, timing
 
 from hvload.errors import MeasurementError, UnsupportedPlatformError
 from hvload.measure import _exec, executor, kernel
@@ -21,13 +21,16 @@ KINDS = ("ipi", "tlb-flush")
 needs_kernel = pytest.mark.skipif(
     not _exec.HAVE_KERNEL, reason="the kernel-mediated traps are built on Linux x86_64 only"
 )
-#: The share of the interrupts a burst sends that must reach the helper's CPU beyond the
-#: background. A quiet 2-vCPU guest delivers 90 % or more (platform-facts.md section 7);
-#: the kernel skips a helper that is descheduled, so a loaded machine delivers less.
-REQUIRED_SHARE = 0.10
-#: Above this 1-minute load average per CPU the helper is descheduled most of the time
-#: and the delivered share says nothing about the traps: the share test is skipped.
-MAX_LOAD_PER_CPU = 2.0
+#: Interrupts beyond the machine's background that bursts of a kind must deliver to the
+#: helper's CPU. The kernel interrupts only a CPU that is running the helper at the moment
+#: of the call, so the share delivered is the share of the time both the caller and the
+#: helper were on their CPUs: 90 % or more on a quiet 2-vCPU guest (platform-facts.md
+#: section 7), 4-25 % with a busy-loop process on each CPU and other work beside them.
+#: The test sends bursts until this many arrived or its time is up, so it holds on a busy
+#: machine and still fails where the calls deliver nothing.
+REQUIRED_GAIN = 1000
+#: How long the test may keep sending bursts to reach :data:`REQUIRED_GAIN`.
+GAIN_SECONDS = 10.0
 
 
 def _threads() -> tuple[int, int]:
@@ -52,8 +55,8 @@ def no_thread_left() -> Iterator[None]:
     before = _threads()
     yield
     # join() returns when the thread's Python state is gone, a moment before the OS
-    # thread itself has exited: give the task list a second to catch up.
-    deadline = time.monotonic() + 1.0
+    # thread itself has exited: give the task list time to catch up.
+    deadline = time.monotonic() + 5.0  # a second on a quiet machine; more on a busy one
     while _threads()[1] > before[1] and time.monotonic() < deadline:
         time.sleep(0.001)
     assert _threads() == before, "a helper thread was left behind"
@@ -204,6 +207,7 @@ def test_a_helper_on_the_callers_only_cpu_is_refused(no_thread_left: None) -> No
             os.sched_setaffinity(0, before)
 
 
+@timing
 @needs_x86
 def test_helper_errors_and_ctrl_c_leave_no_thread(
     monkeypatch: pytest.MonkeyPatch, no_thread_left: None
@@ -243,6 +247,7 @@ def test_helper_errors_and_ctrl_c_leave_no_thread(
 # --- bursts with a helper (measure) --------------------------------------------------
 
 
+@timing
 @needs_x86
 @needs_kernel
 @needs_two
@@ -269,32 +274,34 @@ def _gain(kind: str, target: int, action: Callable[[], object]) -> tuple[int, fl
     return got[counter], seconds
 
 
+@timing
 @needs_x86
 @needs_kernel
 @needs_two
 @pytest.mark.parametrize("kind", KINDS)
 def test_the_targets_counter_rises_beyond_its_background(kind: str, no_thread_left: None) -> None:
-    load = os.getloadavg()[0] / (os.cpu_count() or 1)
-    if load > MAX_LOAD_PER_CPU:
-        pytest.skip(f"load average {load:.1f} per CPU: the helper is mostly descheduled")
-    target, n = _target(), 4000
-    sent = n * kernel.IPIS_PER_SAMPLE[kind]
+    target, n = _target(), 2000
+    got, sent, seconds = 0, 0, 0.0
     with kernel.Helper(target), kernel.away_from(target):
         executor.burst(kind, 10)  # probe and set-up outside the counted window
         # A fork after the set-up (here another trap's probe) must not stop the flushes:
         # a page shared copy-on-write would stay read-only, and mprotect flush nothing.
         executor.probe(executor.null_trap(), refresh=True)
-        got, seconds = _gain(kind, target, lambda: executor.burst(kind, n))
+        deadline = time.monotonic() + GAIN_SECONDS
+        while got < 2 * REQUIRED_GAIN and time.monotonic() < deadline:
+            gain, took = _gain(kind, target, lambda: executor.burst(kind, n))
+            got, sent, seconds = got + gain, sent + n * kernel.IPIS_PER_SAMPLE[kind], seconds + took
         # The machine's own rate on the same CPU, helper spinning, over the same time.
         background, _ = _gain(kind, target, lambda: time.sleep(seconds))
-    share = (got - background) / sent
-    assert share >= REQUIRED_SHARE, (
-        f"{kind}: {got} {kernel.COUNTER[kind]} on CPU {target} during the burst, "
-        f"{background} in the same {seconds * 1e3:.1f} ms without it, for {sent} sent: "
-        f"{share:.1%} delivered, below {REQUIRED_SHARE:.0%}"
+    assert got - background >= REQUIRED_GAIN, (
+        f"{kind}: {got} {kernel.COUNTER[kind]} on CPU {target} during {seconds:.2f} s of "
+        f"bursts, {background} in the same time without them, for {sent} sent: "
+        f"{(got - background) / sent:.1%} delivered, fewer than {REQUIRED_GAIN} beyond the "
+        f"background"
     )
 
 
+@timing
 @needs_x86
 @needs_kernel
 @needs_two
@@ -318,6 +325,7 @@ def test_info_json_lists_both_kinds_and_the_kvm_hypercall(
         assert rows[kind]["delivered_share"] is not None
 
 
+@timing
 @needs_x86
 @needs_kernel
 @needs_two
@@ -332,11 +340,14 @@ def test_kinds_work_as_a_load_trap(kind: str) -> None:
     with LoadGenerator([spec], tsc_hz=2.5e9) as gen, kernel.away_from(target) as mine:
         counter = kernel.COUNTER[kind]
         before = kernel.ipi_counts(mine)
-        # Keep this thread running on its CPU for 50 ms, long after the worker's first call.
-        end = time.perf_counter() + 0.05
-        while time.perf_counter() < end:
+        # Keep this thread running on its CPU until an interrupt arrives: 50 ms on a quiet
+        # machine; on a busy one the worker and this thread share little time on their
+        # CPUs (the kernel interrupts only a CPU running this process), so up to 10 s.
+        end = time.perf_counter() + 10
+        got: int | None = 0
+        while not got and time.perf_counter() < end:
             executor.burst("null", 20_000)
-        got = kernel.delivered(before, kernel.ipi_counts(mine), mine).get(counter)
+            got = kernel.delivered(before, kernel.ipi_counts(mine), mine).get(counter)
     (stats,) = gen.stats
     assert stats.calls > 0
     if got is not None:

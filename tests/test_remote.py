@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from markers import needs_two, needs_x86
+from markers import needs_two, needs_x86, timing
 
 import hvload
 import hvload.campaign as campaign
@@ -178,6 +178,7 @@ def neighbours(cluster: Any, tmp_path_factory: pytest.TempPathFactory) -> campai
         return plan.run(path)
 
 
+@timing
 @needs_x86
 @needs_two
 def test_a_campaign_through_two_neighbours_is_complete_and_covered(
@@ -199,29 +200,53 @@ def test_a_campaign_through_two_neighbours_is_complete_and_covered(
     for _, b in camp.blocks.iterrows():
         k = int(b["level_value"])
         assert b["agents"] == k and b["workers"] == k
-        assert b["load_ok"], b["load_problem"]
         assert b["probe_start_ns"] < b["probe_end_ns"]
         if k == 0:
+            assert b["load_ok"], b["load_problem"]  # no load: nothing can fall short
             continue
-        # The load ran from before the probe's first sample to after its last.
-        assert b["load_cover"] == 1.0 and b["load_lead_ms"] > 0 and b["load_lag_ms"] > 0
         assert len(b["agent_windows"]) == k
-        for w in b["agent_windows"]:
-            assert w["cover"] == 1.0 and w["start_ns"] < b["probe_start_ns"]
-            assert w["end_ns"] > b["probe_end_ns"] and not w["expired"]
         remote_stats = [s for s in b["worker_stats"] if s.get("agent") is not None]
         assert sorted(s["agent"] for s in remote_stats) == AGENTS[:k]
+        # What should flag this block, worked out here from what the block recorded.
+        reasons = []
         for s in remote_stats:
             assert s["cpu"] == LOAD_CPU and s["target_rate"] == pytest.approx(RATE, rel=1e-3)
-            assert s["achieved_rate"] / s["target_rate"] == pytest.approx(1.0, abs=0.05), s
-    # The analysis runs unchanged, on every block (none is flagged).
-    result = hvload.analyze(campaign.usable(camp))
-    assert list(result.levels["level"]) == ["0 VMs", "1 VM", "2 VMs"]
-    assert not campaign.left_out(campaign.usable(camp))
+            # The rate recorded is the rate that ran: the worker's calls over its seconds,
+            # and an open-loop schedule never runs ahead of its target.
+            assert s["achieved_rate"] == pytest.approx(s["calls"] / s["seconds"], rel=1e-9)
+            assert s["calls"] - 1 <= s["target_rate"] * s["seconds"] * 1.001, s
+            ratio = s["achieved_rate"] / s["target_rate"]
+            if ratio < 0.95:  # the pool's default rate tolerance, 5 %
+                reasons.append(f"CPU {s['cpu']} achieved {ratio:.1%} of its target rate")
+        for w in b["agent_windows"]:
+            assert w["start_ns"] < w["end_ns"] and not w["expired"]
+            if w["cover"] < 1.0:
+                reasons.append(f"its load covered {w['cover']:.1%} of the probe window")
+            else:  # the load ran from before the probe's first sample to after its last
+                assert w["start_ns"] < b["probe_start_ns"] and w["end_ns"] > b["probe_end_ns"]
+        # A quiet machine reaches the rate; a busy one may not, and then the block is
+        # flagged with the reason: the flag and the words follow exactly from the record.
+        assert b["load_ok"] is (not reasons), (b["load_problem"], reasons)
+        for reason in reasons:
+            assert reason in b["load_problem"], (b["load_problem"], reason)
+        if b["load_ok"]:
+            assert b["load_cover"] == 1.0 and b["load_lead_ms"] > 0 and b["load_lag_ms"] > 0
+    # The analysis leaves out exactly the flagged blocks, and says so for each.
+    kept = campaign.usable(camp)
+    flagged = camp.blocks[camp.blocks["load_ok"].eq(False)]
+    assert sorted(kept.blocks["block"]) == sorted(set(camp.blocks["block"]) - set(flagged["block"]))
+    note = campaign.left_out(kept)
+    assert (note == "") is flagged.empty
+    for _, b in flagged.iterrows():
+        assert f"block {b['block']} (round {b['round']}, level '{b['level']}')" in note
+    if kept.blocks["level"].nunique() == len(d["levels"]):  # every level still has a block
+        result = hvload.analyze(kept)
+        assert list(result.levels["level"]) == ["0 VMs", "1 VM", "2 VMs"]
     # No load is left on the neighbours.
     assert not any(_remote_threads(client).values())
 
 
+@timing
 @needs_x86
 @needs_two
 def test_report_shows_the_agents_and_the_coverage(
@@ -230,9 +255,14 @@ def test_report_shows_the_agents_and_the_coverage(
     assert main(["report", str(neighbours.path)]) == 0
     out = capsys.readouterr().out
     assert "Load agents (2):" in out and "Remote load per level" in out
-    assert "Left out" not in out
+    # Blocks whose agents fell short (a busy machine) are left out, and the report says so.
+    flagged = int(neighbours.blocks["load_ok"].eq(False).sum())
+    assert ("Left out" in out) is (flagged > 0), out
+    if flagged:
+        assert f"{flagged} block" in out
 
 
+@timing
 @needs_x86
 @needs_two
 def test_an_agent_whose_lease_is_not_renewed_stops_by_itself(cluster: Any, client: Any) -> None:
@@ -257,6 +287,7 @@ def _cli_run(address: str, out: Path, *extra: str) -> list[str]:
     ]  # fmt: skip
 
 
+@timing
 @needs_x86
 @needs_two
 def test_sigterm_stops_the_remote_load_and_keeps_finished_blocks(
@@ -274,9 +305,14 @@ def test_sigterm_stops_the_remote_load_and_keeps_finished_blocks(
     assert "load stopped" in err and "kept in" in err
     assert not any(_remote_threads(client).values())
     camp = store.load(out)
-    assert 2 <= len(camp.blocks) < 40 and camp.blocks["load_ok"].all()
+    assert 2 <= len(camp.blocks) < 40
+    # Load at "max" has no rate to fall short of; a block flagged on a busy machine (its
+    # load not covering the probe window) says which agent and why.
+    for problem in camp.blocks.loc[camp.blocks["load_ok"].eq(False), "load_problem"]:
+        assert isinstance(problem, str) and problem.startswith("agent '"), problem
 
 
+@timing
 @needs_x86
 @needs_two
 def test_a_killed_coordinator_leaves_no_load_on_the_neighbours(
@@ -331,6 +367,7 @@ def test_an_agent_listens_on_loopback_only_and_reports_its_platform(
     assert "Traceback" not in err, err
 
 
+@timing
 @needs_x86
 @needs_two
 def test_a_neighbour_killed_mid_campaign_stops_it_keeping_finished_blocks(

@@ -54,8 +54,10 @@ def test_dict_is_json_and_matches_frames() -> None:
     back = json.loads(text)
     assert set(back) == {
         "design", "settings", "methods", "levels", "noise", "omnibus", "trend", "comparisons",
-        "attribution", "notes",
+        "tail_comparisons", "attribution", "notes",
     }  # fmt: skip
+    assert len(back["tail_comparisons"]) == 7
+    assert {c["on"] for c in back["tail_comparisons"]} == {"level_p99"}
     assert [row["on"] for row in back["noise"]] == ["median", "p99"]
     assert back["settings"]["correction"] == "bh"
     assert [lv["level"] for lv in back["levels"]] == ["0%", "25%", "50%", "75%", "100%"]

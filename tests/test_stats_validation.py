@@ -7,7 +7,8 @@ through :func:`hvload.stats.analyze`. The campaigns come from
 ``data/`` (``test_stats_models.py`` checks they are at least as noisy). Seeds are
 fixed, so a run is reproducible; they were chosen before the results were seen.
 The minimum-detectable-effect simulation is skipped (``n_sim=0``): no verdict or
-interval depends on it.
+interval depends on it; so is the level-p99 inference (``n_bootstrap=0``), which
+``test_stats_tails.py`` validates on its own generator.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import hvload
 from hvload.stats import AnalysisConfig, analyze, plan
 
 DATA = Path(__file__).resolve().parents[1] / "data"
-FAST = AnalysisConfig(n_sim=0, n_permutations=999)
+FAST = AnalysisConfig(n_sim=0, n_permutations=999, n_bootstrap=0)
 SHIFT = 1.05
 N_COVERAGE = 300
 N_AA = 400

@@ -14,7 +14,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from ..measure import noise
+from ..measure import check, noise
 from ..measure.executor import Trap
 from ..measure.hypervisors import user_mode_hypercall
 from ..model import FORMAT_VERSION, CampaignMeta, Design
@@ -79,4 +79,6 @@ def metadata_for(design: Design, tsc_hz: float, platform_info: dict[str, Any]) -
         versions=platform_info.get("versions"),
         platform=platform_info,
         design=design.to_dict(),
+        # Every condition that biases the measurement, as hvload check reads it now.
+        hygiene=check.to_metadata(check.check(design.probe_cpu)),
     ).to_dict()

@@ -1,9 +1,10 @@
 """The block policy: which blocks the analysis admits, and the words for what it left out.
 
-A block whose load is not known to have run as designed (``load_ok = False``, set by a
-remote load driver) stays in the campaign file but not in the analysis: :func:`usable`
-drops it, :func:`left_out` says which and why, :func:`applied_load_text` tells per level
-what load was applied.
+A block whose load is not known to have run as designed (``load_ok = False``: a paced
+local worker fell more than 5 % short of its target rate, a remote load driver's checks
+failed, or the kernel delivered too few interrupts) stays in the campaign file but not
+in the analysis: :func:`usable` drops it, :func:`left_out` says which and why,
+:func:`applied_load_text` tells per level what load was applied.
 """
 
 from __future__ import annotations
@@ -64,11 +65,14 @@ def usable(camp: Campaign) -> Campaign:
     """``camp`` without the blocks flagged ``load_ok = False``; what the analysis takes.
 
     A block is flagged when its load is not known to have run as designed over its
-    whole probe window: a remote agent was lost, its load started late or stopped
-    early, or a paced remote worker fell short of its target rate
-    (:mod:`hvload.workload.remote`). Such blocks stay in the file; :func:`left_out` says which
-    were left out and why, and ``hvload report`` and ``hvload run`` print it.
-    Campaigns without the flag (local load only) come back unchanged.
+    whole probe window: a paced worker of this machine achieved less than 95 % of its
+    target rate (:func:`hvload.workload.generator.shortfalls`), a remote agent was lost,
+    its load started late or stopped early, or a paced remote worker fell short of its
+    target rate (:mod:`hvload.workload.remote`). Such blocks stay in the file;
+    :func:`left_out` says which were left out and why, and ``hvload report`` and
+    ``hvload run`` print it. Campaigns without the flag (files written before local load
+    was judged, or without paced load) come back unchanged: old files keep the flags
+    they recorded.
     """
     blocks = camp.blocks
     if blocks.empty or "load_ok" not in blocks.columns:

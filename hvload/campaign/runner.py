@@ -32,7 +32,7 @@ from ..model import (
     lean_campaign,
 )
 from ..workload.driver import LoadDriver, LoadOutcome
-from ..workload.generator import LoadGenerator, WorkerStats
+from ..workload.generator import LoadGenerator, WorkerStats, shortfalls
 from ._kernel import KernelBlocks
 from ._metadata import metadata_for
 
@@ -82,6 +82,28 @@ def _block_row(
         "probe_ns": probe_ns,
         **context,
     }
+
+
+def _load_flags(
+    driver: dict[str, Any], delivered: dict[str, Any], stats: Sequence[WorkerStats]
+) -> dict[str, Any]:
+    """The block's ``load_ok``/``load_problem``: every check's verdict, none overriding another.
+
+    A remote driver (``driver``) and the kernel's delivered count (``delivered``) each
+    judge the block; this process's own paced workers are judged here, by their achieved
+    rate (:func:`~hvload.workload.generator.shortfalls`), except where the kernel's count
+    judged them already: kernel-mediated load is what reaches the probe CPU, its levels
+    are fractions of the delivered saturation, so its calls made are not judged twice.
+    Any one falling short flags the block. Nothing is added where nothing was judged.
+    """
+    local = [s for s in stats if s.agent is None] if "load_ok" not in delivered else []
+    judged = [r for r in (driver, delivered) if "load_ok" in r]
+    if not judged and not any(s.target_rate for s in local):
+        return {}
+    problems = [r.get("load_problem") or "load not as designed" for r in judged
+                if r["load_ok"] is False]  # fmt: skip
+    problems += [f"local load: {p}" for p in shortfalls(local)]
+    return {"load_ok": not problems, "load_problem": "; ".join(problems) or None}
 
 
 class LocalLoad:
@@ -252,10 +274,13 @@ def iter_blocks(
                     saturation, context, spent,
                 )  # fmt: skip
                 row.update(outcome.row)
+                delivered: dict[str, Any] = {}
                 if window is not None:
-                    row.update(kernel_blocks.row(
+                    delivered = kernel_blocks.row(
                         delivered_before, delivered_after, window, level.value, outcome.stats
-                    ))  # fmt: skip
+                    )
+                    row.update(delivered)
+                row.update(_load_flags(outcome.row, delivered, outcome.stats))
                 yield BlockResult(samples, row)
                 block += 1
                 if outcome.error is not None:

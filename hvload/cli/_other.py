@@ -10,7 +10,7 @@ import sys
 
 from ._values import int_list
 
-__all__ = ["cmd_agent", "cmd_dashboard", "cmd_info", "cmd_recover", "cmd_survey"]
+__all__ = ["cmd_agent", "cmd_check", "cmd_dashboard", "cmd_info", "cmd_recover", "cmd_survey"]
 
 
 def cmd_info(args: argparse.Namespace) -> int:
@@ -19,11 +19,43 @@ def cmd_info(args: argparse.Namespace) -> int:
     if not 1 <= args.samples <= 10_000_000:
         raise ValueError(f"--samples {args.samples} is not allowed; use 1 to 10,000,000")
     info = platform(probe_samples=args.samples, kernel_samples=args.samples)
+    band = _band(info.to_dict())
     if args.json:
-        json.dump(info.to_dict(), sys.stdout, indent=2)
+        json.dump({**info.to_dict(), "exit_cost_band": band}, sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
         sys.stdout.write(format_platform(info))
+        if band:
+            sys.stdout.write("against published exit costs\n"
+                             + "".join(f"  {line}\n" for line in band))  # fmt: skip
+    return 0
+
+
+def _band(info: dict[str, object]) -> list[str]:
+    """This machine's exit cost against the published ones, with what hvload check reads."""
+    from ..measure.check import check, to_metadata
+    from ..survey.exit_costs import band_lines
+
+    affinity = info.get("cpu_affinity")
+    cpu = min(affinity) if isinstance(affinity, list) and affinity else 0
+    findings = to_metadata(check(cpu, interval=0.1))
+    return band_lines({"platform": info, "hygiene": findings})
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    import os
+
+    from ..measure.check import check, format_findings
+
+    allowed = sorted(os.sched_getaffinity(0))
+    if args.probe_cpu not in allowed:
+        raise ValueError(f"--probe-cpu {args.probe_cpu} is not allowed; allowed: {allowed}")
+    findings = check(args.probe_cpu)
+    if args.json:
+        json.dump([f.to_dict() for f in findings], sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        sys.stdout.write(format_findings(findings))
     return 0
 
 
@@ -126,10 +158,11 @@ def cmd_agent(args: argparse.Namespace) -> int:
 
 
 def cmd_dashboard(args: argparse.Namespace) -> int:
-    from ..widgets.dashboard import serve
+    from ..widgets.dashboard import serve, token_from
 
-    if args.data is not None and not args.data.strip():
-        # An empty name would serve the working folder.
-        raise ValueError("--data '' is empty; give the folder of stored campaigns")
-    serve(port=args.port, ip=args.ip, token=args.token, data_dir=args.data, open_browser=args.open)
+    token, notes = token_from(args.token, args.token_file)
+    serve(
+        port=args.port, ip=args.ip, token=token, data_dir=args.data, open_browser=args.open,
+        notes=notes,
+    )  # fmt: skip
     return 0  # not reached: the server replaces this process

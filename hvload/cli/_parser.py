@@ -7,7 +7,7 @@ import argparse
 from typing import Any, NoReturn
 
 from ._analysis import cmd_compare, cmd_plan, cmd_report
-from ._other import cmd_agent, cmd_dashboard, cmd_info, cmd_recover, cmd_survey
+from ._other import cmd_agent, cmd_check, cmd_dashboard, cmd_info, cmd_recover, cmd_survey
 from ._run import cmd_run
 
 __all__ = ["build_parser"]
@@ -69,6 +69,25 @@ def _add_metric(p: argparse.ArgumentParser) -> None:
     )
 
 
+#: hvload.report.formats.FORMATS, written out: importing the report package here would load
+#: scipy before every command (tests/test_report_formats.py checks the two agree).
+FORMATS = ("text", "json", "html", "markdown", "csv")
+
+
+def _add_format(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--format", default=None, choices=FORMATS,
+        help="text (default), json, html (one self-contained file), markdown (pipe tables "
+        "for an issue comment) or csv (the tables, one file with a 'table' column)",
+    )  # fmt: skip
+    p.add_argument("--json", action="store_true", help="one JSON object on stdout "
+                   "(the same as --format json)")  # fmt: skip
+    p.add_argument(
+        "-o", "--output", default=None, type=_path, metavar="OUT",
+        help="write the report to this file instead of stdout (never a .parquet file)",
+    )  # fmt: skip
+
+
 def _add_exclude(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--exclude",
@@ -93,6 +112,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="one JSON object on stdout")
     p.add_argument("--samples", type=int, default=2000, help="samples per trap in each probe burst")
     p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser(
+        "check",
+        help="the conditions here that bias a measurement (isolation, governor, turbo, SMT, "
+        "clocksource, TSC, steal, IRQs, mitigations, nesting, busy CPUs), each with its fix",
+    )
+    p.add_argument("--json", action="store_true", help="a JSON array of findings on stdout")
+    p.add_argument("--probe-cpu", type=int, default=0, help="the CPU to check for (default 0)")
+    p.set_defaults(func=cmd_check)
 
     p = sub.add_parser(
         "survey", help="which Hyper-V hypercalls suit repeated execution (thesis Table 7.1)"
@@ -233,7 +261,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--baseline", default=None, help="reference level by name (default: the recorded one)"
     )
-    p.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    _add_format(p)
     _add_analysis(p)
     p.set_defaults(func=cmd_report)
 
@@ -293,13 +321,19 @@ def build_parser() -> argparse.ArgumentParser:
         "syscall/getppid); default: each campaign's main probe",
     )
     _add_metric(p)
+    p.add_argument(
+        "--normalise", default=None, choices=["minus-null", "over-syscall"],
+        help="compare two campaigns' no-load exit cost relative to the controls measured in "
+        "the same blocks: minus-null (exit minus the null control's timing floor, cycles) or "
+        "over-syscall (exit over the syscall control: a scale free of the CPU clock)",
+    )  # fmt: skip
     p.add_argument("--figure", default=None, help="also draw the figure to this file (.png)")
     p.add_argument(
         "--no-verify", action="store_true",
         help="skip verifying the files' page checksums and block digests (faster; the notes "
         "say the numbers are unverified)",
     )  # fmt: skip
-    p.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    _add_format(p)
     _add_analysis(p)
     p.set_defaults(func=cmd_compare)
 
@@ -322,7 +356,12 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     p.add_argument(
         "--token", default=None,
-        help="the token the page asks for (default: a new random one, printed with the URL)",
+        help="the token the page asks for (default: $HVLOAD_DASHBOARD_TOKEN, else a new random "
+        "one, printed with the URL); visible in ps: prefer --token-file",
+    )  # fmt: skip
+    p.add_argument(
+        "--token-file", default=None, metavar="PATH",
+        help="read the token from the first line of this file (chmod 600)",
     )  # fmt: skip
     p.add_argument("--data", default=None, help="directory of stored campaigns (default data/)")
     p.add_argument("--open", action="store_true", help="open the page in a web browser")

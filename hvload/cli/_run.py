@@ -137,6 +137,10 @@ def cmd_run(args: argparse.Namespace) -> int:
             exc.hvload_note = "nothing was measured or written"  # type: ignore[attr-defined]
             raise
         d = plan.design
+        # The conditions that bias this run (hvload check), one line each, before measuring.
+        for finding in plan.metadata.get("hygiene") or ():
+            if finding.get("status") == "warn":
+                sys.stderr.write(f"hvload run: warning: {finding['name']}: {finding['value']}\n")
         for note in plan.notes:
             sys.stderr.write(f"hvload run: note: {note}\n")
         check = stats.check_design(

@@ -75,6 +75,14 @@ REGISTRY: dict[str, MetaKey] = {
     "load_agents": MetaKey(_DICT, "remote load agent -> its platform, CPUs, clock", 3),
     "remote_load": MetaKey(_DICT, "the remote load driver's settings and its rule", 3),
     "left_out": MetaKey((list,), "blocks hvload.campaign.usable left out (in memory)", 3),
+    "hygiene": MetaKey(
+        (list, types.NoneType),
+        "what hvload check found before measuring (hvload.measure.check): one dict per "
+        "condition (isolation, governor, turbo, SMT, clocksource, TSC, steal, IRQs, "
+        "mitigations, nesting, busy CPUs) with name, status, value, effect, fix, source; "
+        "files written before it lack the key",
+        4,
+    ),
 }
 
 #: The keys :func:`hvload.campaign.metadata_for` writes, in its order: the default keys
@@ -82,7 +90,7 @@ REGISTRY: dict[str, MetaKey] = {
 WRITTEN: tuple[str, ...] = (
     "format", "format_version", "campaign", "start_utc", "tsc_hz", "hypervisor", "cpu",
     "hostname", "rax_meaning", "control_rax_meaning", "measured", "noise_columns",
-    "git_commit", "versions", "platform", "design",
+    "git_commit", "versions", "platform", "design", "hygiene",
 )  # fmt: skip
 
 
@@ -141,6 +149,7 @@ class CampaignMeta:
     load_agents: dict[str, Any] | None = None
     remote_load: dict[str, Any] | None = None
     left_out: list[str] | None = None
+    hygiene: list[dict[str, str]] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     order: tuple[str, ...] = WRITTEN
 

@@ -73,7 +73,9 @@ def load_curve(
         A campaign (``.samples``, ``.metadata``, ``.blocks``) or its sample table.
     stats : sequence of str, default ("median", "p99")
         What to draw: ``"median"`` and ``"p99"`` are the typical block's (median over
-        blocks) with their intervals; the others (``"mean"``, ``"p90"``,
+        blocks) with their intervals; ``"level_p99"`` is the level p99 (all the level's
+        samples pooled: the level's p99 latency) with its interval over rounds
+        (:mod:`hvload.stats.tails`); the others (``"mean"``, ``"p90"``,
         ``"p99.9"``, ...) are pooled figures of :attr:`hvload.stats.Analysis.levels`,
         drawn as points only.
     analysis : hvload.stats.Analysis, optional
@@ -106,9 +108,10 @@ def load_curve(
     """
     prep = _prepare(data, tsc_hz=tsc_hz, unit=unit, levels=levels, config=config)
     stats = [stats] if isinstance(stats, str) else list(stats)
-    bad = [s for s in stats if s not in STATISTICS]
+    allowed = [*STATISTICS, "level_p99"]
+    bad = [s for s in stats if s not in allowed]
     if bad or not stats:
-        raise ValueError(f"stats={stats!r} is not allowed; choose from {list(STATISTICS)}")
+        raise ValueError(f"stats={stats!r} is not allowed; choose from {allowed}")
     if analysis is None:
         analysis = analyze(data, prep.config, tsc_hz=prep.tsc_hz)
     elif unit == "ns" and analysis.design.get("tsc_hz") is None:
@@ -141,15 +144,20 @@ def load_curve(
     for k, stat in enumerate(stats):
         typical = stat in ("median", "p99")
         column = f"block_{stat}" if typical else stat
+        with_ci = typical or stat == "level_p99"
         y = table[f"{column}{suffix}"].to_numpy(dtype=float)
         color = sns.color_palette("colorblind")[k % 10]
         label = f"{stat} (pooled samples)"
         yerr = None
-        if typical:
+        if with_ci:
             lo = table[f"{column}_ci_low{suffix}"].to_numpy(dtype=float)
             hi = table[f"{column}_ci_high{suffix}"].to_numpy(dtype=float)
             yerr = np.vstack((y - lo, hi - y))
-            label = f"{stat} of the typical block, {confidence:.0%} CI"
+            label = (
+                f"{stat} of the typical block, {confidence:.0%} CI"
+                if typical
+                else f"level p99 (all samples pooled), {confidence:.0%} CI over rounds"
+            )
             low, high = np.nanmin([low, *lo]), np.nanmax([high, *hi])
         low, high = np.nanmin([low, *y]), np.nanmax([high, *y])
         ax.errorbar(

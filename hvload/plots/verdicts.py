@@ -39,8 +39,9 @@ def verdict_map(
     analysis_or_data : hvload.stats.Analysis, campaign or pandas.DataFrame
         A finished analysis, or data to analyse with :func:`hvload.stats.analyze`
         under ``config``.
-    on : {"median", "p99"}, default "median"
-        Which block statistic's comparisons to show.
+    on : {"median", "p99", "level_p99"}, default "median"
+        Which comparisons to show: of the typical-block median or p99, or of the level
+        p99 (all samples pooled; :attr:`hvload.stats.Analysis.tail_comparisons`).
     {ax}
     unit : {"cycles", "ns"}, default "cycles"
         Unit of the absolute change written in each cell; ``"ns"`` needs the TSC
@@ -73,8 +74,8 @@ def verdict_map(
     compared: hvload compares every level with the baseline and each level with its
     neighbour in load order.
     """
-    if on not in ("median", "p99"):
-        raise ValueError(f"on={on!r} is not allowed; choose 'median' or 'p99'")
+    if on not in ("median", "p99", "level_p99"):
+        raise ValueError(f"on={on!r} is not allowed; choose 'median', 'p99' or 'level_p99'")
     metadata: dict[str, Any] = {}
     if isinstance(analysis_or_data, Analysis):
         analysis = analysis_or_data
@@ -96,6 +97,11 @@ def verdict_map(
     _check_unit(unit, tsc)
     chosen = [names[i] for i in _select(names, levels)]
     comp = analysis.comparisons
+    if on == "level_p99":
+        comp = pd.DataFrame(
+            [{**c.__dict__, "verdict": c.verdict.value} for c in analysis.tail_comparisons],
+            columns=comp.columns,
+        )
     comp = comp[(comp["on"] == on) & comp["reference"].isin(chosen) & comp["level"].isin(chosen)]
     refs = [n for n in chosen if n in set(comp["reference"])]
     cols = [n for n in chosen if n in set(comp["level"])]
@@ -105,6 +111,8 @@ def verdict_map(
         ax.set_axis_off()
         return ax
 
+    what = "level p99 (all samples pooled)" if on == "level_p99" else f"typical-block {on}"
+    how = "sign-flip over rounds" if on == "level_p99" else "signed-rank over rounds"
     change = pd.DataFrame(np.nan, index=refs, columns=cols)
     text = pd.DataFrame("", index=refs, columns=cols)
     # _check_unit above refused unit="ns" without a TSC frequency.
@@ -129,7 +137,7 @@ def verdict_map(
             change, mask=change.isna(), annot=text.to_numpy(), fmt="", cmap="RdBu_r", center=0,
             vmin=-limit, vmax=limit, linewidths=1, linecolor="white", ax=ax,
             annot_kws={"fontsize": "small"},
-            cbar_kws={"label": f"change of the block {on}, % of the reference's {on}"},
+            cbar_kws={"label": f"change of the {what}, % of the reference's"},
         )  # fmt: skip
     ax.set_xlabel("compared level (grey: pair not compared)")
     ax.set_ylabel("reference level")
@@ -140,7 +148,7 @@ def verdict_map(
     )
     subject = _subject(metadata) if metadata else f"{on} latency per load level"
     ax.set_title(
-        f"{subject}\nverdicts on the block {on}: signed-rank over rounds, {correction} correction, "
+        f"{subject}\nverdicts on the {what}: {how}, {correction} correction, "
         f"α = {settings.get('alpha', 0.05):g}, practical threshold "
         f"{settings.get('threshold', threshold) * 100:g} %",
         fontsize="medium",

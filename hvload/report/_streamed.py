@@ -11,8 +11,11 @@ counts are merged exactly.
 What cannot be done block by block: leaving out outliers (``exclude`` with
 ``outlier``), since a sample is an outlier by its level's pooled median and MAD. The
 pooled counts are kept per level (a few thousand distinct values), so the bounds come
-from the first pass, and a second pass over the file applies them. Memory is then the
-largest block at full width, plus per level its distinct values, plus per block a few
+from the first pass, and a second pass over the file applies them. What needs the
+samples themselves: the interval of each level's pooled p99, a bootstrap over whole
+blocks, so each block's analysed values are kept sorted (4 bytes a sample where they
+fit in 32 bits, against 24 for the loaded campaign). Memory is then the largest block
+at full width, those sorted values, per level its distinct values, and per block a few
 numbers.
 """
 
@@ -151,6 +154,7 @@ class _Probe:
         self.stats = {name: np.full(n_cells, np.nan) for name in _QUANTILE}
         self.halves = {name: np.full((n_cells, 2), np.nan) for name in _QUANTILE}
         self.n_samples = 0
+        self.sorted: dict[int, np.ndarray] = {}
         self.bounds = np.zeros((0, 2))
 
     @property
@@ -176,6 +180,10 @@ class _Probe:
         self.sizes[cell] = size
         seg = sort_by_cell(values, np.zeros(size, dtype=np.intp), 1)
         self.kept_c[lv] = _merge_counts(self.kept_c[lv], seg.values)
+        # The level p99's interval resamples whole blocks: their sorted values are kept,
+        # 4 bytes a sample where they fit (every quantile is taken in float64 anyway).
+        fits = not size or (seg.values[0] >= -(2**31) and seg.values[-1] < 2**31)
+        self.sorted[cell] = seg.values.astype(np.int32 if fits else np.int64)
         # The halves as block_table cuts them: by position among the analysed samples.
         second = (np.arange(size) >= size / 2.0).astype(np.intp)
         half = sort_by_cell(values, second, 2)
@@ -225,8 +233,16 @@ class _Probe:
         )  # fmt: skip
         offsets = np.zeros(tidy.n_cells + 1, dtype=np.intp)
         np.cumsum(self.sizes, out=offsets[1:])
-        # The analysis reads only the sizes of these: the samples themselves are not held.
-        seg = Segments(np.broadcast_to(np.int64(0), (n_analysed,)), offsets)
+        # Each block's analysed values, sorted, in cell order (what block_table's holds).
+        cells = [self.sorted.pop(c) for c in sorted(self.sorted)]
+        wide = any(c.dtype == np.int64 for c in cells)
+        values = (
+            np.concatenate([c.astype(np.int64) for c in cells] if wide else cells)
+            if cells
+            else _EMPTY
+        )
+        del cells
+        seg = Segments(values, offsets)
         return BlockTable(
             tidy=bare,
             seg=seg,

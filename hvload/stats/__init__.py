@@ -7,7 +7,12 @@ statistics (median and p99), paired over rounds; samples are only described.
 What a user reads, and why it can be trusted
 --------------------------------------------
 * Per level, the *typical block* median and p99 (median over blocks) with a
-  distribution-free order-statistic interval (:mod:`~hvload.stats.intervals`).
+  distribution-free order-statistic interval (:mod:`~hvload.stats.intervals`), and
+  the *level p99* (all the level's samples pooled: its p99 latency) with a
+  round-cluster bootstrap interval (:mod:`~hvload.stats.tails`). The first says what
+  one block usually shows, the second how slow the slowest 1 % of the level is.
+* Per comparison of level p99s, a sign-flip test over rounds and a round-bootstrap
+  interval, their own Holm family (``Analysis.tail_comparisons``).
 * Per comparison, an exact Wilcoxon signed-rank test on per-round log ratios,
   the Hodges-Lehmann change with its matching interval (:mod:`~hvload.stats.ranks`),
   and a verdict (:mod:`~hvload.stats.compare`): ``slower``, ``faster``,

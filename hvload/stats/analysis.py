@@ -20,6 +20,7 @@ from .ranks import min_pvalue
 from .results import NOT_ENOUGH_DATA, Analysis, Comparison, LevelSummary, Verdict
 from .summary import STATISTICS, describe_counts, to_ns
 from .table import BlockTable, Selection, block_table, log_matrix, selection
+from .tails import level_quantile_interval, tail_comparisons
 
 __all__ = ["BlockTable", "Selection", "analyze_levels", "block_table", "selection"]
 
@@ -63,8 +64,9 @@ def _noise_row(
 
 
 def _level_summary(bt: BlockTable, lv: int, total: int, per_level: dict[str, np.ndarray],
-                   confidence: float) -> LevelSummary:  # fmt: skip
+                   config: AnalysisConfig) -> LevelSummary:  # fmt: skip
     tidy = bt.tidy
+    confidence = config.confidence
     plain = describe_counts(bt.counts[lv], tidy.tsc_hz)
     filled = bt.sizes[:, lv] > 0
     st: dict[str, float] = {}
@@ -77,6 +79,16 @@ def _level_summary(bt: BlockTable, lv: int, total: int, per_level: dict[str, np.
             low,
             high,
         )
+    # The level p99 (all samples pooled) beside the typical block's: its own generator,
+    # so the permutation and power draws stay what they were.
+    rng = np.random.default_rng([config.seed if config.seed is not None else 0, 20, lv])
+    blocks = [bt.seg.cell(r * tidy.n_levels + lv) for r in range(tidy.n_rounds)]
+    st["level_p99"] = plain["p99"]
+    st["level_p99_ci_low"], st["level_p99_ci_high"] = (
+        level_quantile_interval(blocks, confidence, n_boot=config.n_bootstrap, rng=rng)
+        if config.n_bootstrap
+        else (math.nan, math.nan)
+    )
     for key in list(st):
         st[f"{key}_ns"] = float(to_ns(st[key], tidy.tsc_hz))
     n = bt.counts[lv].n
@@ -145,7 +157,7 @@ def analyze_levels(
         notes.append("no TSC frequency (metadata['tsc_hz'] or tsc_hz=): ns figures are NaN")
     baseline = _baseline_index(tidy, config, active)
     summaries = [
-        _level_summary(bt, lv, int(total[lv]), per_level, confidence) for lv in range(n_levels)
+        _level_summary(bt, lv, int(total[lv]), per_level, config) for lv in range(n_levels)
     ]
 
     rng = np.random.default_rng(config.seed)
@@ -244,12 +256,13 @@ def analyze_levels(
                 change_ns_high=float(to_ns(cyc[2], tidy.tsc_hz)),
                 reference_value=ref_v,
                 level_value=lvl_v,
-                cles=cles(bt.counts[a], bt.counts[b]),
+                cles=cles(bt.counts[a], bt.counts[b]) if name == "median" else math.nan,
                 verdict=v,
                 message=message,
             )
         )
 
+    tails = tail_comparisons(bt, pairs, config) if pairs and config.n_bootstrap else ()
     spb = float(np.median(sizes[sizes > 0])) if (sizes > 0).any() else 0.0
     noise_rows = []
     for name in ON:
@@ -295,6 +308,7 @@ def analyze_levels(
         notes=tuple(notes),
         level_summaries=tuple(summaries),
         comparison_results=tuple(comparisons),
+        tail_comparisons=tails,
         config=config,
         design_check=check if m else None,
     )

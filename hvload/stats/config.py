@@ -94,6 +94,10 @@ class AnalysisConfig:
         Scaled MADs beyond the level median that make a sample an outlier.
     n_permutations : int, default 9999
         Random within-round permutations behind the Friedman test's p-value.
+    n_bootstrap : int, default 1999
+        Round-cluster bootstrap resamples (and sign flips) behind the level-p99
+        intervals and comparisons (:mod:`hvload.stats.tails`); 0 skips them (NaN
+        intervals, no level-p99 comparisons).
     n_sim : int, default 2000
         Simulated campaigns behind the minimum detectable effect; 0 skips it.
     seed : int or None, default 0
@@ -111,6 +115,7 @@ class AnalysisConfig:
     gate: bool = True
     outlier_k: float = 10.0
     n_permutations: int = 9999
+    n_bootstrap: int = 1999
     n_sim: int = 2000
     seed: int | None = 0
 
@@ -134,6 +139,12 @@ class AnalysisConfig:
         n = self.n_permutations
         if isinstance(n, bool) or not isinstance(n, int) or n < 99:
             raise ValueError(f"n_permutations={n!r} is not allowed; it must be an integer >= 99")
+        n = self.n_bootstrap
+        if isinstance(n, bool) or not isinstance(n, int) or (n < 99 and n != 0):
+            raise ValueError(
+                f"n_bootstrap={n!r} is not allowed; it must be 0 (no level-p99 inference) "
+                "or an integer >= 99"
+            )
         if isinstance(self.n_sim, bool) or not isinstance(self.n_sim, int) or self.n_sim < 0:
             raise ValueError(f"n_sim={self.n_sim!r} is not allowed; it must be an integer >= 0")
         if self.seed is not None and (

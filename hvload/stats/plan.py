@@ -65,6 +65,13 @@ class PlanResult:
         The analysis configuration used.
     notes : tuple of str
         Caveats.
+    rounds_range : tuple of (int or None)
+        Rounds reaching ``power`` when the block noise is at the :data:`BAND`
+        percentiles (10th, 90th) of what the pilot's estimate allows (see
+        :func:`noise_band`): how far this one pilot's plan can be off (None: not
+        within the simulated rounds).
+    noise_band : tuple of float
+        Those two block SDs.
     """
 
     rounds: int | None
@@ -82,6 +89,8 @@ class PlanResult:
     seconds_per_block: float
     settings: dict[str, Any]
     notes: tuple[str, ...] = field(default_factory=tuple)
+    rounds_range: tuple[int | None, int | None] = (None, None)
+    noise_band: tuple[float, float] = (math.nan, math.nan)
 
     @property
     def duration_s(self) -> float:
@@ -110,6 +119,8 @@ class PlanResult:
                 "duration_s": self.duration_s,
                 "settings": self.settings,
                 "notes": list(self.notes),
+                "rounds_range": list(self.rounds_range),
+                "noise_band": list(self.noise_band),
             }
         )
 
@@ -148,6 +159,23 @@ class PlanResult:
                 f"  recommended: {self.rounds} rounds at {self.samples_per_block:,.0f} samples "
                 f"per block (simulated power {self.achieved_power:.2f}){when}"
             )
+        low, high = self.rounds_range
+        if math.isfinite(self.noise_band[0]):
+
+            def show(r: int | None) -> str:
+                return f"more than {MAX_SIMULATED_ROUNDS}" if r is None else str(r)
+
+            lines.append(
+                f"  range over the pilot's uncertainty: {show(low)} to {show(high)} rounds "
+                f"(block SD {100 * self.noise_band[0]:.2f}% to {100 * self.noise_band[1]:.2f}%, "
+                f"the {BAND[0]:g}th to {BAND[1]:g}th percentile of what this pilot allows)"
+            )
+        if not self.curve.empty:
+            points = ", ".join(
+                f"{int(r)}: {p:.2f}" for r, p in zip(self.curve["rounds"], self.curve["power"],
+                                                      strict=True)
+            )  # fmt: skip
+            lines.append(f"  power curve (rounds: simulated power): {points}")
         if not self.by_samples.empty:
             lines.append("  rounds needed at other block sizes:")
             # pandas-stubs types every itertuples field as a Scalar union; by_samples holds
@@ -253,6 +281,26 @@ def _noise(data: Any, config: AnalysisConfig, on: str) -> tuple[BlockNoise, floa
     return noise, seconds, int(active.size)
 
 
+#: Percentiles of the pilot's noise estimate behind the range of rounds.
+BAND = (10.0, 90.0)
+
+
+def noise_band(noise: BlockNoise) -> tuple[float, float]:
+    """The :data:`BAND` percentiles of the block SD the pilot's estimate allows.
+
+    The same chi-square reasoning as the margin of :func:`plan`: a robust SD from ``R``
+    rounds of ``K`` levels has about ``0.37 (R - 1)(K - 1)`` degrees of freedom, so the
+    SD lies between ``sd sqrt(df / chi2.ppf(0.9, df))`` and ``sd sqrt(df / chi2.ppf(0.1,
+    df))`` with 80 % confidence. (Resampling the pilot's rounds was tried first: a
+    drawn-twice round gives identical centred differences, which shrink the MAD, and
+    the band came out far too low.)
+    """
+    df = max(1.0, 0.37 * (noise.n_rounds - 1) * (noise.n_levels - 1))
+    low = noise.block_sd * math.sqrt(df / stats.chi2.ppf(1 - BAND[0] / 100, df))
+    high = noise.block_sd * math.sqrt(df / stats.chi2.ppf(1 - BAND[1] / 100, df))
+    return float(low), float(high)
+
+
 def plan(
     data: Any,
     effect: float = 0.02,
@@ -349,6 +397,19 @@ def plan(
     curve: dict[int, float] = {}
     rounds = _search(margin * noise.scaled(spb), start, effect, config.power, alpha_test,
                      config.threshold, n_sim, seed, curve)  # fmt: skip
+    # The same search at the low and high end of what the pilot's rounds say about its
+    # noise: how far one pilot's plan can be off (issue 20: twenty pilots of one machine
+    # gave 23 to 69 rounds).
+    band = noise_band(noise)
+    span: list[int | None] = []
+    for sd in band:
+        factor = sd / noise.block_sd if math.isfinite(sd) and noise.block_sd > 0 else math.nan
+        if not math.isfinite(factor):
+            span.append(None)
+            continue
+        pool = factor * noise.scaled(spb)
+        span.append(_search(pool, start, effect, config.power, alpha_test, config.threshold,
+                            n_sim, seed, {}, rounds))  # fmt: skip
     rows = []
     for factor in _SAMPLE_FACTORS:
         other = spb * factor
@@ -390,4 +451,6 @@ def plan(
         seconds_per_block=seconds,
         settings=config.to_dict(),
         notes=tuple(notes),
+        rounds_range=(span[0], span[1]),
+        noise_band=band,
     )

@@ -45,7 +45,21 @@ METHODS: dict[str, str] = {
         "Hodges-Lehmann estimate of the per-round log ratio with its signed-rank interval; "
         "shown as a ratio, a relative change of the reference's own statistic, and cycles/ns"
     ),
-    "cles": "P(level sample > reference sample) + ties/2 on pooled samples; descriptive only",
+    "level_p99": (
+        "level p99 = p99 of all analysed samples of the level pooled (what 'p99 at this "
+        "load' means); interval by inverting a studentized round-cluster bootstrap test "
+        "of the per-round share of samples at or below each value (rounds resampled)"
+    ),
+    "level_p99_change": (
+        "log ratio of the two levels' level p99 (all samples pooled, rounds both hold); "
+        "two-sided sign-flip p-value swapping the levels' blocks inside random rounds, "
+        "adjusted over the level-p99 comparisons as their own family; percentile interval "
+        "from resampling rounds; verdict by the same rule as the block comparisons"
+    ),
+    "cles": (
+        "P(level sample > reference sample) + ties/2 on pooled samples; descriptive only, "
+        "given on the median rows (it describes whole distributions, not their p99)"
+    ),
     "verdict": (
         "not enough data (design cannot reach alpha) | negligible (interval inside "
         "+-threshold) | slower/faster (adjusted p < alpha, interval excludes 0, estimate "
@@ -53,8 +67,9 @@ METHODS: dict[str, str] = {
         "no evidence"
     ),
     "noise": (
-        "robust SD of two-way residuals of log block statistics; sampling part from block "
-        "halves; minimum detectable effect by resampling within-round residual differences"
+        "robust SD of within-round differences of log block statistics between two levels, "
+        "each pair centred on its median over rounds; sampling part from block halves; "
+        "minimum detectable effect by resampling those centred differences"
     ),
     "outlier": f"|x - level median| > k x max({MAD_SCALE} x MAD, 1 cycle), all samples",
     "attribution": (
@@ -130,6 +145,19 @@ def _typical_rows(levels: Sequence[LevelSummary], unit: str, ci_label: str) -> l
         ]
         for s in levels
     ]  # fmt: skip
+    return _table(header, rows)
+
+
+def _level_p99_rows(levels: Sequence[LevelSummary], unit: str, ci_label: str) -> list[str]:
+    suffix = "_ns" if unit == "ns" else ""
+    digits = 1 if unit == "ns" else 0
+    header = ["level", "rounds", "level p99", ci_label, "typical-block p99"]
+    rows = []
+    for s in levels:
+        low, high = s.confidence_interval("level_p99", unit)
+        ci = f"[{_num(low, digits)}, {_num(high, digits)}]" if math.isfinite(low) else "-"
+        rows.append([s.level, str(s.n_blocks), _num(s[f"level_p99{suffix}"], digits), ci,
+                     _num(s[f"block_p99{suffix}"], digits)])  # fmt: skip
     return _table(header, rows)
 
 
@@ -238,13 +266,28 @@ def to_text(analysis: Analysis, *, brief: bool = False) -> str:
     )
     out += [
         "",
-        f"Typical block per level, cycles (median over blocks of the block median / p99; "
+        f"Typical block per level, cycles (typical-block median / p99 = median over blocks "
+        f"of each block's median / p99; "
         f"{ci_label} from order statistics of the blocks)",
     ]
     out += _typical_rows(levels, "cycles", ci_label)
     if has_ns:
         out += ["", "Typical block per level, ns"]
         out += _typical_rows(levels, "ns", ci_label)
+    out += [
+        "",
+        "Level p99 per level, cycles (p99 of all the level's samples pooled: the level's "
+        f"p99 latency; {ci_label} from a studentized bootstrap over rounds)",
+    ]
+    out += _level_p99_rows(levels, "cycles", ci_label)
+    if has_ns:
+        out += ["", "Level p99 per level, ns"]
+        out += _level_p99_rows(levels, "ns", ci_label)
+    out.append(
+        "level p99 answers 'how slow is the slowest 1 % at this load'; typical-block p99 "
+        "answers 'what p99 does one block usually show' (slow blocks and bursts move only "
+        "the first)"
+    )
     out += ["", "Block noise (log scale, about a fraction of the statistic):"]
     out += _noise_lines(analysis)
     out += [
@@ -268,7 +311,7 @@ def to_text(analysis: Analysis, *, brief: bool = False) -> str:
         [
             c.reference,
             c.level,
-            c.on,
+            "block p99" if c.on == "p99" else c.on,
             str(c.n_rounds),
             _change(c, unit),
             _num(c.pvalue, 4),
@@ -282,7 +325,27 @@ def to_text(analysis: Analysis, *, brief: bool = False) -> str:
         out += _table(header, rows, left=3)
     else:
         out.append("(a single level: nothing to compare)")
-    out.append("CLES = P(level sample > reference sample), pooled samples, descriptive only")
+    out.append(
+        "CLES = P(level sample > reference sample), pooled samples, descriptive only "
+        "(median rows only)"
+    )
+    if analysis.tail_comparisons:
+        out += [
+            "",
+            f"Level p99 comparisons (p99 of all samples pooled, paired by round): sign-flip "
+            f"test swapping the two levels' blocks within rounds, {corr}-adjusted over the "
+            f"{len(analysis.tail_comparisons)} level-p99 comparisons; change [{ci_label}] "
+            "from a round bootstrap",
+        ]
+        tail_rows = [
+            [c.reference, c.level, str(c.n_rounds), _change(c, unit), _num(c.pvalue, 4),
+             _num(c.pvalue_adjusted, 4), c.verdict.value]
+            for c in analysis.tail_comparisons
+        ]  # fmt: skip
+        out += _table(
+            ["reference", "level", "rounds", f"level p99 change [{ci_label}]", "p", "p adj",
+             "verdict"], tail_rows, left=2,
+        )  # fmt: skip
     messages = [
         f"{c.level} vs {c.reference} ({c.on}): {c.message}"
         for c in analysis.comparison_results
@@ -362,6 +425,7 @@ def to_dict(analysis: Analysis) -> dict[str, Any]:
         "omnibus": {k: v.to_dict() for k, v in analysis.omnibus.items()},
         "trend": {k: v.to_dict() for k, v in analysis.trend.items()},
         "comparisons": [c.to_dict() for c in analysis.comparison_results],
+        "tail_comparisons": [c.to_dict() for c in analysis.tail_comparisons],
         "attribution": analysis.attribution.to_dict() if analysis.attribution else None,
         "notes": list(analysis.notes),
         # Only when the block policy left blocks out, so files without flagged blocks

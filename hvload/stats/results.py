@@ -152,7 +152,8 @@ class Comparison:
     cles : float
         Common-language effect size on pooled samples: P(level sample >
         reference sample) + P(equal) / 2. Descriptive only: it ignores the
-        dependence between samples and carries no test.
+        dependence between samples and carries no test. It describes whole
+        distributions, so only ``median`` comparisons carry it (NaN on ``p99``).
     verdict : Verdict
         See :mod:`hvload.stats.compare`.
     message : str
@@ -207,12 +208,14 @@ class Comparison:
 class LevelSummary:
     """Summary of one load level; figures in cycles, ``*_ns`` twins in ns.
 
-    Two kinds of figures: the pooled samples of the level, described (``min``,
-    ``mean``, ``median``, ``p90``, ``p99``, ... ``mad``), and the *typical block*
+    Three kinds of figures: the pooled samples of the level, described (``min``,
+    ``mean``, ``median``, ``p90``, ``p99``, ... ``mad``); the *typical block*
     (``block_median``, ``block_p99``): the median over the level's blocks of each
     block's median or p99, with a distribution-free interval
-    (``block_median_ci_low`` ...). Only the latter carry intervals: blocks, not
-    samples, are the independent units.
+    (``block_median_ci_low`` ...); and the *level p99* (``level_p99``, equal to the
+    pooled ``p99``) with an interval that resamples rounds (``level_p99_ci_low``,
+    ``level_p99_ci_high``; :mod:`hvload.stats.tails`). The typical-block p99 says what
+    one block usually shows, the level p99 what the level's p99 latency is.
 
     Attributes
     ----------
@@ -259,12 +262,21 @@ class LevelSummary:
     def confidence_interval(
         self, statistic: str = "median", unit: str = "cycles"
     ) -> ConfidenceInterval:
-        """Interval of the typical block ``"median"`` or ``"p99"``, in ``"cycles"`` or ``"ns"``."""
-        if statistic not in ("median", "p99"):
-            raise ValueError(f"statistic must be 'median' or 'p99', got {statistic!r}")
+        """Interval of the typical block ``"median"`` or ``"p99"``, or of the ``"level_p99"``.
+
+        ``"p99"`` is the typical-block p99 (median over blocks of each block's p99);
+        ``"level_p99"`` the p99 of all the level's samples pooled. Units ``"cycles"`` or
+        ``"ns"``.
+        """
+        if statistic not in ("median", "p99", "level_p99"):
+            raise ValueError(f"statistic must be 'median', 'p99' or 'level_p99', got {statistic!r}")
         if unit not in ("cycles", "ns"):
             raise ValueError(f"unit must be 'cycles' or 'ns', got {unit!r}")
         suffix = "_ns" if unit == "ns" else ""
+        if statistic == "level_p99":
+            return ConfidenceInterval(
+                self.stats[f"level_p99_ci_low{suffix}"], self.stats[f"level_p99_ci_high{suffix}"]
+            )
         return ConfidenceInterval(
             self.stats[f"block_{statistic}_ci_low{suffix}"],
             self.stats[f"block_{statistic}_ci_high{suffix}"],
@@ -323,6 +335,9 @@ class Analysis:
     config: AnalysisConfig | None = None
     design_check: DesignCheck | None = None
     attribution: Attribution | None = None
+    #: The level-p99 comparisons (``on="level_p99"``), their own Holm family; see
+    #: :mod:`hvload.stats.tails`.
+    tail_comparisons: tuple[Comparison, ...] = ()
     #: Blocks the block policy left out before this analysis (one note each; see
     #: :func:`hvload.analyze`); empty when every block was analysed.
     left_out: tuple[str, ...] = ()
@@ -335,8 +350,11 @@ class Analysis:
         raise KeyError(f"no level {label!r}; levels are {[s.level for s in self.level_summaries]}")
 
     def comparison(self, reference: str, level: str, on: str = "median") -> Comparison:
-        """The comparison of ``level`` against ``reference`` on block ``on`` statistic."""
-        for c in self.comparison_results:
+        """The comparison of ``level`` against ``reference`` on ``on``.
+
+        ``on`` is ``"median"`` or ``"p99"`` (typical-block statistics) or ``"level_p99"``.
+        """
+        for c in (*self.comparison_results, *self.tail_comparisons):
             if (c.reference, c.level, c.on) == (reference, level, on):
                 return c
         raise KeyError(f"no comparison {level!r} vs {reference!r} on {on!r}")

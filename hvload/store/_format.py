@@ -169,6 +169,13 @@ def _loads(path: object, raw: bytes, what: str) -> Any:
 
 
 def _footer_digest(meta: bytes, blocks: bytes) -> str:
+    """SHA-256 over the exact bytes of the metadata JSON and the block table.
+
+    It covers every value used to turn cycles into ns (``tsc_hz``, and the platform
+    report's ``tsc_hz`` and ``tsc_methods``), so any edit of them fails verification. It
+    is unkeyed: it detects accidents and naive edits, not a forger who recomputes it;
+    the plausibility checks of :mod:`._verify` are what refuse an absurd value.
+    """
     return hashlib.sha256(meta + b"\n" + blocks).hexdigest()
 
 

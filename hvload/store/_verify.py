@@ -4,6 +4,18 @@ The shape checks of the metadata, block rows and columns (a file that fails them
 campaign: :class:`~hvload.errors.CampaignFileError`), the size and text-length limits,
 and the verification of blocks, rows, values and digests, which raises
 :class:`~hvload.errors.CorruptCampaignError` naming the file and the block.
+
+What the digests can and cannot do: the footer digest (``hvload.digest``) is an unkeyed
+SHA-256 over the exact bytes of the metadata JSON (``tsc_hz``, the platform report with
+its own ``tsc_hz``, the design) and of the block table, so a flipped byte or an edit of
+any value, ``tsc_hz`` included, fails verification, unless whoever edits it also
+recomputes the digest, which anyone can: it detects accidents and naive edits, not a
+forger. A keyed digest would stop that forger only where the key is, and campaign files
+are meant to be verified on any machine. What stops an absurd value, forged or read
+with ``verify=False``, is :func:`_plausibility_problem`, checked on every read: a TSC
+frequency outside :data:`TSC_HZ_RANGE` or disagreeing with the platform report's, and
+level values that are not finite, are refused in one line naming the value and what is
+allowed.
 """
 
 from __future__ import annotations
@@ -32,6 +44,12 @@ from ._format import _NUMERIC_COLUMNS, _STORED_TYPES, _TEXT_COLUMNS, _digest, _p
 
 #: Longest campaign id or level name accepted from a file (a level name is a label).
 MAX_TEXT_BYTES = 256
+#: TSC frequencies (Hz) accepted from a file: every x86 TSC hvload can meet runs between
+#: a few hundred MHz and a few GHz; outside this every ns figure would be absurd.
+TSC_HZ_RANGE = (1e8, 2e10)
+#: How far the metadata's ``tsc_hz`` may differ from the platform report's (relative):
+#: both are written from the one measured value, so any gap is an edit.
+TSC_HZ_AGREEMENT = 1e-3
 
 
 def _is_int(x: Any) -> TypeGuard[int]:
@@ -94,7 +112,7 @@ def _metadata_problem(meta: Any) -> str | None:
         return f"campaign={meta.get('campaign')!r} is not a campaign id"
     tsc = meta.get("tsc_hz")
     if tsc is not None and not (_is_num(tsc) and math.isfinite(tsc) and tsc > 0):
-        return f"tsc_hz={tsc!r} is not a frequency"
+        return f"tsc_hz={tsc!r} is not a frequency (allowed: {_tsc_range_text()})"
     for key in ("platform", "versions"):
         if meta.get(key) is not None and not isinstance(meta[key], dict):
             return f"{key} is {type(meta[key]).__name__}, not a JSON object"
@@ -116,7 +134,39 @@ def _metadata_problem(meta: Any) -> str | None:
         CampaignMeta.from_dict(meta)
     except ValueError as exc:
         return str(exc)
-    return design_problem(design)
+    return design_problem(design) or _plausibility_problem(meta)
+
+
+def _tsc_range_text() -> str:
+    lo, hi = TSC_HZ_RANGE
+    return f"{lo:.0e} to {hi:.0e} Hz".replace("e+0", "e").replace("e+", "e")
+
+
+def _plausibility_problem(meta: dict[str, Any]) -> str | None:
+    """Why values that every figure depends on are absurd; None if they are plausible.
+
+    The digest cannot tell a forged value from a measured one (see the module's note);
+    these bounds can tell an absurd one, and they hold with ``verify=False`` too.
+    """
+    tsc = meta.get("tsc_hz")
+    lo, hi = TSC_HZ_RANGE
+    if tsc is not None and not lo <= tsc <= hi:
+        return f"tsc_hz={tsc!r} is not a plausible TSC frequency (allowed: {_tsc_range_text()})"
+    recorded = (meta.get("platform") or {}).get("tsc_hz")
+    if tsc is not None and _is_num(recorded) and recorded is not None:
+        if not (math.isfinite(recorded) and abs(recorded - tsc) <= TSC_HZ_AGREEMENT * tsc):
+            return (
+                f"tsc_hz={tsc!r} disagrees with the platform report's tsc_hz={recorded!r} "
+                f"(allowed: within {TSC_HZ_AGREEMENT:.1%} of each other)"
+            )
+    for lv in meta["design"]["levels"]:
+        value = float(lv["value"])
+        if not (math.isfinite(value) and value >= 0):
+            return (
+                f"design level {lv['name']!r} has value={lv['value']!r} "
+                "(allowed: a finite number >= 0)"
+            )
+    return None
 
 
 def _schema_problem(schema: pa.Schema, names: Sequence[str] = SAMPLE_COLUMNS) -> str | None:

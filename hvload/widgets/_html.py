@@ -78,7 +78,8 @@ def comparisons_html(
         rel = r["relative_change"]
         cells = [
             f"{html.escape(str(r['level']))} vs {html.escape(str(r['reference']))}",
-            html.escape(str(r["on"])),
+            # The block p99 is the typical block's, not the level's p99 (issue 20).
+            "typical-block p99" if r["on"] == "p99" else html.escape(str(r["on"])),
             f"{100 * rel:+.2f}" if np.isfinite(rel) else "-",
             _interval(r["relative_change_low"], r["relative_change_high"], 100, 2),
             f"{r[col]:+,.{digits}f}" if np.isfinite(r[col]) else "-",

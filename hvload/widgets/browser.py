@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 import os
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import ipywidgets as w
@@ -40,6 +41,9 @@ class Browser(CampaignView):
         Initially chosen levels (default: all); the first chosen one is the reference.
     data_dir
         Where to look up a bare file name.
+    root
+        A folder the file must lie in (links resolved; ``hvload dashboard --data``): a
+        path leading out of it is refused with :class:`PermissionError`.
 
     Attributes
     ----------
@@ -61,13 +65,19 @@ class Browser(CampaignView):
         figure: str = "ecdf",
         levels: Sequence[str] | None = None,
         data_dir: str | os.PathLike[str] | None = None,
+        root: str | os.PathLike[str] | None = None,
     ) -> None:
         from ..notebook import resolve_campaign
         from ..store import load
+        from ._confine import confine
 
         self._init_views(figure, threshold, "levels")
         if isinstance(campaign_or_path, (str, os.PathLike)):
-            campaign = load(resolve_campaign(campaign_or_path, data_dir))
+            top = Path(root).expanduser().resolve(strict=True) if root is not None else None
+            if top is not None:  # relative to the root, never looked for elsewhere
+                campaign = load(confine(top, campaign_or_path, "campaign file"))
+            else:
+                campaign = load(resolve_campaign(campaign_or_path, data_dir))
         else:
             campaign = campaign_or_path
         self.levels = self.shown

@@ -5,8 +5,11 @@
 it with Voila (``pip install 'hvload[dashboard]'``), which executes the small notebook
 shipped in ``hvload/widgets/share/dashboard.ipynb`` for each visitor and shows its widgets
 without code. The server listens on 127.0.0.1 unless told otherwise and asks for a
-token. Voila reads only hvload's configuration, ``hvload/widgets/share/voila.json``: the page is
-rendered by hvload's template (``hvload/widgets/share/voila``), which loads nothing from the
+token, which reaches it through the environment, never its command line (see
+``hvload.widgets._voila``: without the token every route answers 403 or 404). The page
+reads and writes only inside the data folder it was started on (``--data``). Voila reads
+only hvload's configuration, ``hvload/widgets/share/voila.json``: the page is rendered
+by hvload's template (``hvload/widgets/share/voila``), which loads nothing from the
 internet (Voila's own bundle carries the icon fonts), and a Content-Security-Policy
 header keeps the browser from fetching anything from another origin should some part
 of the page ask.
@@ -15,6 +18,7 @@ of the page ask.
 from __future__ import annotations
 
 import html
+import ipaddress
 import os
 import secrets
 import socket
@@ -28,15 +32,38 @@ from .._optional import check_extra
 if TYPE_CHECKING:
     import ipywidgets as w
 
-__all__ = ["DEFAULT_PORT", "SHARE", "app", "command", "serve"]
+__all__ = [
+    "DEFAULT_PORT", "MIN_TOKEN", "ROOT_ENV", "SHARE", "TOKEN_ENV", "app", "check_ip", "command",
+    "data_root", "serve", "served", "token_from",
+]  # fmt: skip
 
 #: Where the dashboard notebook and hvload's Voila template are shipped.
 SHARE = Path(__file__).resolve().parent / "share"
 #: Port of ``hvload dashboard`` when none is given.
 DEFAULT_PORT = 8866
+#: A token shorter than this is accepted with a warning (the default has 32 characters).
+MIN_TOKEN = 16
+#: The environment variable that tells the dashboard's notebook its folder (``--data``).
+ROOT_ENV = "HVLOAD_DASHBOARD_DATA"
+#: Where ``hvload dashboard`` reads a token when none is given on its command line.
+TOKEN_ENV = "HVLOAD_DASHBOARD_TOKEN"
 
 
-def app(data_dir: str | os.PathLike[str] | None = None) -> w.Widget:
+def served() -> w.Widget:
+    """The page of ``hvload dashboard``: :func:`app` confined to its ``--data`` folder."""
+    root = os.environ.get(ROOT_ENV)
+    if not root:  # the notebook run by something else than hvload dashboard
+        import ipywidgets as w
+
+        return w.HTML(f"<p>Start this page with <code>hvload dashboard</code> ({ROOT_ENV}).</p>")
+    return app(root, root=root)
+
+
+def app(
+    data_dir: str | os.PathLike[str] | None = None,
+    *,
+    root: str | os.PathLike[str] | None = None,
+) -> w.Widget:
     """The dashboard page: measure (the explorer) and browse (a stored campaign).
 
     Parameters
@@ -44,17 +71,22 @@ def app(data_dir: str | os.PathLike[str] | None = None) -> w.Widget:
     data_dir
         Directory of stored campaigns (default: :func:`hvload.notebook.find_data_dir`,
         which reads ``$HVLOAD_DATA`` first; ``hvload dashboard --data`` sets it).
+    root
+        The folder the page may read and write in (``hvload dashboard --data``); None
+        leaves the explorer free (a notebook).
     """
     import ipywidgets as w
 
     from ..measure.machine import platform
     from ..notebook import campaign_files
+    from ._confine import inside
     from .browser import Browser
     from .explorer import Explorer
 
     info = platform(probe_samples=0)
-    explorer = Explorer(data_dir, info=info)
+    explorer = Explorer(data_dir, info=info, root=root)
     data = explorer.data_dir
+    top = explorer.root
     chooser = w.Dropdown(description="campaign", layout=w.Layout(width="560px"))
     rescan = w.Button(description="Rescan", icon="refresh", tooltip="look for new campaign files")
     holder = w.VBox()
@@ -64,6 +96,8 @@ def app(data_dir: str | os.PathLike[str] | None = None) -> w.Widget:
         for folder in (data, data / "runs") if data is not None else ():
             if folder.is_dir():
                 found += campaign_files(folder)
+        if top is not None:  # no link that leads out of the folder
+            found = [p for p in found if inside(top, p)]
         return [(str(p.relative_to(data)), str(p)) for p in found] if data is not None else []
 
     def show(path: str | None) -> None:
@@ -71,7 +105,7 @@ def app(data_dir: str | os.PathLike[str] | None = None) -> w.Widget:
             holder.children = (w.HTML("<p>No campaign file found; measure one first.</p>"),)
             return
         try:
-            holder.children = (Browser(path).widget,)
+            holder.children = (Browser(path, root=top).widget,)
         except Exception as exc:  # a damaged file is reported, the page stays up
             holder.children = (
                 w.HTML(f"<p><b>{type(exc).__name__}</b>: {html.escape(str(exc))}</p>"),
@@ -103,6 +137,91 @@ def app(data_dir: str | os.PathLike[str] | None = None) -> w.Widget:
     return page
 
 
+def check_ip(ip: str, port: int = 0) -> str:
+    """``ip`` if the server can listen there (on ``port``), else a one-line ValueError.
+
+    Only a numeric address (or ``localhost``) is taken: a host name would be looked up
+    in DNS each start and could point anywhere. The address must be this machine's and
+    ``port`` free, so that a mistake is said before Voila starts.
+    """
+    text = ip.strip()
+    allowed = "give a numeric address of this machine, such as 127.0.0.1, ::1 or 0.0.0.0"
+    if text != "localhost":
+        try:
+            ipaddress.ip_address(text)
+        except ValueError:
+            raise ValueError(f"--ip {ip!r} is not an IP address; {allowed}") from None
+    try:
+        info = socket.getaddrinfo(text, port, type=socket.SOCK_STREAM, flags=socket.AI_NUMERICSERV)
+        family, kind, proto, _, address = info[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server does
+            probe.bind(address)
+    except OSError as exc:
+        raise ValueError(f"--ip {ip!r} --port {port}: cannot listen there ({exc.strerror or exc}); "
+                         f"{allowed}, and a free port") from None  # fmt: skip
+    return text
+
+
+def data_root(data_dir: str | os.PathLike[str] | None) -> Path:
+    """The folder the dashboard serves (resolved), or a one-line ValueError."""
+    if data_dir is None:
+        from ..notebook import find_data_dir
+
+        try:
+            return find_data_dir()
+        except FileNotFoundError:
+            raise ValueError("no --data given and no data/ folder of campaign files found "
+                             "here or above; give --data FOLDER") from None  # fmt: skip
+    path = Path(data_dir).expanduser()
+    if not os.fspath(data_dir).strip():  # an empty name would serve the working folder
+        raise ValueError("--data '' is empty; give the folder of stored campaigns")
+    if not path.exists():
+        raise ValueError(f"--data {os.fspath(data_dir)!r} does not exist; give the folder "
+                         "of stored campaigns")  # fmt: skip
+    if not path.is_dir():
+        raise ValueError(f"--data {os.fspath(data_dir)!r} is not a folder; give the folder "
+                         "of stored campaigns")  # fmt: skip
+    return path.resolve(strict=True)
+
+
+def token_from(
+    token: str | None = None, token_file: str | os.PathLike[str] | None = None
+) -> tuple[str | None, list[str]]:
+    """The token ``hvload dashboard`` uses, and warnings about it.
+
+    From ``token_file`` (its first line), else ``token`` (warned about: a command line is
+    readable by every local user in ``ps``), else ``$HVLOAD_DASHBOARD_TOKEN``, else None
+    (:func:`command` draws one). A token shorter than :data:`MIN_TOKEN` is warned about.
+    """
+    if token is not None and token_file is not None:
+        raise ValueError("give --token or --token-file, not both")
+    notes = []
+    if token_file is not None:
+        path = Path(token_file).expanduser()
+        if not path.is_file():
+            raise ValueError(f"--token-file {os.fspath(token_file)!r} is not a readable file")
+        text = path.read_text(errors="replace").splitlines()
+        token = text[0].strip() if text else ""
+        if not token:
+            raise ValueError(f"--token-file {os.fspath(token_file)!r} holds no token")
+        if path.stat().st_mode & 0o077:
+            notes.append(f"{path} is readable by others; chmod 600 it")
+    elif token == "":
+        raise ValueError("--token '' is empty: the dashboard can run measurements; give one")
+    elif token is not None:
+        notes.append(f"a token on the command line is visible to every local user in ps; "
+                     f"use --token-file PATH or {TOKEN_ENV}")  # fmt: skip
+    elif os.environ.get(TOKEN_ENV):
+        token = os.environ[TOKEN_ENV]
+    if token is not None and 0 < len(token) < MIN_TOKEN:
+        notes.append(
+            f"the token has {len(token)} characters; a guessed token runs measurements "
+            f"here: use {MIN_TOKEN} or more (or let hvload draw one)"
+        )
+    return token, notes
+
+
 def command(
     *,
     port: int = DEFAULT_PORT,
@@ -111,13 +230,24 @@ def command(
     data_dir: str | os.PathLike[str] | None = None,
     open_browser: bool = False,
 ) -> tuple[list[str], dict[str, str], str]:
-    """The Voila command line, environment and URL that :func:`serve` uses.
+    """The server's command line, environment and URL that :func:`serve` uses.
+
+    The token is in the environment (``HVLOAD_DASHBOARD_TOKEN``, which the server removes
+    before it starts a kernel) and in the URL, never in the command line.
 
     Returns
     -------
     argv, env, url
         ``token`` is drawn at random when None; ``url`` carries it.
+
+    Raises
+    ------
+    ValueError
+        A port out of 1..65535, an address that is not this machine's, a data folder
+        that is missing or not a folder, or an empty token.
     """
+    from urllib.parse import quote
+
     if not 0 < port < 65536:
         raise ValueError(f"port={port} is not allowed; it must be in 1..65535")
     if not ip.strip():
@@ -125,22 +255,24 @@ def command(
     token = secrets.token_urlsafe(24) if token is None else token
     if not token:
         raise ValueError("an empty token is not allowed: the dashboard can run measurements")
+    ip = check_ip(ip, port)
+    root = data_root(data_dir)
     env = dict(os.environ)
     # Voila finds hvload's template on the Jupyter data path.
     env["JUPYTER_PATH"] = os.pathsep.join(
         p for p in (str(SHARE), os.environ.get("JUPYTER_PATH", "")) if p
     )
-    if data_dir is not None:
-        env["HVLOAD_DATA"] = str(Path(data_dir).expanduser().resolve())
+    env["HVLOAD_DATA"] = env[ROOT_ENV] = str(root)
+    env[TOKEN_ENV] = token
     argv = [
-        sys.executable, "-m", "voila", str(SHARE / "dashboard.ipynb"),
+        sys.executable, "-m", "hvload.widgets._voila", str(SHARE / "dashboard.ipynb"),
         # hvload's settings only (template, headers), not a voila.json of the folder.
         f"--Voila.config_file_paths={SHARE}",
-        f"--port={port}", f"--Voila.ip={ip}", f"--token={token}",
+        f"--port={port}", f"--Voila.ip={ip}",
         "--Voila.open_browser=" + ("True" if open_browser else "False"),
     ]  # fmt: skip
     host = f"[{ip}]" if ":" in ip else ip
-    return argv, env, f"http://{host}:{port}/?token={token}"
+    return argv, env, f"http://{host}:{port}/?token={quote(token, safe='')}"
 
 
 def serve(
@@ -151,19 +283,27 @@ def serve(
     data_dir: str | os.PathLike[str] | None = None,
     open_browser: bool = False,
     argv_extra: Sequence[str] = (),
+    notes: Sequence[str] = (),
 ) -> None:
     """Run the dashboard server in this process (it replaces it) until it is stopped.
+
+    ``notes`` (those of :func:`token_from`) are printed as warnings once every argument
+    is known to be good, so that a refusal stays one line.
 
     Raises
     ------
     MissingExtraError
         When Voila is not installed (``pip install 'hvload[dashboard]'``).
+    ValueError
+        As :func:`command`, before anything starts.
     """
     check_extra("voila", "the dashboard")
     argv, env, url = command(
         port=port, ip=ip, token=token, data_dir=data_dir, open_browser=open_browser
     )
-    sys.stderr.write(f"hvload dashboard: serving on {url}\n")
+    for note in notes:
+        sys.stderr.write(f"hvload dashboard: warning: {note}\n")
+    sys.stderr.write(f"hvload dashboard: serving {env[ROOT_ENV]} on {url}\n")
     if ip not in ("127.0.0.1", "localhost", "::1"):
         sys.stderr.write(
             f"hvload dashboard: note: listening on {ip}, not only this machine; "

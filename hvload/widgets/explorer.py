@@ -25,6 +25,7 @@ from ..errors import MeasurementError
 from ..notebook import campaign_files, find_data_dir
 from ..workload.schedule import parse_levels
 from ._common import CampaignView
+from ._confine import confine, inside
 from ._html import STYLE, error_html
 from ._session import STOPPING, Session, new_path
 
@@ -130,6 +131,9 @@ class Explorer(CampaignView):
     runs_dir
         Where measured campaigns are written (default: ``runs/`` inside the data
         directory, i.e. ``data/runs/`` as for ``hvload run``).
+    root
+        A folder to confine the explorer to (``hvload dashboard --data``): what it lists,
+        opens and saves in must lie inside (see :func:`hvload.widgets._confine.confine`).
 
     Attributes
     ----------
@@ -157,7 +161,10 @@ class Explorer(CampaignView):
         info: PlatformInfo | None = None,
         open_first: bool | None = None,
         runs_dir: str | os.PathLike[str] | None = None,
+        root: str | os.PathLike[str] | None = None,
     ) -> None:
+        #: The folder everything is confined to (resolved), or None.
+        self.root = Path(root).expanduser().resolve(strict=True) if root is not None else None
         self._init_views(figure, threshold, "show levels")
         self.seed = seed
         self.path: Path | None = None
@@ -210,16 +217,22 @@ class Explorer(CampaignView):
         self.run_button.on_click(self._on_run)
         self.stop_button.on_click(lambda _: self.stop())
 
-        try:
-            self.data_dir: Path | None = find_data_dir(data_dir)
-        except FileNotFoundError:
-            self.data_dir = Path(data_dir) if data_dir is not None else None
+        if self.root is not None:  # never looked for elsewhere: the root or inside it
+            self.data_dir: Path | None = confine(self.root, data_dir or self.root, "data_dir")
+        else:
+            try:
+                self.data_dir = find_data_dir(data_dir)
+            except FileNotFoundError:
+                self.data_dir = Path(data_dir) if data_dir is not None else None
+        if runs_dir is not None:
+            runs_dir = confine(self.root, runs_dir, "runs_dir", must_exist=False)
         if runs_dir is None:
             runs_dir = (self.data_dir or Path("data")) / "runs"
         self.runs_dir = w.Text(
             value=str(runs_dir), description="save in", layout=w.Layout(width="640px"),
             tooltip="each run writes a new campaign file here",
         )  # fmt: skip
+        self.runs_dir.observe(lambda _: self._guard(self._check_runs_dir), names="value")
         self.directory = w.Text(
             value=str(self.data_dir or ""), description="directory", placeholder="data/"
         )
@@ -272,7 +285,7 @@ class Explorer(CampaignView):
             (self.progress_text, "progress-text"), (self.status, "status"),
             (self.design_note, "design-note"), (self.fix_rounds, "fix-rounds"),
             (self.runs_dir, "runs-dir"), (self.files, "files"), (self.open_button, "open"),
-            (self.live, "live"),
+            (self.live, "live"), (self.directory, "directory"), (self.scan_button, "scan"),
         ):  # fmt: skip
             control.add_class(f"hvload-{name}")
         self._design_controls = [
@@ -390,6 +403,10 @@ class Explorer(CampaignView):
         """
         from ..store import claim
 
+        # Where to write is checked first: outside the root is refused even where nothing
+        # can be measured.
+        folder = confine(self.root, self.runs_dir.value, "save in", must_exist=False)
+        given = None if path is None else confine(self.root, path, "path", must_exist=False)
         if not self.can_measure:
             raise MeasurementError(
                 "nothing can be measured here: " + next(iter(self.refused.values()), "")
@@ -414,7 +431,7 @@ class Explorer(CampaignView):
             levels=self.levels.value, samples=n, warmup=min(500, max(n, 0) // 10),
             rounds=int(self.rounds.value), seed=self.seed,
         )  # fmt: skip
-        target = Path(path) if path is not None else new_path(Path(self.runs_dir.value))
+        target = given or new_path(folder)
         lock = claim(target, command="the hvload Explorer")
         self.path = target
         self._set_running(True)
@@ -540,12 +557,21 @@ class Explorer(CampaignView):
 
     # -- stored campaigns ---------------------------------------------------------------
 
+    def _check_runs_dir(self) -> None:
+        """Say at once when "save in" leads out of the root (:meth:`start` refuses it)."""
+        confine(self.root, self.runs_dir.value, "save in", must_exist=False)
+        if "OutsideError" in self.status.value:
+            self.status.value = ""  # a refusal that no longer holds
+
     def scan(self, directory: str | os.PathLike[str] | None = None) -> list[Path]:
         """List the campaign files of ``directory`` (default: the directory control) to open."""
         if directory is not None:
             self.directory.value = str(directory)
-        root = Path(self.directory.value).expanduser()
+        self.files.options = []  # nothing from before stays on offer if this one is refused
+        root = confine(self.root, self.directory.value, "directory")
         found = campaign_files(root)
+        if self.root is not None:
+            found = [p for p in found if inside(self.root, p)]
         self.files.options = [(p.name, str(p)) for p in found]
         if found:
             self.files.value = str(found[0])
@@ -561,7 +587,7 @@ class Explorer(CampaignView):
         target = path if path is not None else self.files.value
         if not target:
             raise FileNotFoundError("no campaign file chosen; scan a directory first")
-        campaign = load(target)
+        campaign = load(confine(self.root, target, "campaign file"))
         self.show(campaign, f"opened {Path(target).name}")
         return campaign
 

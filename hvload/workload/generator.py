@@ -23,7 +23,7 @@ from ..measure import _exec
 from ..measure.executor import _KIND_CODES, require
 from .schedule import Max, Poisson, WorkerSpec
 
-__all__ = ["LoadGenerator", "WorkerStats", "saturation_rate"]
+__all__ = ["RATE_TOLERANCE", "LoadGenerator", "WorkerStats", "saturation_rate", "shortfalls"]
 
 _RUNNING: weakref.WeakSet[LoadGenerator] = weakref.WeakSet()
 
@@ -134,6 +134,27 @@ class _Worker:
             lateness_p99=min(_hist_quantile(hist, 0.99), float(c[_exec.LOAD_LATE_MAX])),
             lateness_max=int(c[_exec.LOAD_LATE_MAX]),
         )
+
+
+#: How far below its target rate a paced worker may fall before its block is flagged
+#: ``load_ok = False`` (kept, left out of the analysis): the remote agents' default too.
+RATE_TOLERANCE = 0.05
+
+
+def shortfalls(stats: Sequence[WorkerStats], tolerance: float = RATE_TOLERANCE) -> list[str]:
+    """Why the paced workers of ``stats`` did not run as designed; empty if they did.
+
+    A worker with a target rate (a paced schedule) that achieved less than
+    ``1 - tolerance`` of it is named, with the fraction it achieved. Back-to-back
+    workers (``Max``, the 100 % levels) have no target and so no shortfall: their
+    achieved rate *is* the saturation.
+    """
+    return [
+        f"CPU {s.cpu} achieved {s.achieved_rate / s.target_rate:.1%} of its target rate "
+        f"{s.target_rate:,.0f}/s"
+        for s in stats
+        if s.target_rate and not s.achieved_rate >= (1 - tolerance) * s.target_rate
+    ]
 
 
 class LoadGenerator:

@@ -35,6 +35,83 @@ DEFAULT_RATE_TOLERANCE = 0.05
 DEFAULT_TIMEOUT_S = 10.0
 
 
+def _reach(address: str, timeout: float, security: Any) -> None:
+    """Ask the scheduler at ``address`` who it is, all within ``timeout`` seconds.
+
+    Dask's ``Client`` bounds only its connect by its timeout: where something else
+    answers (a web server, a service sending bytes that read as a frame length of
+    exabytes) it waits far longer, or fails with a traceback, and a failed ``Client``
+    spends 20 s more closing. So a plain TCP connect and then one Dask exchange
+    (handshake and the ``identity`` op) go first, each under the same hard deadline,
+    on an event loop of their own.
+
+    Raises
+    ------
+    ValueError
+        ``tls://`` without certificates, or something that is not a Dask scheduler
+        listens there (a wrong address: exit status 2 on the command line).
+    ConnectionError
+        Nothing accepted a connection within ``timeout`` (the network or the scheduler
+        is down: exit status 1).
+    """
+    import socket
+    from urllib.parse import urlsplit
+
+    from distributed.comm import connect
+    from distributed.security import Security
+
+    args = (security or Security()).get_connection_args("client")
+    if address.startswith("tls://") and args.get("ssl_context") is None:
+        raise ValueError(
+            f"scheduler {address!r}: tls:// needs certificates in Dask's configuration "
+            "(distributed.comm.tls) or security=; see the README, or use tcp://"
+        )
+    try:
+        parts = urlsplit(address)
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        host = port = None
+    if parts.scheme in ("tcp", "tls") and host and port:
+        try:
+            socket.create_connection((host, port), timeout=timeout).close()
+        except OSError as exc:
+            raise ConnectionError(
+                f"could not reach the Dask scheduler at {address} within {timeout:g} s "
+                f"({type(exc).__name__}: {exc})"
+            ) from None
+
+    async def identity() -> Any:
+        comm = await connect(address, timeout=timeout, **args)
+        try:
+            await comm.write({"op": "identity", "reply": True})
+            return await comm.read()
+        finally:
+            comm.abort()
+
+    async def bounded() -> Any:
+        return await asyncio.wait_for(identity(), timeout)
+
+    try:
+        reply = asyncio.run(bounded())
+    except TimeoutError:
+        raise ValueError(
+            f"{address} accepts connections but does not answer as a Dask scheduler within "
+            f"{timeout:g} s; give the scheduler's address (the one `dask scheduler` prints)"
+        ) from None
+    except Exception as exc:  # a garbage frame: MemoryError (exabytes), a decoding error
+        what = str(exc).splitlines()[0][:200] if str(exc) else "no Dask handshake"
+        raise ValueError(
+            f"{address} does not answer as a Dask scheduler ({type(exc).__name__}: {what}); "
+            "give the scheduler's address (the one `dask scheduler` prints)"
+        ) from None
+    if not isinstance(reply, dict) or reply.get("type") != "Scheduler":
+        kind = reply.get("type") if isinstance(reply, dict) else type(reply).__name__
+        raise ValueError(
+            f"{address} answers as {kind!r}, not as a Dask scheduler; give the scheduler's "
+            "address (the one `dask scheduler` prints)"
+        )
+
+
 def _name_key(name: str) -> tuple[int, int, str]:
     return (0, int(name), "") if name.isdigit() else (1, 0, name)
 
@@ -90,6 +167,8 @@ class AgentPool:
         self.lease = float(lease)
         self.rate_tolerance = float(rate_tolerance)
         self.timeout = float(timeout)
+        if isinstance(scheduler, str):
+            _reach(self.address, timeout, security)
         try:
             self.client = Client(
                 self.address, timeout=timeout, set_as_default=False,

@@ -1,0 +1,152 @@
+"""The level p99 and its comparisons, validated on a generator the methods were not built on.
+
+The campaigns come from ``tails_synthetic.py`` (SYNTHETIC: two exit paths with bursty
+slow states, block regimes, Pareto spikes, round effects, a TSC grid), not from
+``stats_synthetic.py``, which the rest of the statistics tests use. The truth of each
+estimand is a draw of 20 million samples from the same model. Seeds were fixed before
+the results were seen. The functions called are the ones :func:`hvload.stats.analyze`
+calls (the level interval, :func:`hvload.stats.intervals.median_interval` for the
+typical block, :func:`hvload.stats.tails.tail_comparisons` for the verdicts).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy import stats
+from tails_synthetic import MODELS, campaign_frame, draw, truth
+
+import hvload
+from hvload.stats import AnalysisConfig, analyze
+from hvload.stats.design import comparison_pairs
+from hvload.stats.intervals import median_interval
+from hvload.stats.table import block_table
+from hvload.stats.tails import level_quantile_interval, tail_comparisons
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+N_COVERAGE = 300
+N_AA = 300
+FAST = AnalysisConfig(n_sim=0, n_permutations=999, n_bootstrap=999)
+
+
+@pytest.fixture(scope="module")
+def truths() -> dict[str, dict[str, float]]:
+    return {model: truth(model) for model in MODELS}
+
+
+@pytest.mark.parametrize("rounds", [12, 30])
+@pytest.mark.parametrize("model", list(MODELS))
+def test_level_and_typical_block_intervals_cover(
+    model: str, rounds: int, truths: dict[str, dict[str, float]]
+) -> None:
+    true = truths[model]
+    rng = np.random.default_rng(2000 + rounds + 7 * list(MODELS).index(model))
+    hits = {"level p99": 0, "typical-block median": 0, "typical-block p99": 0}
+    width = []
+    for _ in range(N_COVERAGE):
+        x = draw(rng, rounds, 1, 500, MODELS[model])[:, 0, :]
+        blocks = [np.sort(b) for b in x]
+        low, high = level_quantile_interval(blocks, 0.95, n_boot=1999, rng=rng)
+        hits["level p99"] += low <= true["level_p99"] <= high
+        width.append(np.log(high / low))
+        for name, q in (("median", 0.5), ("p99", 0.99)):
+            _, lo, hi = median_interval(np.quantile(x, q, axis=1), 0.95)
+            hits[f"typical-block {name}"] += lo <= true[f"block_{name}"] <= hi
+    rates = {k: v / N_COVERAGE for k, v in hits.items()}
+    print(
+        f"SYNTHETIC {model}, {rounds} rounds, {N_COVERAGE} campaigns: coverage {rates}; "
+        f"level p99 {true['level_p99']:.0f} vs typical-block p99 {true['block_p99']:.0f}; "
+        f"median interval width {100 * float(np.median(width)):.1f}% (log)"
+    )
+    for what, rate in rates.items():
+        assert rate >= 0.93, (model, rounds, what, rate)
+
+
+def _tail_verdicts(
+    model: str, rounds: int, shift: float, seed: int, n: int
+) -> tuple[float, float, np.ndarray]:
+    """Share of campaigns with any slower/faster level-p99 verdict, share with the top
+    level called slower against the baseline, and every raw p-value."""
+    rng = np.random.default_rng(seed)
+    pairs = comparison_pairs(5, 0)
+    alarms = top = 0
+    pvalues = []
+    for _ in range(n):
+        frame = campaign_frame(rng, model, n_rounds=rounds, n_samples=300,
+                               shift=[1, 1, 1, 1, shift])  # fmt: skip
+        result = tail_comparisons(block_table(frame, FAST.replace(exclude=())), pairs, FAST)
+        alarms += any(c.verdict.is_difference for c in result)
+        top += any(c.level == "100%" and c.reference == "0%" and c.verdict == "slower"
+                   for c in result)  # fmt: skip
+        pvalues += [c.pvalue for c in result]
+    return alarms / n, top / n, np.asarray(pvalues)
+
+
+@pytest.mark.parametrize("model", list(MODELS))
+def test_level_p99_aa_false_alarms_at_most_5_percent(model: str) -> None:
+    # The sign-flip test is exact when the two levels' blocks of a round are
+    # exchangeable (A/A), and Holm keeps the family at alpha, so the true rate is at most
+    # 5 %; 300 campaigns measure it to about +-1.3 points, so the count is checked
+    # against that bound with a one-sided binomial test (it fails a true rate of 8 %
+    # most of the time), and the raw p-values of the 2,100 comparisons must hold their
+    # level.
+    alarms, _, pvalues = _tail_verdicts(
+        model, 12, 1.0, seed=3100 + list(MODELS).index(model), n=N_AA
+    )
+    raw = float(np.mean(pvalues < 0.05))
+    print(f"SYNTHETIC A/A {model}, 12 rounds: level-p99 slower/faster in {alarms:.1%} of "
+          f"{N_AA} campaigns; raw p < 0.05 in {raw:.1%} of {pvalues.size} comparisons")  # fmt: skip
+    assert stats.binom.sf(round(alarms * N_AA) - 1, N_AA, 0.05) > 0.01
+    assert raw <= 0.06
+
+
+def test_level_p99_change_found_at_40_rounds_mild() -> None:
+    # What the level p99 of this model lets a 40-round campaign find. Measured before
+    # (other seeds): +5 % in 5 % of 100 campaigns, +20 % in 74 %, +25 % in 88 % and
+    # +35 % in 98 % of 60; see the notes of hvload.stats.tails.
+    _, found, _ = _tail_verdicts("mild", 40, 1.3, seed=3201, n=100)
+    print(f"SYNTHETIC mild, 40 rounds, +30 % level p99: called slower in {found:.0%}")
+    assert found >= 0.80
+
+
+def test_report_json_names_both_p99(capsys: pytest.CaptureFixture[str]) -> None:
+    from hvload.cli import main
+
+    assert main(["report", str(DATA / "amd-epyc-2vcpu-default.parquet"), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    level = out["levels"][0]
+    for key in ("level_p99", "level_p99_ci_low", "level_p99_ci_high", "level_p99_ns",
+                "block_p99", "block_p99_ci_low", "block_p99_ci_high"):  # fmt: skip
+        assert key in level, key
+    assert level["level_p99"] == level["p99"]
+    assert level["level_p99_ci_low"] <= level["level_p99"] <= level["level_p99_ci_high"]
+    assert {c["on"] for c in out["tail_comparisons"]} == {"level_p99"}
+    assert all(c["cles"] is None for c in out["comparisons"] if c["on"] == "p99")
+    assert "level p99" in out["methods"]["level_p99"]
+    assert "two-way" not in out["methods"]["noise"]
+
+
+def test_text_labels_level_and_typical_block_p99() -> None:
+    frame = campaign_frame(1, "mild", n_rounds=10, n_samples=200)
+    text = analyze(frame, FAST).to_text()
+    assert "Level p99 per level" in text and "typical-block p99" in text
+    assert "Level p99 comparisons" in text
+
+
+def test_too_few_rounds_give_no_level_interval() -> None:
+    frame = campaign_frame(2, "mild", n_rounds=4, n_samples=200)
+    result = analyze(frame, FAST)
+    low, high = result.level("0%").confidence_interval("level_p99")
+    assert np.isnan(low) and np.isnan(high)
+    assert all(c.verdict == "not enough data" for c in result.tail_comparisons)
+
+
+def test_level_p99_of_shipped_file_is_the_pooled_p99() -> None:
+    result = hvload.analyze(hvload.load(DATA / "amd-epyc-2vcpu-aa-noload.parquet"), FAST)
+    for s in result.level_summaries:
+        assert s["level_p99"] == s["p99"]
+        low, high = s.confidence_interval("level_p99")
+        assert low <= s["level_p99"] <= high
