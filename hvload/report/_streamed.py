@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from ..model import Campaign
-from ..stats import AnalysisConfig
+from ..stats import DEFAULT, AnalysisConfig
 from ..stats.blocks import Counts, Segments, segment_quantiles, sort_by_cell
 from ..stats.inputs import Tidy, unpack
 from ..stats.summary import outlier_bounds
@@ -82,6 +82,28 @@ class StreamedCampaign(StoredCampaign):
         if label not in tables:  # as unpack refuses it
             _skeleton(self, config, tsc_hz)
         return tables[label]
+
+    def hvload_block_medians(self) -> pd.DataFrame:
+        """Each block's median of cycles per probe, warm-up left out, from the block
+        statistics (what :func:`~hvload.report.normalised.normalised_blocks` groups the
+        samples for): index ``(round, level_index)``, one column per ``probe_index``."""
+        config = DEFAULT.replace(exclude=("warmup",), metric="cycles", probe=None)
+        self.hvload_block_table(config, None)
+        tables = next(iter(self._tables.values()))
+        index_of = dict(zip(self.blocks["level"].astype(str), self.blocks["level_index"],
+                            strict=False))  # fmt: skip
+        columns: dict[int, dict[tuple[int, int], float]] = {}
+        for p, bt in enumerate(tables.values()):
+            tidy = bt.tidy
+            for r, rnd in enumerate(tidy.rounds.tolist()):
+                for lv, label in enumerate(tidy.levels):
+                    if bt.sizes[r, lv] > 0:
+                        key = (int(rnd), int(index_of[label]))
+                        columns.setdefault(p, {})[key] = float(bt.stats["median"][r, lv])
+        frame = pd.DataFrame(columns).sort_index()
+        frame.index = frame.index.set_names(["round", "level_index"])
+        frame.columns = frame.columns.set_names("probe_index")
+        return frame
 
 
 def in_file(camp: Any) -> bool:
