@@ -42,7 +42,7 @@ timing = pytest.mark.timing
 SLOW_MODULES = frozenset({
     "test_browser", "test_notebooks", "test_remote", "test_faults", "test_stats_validation",
     "test_compare", "test_datasets", "test_campaign", "test_controls", "test_policy",
-    "test_browser_report", "test_stats_tails", "test_stats_plan_range",
+    "test_browser_report", "test_stats_tails", "test_stats_plan_range", "test_memory",
 })  # fmt: skip
 #: Test modules that drive a browser.
 BROWSER_MODULES = frozenset({"test_browser", "test_browser_report"})

@@ -308,6 +308,7 @@ def run(
     lock: OutputLock | None = None,
     stop: threading.Event | None = None,
     load: LoadDriver | None = None,
+    read_back: bool = True,
 ) -> Campaign: ...
 @overload
 def run(
@@ -320,6 +321,7 @@ def run(
     lock: OutputLock | None = None,
     stop: threading.Event | None = None,
     load: LoadDriver | None = None,
+    read_back: bool = True,
 ) -> Campaign | None: ...
 def run(
     design: Design,
@@ -331,6 +333,7 @@ def run(
     lock: OutputLock | None = None,
     stop: threading.Event | None = None,
     load: LoadDriver | None = None,
+    read_back: bool = True,
 ) -> Campaign | None:
     """Run ``design``, writing each finished block to ``path`` (if given) at once.
 
@@ -367,6 +370,11 @@ def run(
         What starts and stops each level's load: :class:`LocalLoad` (the default), or
         :class:`hvload.workload.remote.AgentPool` for levels with workers on neighbour machines
         (its agents' platforms go into the metadata as ``agents``).
+    read_back
+        With ``path``: whether the campaign returned holds its samples read back from the
+        file (the default), or is a :class:`hvload.store.StoredCampaign` whose samples
+        stay in the file until asked for. Either way each block leaves memory once it is
+        written; without reading back, the run's memory does not grow with its length.
     """
     from ..store import CampaignWriter
 
@@ -386,7 +394,9 @@ def run(
         "end_utc": None,
         **(load.metadata() if load is not None else {}),
     }
-    writer = CampaignWriter(path, meta, lock=lock) if path is not None else None
+    writer = (
+        CampaignWriter(path, meta, lock=lock, read_back=read_back) if path is not None else None
+    )
     parts: list[BlockResult] = []
     finished = 0
     merging = False

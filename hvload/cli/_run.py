@@ -157,7 +157,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         try:
             # Without a stop event a run ends with every block written or with an
             # exception, so it never returns None (no block finished) here.
-            camp = cast("Campaign", plan.run(path, progress=lambda block: bar.update(1), lock=lock))
+            # The samples stay in the file (verified block by block when it is written):
+            # the summary reads them block by block, so memory does not grow with the run.
+            camp = cast(
+                "Campaign",
+                plan.run(path, progress=lambda block: bar.update(1), lock=lock, read_back=False),
+            )
         except BaseException as exc:
             bar.close()
             note = _kept(exc, path, d.blocks)

@@ -67,6 +67,11 @@ def _narrowest(values: np.ndarray, *, unsigned: bool, min_bits: int = 8) -> np.d
         lo = hi = 0
     else:
         lo, hi = int(values.min()), int(values.max())
+    return _narrowest_range(lo, hi, unsigned=unsigned, min_bits=min_bits)
+
+
+def _narrowest_range(lo: int, hi: int, *, unsigned: bool, min_bits: int = 8) -> np.dtype:
+    """The narrowest integer dtype of at least ``min_bits`` that holds ``lo..hi``."""
     kind = "uint" if unsigned and lo >= 0 else "int"  # a negative value forces a signed type
     for bits in _BITS:
         if bits < min_bits:
@@ -127,6 +132,15 @@ def lean_samples(
         The table, and each block's TSC origin (block id -> ``start`` of its first
         sample, the smallest in the block) that its ``start`` values count from.
     """
+    out, origins = lean_columns(columns, levels=levels, campaign=campaign)
+    return pd.DataFrame(out, copy=False), origins
+
+
+def lean_columns(
+    columns: Mapping[str, Any], *, levels: Sequence[str] = (), campaign: str | None = None
+) -> tuple[dict[str, Any], dict[int, int]]:
+    """:func:`lean_samples` as its columns (name -> array), before they become a frame:
+    the parts :func:`concat_lean` joins without a frame in between."""
     if "probe_index" not in columns:  # before format 3: the main probe only
         columns = {**columns, "probe_index": np.zeros(len(columns["block"]), np.uint8)}
     block = np.asarray(columns["block"])
@@ -157,8 +171,157 @@ def lean_samples(
             else:
                 dtype = _narrowest(arr, unsigned=False)
             out[name] = arr.astype(dtype, copy=False)
-    frame = pd.DataFrame(out, copy=False)
-    return frame, {int(b): int(o) for b, o in zip(ids.tolist(), origin.tolist(), strict=True)}
+    return out, {int(b): int(o) for b, o in zip(ids.tolist(), origin.tolist(), strict=True)}
+
+
+def concat_lean(
+    parts: Sequence[Any], *, levels: Sequence[str] = (), campaign: str | None = None
+) -> pd.DataFrame:
+    """Lean tables of consecutive blocks (:func:`lean_samples`) as one lean table.
+
+    Each column takes the type :func:`lean_samples` would give all the rows at once (the
+    narrowest over every part), so a campaign decoded block by block is the same table as
+    one decoded whole, without the whole campaign ever held at full width. A list given
+    is emptied as its columns are joined, so that each part's column can go once joined:
+    the peak is then the table plus one column, not twice the table.
+    """
+    if len(parts) == 1 and isinstance(parts[0], pd.DataFrame):
+        return parts[0]
+    # Column by column, each part's column dropped once joined. Parts are lean frames,
+    # or their columns (lean_columns), whose arrays nothing else holds.
+    columns = [{c: p[c] for c in SAMPLE_COLUMNS} for p in parts]
+    if isinstance(parts, list):
+        parts.clear()
+    del parts
+    out: dict[str, Any] = {}
+    for name in SAMPLE_COLUMNS:
+        kind = LEAN_KINDS[name]
+        cols = [p.pop(name) for p in columns]
+        if kind == "category":
+            cats = [campaign] if name == "campaign" and campaign is not None else []
+            known = list(levels) if name == "level" else cats
+            # The categories of every part, in order of first appearance, as one would have.
+            parts_cat = [c if isinstance(c, pd.Categorical) else c.array for c in cols]
+            seen = (str(c) for cat in parts_cat for c in cat.categories)
+            union = list(dict.fromkeys([*known, *seen]))
+            codes = [np.asarray(cat.codes, dtype=np.int32) for cat in parts_cat]
+            remaps = [
+                np.array([union.index(str(c)) for c in cat.categories] + [-1], dtype=np.int32)
+                for cat in parts_cat
+            ]
+            del parts_cat
+            merged = np.concatenate([r[c] for r, c in zip(remaps, codes, strict=True)])
+            out[name] = pd.Categorical.from_codes(merged, categories=pd.Index(union, dtype=object))
+        elif kind == "flag":
+            chunks = [pa.array(np.asarray(col, dtype=bool)) for col in cols]
+            out[name] = pd.arrays.ArrowExtensionArray(pa.concat_arrays(chunks))
+        else:
+            arrays = [np.asarray(col) for col in cols]
+            sized = [a for a in arrays if a.size]
+            lo = min((int(a.min()) for a in sized), default=0)
+            hi = max((int(a.max()) for a in sized), default=0)
+            if kind == "offset":
+                dtype = np.dtype(np.uint32 if hi < 2**32 else np.int64)
+            elif kind == "id":
+                dtype = _narrowest_range(lo, hi, unsigned=True)
+            elif kind == "ticks":
+                dtype = _narrowest_range(lo, hi, unsigned=False, min_bits=32)
+            else:
+                dtype = _narrowest_range(lo, hi, unsigned=False)
+            out[name] = np.concatenate([a.astype(dtype, copy=False) for a in arrays])
+            del arrays, sized
+    return pd.DataFrame(out, copy=False)
+
+
+class LeanBuilder:
+    """The lean table of a campaign filled block by block into arrays of its final size.
+
+    Each column starts in the type its first rows need and is widened (rarely) when
+    later rows need more, so that the result has the types :func:`lean_samples` gives
+    the whole at once, while memory holds the final table and one block, never the
+    blocks as separate parts as well (freed small arrays stay in the process).
+    """
+
+    def __init__(self, n_rows: int, *, levels: Sequence[str] = (), campaign: str | None = None):
+        self.n = n_rows
+        self.at = 0
+        self.levels = levels
+        self.campaign = campaign
+        self.arrays: dict[str, np.ndarray] = {}
+        self.ranges: dict[str, tuple[int, int]] = {}
+        self.categories: dict[str, list[str]] = {}
+
+    def _dtype(self, name: str, lo: int, hi: int) -> np.dtype:
+        kind = LEAN_KINDS[name]
+        if kind == "offset":
+            return np.dtype(np.uint32 if hi < 2**32 else np.int64)
+        if kind == "id":
+            return _narrowest_range(lo, hi, unsigned=True)
+        if kind == "ticks":
+            return _narrowest_range(lo, hi, unsigned=False, min_bits=32)
+        return _narrowest_range(lo, hi, unsigned=False)
+
+    def _put(self, name: str, values: np.ndarray, dtype: np.dtype) -> None:
+        have = self.arrays.get(name)
+        if have is None:
+            have = self.arrays[name] = np.empty(self.n, dtype=dtype)
+        elif have.dtype != dtype:  # later rows need a wider type: widen what is there
+            have = self.arrays[name] = have.astype(dtype)
+        have[self.at : self.at + values.size] = values
+
+    def add(self, columns: Mapping[str, Any]) -> None:
+        """Append the lean columns of the next blocks (:func:`lean_columns`)."""
+        size = 0
+        for name in SAMPLE_COLUMNS:
+            kind = LEAN_KINDS[name]
+            col = columns[name]
+            if kind == "category":
+                cat = col if isinstance(col, pd.Categorical) else col.array
+                if name not in self.categories:
+                    known = [self.campaign] if name == "campaign" and self.campaign else []
+                    base = list(self.levels) if name == "level" else known
+                    self.categories[name] = list(dict.fromkeys(str(c) for c in base))
+                union = self.categories[name]
+                for c in cat.categories:
+                    if str(c) not in union:
+                        union.append(str(c))
+                where = {c: i for i, c in enumerate(union)}
+                remap = np.array([where[str(c)] for c in cat.categories] + [-1], dtype=np.int64)
+                codes = remap[np.asarray(cat.codes, dtype=np.int64)]
+                self._put(name, codes, _narrowest_range(-1, len(union), unsigned=False))
+                size = codes.size
+            elif kind == "flag":
+                values = np.asarray(col, dtype=bool)
+                self._put(name, values, np.dtype(bool))
+            else:
+                values = np.asarray(col)
+                if values.size:
+                    lo, hi = int(values.min()), int(values.max())
+                    old = self.ranges.get(name)
+                    if old is not None:
+                        lo, hi = min(lo, old[0]), max(hi, old[1])
+                    self.ranges[name] = (lo, hi)
+                lo, hi = self.ranges.get(name, (0, 0))
+                self._put(name, values, self._dtype(name, lo, hi))
+        self.at += size
+
+    def finish(self) -> pd.DataFrame:
+        """The lean table (every row added)."""
+        if self.at != self.n:
+            raise ValueError(f"{self.at} rows added, {self.n} announced")
+        out: dict[str, Any] = {}
+        for name in SAMPLE_COLUMNS:
+            kind = LEAN_KINDS[name]
+            values = self.arrays.pop(name)
+            if kind == "category":
+                cats = pd.Index(self.categories[name], dtype=object)
+                out[name] = pd.Categorical.from_codes(values, categories=cats)
+            elif kind == "flag":
+                out[name] = pd.arrays.ArrowExtensionArray(pa.array(values))
+            else:
+                out[name] = values
+            del values
+        return pd.DataFrame(out, copy=False)
 
 
 def absolute_start(samples: pd.DataFrame, blocks: pd.DataFrame | None) -> np.ndarray:

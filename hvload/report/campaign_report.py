@@ -18,6 +18,7 @@ from .. import stats
 from ..campaign import applied_load_text, left_out, usable
 from ..model import Campaign
 from ..stats import Analysis, AnalysisConfig
+from ._streamed import StreamedCampaign, in_file, streamed
 
 __all__ = ["CampaignReport", "admitted", "analyze", "plan"]
 
@@ -29,6 +30,11 @@ def admitted(camp: Any, *, include_flagged: bool = False) -> Any:
     has no block flags and comes back unchanged, as does every campaign with
     ``include_flagged=True``.
     """
+    if isinstance(camp, StreamedCampaign):
+        return camp
+    if in_file(camp):
+        # Its samples stay in the file: the analysis reads them block by block.
+        return streamed(camp, (lambda c: c) if include_flagged else usable)
     if include_flagged or not isinstance(camp, Campaign):
         return camp
     return usable(camp)

@@ -61,16 +61,20 @@ def normalised_blocks(camp: Any) -> pd.DataFrame:
     """
     design = camp.metadata.get("design") or {}
     labels = [str(p) for p in design.get("probes") or [design.get("probe_label", "main")]]
-    samples = camp.samples
-    if "warmup" in samples.columns:
-        samples = samples[~samples["warmup"].astype(bool).to_numpy()]
-    if "probe_index" not in samples.columns:
-        samples = samples.assign(probe_index=0)
-    med = (
-        samples.groupby(["round", "level_index", "probe_index"], observed=True)["cycles"]
-        .median()
-        .unstack("probe_index")
-    )
+    own = getattr(camp, "hvload_block_medians", None)
+    if callable(own):  # a campaign left in its file: from its block statistics
+        med = own()
+    else:
+        samples = camp.samples
+        if "warmup" in samples.columns:
+            samples = samples[~samples["warmup"].astype(bool).to_numpy()]
+        if "probe_index" not in samples.columns:
+            samples = samples.assign(probe_index=0)
+        med = (
+            samples.groupby(["round", "level_index", "probe_index"], observed=True)["cycles"]
+            .median()
+            .unstack("probe_index")
+        )
     out = pd.DataFrame(index=med.index).reset_index()
     names = list(design.get("levels") or [])
     out["level"] = [

@@ -133,12 +133,7 @@ def analyze_levels(
     confidence = config.confidence
     notes: list[str] = list(tidy.notes)
 
-    level_of = tidy.cell % n_levels
-    per_level = {
-        name: np.bincount(level_of[rows], minlength=n_levels) for name, rows in bt.flags.items()
-    }
-    any_flag = bt.flags["migrated"] | bt.flags["warmup"] | bt.flags["outlier"]
-    per_level["any"] = np.bincount(level_of[any_flag], minlength=n_levels)
+    per_level = bt.level_flags()
     total = np.array([c.n for c in bt.all_counts])
 
     sizes = bt.sizes
@@ -287,8 +282,8 @@ def analyze_levels(
         "n_levels": n_levels,
         "n_rounds": n_rounds,
         "n_complete_rounds": int(complete.size),
-        "n_samples": int(tidy.cycles.size),
-        "n_analysed": int(bt.seg.values.size),
+        "n_samples": int(tidy.cycles.size) if bt.n_samples is None else bt.n_samples,
+        "n_analysed": int(bt.seg.values.size) if bt.n_analysed is None else bt.n_analysed,
         "samples_per_block": spb,
         "tsc_hz": tidy.tsc_hz,
         "metric": tidy.metric,

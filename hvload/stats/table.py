@@ -39,6 +39,11 @@ class BlockTable:
         ``rounds x levels`` analysed samples per block.
     flags : dict of str to numpy.ndarray
         Per-sample flags (migrated, warmup, outlier) over all samples.
+    flag_counts : dict of str to numpy.ndarray, optional
+        Per level, the samples each flag marks (and ``any``: one flag at least); given by
+        a table built block by block, which has no per-sample arrays.
+    n_samples, n_analysed : int, optional
+        The probe's samples and those analysed, where the arrays are not held.
     """
 
     tidy: Tidy
@@ -49,6 +54,23 @@ class BlockTable:
     halves: dict[str, np.ndarray]
     sizes: np.ndarray
     flags: dict[str, np.ndarray]
+    flag_counts: dict[str, np.ndarray] | None = None
+    n_samples: int | None = None
+    n_analysed: int | None = None
+
+    def level_flags(self) -> dict[str, np.ndarray]:
+        """Per level, the samples each flag marks, and ``any``: those with a flag."""
+        if self.flag_counts is not None:
+            return self.flag_counts
+        n_levels = self.tidy.n_levels
+        level_of = self.tidy.cell % n_levels
+        per_level = {
+            name: np.bincount(level_of[rows], minlength=n_levels)
+            for name, rows in self.flags.items()
+        }
+        any_flag = self.flags["migrated"] | self.flags["warmup"] | self.flags["outlier"]
+        per_level["any"] = np.bincount(level_of[any_flag], minlength=n_levels)
+        return per_level
 
 
 def _positions(cell: np.ndarray, n_cells: int) -> np.ndarray:
@@ -115,7 +137,15 @@ def selection(
 def block_table(
     data: Any, config: AnalysisConfig = DEFAULT, *, tsc_hz: float | None = None
 ) -> BlockTable:
-    """Unpack ``data``, apply the configuration's exclusions and compute block statistics."""
+    """Unpack ``data``, apply the configuration's exclusions and compute block statistics.
+
+    ``data`` with a ``hvload_block_table(config, tsc_hz)`` method (a campaign whose samples stay
+    in its file) computes its own, block by block.
+    """
+    own = getattr(data, "hvload_block_table", None)
+    if callable(own):
+        result: BlockTable = own(config, tsc_hz)
+        return result
     sel = selection(data, config, tsc_hz=tsc_hz)
     tidy, all_seg, all_counts, flags = sel.tidy, sel.all_seg, sel.all_counts, sel.flags
     n_levels, n_rounds = tidy.n_levels, tidy.n_rounds

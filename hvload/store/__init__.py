@@ -54,7 +54,7 @@ from ._format import SAMPLE_SCHEMA, STORED_COLUMNS, STORED_SCHEMA, ZSTD_LEVEL
 from ._lock import OutputLock, claim, holder_text, live_holder
 from ._merge import recover
 from ._owned import PartsFolderError
-from ._reader import load, read_footer
+from ._reader import StoredCampaign, load, read_blocks, read_footer
 from ._verify import MAX_TEXT_BYTES
 from ._writer import CampaignWriter, save
 
@@ -67,10 +67,12 @@ __all__ = [
     "CampaignWriter",
     "OutputLock",
     "PartsFolderError",
+    "StoredCampaign",
     "claim",
     "holder_text",
     "live_holder",
     "load",
+    "read_blocks",
     "read_footer",
     "recover",
     "save",

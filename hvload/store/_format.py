@@ -13,7 +13,7 @@ import hashlib
 import json
 import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -249,7 +249,7 @@ def _block_table(samples: pd.DataFrame, block: Mapping[str, Any]) -> tuple[pa.Ta
 
 
 def _write_campaign(
-    path: Path, tables: Sequence[pa.Table], blocks: list[dict], metadata: dict
+    path: Path, tables: Iterable[pa.Table], blocks: list[dict], metadata: dict
 ) -> None:
     """Write the campaign file (format 4), one row group per block, atomically."""
     # The origin of a block's start is derived from its samples when read, never stored.

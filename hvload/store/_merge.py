@@ -11,11 +11,12 @@ from __future__ import annotations
 import contextlib
 import fnmatch
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -27,7 +28,7 @@ from ._atomic import _fsync_dir
 from ._format import _BLOCK_KEY, _loads, _names_of, _table_digest, _write_campaign
 from ._lock import OutputLock, _parts_dir
 from ._owned import PartsFolderError, _changed, _open_parts, _Owned, _torn_temporary
-from ._reader import load
+from ._reader import StoredCampaign, load, read_footer, verify_file
 from ._verify import _block_row_problem, _schema_problem
 
 
@@ -67,19 +68,23 @@ def recover(path: str | os.PathLike[str]) -> Campaign:
 
 
 def _read_part(
-    part: Path, campaign_id: object, check_digest: bool, fd: int | None = None
-) -> tuple[pa.Table, dict]:
+    part: Path, campaign_id: object, check_digest: bool, fd: int | None = None,
+    header: bool = False,
+) -> tuple[pa.Table | None, dict]:  # fmt: skip
     if fd is None:
-        return _read_part_from(part, part, campaign_id, check_digest)
+        return _read_part_from(part, part, campaign_id, check_digest, header)
     # Relative to the folder opened once, never through a link planted as a part.
     f = os.open(part.name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
     with open(f, "rb") as source:
-        return _read_part_from(part, source, campaign_id, check_digest)
+        return _read_part_from(part, source, campaign_id, check_digest, header)
 
 
 def _read_part_from(
-    part: Path, source: Path | IO[bytes], campaign_id: object, check_digest: bool
-) -> tuple[pa.Table, dict]:
+    part: Path, source: Path | IO[bytes], campaign_id: object, check_digest: bool,
+    header: bool = False,
+) -> tuple[pa.Table | None, dict]:  # fmt: skip
+    """A part's samples and block row, checked; with ``header`` only its block row when
+    that needs no sample (a part of this format whose digest is not to be checked)."""
     pf = pq.ParquetFile(source, page_checksum_verification=_protect.PROTECT)
     meta = pf.schema_arrow.metadata or {}
     if _BLOCK_KEY not in meta:
@@ -93,6 +98,17 @@ def _read_part_from(
     problem = _schema_problem(pf.schema_arrow, _names_of(pf.schema_arrow))
     if problem:
         raise CampaignFileError(f"{part}: {problem}")
+    if (
+        header
+        and not check_digest
+        and block.get("sha256") is not None
+        and "probe_index" in pf.schema_arrow.names
+    ):
+        if pf.metadata.num_rows != block.setdefault("n_samples", pf.metadata.num_rows):
+            raise CampaignFileError(
+                f"{part}: {pf.metadata.num_rows} rows, its row says {block['n_samples']}"
+            )
+        return None, block
     table = pf.read().replace_schema_metadata(None)
     if table.num_rows != block.setdefault("n_samples", table.num_rows):
         raise CampaignFileError(f"{part}: {table.num_rows} rows, its row says {block['n_samples']}")
@@ -109,7 +125,9 @@ def _read_part_from(
     return table, block
 
 
-def _merge(path: Path, *, check_parts: bool = True, owned: _Owned | None = None) -> Campaign:
+def _merge(
+    path: Path, *, check_parts: bool = True, owned: _Owned | None = None, read_back: bool = True
+) -> Campaign:
     """Merge ``<path>.parts`` into ``path``; the caller holds the path's lock.
 
     ``check_parts`` verifies each part's digest so that a bad one is left out; the
@@ -117,20 +135,23 @@ def _merge(path: Path, *, check_parts: bool = True, owned: _Owned | None = None)
     checks each one's block row against what it wrote, refuses (changing nothing) if
     one is missing or changed, and verifies the merged file as a whole against the
     digests it took in memory (a failure leaves every part for :func:`recover`).
+    Without ``read_back`` the file is verified block by block and the campaign returned
+    keeps its samples in the file (:class:`StoredCampaign`) until they are asked for.
     """
     parts = _parts_dir(path)
     if owned is not None:
-        return _merge_at(path, parts, owned.fd, False, owned)
+        return _merge_at(path, parts, owned.fd, False, owned, read_back)
     fd = _open_parts(parts)
     try:
-        return _merge_at(path, parts, fd, check_parts, None)
+        return _merge_at(path, parts, fd, check_parts, None, read_back)
     finally:
         os.close(fd)
 
 
 def _merge_at(
-    path: Path, parts: Path, fd: int, check_parts: bool, owned: _Owned | None
-) -> Campaign:
+    path: Path, parts: Path, fd: int, check_parts: bool, owned: _Owned | None,
+    read_back: bool = True,
+) -> Campaign:  # fmt: skip
     changed = _changed(parts, fd)
     if changed is not None:
         if owned is None:  # recover: the folder went between its open and now
@@ -150,11 +171,14 @@ def _merge_at(
         names = list(owned.written)
     else:
         names = sorted(n for n in os.listdir(fd) if fnmatch.fnmatchcase(n, "block-*.parquet"))
-    tables, blocks, merged, skipped = [], [], [], []
+    blocks, merged, skipped = [], [], []
+    # First the block rows (and, for recover, each part checked whole): the file's footer
+    # needs them all; then the samples, one part at a time, straight into the file, so
+    # that no more than one block is ever held in memory.
     for name in names:
         part = parts / name
         try:
-            table, block = _read_part(part, metadata.get("campaign"), check_parts, fd)
+            _, block = _read_part(part, metadata.get("campaign"), check_parts, fd, header=True)
             if owned is not None:
                 _check_owned(part, block, owned.written[name])
         except (CampaignFileError, pa.ArrowException, OSError, ValueError, KeyError) as exc:
@@ -166,7 +190,6 @@ def _merge_at(
                 reason = reason.removeprefix(f"{part}: ")
             skipped.append(f"{part.name}: {reason}")
             continue
-        tables.append(table)
         blocks.append(block)
         merged.append(name)
     if owned is not None and skipped:
@@ -186,7 +209,7 @@ def _merge_at(
             raise FileExistsError(f"{path} exists already; move it away before recovering {parts}")
         _remove_parts(parts, fd, merged, keep_metadata=bool(skipped))
         return done
-    if not tables:
+    if not merged:
         raise CampaignFileError(
             f"{parts}: no finished block can be read there ({len(skipped)} part(s) skipped"
             + (f": {'; '.join(skipped[:3])}" if skipped else "")
@@ -196,9 +219,26 @@ def _merge_at(
         metadata["recover_skipped"] = skipped
     metadata["format_version"] = FORMAT_VERSION
     checkpoint("merge", path)
-    _write_campaign(path, tables, blocks, metadata)
+
+    def tables() -> Iterator[pa.Table]:
+        for name, block in zip(merged, blocks, strict=True):
+            table, again = _read_part(parts / name, metadata.get("campaign"), False, fd)
+            if table is None or again.get("sha256") != block.get("sha256"):
+                raise CampaignFileError(f"{parts / name}: changed while it was merged")
+            yield table
+
+    _write_campaign(path, tables(), blocks, metadata)
     try:
-        camp = load(path, verify=_protect.PROTECT)
+        camp: Campaign
+        if read_back:
+            camp = load(path, verify=_protect.PROTECT)
+        elif _protect.PROTECT:
+            # Checked block by block, no sample kept: the samples stay in the file.
+            meta_read, rows_read = verify_file(path)
+            camp = StoredCampaign(rows_read, meta_read, path)
+        else:
+            meta_read, footer_rows, _ = read_footer(path, verify=False)
+            camp = StoredCampaign(pd.DataFrame(footer_rows), meta_read, path)
         if [b.get("sha256") for b in blocks] != list(camp.blocks.get("sha256", [])):
             raise CorruptCampaignError(path, None, "the file read back differs from its parts")
     except BaseException:

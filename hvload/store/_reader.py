@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -13,7 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..errors import CampaignBusyError, CampaignFileError, CorruptCampaignError
-from ..model import Campaign, lean_samples, sample_columns
+from ..model import Campaign, LeanBuilder, lean_columns, sample_columns
 from ._format import (
     _BLOCKS_KEY,
     _DIGEST_KEY,
@@ -147,9 +148,35 @@ def load(path: str | os.PathLike[str], *, verify: bool = True) -> Campaign:
     CampaignBusyError
         If the campaign is still being written by a live run.
     """
+    path = Path(path)
+    metadata, rows, pf, columns = _opened(path, verify)
+    design = metadata["design"]
+    levels = [lv["name"] for lv in design["levels"]]
+    origins: dict[int, int] = {}
+    # Block by block (row group by row group): only one block is ever held at full width,
+    # and the lean columns go straight into the table's own arrays.
+    table = LeanBuilder(pf.metadata.num_rows, levels=levels, campaign=metadata["campaign"])
+    for _, columns_here in _chunks(path, pf, metadata, rows, columns, verify):
+        # Files before format 3 lack probe_index: lean_columns adds it (the main probe only).
+        part, found = lean_columns(columns_here, levels=levels, campaign=metadata["campaign"])
+        del columns_here
+        table.add(part)
+        del part
+        origins.update(found)
+    samples = table.finish()
+    del table
+    blocks = pd.DataFrame(rows)
+    if len(blocks):
+        blocks["start_tsc"] = pd.array([origins.get(b) for b in blocks["block"]], "Int64")
+    return Campaign(samples, blocks, metadata, path)
+
+
+def _opened(
+    path: Path, verify: bool
+) -> tuple[dict[str, Any], list[dict[str, Any]], pq.ParquetFile, list[str]]:
+    """The checks :func:`load` makes before it reads a sample: metadata, block rows, columns."""
     if not os.fspath(path).strip():
         raise ValueError("the campaign file name is empty")
-    path = Path(path)
     if not path.exists():
         raise _live_or_cut_off(path)
     _require_regular(path)
@@ -180,7 +207,6 @@ def load(path: str | os.PathLike[str], *, verify: bool = True) -> Campaign:
         raise CampaignFileError(f"{path}: not a valid hvload campaign: {problem}")
     version = metadata["format_version"]
     v2 = version >= 2
-    names = sample_columns(version)
     if (
         verify
         and v2
@@ -206,29 +232,163 @@ def load(path: str | os.PathLike[str], *, verify: bool = True) -> Campaign:
                 path, None,
                 f"{pf.metadata.num_rows} samples, but {len(rows)} blocks of {per_block}",
             )  # fmt: skip
-    try:
-        table = pf.read(columns=columns)
-    except (pa.ArrowException, OSError) as exc:
-        raise _located(path, pf, rows, per_block, exc, columns) from None
-    _check_text(path, table)
-    text = {c: _categorical(table.column(c)) for c in _TEXT_COLUMNS}
-    if verify:
-        _check_rows(path, text, metadata, rows, per_block)
-    arrays = {c: table.column(c).to_numpy() for c in columns if c not in _TEXT_COLUMNS}
-    del table
-    if version >= 4:
-        _decode(arrays)
-    if verify:
-        _check_values(path, arrays, rows, design, v2, names)
-    levels = [lv["name"] for lv in design["levels"]]
-    # Files before format 3 lack probe_index: lean_samples adds it (the main probe only).
-    samples, origins = lean_samples(
-        {**arrays, **text}, levels=levels, campaign=metadata["campaign"]
-    )
+    return metadata, rows, pf, columns
+
+
+def _chunk_groups(pf: pq.ParquetFile, n_blocks: int, per_block: int) -> list[tuple[Any, int, int]]:
+    """Row groups read together so that each read ends at a block boundary.
+
+    A campaign file holds one row group per block, so each read is one block; row
+    groups that cut through blocks are read together until a boundary. A file whose
+    row count does not fit its block table is read whole (``None``).
+    """
+    meta = pf.metadata
+    if per_block <= 0 or meta.num_row_groups == 0 or meta.num_rows != n_blocks * per_block:
+        return [(None, 0, n_blocks)]
+    out, groups, rows_so_far, first = [], [], 0, 0
+    for g in range(meta.num_row_groups):
+        groups.append(g)
+        rows_so_far += meta.row_group(g).num_rows
+        if rows_so_far % per_block == 0 and rows_so_far // per_block > first:
+            out.append((groups, first, rows_so_far // per_block))
+            groups, first = [], rows_so_far // per_block
+    if groups:
+        out.append((groups, first, n_blocks))
+    return out
+
+
+def _chunks(
+    path: Path,
+    pf: pq.ParquetFile,
+    metadata: dict[str, Any],
+    rows: list[dict[str, Any]],
+    columns: list[str],
+    verify: bool,
+) -> Iterator[tuple[list[dict[str, Any]], dict[str, Any]]]:
+    """The samples block by block: each read's block rows and its decoded, checked columns.
+
+    Numeric columns come as numpy arrays in the measured types (``start`` and
+    ``response`` decoded), text columns as Categoricals; with ``verify`` each read is
+    checked (text, rows, values, digests) before it is handed out.
+    """
+    version = metadata["format_version"]
+    design = metadata["design"]
+    per_block = _per_block(design)
+    names = sample_columns(version)
+    for groups, b0, b1 in _chunk_groups(pf, len(rows), per_block):
+        try:
+            if groups is None:
+                table = pf.read(columns=columns)
+            else:
+                table = pf.read_row_groups(groups, columns=columns)
+        except (pa.ArrowException, OSError) as exc:
+            raise _located(path, pf, rows, per_block, exc, columns) from None
+        here = rows[b0:b1]
+        _check_text(path, table)
+        text = {c: _categorical(table.column(c)) for c in _TEXT_COLUMNS}
+        if verify:
+            _check_rows(path, text, metadata, here, per_block)
+        arrays = {c: table.column(c).to_numpy() for c in columns if c not in _TEXT_COLUMNS}
+        del table
+        if version >= 4 and {"due", "late"} <= arrays.keys():
+            _decode(arrays)
+        elif version >= 4 and "late" in arrays:  # a selection of columns: what it allows
+            late = arrays.pop("late")
+            if "cycles" in arrays:
+                with np.errstate(over="ignore"):
+                    arrays["response"] = arrays["cycles"] + late
+        if verify:
+            _check_values(path, arrays, here, design, version >= 2, names)
+        yield here, {**arrays, **text}
+
+
+def read_blocks(
+    path: str | os.PathLike[str], *, verify: bool = True, columns: Sequence[str] | None = None
+) -> Iterator[tuple[list[dict[str, Any]], dict[str, Any]]]:
+    """A campaign file's samples a few blocks at a time (one row group each, as written).
+
+    Yields each read's block rows and its columns: numeric ones as numpy arrays in the
+    measured types (:data:`~hvload.model.SAMPLE_DTYPES`, ``start`` absolute), text ones
+    as Categoricals. With ``verify`` every check of :func:`load` is made on each read
+    before it is yielded. Memory is that of the largest read, not of the campaign.
+    ``columns`` (stored names, :data:`~hvload.store.STORED_COLUMNS`; those the file lacks
+    are left out) reads only those, without ``verify``: a format-4 file then yields
+    ``response`` when ``cycles`` and ``late`` are read, ``start`` when ``due`` and
+    ``late`` are.
+    """
+    path = Path(path)
+    metadata, rows, pf, stored = _opened(path, verify)
+    if columns is not None:
+        if verify:
+            raise ValueError("verify=True reads every column; columns= needs verify=False")
+        # The text columns always: checked for length, cheap (one value per block).
+        stored = [c for c in stored if c in set(columns) or c in _TEXT_COLUMNS]
+    yield from _chunks(path, pf, metadata, rows, stored, verify)
+
+
+def verify_file(path: str | os.PathLike[str]) -> tuple[dict[str, Any], pd.DataFrame]:
+    """Every check of :func:`load` on a campaign file, block by block, keeping no sample.
+
+    Returns the metadata and the block table as :func:`load` gives them (with
+    ``start_tsc``) once every block has passed; raises as :func:`load` does otherwise.
+    """
+    path = Path(path)
+    metadata, rows, pf, columns = _opened(path, True)
+    origins: dict[int, int] = {}
+    for _, cols in _chunks(path, pf, metadata, rows, columns, True):
+        origins.update(_origins(cols["block"], cols["start"]))
     blocks = pd.DataFrame(rows)
     if len(blocks):
         blocks["start_tsc"] = pd.array([origins.get(b) for b in blocks["block"]], "Int64")
-    return Campaign(samples, blocks, metadata, path)
+    return metadata, blocks
+
+
+def _origins(block: np.ndarray, start: np.ndarray) -> dict[int, int]:
+    """Each block's TSC origin: the smallest ``start`` of its samples (as lean_samples)."""
+    if not block.size:
+        return {}
+    ids, codes = np.unique(block, return_inverse=True)
+    origin = np.full(ids.size, np.iinfo(np.int64).max, dtype=np.int64)
+    np.minimum.at(origin, codes, start.astype(np.int64, copy=False))
+    return {int(b): int(o) for b, o in zip(ids.tolist(), origin.tolist(), strict=True)}
+
+
+class StoredCampaign(Campaign):
+    """A campaign verified in its file whose samples stay there until first asked for.
+
+    What a campaign run returns when it was asked not to read its samples back (the
+    command line, whose summary is computed block by block from the file): ``blocks``,
+    ``metadata`` and ``path`` as :func:`load` gives them; ``samples`` loads the file
+    (verified) on first use, so code written for a :class:`Campaign` works unchanged.
+    """
+
+    def __init__(self, blocks: pd.DataFrame, metadata: dict[str, Any], path: Path) -> None:
+        self._samples: pd.DataFrame | None = None
+        self.blocks = blocks
+        self.metadata = metadata
+        self.path = path
+
+    @property
+    def samples(self) -> pd.DataFrame:
+        if self._samples is None:
+            self._samples = load(cast("Path", self.path)).samples
+        return self._samples
+
+    @samples.setter
+    def samples(self, value: pd.DataFrame) -> None:
+        self._samples = value
+
+    @classmethod
+    def verified(cls, path: str | os.PathLike[str]) -> StoredCampaign:
+        """The campaign at ``path`` after every check of :func:`load`, made block by
+        block (raises as :func:`load` does); its samples stay in the file."""
+        metadata, blocks = verify_file(path)
+        return cls(blocks, metadata, Path(path))
+
+    @property
+    def loaded(self) -> bool:
+        """Whether the samples have been read into memory."""
+        return self._samples is not None
 
 
 def _categorical(column: pa.ChunkedArray) -> pd.Categorical:

@@ -68,6 +68,11 @@ class CampaignWriter:
     lock
         The path's :class:`OutputLock`, when the caller took it before measuring (see
         :func:`claim`); otherwise the writer takes it and releases it at the end.
+    read_back
+        Whether :meth:`close` reads the samples back into the campaign it returns; if
+        not, it verifies the file block by block and returns a
+        :class:`~hvload.store.StoredCampaign`, so that closing takes memory for one
+        block, however long the campaign.
 
     Attributes
     ----------
@@ -87,8 +92,10 @@ class CampaignWriter:
         metadata: dict[str, Any],
         *,
         lock: OutputLock | None = None,
+        read_back: bool = True,
     ) -> None:
         self.path = Path(path)
+        self._read_back = read_back
         self.metadata = metadata
         self.parts = _parts_dir(self.path)
         self.blocks_written = 0
@@ -178,7 +185,7 @@ class CampaignWriter:
                 meta = _dumps(self.metadata)
                 self._write(self.parts / "metadata.json", lambda f: f.write(meta))
                 try:
-                    camp = _merge(self.path, owned=owned)
+                    camp = _merge(self.path, owned=owned, read_back=self._read_back)
                 except PartsFolderError as exc:
                     self._broken = exc
                     # The blocks still whole in the folder, for the caller's message.
