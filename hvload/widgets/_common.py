@@ -244,6 +244,14 @@ class CampaignView:
             name, partial, unit = self.figure.value, self._partial, self._unit()
         if campaign is None:
             outputs: tuple[dict[str, Any], ...] = ()
+        elif name == "attribution" and not (campaign.metadata.get("design") or {}).get("controls"):
+            # An empty frame with a note says less than a line: nothing to draw.
+            outputs = (
+                text_output(
+                    "attribution: this campaign measured no control probes, so there is "
+                    "nothing to attribute (`hvload run --controls null,syscall` measures them)"
+                ),
+            )
         else:
             try:
                 fig = figure(
