@@ -67,9 +67,10 @@ def comparisons_html(
     ns = unit == "ns" and comp["change_ns"].notna().any()
     col = "change_ns" if ns else "change"
     digits = 1 if ns else 0
+    shown_unit = "ns" if ns else "cycles"
     head = [
-        "level vs reference", "on", "change %", ci, f"change ({'ns' if ns else 'cycles'})", ci,
-        "CLES", "p (adj.)", "verdict",
+        "level vs reference", "on", "change (%)", f"{ci} (%)", f"change ({shown_unit})",
+        f"{ci} ({shown_unit})", "CLES", "p (adj.)", "verdict",
     ]  # fmt: skip
     rows = []
     for _, r in comp.iterrows():
@@ -87,7 +88,10 @@ def comparisons_html(
             _fmt(r["cles"], 3),
             _fmt(r["pvalue_adjusted"], 4),
         ]
-        tds = "".join(f"<td>{c}</td>" for c in cells)
+        tds = "".join(
+            f'<td style="text-align:{"left" if k < 2 else "right"}; white-space:nowrap">{c}</td>'
+            for k, c in enumerate(cells)
+        )
         title = html.escape(str(r.get("message") or ""), quote=True)
         tds += f'<td style="background:{colour}" title="{title}"><b>{html.escape(verdict)}</b></td>'
         rows.append(f"<tr>{tds}</tr>")
@@ -121,9 +125,11 @@ def comparisons_html(
         f"{warning}<p>Change = Hodges-Lehmann estimate of the per-round ratio of block "
         f"statistics, in % of the reference's own median or p99; practical threshold "
         f"{100 * threshold:.2f}&nbsp;%; {summary}.</p>"
+        # Wider than the output (800 px windows): the table scrolls in its own box.
+        '<div class="hvload-table-box" style="overflow-x:auto; max-width:100%">'
         '<table style="border-collapse:collapse" border="1" cellpadding="3">'
         "<thead><tr>" + "".join(f"<th>{h}</th>" for h in head) + "</tr></thead>"
-        "<tbody>" + "".join(rows) + "</tbody></table>"
+        "<tbody>" + "".join(rows) + "</tbody></table></div>"
     )
 
 
