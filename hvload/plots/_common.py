@@ -20,6 +20,7 @@ import pandas as pd
 import seaborn as sns
 from matplotlib import ticker
 from matplotlib.axes import Axes
+from matplotlib.figure import SubFigure
 from matplotlib.font_manager import FontProperties
 from matplotlib.textpath import TextToPath
 
@@ -175,6 +176,18 @@ def _wrap(text: str, width_pt: float, size_pt: float) -> str:
     return "\n".join(out)
 
 
+def _figure_pt(ax: Axes) -> tuple[float, float]:
+    """Width and height in points of the figure ``ax`` is drawn in (inf without one)."""
+    fig = ax.get_figure()
+    # A subfigure's size is its root figure's (get_figure(root=True) needs matplotlib 3.10).
+    while isinstance(fig, SubFigure):
+        fig = fig.get_figure()
+    if fig is None:
+        return math.inf, math.inf
+    width, height = fig.get_size_inches()
+    return 72 * float(width), 72 * float(height)
+
+
 def _set_title(ax: Axes, text: str, *, pad: float | None = None) -> None:
     """A title that fits the figure: wrapped to about 80 % of the figure's width.
 
@@ -183,13 +196,10 @@ def _set_title(ax: Axes, text: str, *, pad: float | None = None) -> None:
     legend, not the title, inside). The axes' centre stays within 10 % of the figure's
     middle for the legends these figures put beside them, so 80 % fits.
     """
-    fig = ax.get_figure()
     size = FontProperties(size="medium").get_size_in_points()
-    width = math.inf
-    if fig is not None:
-        # Before layout the axes sit at the subplot parameters' place (width 0.775 of
-        # a figure of one axes): axes in a grid get their share.
-        width = fig.get_figwidth() * 72 * min(0.8, 1.03 * ax.get_position().width)
+    # Before layout the axes sit at the subplot parameters' place (width 0.775 of a
+    # figure of one axes): axes in a grid get their share.
+    width = _figure_pt(ax)[0] * min(0.8, 1.03 * ax.get_position().width)
     ax.set_title(_wrap(text, width, size), fontsize=size, pad=pad)
 
 

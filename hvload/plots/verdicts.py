@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any, cast
 
 import numpy as np
@@ -19,6 +19,7 @@ from matplotlib.font_manager import FontProperties
 from ..stats import DEFAULT, Analysis, AnalysisConfig, analyze
 from ._common import (
     _check_unit,
+    _figure_pt,
     _new_axes,
     _resolve_tsc,
     _select,
@@ -275,19 +276,16 @@ def _cell_font(ax: Axes, n_rows: int, n_cols: int) -> float:
     A two-level map is one cell filling the axes: its text is set large, not at the
     size that suits the 15 cells of a six-level map.
     """
-    fig = ax.get_figure()
-    if fig is None:
-        return 8.5
+    width, height = _figure_pt(ax)
     pos = ax.get_position()
     # Three lines of text per cell; the colour bar takes about 15 % of the width.
-    cell = min(
-        fig.get_figwidth() * 72 * pos.width * 0.85 / max(n_cols, 1),
-        fig.get_figheight() * 72 * pos.height / max(n_rows, 1),
-    )
+    cell = min(width * pos.width * 0.85 / max(n_cols, 1), height * pos.height / max(n_rows, 1))
     return float(min(max(0.16 * cell, 8.5), 14.0))
 
 
-def _verdict_rows(ax: Axes, table: pd.DataFrame, chosen: list[str], controls: list[str]) -> None:
+def _verdict_rows(
+    ax: Axes, table: pd.DataFrame, chosen: list[str], controls: Sequence[str]
+) -> None:
     """The attribution verdicts above the bars: one row per control, one cell per level.
 
     A cell is centred over its level's group of bars and wrapped onto two lines, so that
@@ -296,13 +294,8 @@ def _verdict_rows(ax: Axes, table: pd.DataFrame, chosen: list[str], controls: li
     """
     size = FontProperties(size="small").get_size_in_points()
     line = _LINE_PT
-    fig = ax.get_figure()
     # Room per group of bars, from the axes' place before layout (a fair lower bound).
-    group_pt = (
-        fig.get_figwidth() * 72 * ax.get_position().width / max(len(chosen), 1)
-        if fig is not None
-        else 1e9
-    )
+    group_pt = _figure_pt(ax)[0] * ax.get_position().width / max(len(chosen), 1)
     for j, control in enumerate(reversed(controls)):
         offset = 4 + j * 2 * line
         ax.annotate(
