@@ -394,6 +394,13 @@ class Explorer(CampaignView):
         self.progress.max = 1
         self.progress.bar_style = ""
         self.progress_text.value = ""
+        # A new campaign is shown with all its levels, not the previous one's filter.
+        with self._view_lock:
+            self._quiet = True
+            try:
+                self.shown.options = []
+            finally:
+                self._quiet = False
         self.status.value = "preparing: measuring the platform and the load trap's saturation"
         self._session = Session({"spec": spec}, target, lock, self)
         return self._session.start()
@@ -509,6 +516,8 @@ class Explorer(CampaignView):
     def on_end(self, session: Session) -> None:
         """The run is over: the design controls work again."""
         self._set_running(False)
+        # The run is over: "stopping after this block" would be stale beside "stopped".
+        self.progress_text.value = self.progress_text.value.replace(STOPPING, "")
         if self._refocus_run:
             self._refocus_run = False
             self.run_button.focus()
