@@ -643,3 +643,61 @@ def test_dashboard_accessible_names_and_focus(
     _wait(lambda: p.locator(".hvload-threshold input").first.is_visible(), 30)
     assert _unnamed_controls(p) == [], "controls without an accessible name after a run"
     _no_widget_errors(p, watch, "dashboard")
+
+
+@pytest.fixture(scope="module")
+def intel_dashboard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dashboard]:
+    """``hvload dashboard`` over a copy of the Intel controls campaign alone."""
+    tmp = tmp_path_factory.mktemp("intel-dashboard")
+    data = tmp / "data"
+    data.mkdir()
+    shutil.copy(ROOT / "data" / "intel-xeon-16vcpu-controls.parquet", data)
+    port, token = _free_port(), secrets.token_hex(16)
+    env = {**_env(tmp), "HVLOAD_DASHBOARD_TOKEN": token, "PYTHONPATH": str(ROOT)}
+    argv = [sys.executable, "-m", "hvload", "dashboard", f"--port={port}", f"--data={data}"]
+    url = f"http://127.0.0.1:{port}"
+    probe = f"{url}/voila/static/voila-style.js?token={token}"
+    with _server(argv, env, probe, tmp / "dashboard.log"):
+        yield Dashboard(f"{url}/?token={token}", data.resolve(), tmp)
+
+
+_IMAGE_FIT = """(img) => ({
+  shown: img.getBoundingClientRect().width,
+  natural: img.naturalWidth,
+  right: img.getBoundingClientRect().right,
+  page: document.documentElement.clientWidth,
+  overflow: document.scrollingElement.scrollWidth > document.documentElement.clientWidth + 1,
+})"""
+
+
+def test_dashboard_figures_of_the_intel_campaign_fit(
+    intel_dashboard: Dashboard, page: tuple[Any, Watch]
+) -> None:
+    """Every figure kind of the Intel controls campaign, in the Browse tab at 1280 and
+    800 px: drawn (not an error), inside the page, with no sideways scrolling; a
+    screenshot of each for a look by eye. The labels' own geometry (inside the figure,
+    not overlapping, ticks on log axes) is measured in test_figure_layout.py."""
+    from hvload.plots import FIGURES
+
+    p, watch = page
+    shots = Shots("dashboard-figures")
+    assert p.goto(intel_dashboard.url) is not None
+    p.locator(".hvload-explorer").first.wait_for(timeout=120_000)
+    p.get_by_role("tab", name="Browse").click()
+    browser = p.locator(".hvload-browser").first
+    browser.wait_for(timeout=60_000)
+    for width in (1280, 800):
+        p.set_viewport_size({"width": width, "height": 1000})
+        for name in FIGURES:
+            p.locator(".hvload-browser .hvload-figure select").first.select_option(name)
+            _wait(lambda n=name: f"figure {n} of" in _text(p, ".hvload-browser .hvload-caption"),
+                  60, step=0.1)  # fmt: skip
+            image = p.locator(".hvload-browser .hvload-output img").first
+            image.wait_for()
+            fit = image.evaluate(_IMAGE_FIT)
+            assert fit["right"] <= fit["page"] + 1 and not fit["overflow"], (width, name, fit)
+            assert fit["natural"] > 0, f"{name}: no image"
+            assert "failed" not in _text(p, ".hvload-browser .hvload-output"), name
+            shots(p, f"{name}-{width}px", locator=image)
+    _no_widget_errors(p, watch, "dashboard")
+    assert not watch.outside, f"requests left 127.0.0.1: {watch.outside}"
