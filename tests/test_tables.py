@@ -73,3 +73,14 @@ def test_comparison_table_has_units_and_scrolls() -> None:
         for c in numbers
         if abs(float(c.replace(",", ""))) >= 1000
     )
+
+
+def test_comparison_table_keeps_ns_while_no_change_is_estimated_yet() -> None:
+    """Early in a live run every change is missing: the unit must not fall back to cycles
+    (and switch to ns a few blocks later)."""
+    campaign = hvload.load(DATA / "amd-epyc-2vcpu-default.parquet")
+    analysis = analyze(campaign, DEFAULT.replace(n_sim=0))
+    columns = ["change_ns", "change_ns_low", "change_ns_high"]
+    analysis.comparisons.loc[:, columns] = np.nan
+    shown = comparisons_html(analysis, unit="ns")
+    assert "change (ns)" in shown and "change (cycles)" not in shown

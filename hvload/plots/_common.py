@@ -162,17 +162,24 @@ def _wrap(text: str, width_pt: float, size_pt: float) -> str:
     def wide(s: str) -> float:
         return _TEXT.get_text_width_height_descent(s, FontProperties(size=size_pt), ismath=False)[0]
 
-    out: list[str] = []
-    for line in text.split("\n"):
+    def fill(line: str, sep: str) -> list[str]:
+        lines: list[str] = []
         current = ""
-        for word in line.split(" "):
-            candidate = f"{current} {word}" if current else word
+        for part in line.split(sep):
+            candidate = f"{current}{sep}{part}" if current else part
             if current and wide(candidate) > width_pt:
-                out.append(current)
-                current = word
+                lines.append(current + sep.rstrip())
+                current = part
             else:
                 current = candidate
-        out.append(current)
+        return [*lines, current]
+
+    out: list[str] = []
+    for line in text.split("\n"):
+        # Break between the parts of a title (" · ") first, inside a part only if it
+        # is itself too wide: "... KVM guest ·" / "Intel(R) Xeon(R) Processor (16 vCPUs)".
+        for part in fill(line, " · "):
+            out += fill(part, " ") if wide(part) > width_pt else [part]
     return "\n".join(out)
 
 

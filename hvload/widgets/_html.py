@@ -64,7 +64,9 @@ def comparisons_html(
             "<p><b>No comparisons</b>: at least two load levels are needed "
             "(the lowest load is the reference).</p>"
         )
-    ns = unit == "ns" and comp["change_ns"].notna().any()
+    # Decided by the TSC frequency, not by whether a change could be estimated yet: early
+    # in a live run every change is missing, and the table must not switch units later.
+    ns = unit == "ns" and bool(analysis.design.get("tsc_hz") or comp["change_ns"].notna().any())
     col = "change_ns" if ns else "change"
     digits = 1 if ns else 0
     shown_unit = "ns" if ns else "cycles"
