@@ -95,7 +95,10 @@ def comparisons_html(
             for k, c in enumerate(cells)
         )
         title = html.escape(str(r.get("message") or ""), quote=True)
-        tds += f'<td style="background:{colour}" title="{title}"><b>{html.escape(verdict)}</b></td>'
+        tds += (
+            f'<td style="background:{colour}; white-space:nowrap" title="{title}">'
+            f"<b>{html.escape(verdict)}</b></td>"
+        )
         rows.append(f"<tr>{tds}</tr>")
     counts = comp["verdict"].value_counts()
     summary = ", ".join(f"{n} {html.escape(str(v))}" for v, n in counts.items())
