@@ -21,12 +21,15 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DATA_ENV",
+    "NumberTable",
     "TextBlock",
     "TextTable",
     "campaign_files",
     "can_measure",
     "describe_campaign",
     "find_data_dir",
+    "format_number",
+    "number_table",
     "obtain_campaign",
     "platform_record",
     "resolve_campaign",
@@ -325,18 +328,30 @@ class TextTable:
 
         # Styles on each cell: JupyterLab's own table rules (right-aligned cells) would
         # win over a style sheet, and a sanitizer may drop one.
-        cell = (
+        frame = self.frame
+        # Words are never broken ("nonst|op_tsc"): a column is at least as wide as its
+        # longest word (up to 40 characters), so that no word runs into the next cell.
+        longest = [
+            min(40, max((len(w) for v in [c, *frame[c]] for w in str(v).split()), default=1))
+            for c in frame.columns
+        ]
+        base = (
             "text-align:left; vertical-align:top; white-space:normal; "
+            "overflow-wrap:normal; word-break:keep-all; hyphens:none; "
             f"max-width:{self.max_width}; padding:0.25em 0.6em"
         )
-        frame = self.frame
+
+        def cell(k: int) -> str:
+            return base if k < 0 else f"{base}; min-width:{longest[k]}ch"
 
         def text(value: object) -> str:
             missing = value is None or (isinstance(value, float) and value != value)
             return "" if missing else html.escape(str(value))
 
         def row(values: list[object], tag: str) -> str:
-            cells = "".join(f'<{tag} style="{cell}">{text(v)}</{tag}>' for v in values)
+            cells = "".join(
+                f'<{tag} style="{cell(k - 1)}">{text(v)}</{tag}>' for k, v in enumerate(values)
+            )
             return f"<tr>{cells}</tr>"
 
         index_name = frame.index.name or ""
@@ -345,9 +360,11 @@ class TextTable:
             row([index, *values], "td")
             for index, values in zip(frame.index, frame.itertuples(index=False), strict=True)
         )
+        # A table wider than the output scrolls inside its own box, not the page.
         return (
-            '<table style="border-collapse:collapse; table-layout:auto">'
-            f"<thead>{head}</thead><tbody>{body}</tbody></table>"
+            f'<div style="{_SCROLL}"><table style="border-collapse:collapse; '
+            f'table-layout:auto">'
+            f"<thead>{head}</thead><tbody>{body}</tbody></table></div>"
         )
 
     def __repr__(self) -> str:
@@ -360,3 +377,100 @@ class TextTable:
 def text_table(frame: pd.DataFrame, max_width: str = "34em") -> TextTable:
     """``display(text_table(df))`` shows a table of prose in full, left-aligned and wrapped."""
     return TextTable(frame, max_width)
+
+
+#: The box a wide table scrolls in: sideways within the output, never the whole page.
+_SCROLL = "overflow-x:auto; max-width:100%"
+
+
+def format_number(value: object) -> str:
+    """A number as a person reads it: thousands separators, decimals by magnitude.
+
+    Whole numbers (also when stored as floats) get none: ``9,063,109``; others keep
+    about three significant digits, at most two decimals from 10 up: ``3,655``,
+    ``36.55``, ``3.66``, ``0.0366``. Missing values are an empty string; anything that
+    is not a number is shown as written.
+    """
+    import math
+    import numbers
+
+    if value is None or isinstance(value, bool):
+        return "" if value is None else str(value)
+    if not isinstance(value, numbers.Real):
+        return str(value)
+    x = float(value)
+    if math.isnan(x):
+        return ""
+    if math.isinf(x):
+        return "∞" if x > 0 else "-∞"
+    if isinstance(value, numbers.Integral) or (x.is_integer() and abs(x) < 1e15):
+        return f"{x:,.0f}"
+    size = abs(x)
+    if size >= 100:
+        return f"{x:,.0f}"
+    if size >= 10:
+        return f"{x:,.1f}"
+    if size >= 1:
+        return f"{x:.2f}"
+    if size >= 1e-4:
+        return f"{x:.3g}"
+    return f"{x:.2e}"
+
+
+class NumberTable:
+    """A table of measurements for people: thousands separators, units in the headers.
+
+    Columns named ``..._ns`` get ``(ns)`` in their header, numbers are formatted by
+    :func:`format_number` and right-aligned, text is left-aligned, and a table wider
+    than the output scrolls inside its own box.
+    """
+
+    def __init__(self, frame: pd.DataFrame, units: dict[str, str] | None = None) -> None:
+        self.frame = frame
+        self.units = dict(units or {})
+
+    def header(self, column: object) -> str:
+        name = str(column)
+        unit = self.units.get(name)
+        if unit is None and name.endswith("_ns"):
+            name, unit = name[: -len("_ns")], "ns"
+        return f"{name} ({unit})" if unit else name
+
+    def _repr_html_(self) -> str:
+        import html
+        import numbers
+
+        pad = "padding:0.2em 0.6em; white-space:nowrap"
+
+        def td(value: object, tag: str = "td") -> str:
+            is_number = isinstance(value, numbers.Real) and not isinstance(value, bool)
+            align = "right" if is_number else "left"
+            shown = format_number(value) if is_number else ("" if value is None else str(value))
+            return f'<{tag} style="text-align:{align}; {pad}">{html.escape(shown)}</{tag}>'
+
+        frame = self.frame
+        heads = [frame.index.name or "", *map(self.header, frame.columns)]
+        head = "".join(
+            f'<th style="text-align:left; {pad}">{html.escape(str(h))}</th>' for h in heads
+        )
+        body = "".join(
+            "<tr>" + td(index, "th") + "".join(td(v) for v in values) + "</tr>"
+            for index, values in zip(frame.index, frame.itertuples(index=False), strict=True)
+        )
+        return (
+            f'<div style="{_SCROLL}"><table style="border-collapse:collapse">'
+            f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>"
+        )
+
+    def __repr__(self) -> str:
+        shown = self.frame.rename(columns=self.header)
+        return shown.to_string(formatters={c: format_number for c in shown.columns})
+
+
+def number_table(frame: pd.DataFrame, units: dict[str, str] | None = None) -> NumberTable:
+    """``display(number_table(df))`` shows a table of numbers formatted for people.
+
+    ``units`` names the unit of a column (``{"tsc_hz": "Hz"}``); ``..._ns`` columns are
+    in ns without being named.
+    """
+    return NumberTable(frame, units)

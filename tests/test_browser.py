@@ -567,3 +567,137 @@ def test_dashboard_stays_in_its_data_folder(dashboard: Dashboard, page: tuple[An
     _no_widget_errors(p, watch, "dashboard")
     assert _digest(dashboard.outside) == before, "nothing outside changed"
     assert sorted(dashboard.data.rglob("*")) == runs_before, "nothing written inside either"
+
+
+#: Roles a user acts on; each needs a name a screen reader can say.
+_INTERACTIVE_ROLES = {
+    "button", "checkbox", "combobox", "link", "listbox", "menuitem", "radio", "searchbox",
+    "slider", "spinbutton", "switch", "tab", "textbox",
+}  # fmt: skip
+
+_FOCUS = """() => {
+  const e = document.activeElement;
+  if (!e || e === document.body) return null;
+  const s = getComputedStyle(e);
+  return {
+    classes: (e.closest('.jupyter-widgets') || e).className,
+    tag: e.tagName,
+    outline: s.outlineStyle !== 'none' && parseFloat(s.outlineWidth) > 0,
+    shadow: s.boxShadow !== 'none',
+  };
+}"""
+
+
+def _unnamed_controls(page: Any) -> list[str]:
+    """Interactive elements of the page without an accessible name (Chromium's own tree)."""
+    cdp = page.context.new_cdp_session(page)
+    try:
+        nodes = cdp.send("Accessibility.getFullAXTree")["nodes"]
+    finally:
+        cdp.detach()
+    bad = []
+    for node in nodes:
+        role = (node.get("role") or {}).get("value")
+        if node.get("ignored") or role not in _INTERACTIVE_ROLES:
+            continue
+        name = str((node.get("name") or {}).get("value") or "").strip()
+        if not name:
+            bad.append(f"{role} (backend node {node.get('backendDOMNodeId')})")
+    return bad
+
+
+@needs_measuring
+def test_dashboard_accessible_names_and_focus(
+    dashboard: Dashboard, page: tuple[Any, Watch]
+) -> None:
+    """Every control has an accessible name, the page says what it is, and the keyboard
+    focus stays on a visible control when Run and Stop disable themselves."""
+    p, watch = page
+    shots = Shots("dashboard-a11y")
+    assert p.goto(dashboard.url) is not None
+    explorer = p.locator(".hvload-explorer").first
+    explorer.wait_for(timeout=120_000)
+    assert p.title() == "hvload dashboard"
+    assert _unnamed_controls(p) == [], "controls without an accessible name"
+    assert p.locator(".hvload-threshold input").first.get_attribute("type") == "number"
+    # A short run, driven from the keyboard as a screen-reader user would.
+    _set_number(p, ".hvload-samples", 1000)
+    _set_number(p, ".hvload-rounds", 4)
+    run = p.locator("button.hvload-run").first
+    stop = p.locator("button.hvload-stop").first
+    run.focus()
+    p.keyboard.press("Enter")
+    _wait(lambda: stop.is_enabled(), 30)
+    _wait(lambda: (p.evaluate(_FOCUS) or {}).get("tag") == "BUTTON", 10)
+    focus = p.evaluate(_FOCUS)
+    assert "hvload-stop" in focus["classes"], f"focus after Run: {focus}"
+    assert focus["outline"] or focus["shadow"], f"the focused Stop shows no outline: {focus}"
+    shots(p, "focus-on-stop", locator=explorer)
+    p.keyboard.press("Enter")
+    _wait(lambda: run.is_enabled(), 60)
+    _wait(lambda: "hvload-run" in str((p.evaluate(_FOCUS) or {}).get("classes")), 10)
+    focus = p.evaluate(_FOCUS)
+    assert focus["outline"] or focus["shadow"], f"the focused Run shows no outline: {focus}"
+    shots(p, "focus-back-on-run", locator=explorer)
+    # The view's controls (shown once there is data) are named too.
+    _wait(lambda: p.locator(".hvload-threshold input").first.is_visible(), 30)
+    assert _unnamed_controls(p) == [], "controls without an accessible name after a run"
+    _no_widget_errors(p, watch, "dashboard")
+
+
+@pytest.fixture(scope="module")
+def intel_dashboard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dashboard]:
+    """``hvload dashboard`` over a copy of the Intel controls campaign alone."""
+    tmp = tmp_path_factory.mktemp("intel-dashboard")
+    data = tmp / "data"
+    data.mkdir()
+    shutil.copy(ROOT / "data" / "intel-xeon-16vcpu-controls.parquet", data)
+    port, token = _free_port(), secrets.token_hex(16)
+    env = {**_env(tmp), "HVLOAD_DASHBOARD_TOKEN": token, "PYTHONPATH": str(ROOT)}
+    argv = [sys.executable, "-m", "hvload", "dashboard", f"--port={port}", f"--data={data}"]
+    url = f"http://127.0.0.1:{port}"
+    probe = f"{url}/voila/static/voila-style.js?token={token}"
+    with _server(argv, env, probe, tmp / "dashboard.log"):
+        yield Dashboard(f"{url}/?token={token}", data.resolve(), tmp)
+
+
+_IMAGE_FIT = """(img) => ({
+  shown: img.getBoundingClientRect().width,
+  natural: img.naturalWidth,
+  right: img.getBoundingClientRect().right,
+  page: document.documentElement.clientWidth,
+  overflow: document.scrollingElement.scrollWidth > document.documentElement.clientWidth + 1,
+})"""
+
+
+def test_dashboard_figures_of_the_intel_campaign_fit(
+    intel_dashboard: Dashboard, page: tuple[Any, Watch]
+) -> None:
+    """Every figure kind of the Intel controls campaign, in the Browse tab at 1280 and
+    800 px: drawn (not an error), inside the page, with no sideways scrolling; a
+    screenshot of each for a look by eye. The labels' own geometry (inside the figure,
+    not overlapping, ticks on log axes) is measured in test_figure_layout.py."""
+    from hvload.plots import FIGURES
+
+    p, watch = page
+    shots = Shots("dashboard-figures")
+    assert p.goto(intel_dashboard.url) is not None
+    p.locator(".hvload-explorer").first.wait_for(timeout=120_000)
+    p.get_by_role("tab", name="Browse").click()
+    browser = p.locator(".hvload-browser").first
+    browser.wait_for(timeout=60_000)
+    for width in (1280, 800):
+        p.set_viewport_size({"width": width, "height": 1000})
+        for name in FIGURES:
+            p.locator(".hvload-browser .hvload-figure select").first.select_option(name)
+            _wait(lambda n=name: f"figure {n} of" in _text(p, ".hvload-browser .hvload-caption"),
+                  60, step=0.1)  # fmt: skip
+            image = p.locator(".hvload-browser .hvload-output img").first
+            image.wait_for()
+            fit = image.evaluate(_IMAGE_FIT)
+            assert fit["right"] <= fit["page"] + 1 and not fit["overflow"], (width, name, fit)
+            assert fit["natural"] > 0, f"{name}: no image"
+            assert "failed" not in _text(p, ".hvload-browser .hvload-output"), name
+            shots(p, f"{name}-{width}px", locator=image)
+    _no_widget_errors(p, watch, "dashboard")
+    assert not watch.outside, f"requests left 127.0.0.1: {watch.outside}"

@@ -169,8 +169,11 @@ def test_attribution_figure_with_controls() -> None:
     bars = [p for p in ax.patches if p.get_height() != 0]
     assert len(ax.containers) >= 3  # one bar group per probe
     assert _tick_texts(ax) == ["25%", "50%", "75%", "100%"]
-    notes = " ".join(t.get_text() for t in ax.texts)
-    assert "vs null: exit path slower" in notes and bars
+    # One row of verdicts per control, one cell per level, each cell named by its gid.
+    cells = {t.get_gid(): t.get_text().replace("\n", " ") for t in ax.texts if t.get_gid()}
+    assert cells["verdict vs null at 100%"] == "exit path slower" and bars
+    rows = {t.get_text() for t in ax.texts if not t.get_gid()}
+    assert "vs null:" in rows
 
 
 def test_timeline_marks_blocks_with_steal_time(synthetic: Campaign) -> None:

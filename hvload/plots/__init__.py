@@ -17,8 +17,10 @@ No function hands raw samples to matplotlib or seaborn: each level is reduced to
 few thousand order statistics (or, for the timeline, a median and a maximum per time
 bin) first, so a figure of a million samples takes well under a second.
 
-Colours follow the load order of the whole design (dark = first level, light = last),
-so a level keeps its colour when a subset is drawn.
+Each level has its own colour from a colour-blind safe categorical palette (seaborn's
+"colorblind"; neighbouring levels differ in hue), fixed by its place in the whole
+design, so a level keeps its colour when a subset is drawn. Titles wrap to the figure's
+width, and log axes label ticks near the data.
 
 Modules: :mod:`~hvload.plots.distributions` (ECDF, violin/boxen, percentile ladder),
 :mod:`~hvload.plots.load` (load curve, timeline), :mod:`~hvload.plots.verdicts`

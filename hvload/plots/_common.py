@@ -17,8 +17,12 @@ from typing import Any, TypeVar, cast
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+import seaborn as sns
 from matplotlib import ticker
 from matplotlib.axes import Axes
+from matplotlib.figure import SubFigure
+from matplotlib.font_manager import FontProperties
+from matplotlib.textpath import TextToPath
 
 from ..measure.hypervisors import USER_MODE_HYPERCALL
 from ..stats import DEFAULT, AnalysisConfig
@@ -130,10 +134,80 @@ class _Prepared:
         return f"{_subject(self.metadata)}\n{what}"
 
 
+# seaborn's colour-blind safe categorical palette, its pale pink and yellow (hard to
+# see on white) moved to the end so that designs of up to 8 levels do without them.
+_CATEGORICAL = (0, 1, 2, 3, 4, 9, 5, 7, 6, 8)
+
+
 def _palette(n: int) -> list[tuple[float, float, float]]:
-    # Stop short of viridis' pale yellow end, which vanishes on a white background.
+    """One colour per level in design order; neighbours differ in hue, not only shade.
+
+    A sequential map (viridis) makes neighbouring levels of a 5- or 6-level design
+    nearly the same colour; beyond the 10 categorical colours the levels can only be
+    told apart by order, so a sequential map (stopping short of its pale end) is used.
+    """
+    if n <= len(_CATEGORICAL):
+        colours = sns.color_palette("colorblind", 10)
+        return [tuple(colours[i]) for i in _CATEGORICAL[: max(n, 1)]]
     cmap = plt.get_cmap("viridis")
-    return [tuple(cmap(x)[:3]) for x in np.linspace(0.0, 0.85, max(n, 1))]
+    return [tuple(cmap(x)[:3]) for x in np.linspace(0.0, 0.85, n)]
+
+
+_TEXT = TextToPath()
+
+
+def _wrap(text: str, width_pt: float, size_pt: float) -> str:
+    """``text`` with each line broken at spaces so that it is at most ``width_pt`` wide."""
+
+    def wide(s: str) -> float:
+        return _TEXT.get_text_width_height_descent(s, FontProperties(size=size_pt), ismath=False)[0]
+
+    def fill(line: str, sep: str) -> list[str]:
+        lines: list[str] = []
+        current = ""
+        for part in line.split(sep):
+            candidate = f"{current}{sep}{part}" if current else part
+            if current and wide(candidate) > width_pt:
+                lines.append(current + sep.rstrip())
+                current = part
+            else:
+                current = candidate
+        return [*lines, current]
+
+    out: list[str] = []
+    for line in text.split("\n"):
+        # Break between the parts of a title (" · ") first, inside a part only if it
+        # is itself too wide: "... KVM guest ·" / "Intel(R) Xeon(R) Processor (16 vCPUs)".
+        for part in fill(line, " · "):
+            out += fill(part, " ") if wide(part) > width_pt else [part]
+    return "\n".join(out)
+
+
+def _figure_pt(ax: Axes) -> tuple[float, float]:
+    """Width and height in points of the figure ``ax`` is drawn in (inf without one)."""
+    fig = ax.get_figure()
+    # A subfigure's size is its root figure's (get_figure(root=True) needs matplotlib 3.10).
+    while isinstance(fig, SubFigure):
+        fig = fig.get_figure()
+    if fig is None:
+        return math.inf, math.inf
+    width, height = fig.get_size_inches()
+    return 72 * float(width), 72 * float(height)
+
+
+def _set_title(ax: Axes, text: str, *, pad: float | None = None) -> None:
+    """A title that fits the figure: wrapped to about 80 % of the figure's width.
+
+    A title wider than its axes runs off the figure's left edge when a legend beside
+    the axes narrows them and moves their centre left (constrained layout keeps the
+    legend, not the title, inside). The axes' centre stays within 10 % of the figure's
+    middle for the legends these figures put beside them, so 80 % fits.
+    """
+    size = FontProperties(size="medium").get_size_in_points()
+    # Before layout the axes sit at the subplot parameters' place (width 0.775 of a
+    # figure of one axes): axes in a grid get their share.
+    width = _figure_pt(ax)[0] * min(0.8, 1.03 * ax.get_position().width)
+    ax.set_title(_wrap(text, width, size), fontsize=size, pad=pad)
 
 
 def _subject(metadata: dict[str, Any]) -> str:
@@ -272,6 +346,12 @@ def _number(value: float, _pos: Any = None) -> str:
     return f"{value:.3g}"
 
 
+def _round2(value: float, *, up: bool = False) -> float:
+    """``value`` to two significant digits (rounded up with ``up``)."""
+    step = 10.0 ** (math.floor(math.log10(value)) - 1)
+    return (math.ceil(value / step) if up else round(value / step)) * step
+
+
 def _readable_log(axis: Any, low: float, high: float, body: float | None = None) -> None:
     """Log scale with plain numbers at a density that suits the span.
 
@@ -291,13 +371,26 @@ def _readable_log(axis: Any, low: float, high: float, body: float | None = None)
         major = ticker.LogLocator(base=10, subs=(1.0, 2.0, 5.0))
     else:
         major = ticker.LogLocator(base=10, subs=(1.0,))
-    if decades >= 0.5 and body is not None and low <= body <= high:
-        # The ticks the locator would place in the axis's current view, plus the body's.
+    if decades >= 0.5:
+        # The ticks the locator would place in the axis's current view, plus a tick at
+        # the body and one near the lowest value where none is near: the bulk of a
+        # latency distribution sits at its low end, often just above a decade tick
+        # (1,100 ns over a 1,000 tick outside the data), where no label would be.
         vmin, vmax = sorted(axis.get_view_interval())
         ticks = [t for t in major.tick_values(vmin, vmax) if vmin <= t <= vmax]
-        if not any(body / 1.25 <= t <= body * 1.25 for t in ticks):
-            digits = 1 - math.floor(math.log10(body))
-            major = ticker.FixedLocator(sorted([*ticks, round(body, digits)]))
+        extra = []
+        if body is not None and low <= body <= high:
+            if not any(body / 1.25 <= t <= body * 1.25 for t in ticks):
+                extra.append(_round2(body))
+        floor = _round2(low)
+        if floor < vmin:
+            floor = _round2(low, up=True)
+        gap = 0.08 * math.log10(vmax / vmin) if vmin > 0 else 0.0
+        if vmin <= floor <= high and all(abs(math.log10(t / floor)) >= gap for t in ticks + extra):
+            if not any(low <= t <= low * 1.3 for t in ticks + extra):
+                extra.append(floor)
+        if extra:
+            major = ticker.FixedLocator(sorted([*ticks, *extra]))
     axis.set_major_locator(major)
     axis.set_major_formatter(ticker.FuncFormatter(_number))
     axis.set_minor_locator(ticker.LogLocator(base=10, subs="auto"))

@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING
 
 import matplotlib.pyplot as plt
 import numpy as np
-from matplotlib import ticker
+
+from ._common import _palette, _readable_log
 
 if TYPE_CHECKING:
     # For the annotations only: datasets sits above plots in the layers.
@@ -64,7 +65,9 @@ def compare_levels(
     verdicts = {
         (r.level, r.group, r.on): r.verdict for r in result.comparisons.itertuples(index=False)
     }
+    colours = _palette(len(groups))
     for ax, on in zip(axes[:, 0], stats, strict=True):
+        seen: list[float] = []
         for gi, g in enumerate(groups):
             rows = levels[levels["group"] == g]
             xs, ys, lo, hi = [], [], [], []
@@ -76,30 +79,32 @@ def compare_levels(
                 low, high = getattr(r, f"{on}_ci_low"), getattr(r, f"{on}_ci_high")
                 xs.append(x)
                 ys.append(est)
+                seen += [v for v in (est, low, high) if math.isfinite(v) and v > 0]
                 lo.append(est - low if math.isfinite(low) else 0.0)
                 hi.append(high - est if math.isfinite(high) else 0.0)
                 v = verdicts.get((r.level, g, on))
                 if v is not None:
-                    ax.annotate(v, (x, high if math.isfinite(high) else est), fontsize=7,
+                    ax.annotate(v, (x, high if math.isfinite(high) else est), fontsize="small",
                                 ha="center", va="bottom", xytext=(0, 3),
                                 textcoords="offset points")  # fmt: skip
             ax.errorbar(xs, ys, yerr=[lo, hi], fmt=_MARKERS[gi % len(_MARKERS)], capsize=3,
-                        label=g, lw=1.2, ms=5)  # fmt: skip
+                        label=g, lw=1.2, ms=5, color=colours[gi])  # fmt: skip
         ax.set_xticks(range(len(keys)), keys, rotation=30 if len(keys) > 6 else 0)
         ax.set_xlim(-0.6, len(keys) - 0.4)
         ax.set_yscale("log")
-        plain = ticker.FuncFormatter(lambda v, _: f"{v:,.0f}")
-        ax.yaxis.set_major_formatter(plain)
-        ax.yaxis.set_minor_formatter(plain)
-        ax.tick_params(axis="y", which="minor", labelsize=7)
+        if seen:
+            # Labelled ticks where the points are (the same rule as the other figures):
+            # decade ticks alone can leave 1,100-1,200 ns points between 1,000 and 2,000.
+            ax.autoscale_view()
+            _readable_log(ax.yaxis, min(seen), max(seen), body=float(np.median(seen)))
         ax.set_ylabel(f"typical block {on} ({result.unit})")
         ax.grid(True, which="both", axis="y", alpha=0.3)
     axes[-1][0].set_xlabel("load level")
-    axes[0][0].legend(fontsize=8, loc="best")
+    axes[0][0].legend(fontsize="small", loc="best")
     probes = list(dict.fromkeys(result.groups["probe"]))
     title = f"{', '.join(groups[1:])} vs {result.reference} ({result.config.ci_label})"
     if len(probes) > 1:
         title += f"\nCAVEAT: different probes ({' / '.join(probes)})"
-    fig.suptitle(title, fontsize=10)
+    fig.suptitle(title, fontsize="medium")
     fig.tight_layout()
     return fig

@@ -26,6 +26,7 @@ from ._common import (
     _number,
     _prepare,
     _readable_log,
+    _set_title,
     fill_doc,
 )
 
@@ -113,10 +114,7 @@ def ecdf(
     ax.set_ylabel("fraction of samples ≤ latency")
     ax.grid(True, which="major", alpha=0.3)
     ax.legend(title="load level", loc="lower right", fontsize="small")
-    ax.set_title(
-        prep.title(f"ECDF per load level ({_excluded_note(prep)})"),
-        fontsize="medium",
-    )
+    _set_title(ax, prep.title(f"ECDF per load level ({_excluded_note(prep)})"))
     return ax
 
 
@@ -219,7 +217,7 @@ def distribution(
                 ha="center", va="top", fontsize="small",
             )  # fmt: skip
     ax.set_xticks(np.arange(len(names)))
-    ax.set_xticklabels([f"{name}\nn={n:,}" for name, n in zip(names, counts, strict=True)])
+    ax.set_xticklabels([f"{name}\nn={_number(n)}" for name, n in zip(names, counts, strict=True)])
     ax.set_xlabel("load level (n = samples in the level)")
     ax.set_ylabel(f"{prep.latency_label}, log scale")
     ax.grid(True, axis="y", which="major", alpha=0.3)
@@ -228,13 +226,13 @@ def distribution(
         if kind == "violin"
         else "boxen per load level (each box halves the tail share)"
     )
-    ax.set_title(
+    _set_title(
+        ax,
         prep.title(
             f"{shape}, {_excluded_note(prep)}\n"
             f"each level drawn from {QUANTILE_POINTS:,} of its evenly spaced quantiles"
             + (" (all its samples if fewer)" if min(counts) <= QUANTILE_POINTS else "")
         ),
-        fontsize="medium",
     )
     return ax
 
@@ -322,8 +320,5 @@ def percentile_ladder(
     handles.append(Line2D([], [], color="grey", ls=":"))
     labels.append(f"fewer than {_SPARSE_TAIL} samples beyond")
     ax.legend(handles, labels, title="load level", loc="upper left", fontsize="small")
-    ax.set_title(
-        prep.title(f"percentile ladder per load level ({_excluded_note(prep)})"),
-        fontsize="medium",
-    )
+    _set_title(ax, prep.title(f"percentile ladder per load level ({_excluded_note(prep)})"))
     return ax

@@ -29,6 +29,7 @@ from ._common import (
     _prepare,
     _Prepared,
     _readable_log,
+    _set_title,
     fill_doc,
 )
 
@@ -196,9 +197,8 @@ def load_curve(
     ax.set_ylabel(ylabel)
     ax.grid(True, which="major", alpha=0.3)
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=len(stats), fontsize="small")
-    ax.set_title(
-        prep.title(f"{' and '.join(stats)} per load level; labels: change vs {names[0]}"),
-        fontsize="medium",
+    _set_title(
+        ax, prep.title(f"{' and '.join(stats)} per load level; labels: change vs {names[0]}")
     )
     return ax
 
@@ -403,11 +403,11 @@ def timeline(
         handles, labels, title="load level", loc="upper left", bbox_to_anchor=(1.01, 1.0),
         fontsize="small",
     )  # fmt: skip
-    ax.set_title(
+    _set_title(
+        ax,
         prep.title(
             f"latency over time: {n_blocks} blocks, {nb} time bins each "
             f"({_excluded_note(prep)}); dotted lines: round starts"
         ),
-        fontsize="medium",
     )
     return ax

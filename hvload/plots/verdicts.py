@@ -7,18 +7,33 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any, cast
 
 import numpy as np
 import pandas as pd
 import seaborn as sns
 from matplotlib.axes import Axes
+from matplotlib.font_manager import FontProperties
 
 from ..stats import DEFAULT, Analysis, AnalysisConfig, analyze
-from ._common import _check_unit, _new_axes, _resolve_tsc, _select, _split, _subject, fill_doc
+from ._common import (
+    _check_unit,
+    _figure_pt,
+    _new_axes,
+    _resolve_tsc,
+    _select,
+    _set_title,
+    _split,
+    _subject,
+    _wrap,
+    fill_doc,
+)
 
 __all__ = ["attribution", "verdict_map"]
+
+# Height of one line of the attribution's verdict rows, in points ("small" text).
+_LINE_PT = 1.2 * FontProperties(size="small").get_size_in_points()
 
 
 @fill_doc
@@ -136,8 +151,8 @@ def verdict_map(
         sns.heatmap(
             change, mask=change.isna(), annot=text.to_numpy(), fmt="", cmap="RdBu_r", center=0,
             vmin=-limit, vmax=limit, linewidths=1, linecolor="white", ax=ax,
-            annot_kws={"fontsize": "small"},
-            cbar_kws={"label": f"change of the {what}, % of the reference's"},
+            annot_kws={"fontsize": _cell_font(ax, len(refs), len(cols))},
+            cbar_kws={"label": f"change of the {what},\n% of the reference's"},
         )  # fmt: skip
     ax.set_xlabel("compared level (grey: pair not compared)")
     ax.set_ylabel("reference level")
@@ -147,11 +162,11 @@ def verdict_map(
         str(settings.get("correction")), str(settings.get("correction"))
     )
     subject = _subject(metadata) if metadata else f"{on} latency per load level"
-    ax.set_title(
+    _set_title(
+        ax,
         f"{subject}\nverdicts on the {what}: {how}, {correction} correction, "
         f"α = {settings.get('alpha', 0.05):g}, practical threshold "
         f"{settings.get('threshold', threshold) * 100:g} %",
-        fontsize="medium",
     )
     return ax
 
@@ -216,7 +231,7 @@ def attribution(
     if att is None or att.table.empty:
         ax.text(0.5, 0.5, "no control probes were measured in this campaign",
                 ha="center", va="center")  # fmt: skip
-        ax.set_title(f"{subject}\nwhose change is it? (needs control probes)", fontsize="medium")
+        _set_title(ax, f"{subject}\nwhose change is it? (needs control probes)")
         ax.set_axis_off()
         return ax
     table = att.table
@@ -240,14 +255,7 @@ def attribution(
         ax.bar(xs, ys, width=width * 0.9, color=palette[k],
                label=probe + (" (main probe)" if k == 0 else " (control)"))  # fmt: skip
         ax.errorbar(xs, ys, yerr=np.vstack((lo, hi)), fmt="none", ecolor="0.2", capsize=3, lw=1)
-    for i, level in enumerate(chosen):
-        rows = table[table["level"] == level]
-        text = "\n".join(
-            f"vs {str(c).split('/')[0]}: {v}"
-            for c, v in zip(rows["control"], rows["verdict"], strict=True)
-        )
-        ax.annotate(text, (i, 1.0), xycoords=("data", "axes fraction"), ha="center",
-                    va="bottom", fontsize="x-small")  # fmt: skip
+    _verdict_rows(ax, table, chosen, att.controls)
     ax.axhline(0, color="0.3", lw=0.8)
     threshold = 100 * float(analysis.settings.get("threshold", DEFAULT.threshold))
     ax.axhspan(-threshold, threshold, color="0.9", zorder=0)
@@ -255,7 +263,51 @@ def attribution(
     ax.set_xticklabels(chosen)
     ax.set_xlabel(f"load level (change against {att.baseline}; grey band: practical threshold)")
     ax.set_ylabel("change of the typical block median (%)")
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
-    ax.set_title(f"{subject}\nwhose change is it? main probe and controls per level",
-                 fontsize="medium", pad=36)  # fmt: skip
+    # Below the axes, not beside them: the verdict rows above need the full width.
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=len(probes), fontsize="small")
+    rows_pt = _LINE_PT * (2 * len(att.controls) + 1)
+    _set_title(ax, f"{subject}\nwhose change is it? main probe and controls per level", pad=rows_pt)
     return ax
+
+
+def _cell_font(ax: Axes, n_rows: int, n_cols: int) -> float:
+    """Font size (points) of the verdict map's cells: grows with the cells, 8.5 to 14.
+
+    A two-level map is one cell filling the axes: its text is set large, not at the
+    size that suits the 15 cells of a six-level map.
+    """
+    width, height = _figure_pt(ax)
+    pos = ax.get_position()
+    # Three lines of text per cell; the colour bar takes about 15 % of the width.
+    cell = min(width * pos.width * 0.85 / max(n_cols, 1), height * pos.height / max(n_rows, 1))
+    return float(min(max(0.16 * cell, 8.5), 14.0))
+
+
+def _verdict_rows(
+    ax: Axes, table: pd.DataFrame, chosen: list[str], controls: Sequence[str]
+) -> None:
+    """The attribution verdicts above the bars: one row per control, one cell per level.
+
+    A cell is centred over its level's group of bars and wrapped onto two lines, so that
+    neighbouring verdicts ("no evidence", "shared slowdown") never run into each other;
+    each row is named once, at the left.
+    """
+    size = FontProperties(size="small").get_size_in_points()
+    line = _LINE_PT
+    # Room per group of bars, from the axes' place before layout (a fair lower bound).
+    group_pt = _figure_pt(ax)[0] * ax.get_position().width / max(len(chosen), 1)
+    for j, control in enumerate(reversed(controls)):
+        offset = 4 + j * 2 * line
+        ax.annotate(
+            f"vs {str(control).split('/')[0]}:", (0.0, 1.0), xycoords="axes fraction",
+            xytext=(-4, offset), textcoords="offset points", ha="right", va="bottom",
+            fontsize=size, color="0.3",
+        )  # fmt: skip
+        for i, level in enumerate(chosen):
+            hit = table[(table["level"] == level) & (table["control"] == control)]
+            verdict = str(hit["verdict"].iloc[0]) if len(hit) else "-"
+            ax.annotate(
+                _wrap(verdict, 0.9 * group_pt, size), (i, 1.0), xycoords=("data", "axes fraction"),
+                xytext=(0, offset), textcoords="offset points", ha="center", va="bottom",
+                fontsize=size, linespacing=1.0, gid=f"verdict vs {control} at {level}",
+            )  # fmt: skip

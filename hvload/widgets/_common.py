@@ -95,9 +95,14 @@ class CampaignView:
             options=[], description=levels_label, rows=5,
             layout=w.Layout(width="260px"), style={"description_width": "90px"},
         )  # fmt: skip
-        self.threshold = w.FloatSlider(
+        # A number box, not a slider: its <label> names it for screen readers (a
+        # slider's handle has no accessible name in ipywidgets 8), and the value it
+        # shows is the one the table was computed with once Enter is pressed.
+        self.threshold = w.BoundedFloatText(
             value=100 * threshold, min=0.0, max=10.0, step=0.1, description="threshold %",
-            readout_format=".1f", continuous_update=False,
+            tooltip="practical threshold: changes smaller than this many % of the "
+            "reference's statistic count as negligible",
+            layout=w.Layout(width="200px"), style={"description_width": "90px"},
         )  # fmt: skip
         # Hidden until there is something to draw: no empty figure area before a run.
         self.output = w.Output(layout=w.Layout(display="none"))
@@ -174,7 +179,7 @@ class CampaignView:
         self.refresh(live=bool(partial))
 
     def refresh(self, *, live: bool = False) -> None:
-        """Re-analyse the chosen levels at the slider's threshold; redraw figure and table.
+        """Re-analyse the chosen levels at the threshold box's value; redraw figure and table.
 
         ``live`` (an update after a block): leave the figure to a redraw that a control
         has under way, so the control is answered first; the next block redraws it.
@@ -244,6 +249,14 @@ class CampaignView:
             name, partial, unit = self.figure.value, self._partial, self._unit()
         if campaign is None:
             outputs: tuple[dict[str, Any], ...] = ()
+        elif name == "attribution" and not (campaign.metadata.get("design") or {}).get("controls"):
+            # An empty frame with a note says less than a line: nothing to draw.
+            outputs = (
+                text_output(
+                    "attribution: this campaign measured no control probes, so there is "
+                    "nothing to attribute (`hvload run --controls null,syscall` measures them)"
+                ),
+            )
         else:
             try:
                 fig = figure(

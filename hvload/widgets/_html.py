@@ -64,12 +64,15 @@ def comparisons_html(
             "<p><b>No comparisons</b>: at least two load levels are needed "
             "(the lowest load is the reference).</p>"
         )
-    ns = unit == "ns" and comp["change_ns"].notna().any()
+    # Decided by the TSC frequency, not by whether a change could be estimated yet: early
+    # in a live run every change is missing, and the table must not switch units later.
+    ns = unit == "ns" and bool(analysis.design.get("tsc_hz") or comp["change_ns"].notna().any())
     col = "change_ns" if ns else "change"
     digits = 1 if ns else 0
+    shown_unit = "ns" if ns else "cycles"
     head = [
-        "level vs reference", "on", "change %", ci, f"change ({'ns' if ns else 'cycles'})", ci,
-        "CLES", "p (adj.)", "verdict",
+        "level vs reference", "on", "change (%)", f"{ci} (%)", f"change ({shown_unit})",
+        f"{ci} ({shown_unit})", "CLES", "p (adj.)", "verdict",
     ]  # fmt: skip
     rows = []
     for _, r in comp.iterrows():
@@ -87,9 +90,15 @@ def comparisons_html(
             _fmt(r["cles"], 3),
             _fmt(r["pvalue_adjusted"], 4),
         ]
-        tds = "".join(f"<td>{c}</td>" for c in cells)
+        tds = "".join(
+            f'<td style="text-align:{"left" if k < 2 else "right"}; white-space:nowrap">{c}</td>'
+            for k, c in enumerate(cells)
+        )
         title = html.escape(str(r.get("message") or ""), quote=True)
-        tds += f'<td style="background:{colour}" title="{title}"><b>{html.escape(verdict)}</b></td>'
+        tds += (
+            f'<td style="background:{colour}; white-space:nowrap" title="{title}">'
+            f"<b>{html.escape(verdict)}</b></td>"
+        )
         rows.append(f"<tr>{tds}</tr>")
     counts = comp["verdict"].value_counts()
     summary = ", ".join(f"{n} {html.escape(str(v))}" for v, n in counts.items())
@@ -121,9 +130,11 @@ def comparisons_html(
         f"{warning}<p>Change = Hodges-Lehmann estimate of the per-round ratio of block "
         f"statistics, in % of the reference's own median or p99; practical threshold "
         f"{100 * threshold:.2f}&nbsp;%; {summary}.</p>"
+        # Wider than the output (800 px windows): the table scrolls in its own box.
+        '<div class="hvload-table-box" style="overflow-x:auto; max-width:100%">'
         '<table style="border-collapse:collapse" border="1" cellpadding="3">'
         "<thead><tr>" + "".join(f"<th>{h}</th>" for h in head) + "</tr></thead>"
-        "<tbody>" + "".join(rows) + "</tbody></table>"
+        "<tbody>" + "".join(rows) + "</tbody></table></div>"
     )
 
 

@@ -33,7 +33,7 @@ class Browser(CampaignView):
     campaign_or_path
         A campaign, or a campaign file (a path, or a name inside the data directory).
     threshold
-        Initial practical threshold, a fraction of the reference's statistic (the slider
+        Initial practical threshold, a fraction of the reference's statistic (the threshold box
         shows percent).
     figure
         Initial figure, a key of ``hvload.plots.FIGURES``.

@@ -28,69 +28,14 @@ from ._common import CampaignView
 from ._confine import confine, inside
 from ._html import STYLE, error_html
 from ._session import STOPPING, Session, new_path
+from ._traps import trap_choices
 
 if TYPE_CHECKING:
     from ..campaign import Campaign
-    from ..measure.executor import Trap
-    from ..measure.machine import KernelTrapReport, PlatformInfo, TrapReport
+    from ..measure.machine import PlatformInfo
     from ..stats import Analysis
 
 __all__ = ["Explorer", "trap_choices"]
-
-
-def trap_choices(
-    info: PlatformInfo | None = None,
-) -> tuple[dict[str, Trap], dict[str, str]]:
-    """The traps this machine can issue, and why each other one is refused.
-
-    Parameters
-    ----------
-    info
-        A platform report; by default a fresh one with fork probes only.
-
-    Returns
-    -------
-    choices, refused
-        ``label -> Trap`` for the traps whose probe succeeded (the hypercalls first, then
-        ``cpuid``, ``null`` and the kernel-mediated ``ipi`` and ``tlb-flush``), and
-        ``label -> reason`` for the others.
-    """
-    from ..measure.executor import (
-        DEFAULT_HYPERCALL_CONTROL,
-        cpuid_trap,
-        hyperv_hypercall,
-        ipi_trap,
-        null_trap,
-        tlb_flush_trap,
-    )
-
-    traps = [
-        hyperv_hypercall(DEFAULT_HYPERCALL_CONTROL, instruction="vmmcall"),
-        hyperv_hypercall(DEFAULT_HYPERCALL_CONTROL, instruction="vmcall"),
-        cpuid_trap(0),
-        null_trap(),
-        # The guest kernel's IPIs (real hypercalls where it has PV IPIs).
-        ipi_trap(),
-        tlb_flush_trap(),
-    ]
-    if info is None:
-        from ..measure.machine import platform
-
-        try:
-            info = platform(probe_samples=0)
-        except Exception as exc:  # any failure to describe the machine means: do not measure
-            return {}, {t.label: f"the platform could not be examined: {exc}" for t in traps}
-    reports: dict[str, TrapReport | KernelTrapReport] = {t.name: t for t in info.traps}
-    reports.update((t.name, t) for t in info.kernel_traps)
-    choices: dict[str, Trap] = {}
-    refused: dict[str, str] = {}
-    for t in traps:
-        report = reports.get(t.label)
-        if report is not None and report.supported:
-            choices[t.label] = t
-        else:
-            refused[t.label] = report.reason if report is not None else "not probed on this machine"
-    return choices, refused
 
 
 class Explorer(CampaignView):
@@ -215,7 +160,8 @@ class Explorer(CampaignView):
                 "Open a stored campaign below instead."
             )
         self.run_button.on_click(self._on_run)
-        self.stop_button.on_click(lambda _: self.stop())
+        self.stop_button.on_click(self._on_stop)
+        self._refocus_run = False
 
         if self.root is not None:  # never looked for elsewhere: the root or inside it
             self.data_dir: Path | None = confine(self.root, data_dir or self.root, "data_dir")
@@ -369,6 +315,15 @@ class Explorer(CampaignView):
         if self._running:  # a second click while the first run is on: one campaign only
             return
         self._guard(self.start)
+        # The pressed button is disabled now and the browser would drop focus to the
+        # page: a keyboard user is put on the button that acts next (only after a
+        # click: a run started from code must not take the focus from a notebook).
+        if self._running:
+            self.stop_button.focus()
+
+    def _on_stop(self, _button: w.Button | None = None) -> None:
+        self._refocus_run = True  # Run, once the block ends and it is enabled again
+        self.stop()
 
     def _set_running(self, running: bool) -> None:
         self._running = running
@@ -439,6 +394,13 @@ class Explorer(CampaignView):
         self.progress.max = 1
         self.progress.bar_style = ""
         self.progress_text.value = ""
+        # A new campaign is shown with all its levels, not the previous one's filter.
+        with self._view_lock:
+            self._quiet = True
+            try:
+                self.shown.options = []
+            finally:
+                self._quiet = False
         self.status.value = "preparing: measuring the platform and the load trap's saturation"
         self._session = Session({"spec": spec}, target, lock, self)
         return self._session.start()
@@ -554,6 +516,11 @@ class Explorer(CampaignView):
     def on_end(self, session: Session) -> None:
         """The run is over: the design controls work again."""
         self._set_running(False)
+        # The run is over: "stopping after this block" would be stale beside "stopped".
+        self.progress_text.value = self.progress_text.value.replace(STOPPING, "")
+        if self._refocus_run:
+            self._refocus_run = False
+            self.run_button.focus()
 
     # -- stored campaigns ---------------------------------------------------------------
 
