@@ -19,9 +19,10 @@ change) of the blocks involved, and below it only their number
 keeps of each block its sorted upper part (:class:`hvload.stats.tails.BlockTail`): every
 sample at or above the level's floor (the lowest p90 of its blocks and the lowest p97 of
 any pair of levels it can be compared with), and at least the positions from its own
-p90 on, 4 bytes a sample where they fit in 32 bits. Memory is then the largest block at
-full width, those upper parts (about a tenth to a third of the samples), per level its
-distinct values, and per block a few numbers.
+p90 on, as distinct values and their counts (4 + 4 bytes each where values fit in 32
+bits). Memory is then the largest block at full width, those upper parts (the floor
+often lies among a level's common values, but they repeat: a few hundred distinct values
+a block), per level its distinct values, and per block a few numbers.
 """
 
 from __future__ import annotations
@@ -191,7 +192,7 @@ class _Probe:
         self.cuts = {q: np.full(n_cells, np.nan) for q in (LEVEL_CUT, CHANGE_CUT)}
         self.wide = False
         self.floors = np.full(n_cells, -math.inf)
-        self.upper: dict[int, np.ndarray] = {}
+        self.upper: dict[int, tuple[np.ndarray, np.ndarray | None]] = {}
         self.bounds = np.zeros((0, 2))
 
     @property
@@ -274,7 +275,15 @@ class _Probe:
         # (what block_quantile reads, with its margin).
         start = int(np.searchsorted(ordered, self.floors[cell], side="left"))
         start = max(0, min(start, math.floor((n - 1) * LEVEL_CUT) - 1)) if n else 0
-        self.upper[cell] = ordered[start:].astype(np.int64 if self.wide else np.int32)
+        upper = ordered[start:]
+        if self.wide:
+            self.upper[cell] = (upper, None)
+            return
+        # Latencies repeat (a few distinct values hold most samples): each distinct value
+        # once with its count, 4 + 4 bytes.
+        starts = np.concatenate(([0], np.flatnonzero(np.diff(upper)) + 1)) if n else _EMPTY
+        counts = np.diff(np.append(starts, upper.size)).astype(np.int32)
+        self.upper[cell] = (upper[starts].astype(np.int32), counts)
 
     def table(self) -> BlockTable:
         tidy, n_levels = self.tidy, self.n_levels
@@ -301,14 +310,17 @@ class _Probe:
         # Each block's upper part, sorted, in cell order; filled in place, not concatenated,
         # so that the parts are never held twice.
         kept = np.zeros(tidy.n_cells, dtype=np.intp)
-        for c, part in self.upper.items():
+        for c, (part, _) in self.upper.items():
             kept[c] = part.size
         offsets = np.zeros(tidy.n_cells + 1, dtype=np.intp)
         np.cumsum(kept, out=offsets[1:])
         values = np.empty(int(offsets[-1]), dtype=np.int64 if self.wide else np.int32)
+        counts = None if self.wide else np.empty(values.size, dtype=np.int32)
         for c in sorted(self.upper):
-            part = self.upper.pop(c)
+            part, times = self.upper.pop(c)
             values[offsets[c] : offsets[c + 1]] = part
+            if counts is not None and times is not None:
+                counts[offsets[c] : offsets[c + 1]] = times
         seg = Segments(values, offsets)
         return BlockTable(
             tidy=bare,
@@ -323,6 +335,7 @@ class _Probe:
             n_samples=self.n_samples,
             n_analysed=n_analysed,
             floors=self.floors,
+            upper_counts=counts,
         )
 
 

@@ -24,10 +24,12 @@ the pooled quantile of thousands of blends at once.
 
 A block may be given whole (its sorted samples) or as a :class:`BlockTail`: its
 sample count and its sorted samples from some position on, every sample at or above
-a ``floor`` included. A grid needs no more (the samples below its cutoff matter only
-by their number), so a campaign analysed block by block keeps only that part of each
-block; the results are those of the whole blocks, to the last bit, or a
-``ValueError`` says that the kept part does not reach what was asked.
+a ``floor`` included, each distinct value possibly given once with its count (sums of
+whole cycles stay exact in float64 below 2**53, so the bins come out the same). A grid
+needs no more (the samples below its cutoff matter only by their number), so a
+campaign analysed block by block keeps only that part of each block; the results are
+those of the whole blocks, to the last bit, or a ``ValueError`` says that the kept
+part does not reach what was asked.
 """
 
 from __future__ import annotations
@@ -89,26 +91,39 @@ class BlockTail:
     n : int
         Samples in the block.
     values : numpy.ndarray
-        The block's sorted samples from some position on (the last ``values.size``).
+        The block's sorted samples from some position on (its largest ones), or, with
+        ``counts``, their distinct values ascending.
     floor : float
-        Every sample of the block at or above ``floor`` is in ``values`` (some below it
-        may be too); ``-inf`` when ``values`` is the whole block.
+        Every sample of the block at or above ``floor`` is kept (some below it may be
+        too); ``-inf`` when the whole block is.
+    counts : numpy.ndarray, optional
+        How often each of ``values`` occurs; None: once each.
     """
 
     n: int
     values: np.ndarray
     floor: float = -math.inf
+    counts: np.ndarray | None = None
+
+    @property
+    def kept(self) -> int:
+        return int(self.values.size if self.counts is None else self.counts.sum())
 
     @property
     def below(self) -> int:
         """Samples left out (all under ``values[0]`` and under ``floor``)."""
-        return self.n - int(self.values.size)
+        return self.n - self.kept
+
+    def samples(self) -> np.ndarray:
+        """The kept samples, sorted."""
+        return self.values if self.counts is None else np.repeat(self.values, self.counts)
 
     def count_below(self, x: float) -> int:
         """Samples of the block under ``x`` (``x`` at or above ``floor``)."""
         if x < self.floor:
             raise ValueError(f"the kept part of a block starts at {self.floor}, above {x}")
-        return self.below + int(np.searchsorted(self.values, x, side="left"))
+        i = int(np.searchsorted(self.values, x, side="left"))
+        return self.below + (i if self.counts is None else int(self.counts[:i].sum()))
 
 
 #: A block as the functions here take it: whole (sorted samples) or by its upper part.
@@ -131,11 +146,11 @@ def block_quantile(block: Block, q: float) -> float:
     """``numpy.quantile`` of the block's samples at ``q``, to the last bit."""
     tail = _as_tail(block)
     if not tail.below:
-        return float(np.quantile(tail.values, q))
+        return float(np.quantile(tail.samples(), q))
     if not tail.values.size or not _reaches(tail.n, q, tail.below):
         raise ValueError(f"the kept part of a block of {tail.n} samples does not reach its {q}")
     # The left-out positions are never read: any value no larger than the kept ones will do.
-    stand_in = np.concatenate((np.full(tail.below, tail.values[0]), tail.values))
+    stand_in = np.concatenate((np.full(tail.below, tail.values[0]), tail.samples()))
     return float(np.quantile(stand_in, q))
 
 
@@ -147,9 +162,9 @@ def pooled_block_quantile(blocks: Sequence[Block], q: float) -> float:
         return math.nan
     floor = max((t.floor for t in tails if t.n), default=-math.inf)
     if floor == -math.inf:
-        return float(np.quantile(np.concatenate([t.values for t in tails]), q))
+        return float(np.quantile(np.concatenate([t.samples() for t in tails]), q))
     below = sum(t.count_below(floor) for t in tails)
-    kept = [t.values[np.searchsorted(t.values, floor, side="left") :] for t in tails]
+    kept = [(s := t.samples())[np.searchsorted(s, floor, side="left") :] for t in tails]
     upper = np.concatenate(kept)
     if not upper.size or not _reaches(n, q, below):
         raise ValueError(f"the kept parts of {len(tails)} blocks do not reach their pooled {q}")
@@ -173,24 +188,32 @@ def tail_grid(blocks: Sequence[Block], cut: float = CUT, top: float = 1.0) -> Ta
     cutoff = min(block_quantile(b, cut) for b in full)
     ceiling = max(block_quantile(b, top) for b in full)
     # On the kept part: the same samples as on the whole block, since cutoff >= floor.
-    tails = [
-        b.values[
-            np.searchsorted(b.values, cutoff, side="left") : np.searchsorted(
-                b.values, ceiling, side="right"
-            )
-        ]
-        for b in given
-    ]
+    tails: list[tuple[np.ndarray, np.ndarray | None]] = []
+    for b in given:
+        lo = np.searchsorted(b.values, cutoff, side="left")
+        hi = np.searchsorted(b.values, ceiling, side="right")
+        tails.append((b.values[lo:hi], None if b.counts is None else b.counts[lo:hi]))
     below = np.array([b.count_below(cutoff) for b in given], dtype=np.int64)
+    # Counted values sum exactly (whole numbers under 2**53, in any order); past that,
+    # the samples one by one, as they would have come.
+    largest = max((float(np.abs(t).max()) for t, _ in tails if t.size), default=0.0)
+    if largest * float(sizes.sum()) >= 2.0**53:
+        tails = [(t if c is None else np.repeat(t, c), None) for t, c in tails]
     # Whole cycles are >= 1; the floor keeps a zero sample in the first bin.
-    bins = [np.floor(RESOLUTION * np.log2(np.maximum(t, 1))).astype(np.int64) for t in tails]
+    bins = [np.floor(RESOLUTION * np.log2(np.maximum(t, 1))).astype(np.int64) for t, _ in tails]
     edges = np.unique(np.concatenate(bins))
     counts = np.zeros((len(blocks), edges.size))
     total = np.zeros(edges.size)
-    for i, (b, t) in enumerate(zip(bins, tails, strict=True)):
+    for i, (b, (t, c)) in enumerate(zip(bins, tails, strict=True)):
         pos = np.searchsorted(edges, b)
-        counts[i] = np.bincount(pos, minlength=edges.size)
-        total += np.bincount(pos, weights=t.astype(np.float64), minlength=edges.size)
+        if c is None:
+            counts[i] = np.bincount(pos, minlength=edges.size)
+            total += np.bincount(pos, weights=t.astype(np.float64), minlength=edges.size)
+        else:
+            weight = c.astype(np.float64)
+            counts[i] = np.bincount(pos, weights=weight, minlength=edges.size)
+            total += np.bincount(pos, weights=t.astype(np.float64) * weight,
+                                 minlength=edges.size)  # fmt: skip
     occupied = counts.sum(axis=0)
     values = total / np.maximum(occupied, 1)
     cum = below[:, None] + np.cumsum(counts, axis=1)

@@ -48,6 +48,9 @@ class BlockTable:
         Per cell, where ``seg`` holds only each cell's upper part (a table built block by
         block): every analysed sample at or above the floor is in ``seg``
         (:func:`hvload.stats.tails.cell_blocks`); ``sizes`` counts them all.
+    upper_counts : numpy.ndarray, optional
+        With ``floors``: how often each of ``seg``'s values occurs (``seg`` then holds
+        each cell's distinct values); None: once each.
     """
 
     tidy: Tidy
@@ -62,6 +65,7 @@ class BlockTable:
     n_samples: int | None = None
     n_analysed: int | None = None
     floors: np.ndarray | None = None
+    upper_counts: np.ndarray | None = None
 
     def level_flags(self) -> dict[str, np.ndarray]:
         """Per level, the samples each flag marks, and ``any``: those with a flag."""

@@ -309,11 +309,16 @@ def pooled_quantile(bt: BlockTable, cells: Sequence[int], q: float = LEVEL_Q) ->
 def cell_blocks(bt: BlockTable, cells: Sequence[int]) -> list[Block]:
     """The analysed samples of each of ``cells`` as the functions here take them: sorted,
     or, where ``bt`` keeps only each block's upper part (a campaign analysed block by
-    block: ``bt.floors``), as a :class:`BlockTail`."""
+    block: ``bt.floors``, ``bt.upper_counts``), as a :class:`BlockTail`."""
     if bt.floors is None:
         return [bt.seg.cell(c) for c in cells]
     sizes = bt.sizes.reshape(-1)
-    return [BlockTail(int(sizes[c]), bt.seg.cell(c), float(bt.floors[c])) for c in cells]
+    counts = bt.upper_counts
+    return [
+        BlockTail(int(sizes[c]), bt.seg.cell(c), float(bt.floors[c]),
+                  None if counts is None else counts[bt.seg.offsets[c] : bt.seg.offsets[c + 1]])
+        for c in cells
+    ]  # fmt: skip
 
 
 def _size(block: Block) -> int:
