@@ -21,10 +21,11 @@ from tails_synthetic import MODELS, campaign_frame, draw, truth
 
 import hvload
 from hvload.stats import AnalysisConfig, analyze
+from hvload.stats._tailgrid import block_quantile, pooled_block_quantile, tail_grid
 from hvload.stats.design import comparison_pairs
 from hvload.stats.intervals import median_interval
 from hvload.stats.table import block_table
-from hvload.stats.tails import level_quantile_interval, tail_comparisons
+from hvload.stats.tails import BlockTail, level_change, level_quantile_interval, tail_comparisons
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 N_COVERAGE = 300
@@ -150,3 +151,53 @@ def test_level_p99_of_shipped_file_is_the_pooled_p99() -> None:
         assert s["level_p99"] == s["p99"]
         low, high = s.confidence_interval("level_p99")
         assert low <= s["level_p99"] <= high
+
+
+def _upper(block: np.ndarray, floor: float, counted: bool) -> BlockTail:
+    """What the block-by-block engine keeps of a sorted block: from ``floor`` on, and from
+    one position under its own p90 at the latest."""
+    n = block.size
+    start = min(int(np.searchsorted(block, floor, side="left")), int((n - 1) * 0.9) - 1)
+    part = block[max(start, 0) :]
+    if not counted:
+        return BlockTail(n, part, floor)
+    values, counts = np.unique(part, return_counts=True)
+    return BlockTail(n, values, floor, counts)
+
+
+@pytest.mark.parametrize("counted", [False, True])
+def test_few_kept_samples_give_the_whole_blocks_results(counted: bool) -> None:
+    # Two levels of 12 rounds on a TSC grid (many ties), the second slower in some rounds.
+    rng = np.random.default_rng(2024)
+    ref = [np.sort(2 * np.round(rng.lognormal(7.0, 0.25, 600))).astype(np.int32)
+           for _ in range(12)]  # fmt: skip
+    lvl = [np.sort(2 * np.round(rng.lognormal(7.0 + 0.2 * (r % 3), 0.3, 500))).astype(np.int32)
+           for r in range(12)]  # fmt: skip
+    # Floors as the engine sets them: no higher than any p90 of a level or p97 of a pair.
+    floor = min(float(np.quantile(b, 0.9)) for b in ref + lvl)
+    c_ref = [_upper(b, floor, counted) for b in ref]
+    c_lvl = [_upper(b, floor, counted) for b in lvl]
+    assert sum(c.values.size for c in c_ref + c_lvl) < sum(b.size for b in ref + lvl) / 3
+    for whole, part in ((ref, c_ref), (lvl, c_lvl)):
+        got = level_quantile_interval(part, 0.95, n_boot=499, rng=np.random.default_rng(1))
+        want = level_quantile_interval(whole, 0.95, n_boot=499, rng=np.random.default_rng(1))
+        assert got == want and np.isfinite(got).all()
+        assert pooled_block_quantile(part, 0.99) == float(np.quantile(np.concatenate(whole), 0.99))
+    got_change = level_change(c_ref, c_lvl, 0.95, n_permutations=499, n_boot=499,
+                              rng=np.random.default_rng(3))  # fmt: skip
+    want_change = level_change(ref, lvl, 0.95, n_permutations=499, n_boot=499,
+                               rng=np.random.default_rng(3))  # fmt: skip
+    assert got_change == want_change
+    grid, whole_grid = tail_grid(c_lvl, 0.9, 0.999), tail_grid(lvl, 0.9, 0.999)
+    assert np.array_equal(grid.values, whole_grid.values)
+    assert np.array_equal(grid.cum, whole_grid.cum) and np.array_equal(grid.n, whole_grid.n)
+
+
+def test_few_kept_samples_refuse_what_they_cannot_give() -> None:
+    block = np.arange(1, 1001, dtype=np.int64)
+    part = BlockTail(1000, block[950:], 951.0)
+    assert block_quantile(part, 0.99) == float(np.quantile(block, 0.99))
+    with pytest.raises(ValueError, match="does not reach"):
+        block_quantile(part, 0.9)
+    with pytest.raises(ValueError, match="starts at 951"):
+        tail_grid([part, block[:100]], 0.97)

@@ -12,16 +12,23 @@ What cannot be done block by block: leaving out outliers (``exclude`` with
 ``outlier``), since a sample is an outlier by its level's pooled median and MAD. The
 pooled counts are kept per level (a few thousand distinct values), so the bounds come
 from the first pass, and a second pass over the file applies them. What needs the
-samples themselves: the interval of each level's pooled p99, a bootstrap over whole
-blocks, so each block's analysed values are kept sorted (4 bytes a sample where they
-fit in 32 bits, against 24 for the loaded campaign). Memory is then the largest block
-at full width, those sorted values, per level its distinct values, and per block a few
-numbers.
+samples themselves: the interval of each level's pooled p99 and its changes, bootstraps
+over whole blocks, which read each block's samples only above the lowest p90 (p97 for a
+change) of the blocks involved, and below it only their number
+(:mod:`hvload.stats._tailgrid`). Once every block's p90 and p97 are known, a last pass
+keeps of each block its sorted upper part (:class:`hvload.stats.tails.BlockTail`): every
+sample at or above the level's floor (the lowest p90 of its blocks and the lowest p97 of
+any pair of levels it can be compared with), and at least the positions from its own
+p90 on, as distinct values and their counts (4 + 4 bytes each where values fit in 32
+bits). Memory is then the largest block at full width, those upper parts (the floor
+often lies among a level's common values, but they repeat: a few hundred distinct values
+a block), per level its distinct values, and per block a few numbers.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -35,12 +42,17 @@ from ..stats.blocks import Counts, Segments, segment_quantiles, sort_by_cell
 from ..stats.inputs import Tidy, unpack
 from ..stats.summary import outlier_bounds
 from ..stats.table import BlockTable
+from ..stats.tails import CHANGE_CUT
+from ..stats.tails import CUT as LEVEL_CUT
 from ..store import StoredCampaign, read_blocks
 
 __all__ = ["StreamedCampaign", "in_file", "streamed"]
 
 _QUANTILE = {"median": 0.5, "p99": 0.99}
 _EMPTY = np.zeros(0, dtype=np.int64)
+#: Blocks smaller than this keep every sample (a level holding one keeps all of its own),
+#: so that a pooled p99 of a level's blocks always lies in the kept parts.
+_WHOLE_BELOW = 64
 
 
 class StreamedCampaign(StoredCampaign):
@@ -176,7 +188,11 @@ class _Probe:
         self.stats = {name: np.full(n_cells, np.nan) for name in _QUANTILE}
         self.halves = {name: np.full((n_cells, 2), np.nan) for name in _QUANTILE}
         self.n_samples = 0
-        self.sorted: dict[int, np.ndarray] = {}
+        # Each block's p90 and p97 (NaN where empty): where its upper part must start.
+        self.cuts = {q: np.full(n_cells, np.nan) for q in (LEVEL_CUT, CHANGE_CUT)}
+        self.wide = False
+        self.floors = np.full(n_cells, -math.inf)
+        self.upper: dict[int, tuple[np.ndarray, np.ndarray | None]] = {}
         self.bounds = np.zeros((0, 2))
 
     @property
@@ -202,10 +218,10 @@ class _Probe:
         self.sizes[cell] = size
         seg = sort_by_cell(values, np.zeros(size, dtype=np.intp), 1)
         self.kept_c[lv] = _merge_counts(self.kept_c[lv], seg.values)
-        # The level p99's interval resamples whole blocks: their sorted values are kept,
-        # 4 bytes a sample where they fit (every quantile is taken in float64 anyway).
-        fits = not size or (seg.values[0] >= -(2**31) and seg.values[-1] < 2**31)
-        self.sorted[cell] = seg.values.astype(np.int32 if fits else np.int64)
+        if size:
+            self.wide |= not (seg.values[0] >= -(2**31) and seg.values[-1] < 2**31)
+            for q, at in self.cuts.items():
+                at[cell] = float(np.quantile(seg.values, q))
         # The halves as block_table cuts them: by position among the analysed samples.
         second = (np.arange(size) >= size / 2.0).astype(np.intp)
         half = sort_by_cell(values, second, 2)
@@ -231,6 +247,44 @@ class _Probe:
         inside = self._inside(values, cell % self.n_levels)
         self._reduce(cell, values[self._kept(warm, migr) & inside])
 
+    def floors_known(self) -> None:
+        """Each level's floor, from every block's p90 and p97 (see the module notes)."""
+        n_levels = self.n_levels
+        sizes = self.sizes.reshape(-1, n_levels)
+        p90 = self.cuts[LEVEL_CUT].reshape(-1, n_levels)
+        p97 = self.cuts[CHANGE_CUT].reshape(-1, n_levels)
+        full = sizes > 0
+        for a in range(n_levels):
+            if not full[:, a].any() or (sizes[full[:, a], a] < _WHOLE_BELOW).any():
+                continue
+            floor = float(p90[full[:, a], a].min())
+            for b in range(n_levels):
+                both = full[:, a] & full[:, b]
+                if b != a and both.any():
+                    floor = min(floor, float(p97[both, a].min()), float(p97[both, b].min()))
+            self.floors.reshape(-1, n_levels)[:, a] = floor
+
+    def keep_upper(self, cell: int, values: np.ndarray, warm: np.ndarray, migr: np.ndarray) -> None:
+        """The last pass: the upper part of one cell's analysed values, sorted."""
+        keep = self._kept(warm, migr)
+        if self.outliers:
+            keep &= self._inside(values, cell % self.n_levels)
+        ordered = np.sort(values[keep])
+        n = ordered.size
+        # From the floor, and from one position under the block's own p90 at the latest
+        # (what block_quantile reads, with its margin).
+        start = int(np.searchsorted(ordered, self.floors[cell], side="left"))
+        start = max(0, min(start, math.floor((n - 1) * LEVEL_CUT) - 1)) if n else 0
+        upper = ordered[start:]
+        if self.wide:
+            self.upper[cell] = (upper, None)
+            return
+        # Latencies repeat (a few distinct values hold most samples): each distinct value
+        # once with its count, 4 + 4 bytes.
+        starts = np.concatenate(([0], np.flatnonzero(np.diff(upper)) + 1)) if n else _EMPTY
+        counts = np.diff(np.append(starts, upper.size)).astype(np.int32)
+        self.upper[cell] = (upper[starts].astype(np.int32), counts)
+
     def table(self) -> BlockTable:
         tidy, n_levels = self.tidy, self.n_levels
         n_rounds = tidy.n_rounds
@@ -253,17 +307,20 @@ class _Probe:
             tidy, cycles=_EMPTY, cell=np.zeros(0, dtype=np.intp),
             migrated=np.zeros(0, dtype=bool), warmup=np.zeros(0, dtype=bool), sample_order=None,
         )  # fmt: skip
+        # Each block's upper part, sorted, in cell order; filled in place, not concatenated,
+        # so that the parts are never held twice.
+        kept = np.zeros(tidy.n_cells, dtype=np.intp)
+        for c, (part, _) in self.upper.items():
+            kept[c] = part.size
         offsets = np.zeros(tidy.n_cells + 1, dtype=np.intp)
-        np.cumsum(self.sizes, out=offsets[1:])
-        # Each block's analysed values, sorted, in cell order (what block_table's holds).
-        cells = [self.sorted.pop(c) for c in sorted(self.sorted)]
-        wide = any(c.dtype == np.int64 for c in cells)
-        values = (
-            np.concatenate([c.astype(np.int64) for c in cells] if wide else cells)
-            if cells
-            else _EMPTY
-        )
-        del cells
+        np.cumsum(kept, out=offsets[1:])
+        values = np.empty(int(offsets[-1]), dtype=np.int64 if self.wide else np.int32)
+        counts = None if self.wide else np.empty(values.size, dtype=np.int32)
+        for c in sorted(self.upper):
+            part, times = self.upper.pop(c)
+            values[offsets[c] : offsets[c + 1]] = part
+            if counts is not None and times is not None:
+                counts[offsets[c] : offsets[c + 1]] = times
         seg = Segments(values, offsets)
         return BlockTable(
             tidy=bare,
@@ -277,6 +334,8 @@ class _Probe:
             flag_counts=flag_counts,
             n_samples=self.n_samples,
             n_analysed=n_analysed,
+            floors=self.floors,
+            upper_counts=counts,
         )
 
 
@@ -287,8 +346,8 @@ _NEEDED = ("block", "probe_index", "cycles", "late", "response", "migrated", "wa
 def _block_tables(
     camp: StreamedCampaign, config: AnalysisConfig, tsc_hz: float | None
 ) -> dict[str, BlockTable]:
-    """The block table of every probe of ``camp`` under ``config``, in one pass over its
-    file (two when outliers are left out)."""
+    """The block table of every probe of ``camp`` under ``config``, in two passes over its
+    file (three when outliers are left out)."""
     labels = _skeleton(camp, config.replace(probe=None), tsc_hz).probes
     probes = {}
     cell_of = {}
@@ -329,4 +388,8 @@ def _block_tables(
     if any(acc.outliers for acc in probes.values()):
         for p, cell, values, warm, migr in blocks():
             probes[p].second(cell, values, warm, migr)
+    for acc in probes.values():
+        acc.floors_known()
+    for p, cell, values, warm, migr in blocks():
+        probes[p].keep_upper(cell, values, warm, migr)
     return {labels[p]: acc.table() for p, acc in probes.items()}

@@ -20,7 +20,7 @@ from .ranks import min_pvalue
 from .results import NOT_ENOUGH_DATA, Analysis, Comparison, LevelSummary, Verdict
 from .summary import STATISTICS, describe_counts, to_ns
 from .table import BlockTable, Selection, block_table, log_matrix, selection
-from .tails import level_quantile_interval, tail_comparisons
+from .tails import cell_blocks, level_quantile_interval, tail_comparisons
 
 __all__ = ["BlockTable", "Selection", "analyze_levels", "block_table", "selection"]
 
@@ -82,7 +82,7 @@ def _level_summary(bt: BlockTable, lv: int, total: int, per_level: dict[str, np.
     # The level p99 (all samples pooled) beside the typical block's: its own generator,
     # so the permutation and power draws stay what they were.
     rng = np.random.default_rng([config.seed if config.seed is not None else 0, 20, lv])
-    blocks = [bt.seg.cell(r * tidy.n_levels + lv) for r in range(tidy.n_rounds)]
+    blocks = cell_blocks(bt, [r * tidy.n_levels + lv for r in range(tidy.n_rounds)])
     st["level_p99"] = plain["p99"]
     st["level_p99_ci_low"], st["level_p99_ci_high"] = (
         level_quantile_interval(blocks, confidence, n_boot=config.n_bootstrap, rng=rng)

@@ -44,6 +44,13 @@ class BlockTable:
         a table built block by block, which has no per-sample arrays.
     n_samples, n_analysed : int, optional
         The probe's samples and those analysed, where the arrays are not held.
+    floors : numpy.ndarray, optional
+        Per cell, where ``seg`` holds only each cell's upper part (a table built block by
+        block): every analysed sample at or above the floor is in ``seg``
+        (:func:`hvload.stats.tails.cell_blocks`); ``sizes`` counts them all.
+    upper_counts : numpy.ndarray, optional
+        With ``floors``: how often each of ``seg``'s values occurs (``seg`` then holds
+        each cell's distinct values); None: once each.
     """
 
     tidy: Tidy
@@ -57,6 +64,8 @@ class BlockTable:
     flag_counts: dict[str, np.ndarray] | None = None
     n_samples: int | None = None
     n_analysed: int | None = None
+    floors: np.ndarray | None = None
+    upper_counts: np.ndarray | None = None
 
     def level_flags(self) -> dict[str, np.ndarray]:
         """Per level, the samples each flag marks, and ``any``: those with a flag."""

@@ -60,7 +60,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ._tailgrid import TailGrid, blend_quantiles, tail_grid
+from ._tailgrid import Block, BlockTail, TailGrid, blend_quantiles, pooled_block_quantile, tail_grid
 from .compare import adjust_pvalues, verdict
 from .config import AnalysisConfig
 from .results import Comparison, Verdict
@@ -69,6 +69,9 @@ from .table import BlockTable
 
 __all__ = [
     "LEVEL_Q",
+    "Block",
+    "BlockTail",
+    "cell_blocks",
     "level_change",
     "level_quantile_interval",
     "pooled_quantile",
@@ -148,7 +151,7 @@ def grid_interval(
 
 
 def level_quantile_interval(
-    blocks: Sequence[np.ndarray],
+    blocks: Sequence[Block],
     confidence: float,
     *,
     q: float = LEVEL_Q,
@@ -159,8 +162,10 @@ def level_quantile_interval(
 
     Parameters
     ----------
-    blocks : sequence of numpy.ndarray
-        Each round's analysed samples of the level, sorted ascending (empty allowed).
+    blocks : sequence of numpy.ndarray or BlockTail
+        Each round's analysed samples of the level, sorted ascending (empty allowed), or
+        their upper part (:class:`BlockTail`; every sample at or above the lowest p90 of
+        the level's blocks must be in it).
     confidence : float
         Two-sided confidence level.
     q : float, default 0.99
@@ -184,8 +189,8 @@ CHANGE_CUT = 0.97
 
 
 def level_change(
-    reference: Sequence[np.ndarray],
-    level: Sequence[np.ndarray],
+    reference: Sequence[Block],
+    level: Sequence[Block],
     confidence: float,
     *,
     q: float = LEVEL_Q,
@@ -197,8 +202,9 @@ def level_change(
 
     Parameters
     ----------
-    reference, level : sequence of numpy.ndarray
-        Each round's sorted samples of the two levels (same rounds, same order).
+    reference, level : sequence of numpy.ndarray or BlockTail
+        Each round's sorted samples of the two levels (same rounds, same order), or their
+        upper part (every sample at or above the lowest p97 of the paired blocks).
 
     Returns
     -------
@@ -211,7 +217,7 @@ def level_change(
     n_rounds : int
         Rounds that hold both levels.
     """
-    pairs = [(a, b) for a, b in zip(reference, level, strict=True) if a.size and b.size]
+    pairs = [(a, b) for a, b in zip(reference, level, strict=True) if _size(a) and _size(b)]
     r = len(pairs)
     if r < 2:
         return math.nan, math.nan, math.nan, math.nan, r
@@ -249,8 +255,8 @@ def tail_comparisons(
     confidence = config.confidence
     rows = []
     for a, b, kind in pairs:
-        ref = [bt.seg.cell(r * k + a) for r in range(tidy.n_rounds)]
-        lvl = [bt.seg.cell(r * k + b) for r in range(tidy.n_rounds)]
+        ref = cell_blocks(bt, [r * k + a for r in range(tidy.n_rounds)])
+        lvl = cell_blocks(bt, [r * k + b for r in range(tidy.n_rounds)])
         rows.append((a, b, kind, *level_change(
             ref, lvl, confidence, n_permutations=config.n_bootstrap,
             n_boot=config.n_bootstrap, rng=rng,
@@ -297,7 +303,23 @@ def tail_comparisons(
 
 def pooled_quantile(bt: BlockTable, cells: Sequence[int], q: float = LEVEL_Q) -> float:
     """Type-7 quantile ``q`` of the samples of ``cells`` pooled (exact)."""
-    parts = [bt.seg.cell(c) for c in cells]
-    if not parts or not sum(p.size for p in parts):
-        return math.nan
-    return float(np.quantile(np.concatenate(parts), q))
+    return pooled_block_quantile(cell_blocks(bt, cells), q)
+
+
+def cell_blocks(bt: BlockTable, cells: Sequence[int]) -> list[Block]:
+    """The analysed samples of each of ``cells`` as the functions here take them: sorted,
+    or, where ``bt`` keeps only each block's upper part (a campaign analysed block by
+    block: ``bt.floors``, ``bt.upper_counts``), as a :class:`BlockTail`."""
+    if bt.floors is None:
+        return [bt.seg.cell(c) for c in cells]
+    sizes = bt.sizes.reshape(-1)
+    counts = bt.upper_counts
+    return [
+        BlockTail(int(sizes[c]), bt.seg.cell(c), float(bt.floors[c]),
+                  None if counts is None else counts[bt.seg.offsets[c] : bt.seg.offsets[c + 1]])
+        for c in cells
+    ]  # fmt: skip
+
+
+def _size(block: Block) -> int:
+    return block.n if isinstance(block, BlockTail) else int(block.size)
