@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import signal
+import warnings
+from collections.abc import Callable, Iterator
 
 import pytest
 from markers import (
@@ -33,6 +35,26 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.timing)
         if item.get_closest_marker("hardware") and not MEASURES:
             item.add_marker(pytest.mark.skip(reason="measuring needs x86_64"))
+
+
+@pytest.fixture(autouse=True)
+def _sigint_as_python_leaves_it(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Each test starts with Python's own SIGINT handler and SIGINT unblocked.
+
+    Tests of Ctrl-C (tests/test_executor.py, the fault tests) rely on it; a full CI run
+    on a loaded machine once saw two of them miss their SIGINT although each passes
+    alone. Whatever left the signal handled or blocked is named in a warning, and the
+    state is put back so the tests after it are not its victims.
+    """
+    handler = signal.getsignal(signal.SIGINT)
+    if handler is not signal.default_int_handler:
+        left = f"SIGINT handler {handler!r} left before {request.node.nodeid}; reset"
+        warnings.warn(left, stacklevel=2)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    if signal.SIGINT in signal.pthread_sigmask(signal.SIG_BLOCK, []):
+        warnings.warn(f"SIGINT left blocked before {request.node.nodeid}", stacklevel=2)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT])
+    yield
 
 
 @pytest.fixture
