@@ -633,6 +633,11 @@ def test_dashboard_accessible_names_and_focus(
     assert "hvload-stop" in focus["classes"], f"focus after Run: {focus}"
     assert focus["outline"] or focus["shadow"], f"the focused Stop shows no outline: {focus}"
     shots(p, "focus-on-stop", locator=explorer)
+    # The view's controls are shown once a block has finished: wait for that before
+    # stopping (on a quiet machine a Stop at once leaves no block and no view). A redraw
+    # may take the focus, so it goes back to Stop, as the user's Tab would put it.
+    _wait(lambda: p.locator(".hvload-threshold input").first.is_visible(), 60)
+    stop.focus()
     p.keyboard.press("Enter")
     _wait(lambda: run.is_enabled(), 60)
     _wait(lambda: "hvload-run" in str((p.evaluate(_FOCUS) or {}).get("classes")), 10)
@@ -640,7 +645,6 @@ def test_dashboard_accessible_names_and_focus(
     assert focus["outline"] or focus["shadow"], f"the focused Run shows no outline: {focus}"
     shots(p, "focus-back-on-run", locator=explorer)
     # The view's controls (shown once there is data) are named too.
-    _wait(lambda: p.locator(".hvload-threshold input").first.is_visible(), 30)
     assert _unnamed_controls(p) == [], "controls without an accessible name after a run"
     _no_widget_errors(p, watch, "dashboard")
 
