@@ -11,6 +11,8 @@ from typing import Any
 
 import pandas as pd
 
+from ..stats import STATISTICS
+
 __all__ = ["LEVEL_COLUMNS", "attribution_table", "comparison_table", "level_table", "noise_table"]
 
 #: The per-level columns exported, in order (cycles; ``_ns`` twins follow when the TSC
@@ -20,16 +22,7 @@ LEVEL_COLUMNS: tuple[str, ...] = (
     "n_blocks",
     "n",
     "flagged_share",
-    "min",
-    "mean",
-    "median",
-    "p90",
-    "p99",
-    "p99.9",
-    "p99.99",
-    "max",
-    "iqr",
-    "mad",
+    *STATISTICS,  # the summary statistics, in the order hvload.stats reports them
     "block_median",
     "block_median_ci_low",
     "block_median_ci_high",
