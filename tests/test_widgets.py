@@ -353,3 +353,182 @@ def test_session_says_what_failed(monkeypatch: pytest.MonkeyPatch, tmp_path: Pat
     assert "ValueError" in status[-1] and "nothing was written" in status[-1]
     assert ("progress", {"style": "danger"}) in listener.calls and lock.released
     assert listener.calls[-1] == ("end", False)
+
+
+# -- the view explains itself and follows its controls (issue 23) ---------------------------
+
+
+def test_comparison_table_explains_headers_verdicts_and_adjustment() -> None:
+    """Every header and verdict word has its explanation on hover, and where a row's
+    unadjusted interval excludes 0 beside an adjusted p that does not reach alpha, a
+    dagger and a sentence say which is which (the Intel controls campaign has such rows:
+    2 CPUs vs 0 CPUs on the median, interval +0.15 .. +2.0 %, Holm p 0.09)."""
+    import re
+
+    from hvload.stats import DEFAULT as CONFIG
+    from hvload.stats import analyze
+    from hvload.widgets._html import HEADER_HELP, VERDICT_HELP
+
+    campaign = hvload.load(DATA / "intel-xeon-16vcpu-controls.parquet")
+    shown = widgets.comparisons_html(analyze(campaign, CONFIG.replace(n_sim=0)), unit="ns")
+    found = re.findall(r'<th><abbr title="([^"]+)">([^<]+)</abbr></th>', shown)
+    titles = {text: title for title, text in found}
+    for name in ("CLES", "p (adj.)", "change (%)", "95% CI (%)", "on", "verdict"):
+        assert titles.get(name), f"no tooltip on {name}: {sorted(titles)}"
+    assert "probability" in titles["CLES"] and "Holm" in titles["p (adj.)"]
+    assert "NOT adjusted" in titles["95% CI (%)"]
+    assert 'title="Hodges-Lehmann estimate' in shown
+    assert "not the level p99" in titles["on"]
+    assert re.search(r'<abbr title="[^"]*not the level p99[^"]*">typical-block p99</abbr>', shown)
+    verdicts = re.findall(r'class="hvload-verdict"[^>]*title="([^"]+)"><b>([^<]+)', shown)
+    for title, verdict in verdicts:
+        assert title.startswith(VERDICT_HELP[verdict][:30]), (verdict, title)
+    rows = re.findall(r"<tr>(.*?)</tr>", shown)
+    dagger = [r for r in rows if "&dagger;" in r]
+    assert any("2 CPUs vs 0 CPUs" in r and ">median<" in r for r in dagger)
+    assert all("no evidence" in r for r in dagger)
+    sentence = re.search(r'<p class="hvload-adjusted"[^>]*>(.*?)</p>', shown)
+    assert sentence and "<b>not adjusted</b>" in sentence.group(1)
+    assert "adjusted over all 18 comparisons (Holm)" in sentence.group(1)
+    assert f"{len(dagger)} rows marked &dagger;" in sentence.group(1)
+    assert set(HEADER_HELP) >= {"CLES", "p (adj.)", "change", "ci", "on", "verdict"}
+
+
+def test_browser_reference_unit_metric_and_rows_follow_their_controls(
+    browser: widgets.Browser,
+) -> None:
+    browser.levels.value = tuple(browser.levels.options)
+    browser.threshold.value = 1.0
+    # An explicit reference, the campaign's lowest load by default.
+    assert browser.reference.description == "reference level"
+    assert browser.reference.value == "0%" and browser.reference.options == browser.levels.options
+    browser.reference.value = "50%"
+    assert browser.analysis is not None and browser.analysis.design["baseline"] == "50%"
+    assert set(browser.baseline_verdicts()) == {"0%", "25%", "75%", "100%"}
+    assert "100% vs 50%" in browser.table.value and "reference 50%" in browser.caption.value
+    # Choosing levels without the reference moves it to a level that is shown, visibly.
+    browser.levels.value = ("75%", "100%")
+    assert browser.reference.options == ("75%", "100%") and browser.reference.value == "75%"
+    assert "100% vs 75%" in browser.table.value
+    browser.levels.value = tuple(browser.levels.options)
+    browser.reference.value = "0%"
+    # One unit in table and figure, switched by one control; the analysis is reused.
+    assert browser.unit.value == "ns" and "change (ns)" in browser.table.value
+    before = browser.analysis
+    browser.unit.value = "cycles"
+    assert browser.analysis is before
+    assert "change (cycles)" in browser.table.value and "change (ns)" not in browser.table.value
+    assert "cycles · threshold 1.00" in browser.caption.value
+    browser.unit.value = "ns"
+    assert "ns · threshold 1.00" in browser.caption.value
+    # The table's rows: one block statistic or both.
+    browser.statistic.value = "median"
+    assert "typical-block p99</abbr></td>" not in browser.table.value
+    browser.statistic.value = "both"
+    assert "typical-block p99</abbr></td>" in browser.table.value
+    # The campaign has open-loop response times: the metric switch is offered.
+    assert browser.metric.layout.display is None
+    browser.metric.value = "response"
+    assert browser.analysis is not None and browser.analysis.settings["metric"] == "response"
+    assert "response time" in browser.caption.value
+    browser.metric.value = "cycles"
+    assert browser.pending.value == "", "no 'updating' left once table and figure follow"
+    # The info panel: platform, design, noise, warnings.
+    titles = browser.info.titles
+    assert titles[:3] == ("platform", "design", "noise") and titles[3].startswith("warnings")
+    platform, design, noise, _ = (c.value for c in browser.info.children)
+    assert "AMD" in platform and "GHz" in platform and "hypercall/vmmcall" in design
+    assert "reference 0%" in design and "block-to-block SD" in noise
+
+
+def test_info_panel_lists_the_hygiene_warnings() -> None:
+    from hvload.campaign import Campaign
+    from hvload.widgets._info import info_sections
+
+    campaign = hvload.load(DEFAULT)
+    finding = {"name": "governor", "status": "warn", "value": "powersave",
+               "effect": "clock changes move latencies", "fix": "set performance",
+               "source": "/sys"}  # fmt: skip
+    fine = {**finding, "name": "smt", "status": "ok", "value": "off"}
+    meta = {**campaign.metadata, "hygiene": [finding, fine], "stopped": "Stop pressed"}
+    shown = info_sections(Campaign(campaign.samples, campaign.blocks, meta), None)["warnings"]
+    assert "governor: powersave; clock changes move latencies (fix: set performance)" in shown
+    assert "smt" not in shown and "stopped before its last block: Stop pressed" in shown
+    assert "looked at 2 conditions" in shown
+    assert "predates" in info_sections(campaign, None)["warnings"]
+
+
+def test_time_left_follows_the_measured_block_times() -> None:
+    """Blocks that grow longer (the live view analyses more data each time) are not
+    estimated by their mean, which starts low: the trend is summed over the rest."""
+    ends = list(__import__("itertools").accumulate(1.0 + 0.1 * i for i in range(10)))
+    exact = sum(1.0 + 0.1 * i for i in range(10, 40))
+    assert _session.time_left(ends, 40) == pytest.approx(exact)
+    assert ends[-1] / 10 * 30 < 0.8 * exact  # what elapsed / done would have said
+    assert _session.time_left([2.0, 4.0, 6.0], 5) == pytest.approx(4.0)
+    # Quicker blocks after a slow first one promise nothing quicker than their mean.
+    assert _session.time_left([5.0, 6.0, 7.0, 8.0], 6) == pytest.approx(4.0)
+    assert _session.time_left([3.0], 3) == pytest.approx(6.0)
+    assert _session.time_left([], 3) == 0.0 and _session.time_left([1.0, 2.0], 2) == 0.0
+
+
+def test_load_curve_names_an_interval_only_where_bars_are_drawn() -> None:
+    from matplotlib.figure import Figure
+
+    from hvload import plots
+    from hvload.campaign import Campaign
+
+    campaign = hvload.load(DEFAULT)
+    s, b = campaign.samples, campaign.blocks
+    first = int(s["round"].min()) + 2  # two rounds: too few for an interval
+    one = Campaign(s[s["round"] < first], b[b["round"] < first], campaign.metadata)
+    for data, with_ci in ((one, False), (campaign, True)):
+        ax = Figure().subplots()
+        plots.load_curve(data, ax=ax)
+        labels = [t.get_text() for t in ax.get_legend().get_texts()]
+        assert all(("95% CI" in x) == with_ci for x in labels), labels
+
+
+def test_explorer_live_view_follows_its_controls_and_a_new_run_says_what_it_keeps(
+    measuring: None, tmp_path: Path
+) -> None:
+    """During a run: a threshold, unit or reference change shows in the table when the
+    control returns, not at the next block; the time left is an estimate from measured
+    blocks; no "stopping" is left after Stop; a new run says which settings it keeps."""
+    import re
+
+    e = widgets.Explorer(
+        DATA, samples=2000, rounds=200, levels="0, 100", open_first=False, runs_dir=tmp_path
+    )
+    e.start()
+    deadline = time.monotonic() + 60
+    while e.progress.value < 2 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert e.whole is not None and "Live" in e.table.value
+    assert re.search(r"about .+ left \(estimate\)", e.progress_text.value)
+    assert e.unit.value == "ns" and "change (ns)" in e.table.value  # from the first block
+    e.threshold.value = 3.0
+    assert "3.00&nbsp;%</span>" in e.table.value and "threshold 3.00" in e.caption.value
+    e.unit.value = "cycles"
+    assert "change (cycles)" in e.table.value and "cycles · threshold" in e.caption.value
+    assert e.reference.options == ("0%", "100%") and e.reference.value == "0%"
+    e.reference.value = "100%"
+    assert "0% vs 100%" in e.table.value and "reference 100%" in e.caption.value
+    # The next blocks keep the controls' choices (one unit throughout).
+    seen = e.progress.value
+    while e.progress.value < seen + 2 and time.monotonic() < deadline + 60:
+        time.sleep(0.02)
+    assert "change (cycles)" in e.table.value and "0% vs 100%" in e.table.value
+    e.stop_button.click()
+    assert "stopping after this block" in e.progress_text.value
+    camp = e.wait(30)
+    assert camp is not None and "stopping" not in e.progress_text.value
+    assert "change (cycles)" in e.table.value and "3.00&nbsp;%</span>" in e.table.value
+    # A second run: its own levels and reference; what the view keeps is said.
+    e.levels.value = "0, 50"
+    e.start(samples=200, rounds=2)
+    assert "the view keeps threshold 3.00 %, unit cycles" in e.status.value
+    second = e.wait(120)
+    assert second is not None and e.reference.value == "0%"
+    assert e.reference.options == ("0%", "50%") and "50% vs 0%" in e.table.value
+    assert any("the view keeps threshold 3.00 %" in n for n in e.design_notes())

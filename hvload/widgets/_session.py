@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+import numpy as np
 import pandas as pd
 
 from ..errors import run_outcome
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
     from ..campaign import BlockResult, Campaign
     from ..store import OutputLock
 
-__all__ = ["STOPPING", "Listener", "Session", "duration", "new_path"]
+__all__ = ["STOPPING", "Listener", "Session", "duration", "new_path", "time_left"]
 
 #: Added to the progress text once a Stop is asked for.
 STOPPING = " · <b>stopping after this block</b>"
@@ -51,6 +52,31 @@ def duration(seconds: float) -> str:
     if seconds < 90:
         return f"{seconds:.0f} s"
     return f"{seconds // 60:.0f} min {seconds % 60:02.0f} s"
+
+
+def time_left(ends: Sequence[float], total: int) -> float:
+    """Seconds the rest of a run of ``total`` blocks will take, from the measured ones.
+
+    ``ends`` are the times of the finished blocks' ends, counted from the start of the
+    first block. Each block's time (from the end of the one before) is taken as a line
+    in its position, fitted to the blocks so far, and summed over the blocks to come: the
+    live view after each block grows with the data it analyses, so a mean over the
+    first blocks (what a planned estimate or elapsed/done gives) starts low and grows.
+    The slope is never negative (a first block slowed by a cold cache must not promise
+    quicker blocks ahead); with fewer than three blocks it is their mean.
+    """
+    done = len(ends)
+    if done == 0 or done >= total:
+        return 0.0
+    times = np.diff(np.concatenate(([0.0], np.asarray(ends, dtype=float))))
+    rest = np.arange(done + 1, total + 1, dtype=float)
+    if done < 3:
+        return float(times.mean() * rest.size)
+    x = np.arange(1, done + 1, dtype=float)
+    slope, intercept = np.polyfit(x, times, 1)
+    if slope < 0:
+        slope, intercept = 0.0, float(times.mean())
+    return float(np.maximum(intercept + slope * rest, 0.0).sum())
 
 
 class Listener(Protocol):
@@ -245,12 +271,14 @@ class Session:
             started = time.monotonic()
 
             finished = 0
+            ends: list[float] = []
 
             def on_block(block: BlockResult) -> None:
                 nonlocal finished
                 parts.add(block)
                 finished += 1
-                self._advance(finished, total, time.monotonic() - started)
+                ends.append(time.monotonic() - started)
+                self._advance(finished, total, ends)
                 # The live view is made before the next block starts, in a thread of its
                 # own, so that a Stop pressed meanwhile ends the run without waiting for it.
                 if listener.wants_live() and not self._stop.is_set():
@@ -318,11 +346,18 @@ class Session:
             finally:
                 self.done.set()
 
-    def _advance(self, done: int, total: int, elapsed: float) -> None:
-        left = elapsed / done * (total - done)
-        text = f"{done} of {total} blocks · {duration(elapsed)}"
+    def _advance(self, done: int, total: int, ends: Sequence[float]) -> None:
+        text = f"{done} of {total} blocks · {duration(ends[-1])}"
         if done < total:
-            text += f" · about {duration(left)} left"
+            how = (
+                f"estimated from the times of the {done} block{'s' if done != 1 else ''} "
+                "measured so far (with the live view between blocks), their trend included; "
+                "it is refined after every block"
+            )
+            text += (
+                f' · <span class="hvload-eta" title="{how}">about '
+                f"{duration(time_left(ends, total))} left (estimate)</span>"
+            )
         if self._stop.is_set():
             text += STOPPING
         self.listener.on_progress(value=done, text=text)

@@ -24,7 +24,7 @@ from ..campaign.spec import CampaignSpec
 from ..errors import MeasurementError
 from ..notebook import campaign_files, find_data_dir
 from ..workload.schedule import parse_levels
-from ._common import CampaignView
+from ._common import CampaignView, kept_note
 from ._confine import confine, inside
 from ._html import STYLE, error_html
 from ._session import STOPPING, Session, new_path
@@ -162,6 +162,7 @@ class Explorer(CampaignView):
         self.run_button.on_click(self._on_run)
         self.stop_button.on_click(self._on_stop)
         self._refocus_run = False
+        self._kept = ""  # the view settings a new run keeps from before, said
 
         if self.root is not None:  # never looked for elsewhere: the root or inside it
             self.data_dir: Path | None = confine(self.root, data_dir or self.root, "data_dir")
@@ -206,10 +207,7 @@ class Explorer(CampaignView):
             [w.HBox([self.directory, self.scan_button]), w.HBox([self.files, self.open_button])]
         )
         # The view's controls appear with the first data to act on.
-        self._view_box = w.HBox(
-            [w.VBox([self.figure, self.threshold]), self.shown],
-            layout=w.Layout(display="none"),
-        )
+        self._view_box = w.HBox([self.view_controls(), self.shown], layout=w.Layout(display="none"))
         self.widget = w.VBox(
             [
                 w.HTML(STYLE + "<h4>Measure a campaign here</h4>"),
@@ -218,6 +216,7 @@ class Explorer(CampaignView):
                 open_box,
                 self.status,
                 self._view_box,
+                self.info,
                 self.caption,
                 self.output,
                 self.table,
@@ -394,14 +393,19 @@ class Explorer(CampaignView):
         self.progress.max = 1
         self.progress.bar_style = ""
         self.progress_text.value = ""
-        # A new campaign is shown with all its levels, not the previous one's filter.
+        # A new campaign is shown with all its levels and its own reference, not the
+        # previous one's filter; the other view settings are kept, and said (design_notes).
         with self._view_lock:
             self._quiet = True
             try:
                 self.shown.options = []
+                self.reference.options = []
             finally:
                 self._quiet = False
-        self.status.value = "preparing: measuring the platform and the load trap's saturation"
+        self._kept = kept_note(self.view_defaults(), self._defaults)
+        self.status.value = "preparing: measuring the platform and the load trap's saturation" + (
+            f"<br><small>note: {html.escape(self._kept)}</small>" if self._kept else ""
+        )
         self._session = Session({"spec": spec}, target, lock, self)
         return self._session.start()
 
@@ -487,7 +491,7 @@ class Explorer(CampaignView):
     def design_notes(self) -> list[str]:
         """The design's warning (see :meth:`_check_design`), if it has one."""
         warning = self._check_design()
-        return [warning] if warning else []
+        return [n for n in (warning, self._kept) if n]
 
     def wants_live(self) -> bool:
         """Whether the "live figure and table" box is ticked."""
