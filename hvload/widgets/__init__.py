@@ -15,7 +15,8 @@ neither a running kernel nor an interactive matplotlib backend.
 
 Modules: ``explorer`` (:class:`Explorer`, :func:`trap_choices`), ``browser``
 (:class:`Browser`), ``_session`` (the background run, without ipywidgets), ``_common``
-(the figure, level and threshold views both share), ``_html`` (:func:`comparisons_html`).
+(the figure, level, threshold, reference, unit and metric views both share), ``_html``
+(:func:`comparisons_html`, its tooltips), ``_info`` (the campaign info panel).
 """
 
 from ..workload.schedule import parse_levels

@@ -42,10 +42,12 @@ class Explorer(CampaignView):
     """Choose traps, load levels and sizes, run a campaign, and watch its figure and table.
 
     The campaign is measured in a background thread, so the notebook's kernel stays free:
-    the progress bar counts blocks and estimates the time left, and after every finished
-    block the figure and the comparison table show the blocks finished so far (their
-    verdicts provisional). The figure, level and threshold controls keep working on those
-    data; the controls of the design are disabled until the run ends. **Stop** ends the
+    the progress bar counts blocks and estimates the time left (from the latest blocks'
+    times), and after every finished block the figure and the comparison table show the
+    blocks finished so far (their verdicts provisional). The figure, level, threshold,
+    reference, unit and metric controls keep working on those data and answer at once;
+    the controls of the design are disabled until the run ends. A new run shows its own
+    levels and reference and says which other view settings it keeps. **Stop** ends the
     run at the next block boundary: the block being measured finishes, and every finished
     block is written to the campaign file, as at the end of a full run.
 
