@@ -2,7 +2,8 @@
 run, a threshold and a unit changed by the user show in the table and in the figure's
 caption (written after its image) alike, and still after the next block's redraw; the
 time left is called an estimate; no "stopping after this block" is left after Stop; the
-table's headers and verdict words explain themselves on hover.
+table's headers and verdict words explain themselves on hover; the Browse tab has the same
+controls and the campaign info panel.
 
 One short run on ``hvload dashboard`` (127.0.0.1, random port and token) over a copy of
 one shipped campaign; it measures, so run it by hand under the shared lock:
@@ -247,5 +248,13 @@ def test_live_view_controls_table_and_figure_agree(tmp_path: Path) -> None:
         header.filter(has_text="warnings").click()
         _wait(lambda: explorer.locator(".hvload-info-warnings").first.is_visible(), 10)
         _shot(page, "03-stopped", explorer)
+        # The Browse tab (built with the page): the same controls and panel.
+        page.get_by_role("tab", name="Browse").click()
+        browse = page.locator(".hvload-browser").first
+        browse.locator(".hvload-output img").first.wait_for(timeout=30_000)
+        assert browse.locator(".hvload-reference select").first.input_value() == "0%"
+        assert browse.locator(".hvload-table th abbr").count() >= 9
+        browse.locator(".hvload-info .jupyter-widget-Collapse-header").first.click()
+        _shot(page, "04-browse", browse)
         assert not errors, errors
         browser.close()
