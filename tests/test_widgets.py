@@ -441,6 +441,26 @@ def test_browser_reference_unit_metric_and_rows_follow_their_controls(
     assert "reference 0%" in design and "block-to-block SD" in noise
 
 
+def test_a_control_changed_while_another_thread_fits_the_controls_is_answered(
+    browser: widgets.Browser,
+) -> None:
+    """A run's live update fits the reference control with the observers silenced: a
+    threshold the user sets meanwhile (on the kernel's thread) is still answered."""
+    browser.levels.value = tuple(browser.levels.options)
+    browser.threshold.value = 1.0
+    browser._quiet = True  # this thread (the "live update") is fitting the controls
+    try:
+        user = threading.Thread(target=lambda: setattr(browser.threshold, "value", 10.0))
+        user.start()
+        user.join(120)
+    finally:
+        browser._quiet = False
+    assert browser.analysis is not None
+    assert browser.analysis.settings["threshold"] == pytest.approx(0.10)
+    assert "10.00&nbsp;%</span>" in browser.table.value
+    browser.threshold.value = 1.0
+
+
 def test_info_panel_lists_the_hygiene_warnings() -> None:
     from hvload.campaign import Campaign
     from hvload.widgets._info import info_sections

@@ -102,11 +102,23 @@ class CampaignView:
     analysis: Analysis | None
     widget: w.Widget
 
+    @property
+    def _quiet(self) -> bool:
+        """Whether this thread is fitting the controls to the data: their observers then
+        stay silent. Per thread: a run's live update fits the reference control while
+        the user may change the threshold, and that change must not be swallowed."""
+        return bool(getattr(self._local, "quiet", False))
+
+    @_quiet.setter
+    def _quiet(self, value: bool) -> None:
+        self._local.quiet = value
+
     def _init_views(self, figure: str, threshold: float, levels_label: str) -> None:
         from ..stats import DEFAULT
 
         names = _figure_names()
         self._view_lock = threading.RLock()
+        self._local = threading.local()
         self._quiet = False
         self._partial = ""
         self.figure = w.Dropdown(
