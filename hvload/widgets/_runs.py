@@ -204,7 +204,7 @@ def runs_html(table: pd.DataFrame) -> str:
     body = []
     for r in table.itertuples(index=False):
         colour = _STATUS_COLOURS.get(str(r.status).split(" ")[0], "#ffffff")
-        status = html.escape(str(r.error or r.status))
+        status = html.escape(f"{r.status}: {r.error}" if r.error else str(r.status))
         name = html.escape(str(r.name))
         cells = [
             f"<b>{name}</b>" if r.named else name,
