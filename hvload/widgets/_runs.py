@@ -202,19 +202,20 @@ def runs_html(table: pd.DataFrame) -> str:
         return "<p>No campaign files in this folder yet: measure one in the Measure tab.</p>"
     head = ["name", "file", "probe", "levels", "rounds", "blocks", "status", "started"]
     body = []
-    for r in table.itertuples(index=False):
-        colour = _STATUS_COLOURS.get(str(r.status).split(" ")[0], "#ffffff")
-        status = html.escape(f"{r.status}: {r.error}" if r.error else str(r.status))
-        name = html.escape(str(r.name))
+    for raw in table.to_dict("records"):
+        r = {str(k): str(v) for k, v in raw.items()}
+        colour = _STATUS_COLOURS.get(r["status"].split(" ")[0], "#ffffff")
+        status = html.escape(f"{r['status']}: {r['error']}" if r["error"] else r["status"])
+        name = html.escape(r["name"])
         cells = [
-            f"<b>{name}</b>" if r.named else name,
-            f"<code>{html.escape(str(r.file))}</code>",
-            html.escape(str(r.probe)), html.escape(str(r.levels)),
-            html.escape(str(r.rounds)), html.escape(str(r.blocks)),
+            f"<b>{name}</b>" if raw["named"] else name,
+            f"<code>{html.escape(r['file'])}</code>",
+            html.escape(r["probe"]), html.escape(r["levels"]),
+            html.escape(r["rounds"]), html.escape(r["blocks"]),
         ]  # fmt: skip
         tds = "".join(f'<td style="white-space:nowrap">{c}</td>' for c in cells)
         tds += f'<td style="background:{colour}">{status}</td>'
-        tds += f'<td style="white-space:nowrap">{html.escape(str(r.date))}</td>'
+        tds += f'<td style="white-space:nowrap">{html.escape(r["date"])}</td>'
         body.append(f"<tr>{tds}</tr>")
     return (
         '<div class="hvload-table-box" style="overflow-x:auto; max-width:100%">'
