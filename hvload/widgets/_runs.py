@@ -27,6 +27,7 @@ from typing import Any
 import pandas as pd
 
 __all__ = [
+    "BOX_STYLE",
     "MAX_NAME",
     "NAMES_FILE",
     "RUN_COLUMNS",
@@ -43,6 +44,17 @@ __all__ = [
 NAMES_FILE = ".hvload-names.json"
 #: The longest name a campaign may be given (characters).
 MAX_NAME = 80
+#: CSS that keeps a widget's HTML within the page: a flex item is otherwise as wide as its
+#: widest unbreakable content (a table), which pushes the prose beside it past the window's
+#: edge, where the tab clips it; with this the prose wraps and the table scrolls in its box.
+BOX_STYLE = (
+    "<style>.hvload-compare, .hvload-runs, .hvload-compare .widget-html, .hvload-runs "
+    ".widget-html, .hvload-compare .widget-html-content, .hvload-runs .widget-html-content "
+    "{max-width: 100%; min-width: 0;} .hvload-compare .widget-html-content, .hvload-runs "
+    ".widget-html-content {line-height: 1.45;} .hvload-compare .widget-html-content p, "
+    ".hvload-runs .widget-html-content p {margin: 0.35em 0;} .hvload-compare .hvload-output "
+    "img {max-width: 100%; height: auto;}</style>"
+)
 #: Columns of :func:`run_table`, in order.
 RUN_COLUMNS = (
     "file", "name", "named", "probe", "levels", "rounds", "blocks", "status", "date",
@@ -200,22 +212,26 @@ def runs_html(table: pd.DataFrame) -> str:
     """The run list as an HTML table (every value escaped), scrolling in its own box."""
     if table.empty:
         return "<p>No campaign files in this folder yet: measure one in the Measure tab.</p>"
-    head = ["name", "file", "probe", "levels", "rounds", "blocks", "status", "started"]
+    head = ["name<br>file", "probe", "levels", "rounds", "blocks", "status", "started (UTC)"]
     body = []
     for raw in table.to_dict("records"):
         r = {str(k): str(v) for k, v in raw.items()}
         colour = _STATUS_COLOURS.get(r["status"].split(" ")[0], "#ffffff")
         status = html.escape(f"{r['status']}: {r['error']}" if r["error"] else r["status"])
         name = html.escape(r["name"])
+        date = html.escape(r["date"].removesuffix(" UTC")).replace(" ", "<br>", 1)
+        # Long names and level lists wrap (at hyphens and commas): the list fits an 800 px
+        # window; the counts stay on one line.
         cells = [
-            f"<b>{name}</b>" if raw["named"] else name,
-            f"<code>{html.escape(r['file'])}</code>",
+            (f"<b>{name}</b>" if raw["named"] else name)
+            + f'<br><code style="color:#555">{html.escape(r["file"])}</code>',
             html.escape(r["probe"]), html.escape(r["levels"]),
-            html.escape(r["rounds"]), html.escape(r["blocks"]),
+            f'<span style="white-space:nowrap">{html.escape(r["rounds"])}</span>',
+            f'<span style="white-space:nowrap">{html.escape(r["blocks"])}</span>',
         ]  # fmt: skip
-        tds = "".join(f'<td style="white-space:nowrap">{c}</td>' for c in cells)
+        tds = "".join(f"<td>{c}</td>" for c in cells)
         tds += f'<td style="background:{colour}">{status}</td>'
-        tds += f'<td style="white-space:nowrap">{html.escape(r["date"])}</td>'
+        tds += f"<td>{date}</td>"
         body.append(f"<tr>{tds}</tr>")
     return (
         '<div class="hvload-table-box" style="overflow-x:auto; max-width:100%">'
@@ -274,7 +290,7 @@ class RunList:
         self.chooser.observe(lambda change: self._fill_name(), names="value")
         self.table = pd.DataFrame(columns=list(RUN_COLUMNS))
         self.widget = w.VBox(
-            [w.HTML("<b>Campaign files</b>"), self.html,
+            [w.HTML(BOX_STYLE + "<b>Campaign files</b>"), self.html,
              w.HBox([self.chooser, self.name, self.save]), self.status]
         )  # fmt: skip
         self.widget.add_class("hvload-runs")

@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from ._common import png_output, text_output
-from ._runs import folder_files
+from ._runs import BOX_STYLE, folder_files
 
 if TYPE_CHECKING:
     from ..datasets import CampaignComparison
@@ -47,18 +47,14 @@ _VERDICT_COLOURS = {
     "inconclusive": "#ffe0b2", "no evidence": "#eeeeee", "not enough data": "#e0e0e0",
 }  # fmt: skip
 
-_STYLE = (
-    "<style>.hvload-compare .widget-html-content {line-height: 1.45;} "
-    ".hvload-compare .widget-html-content p {margin: 0.35em 0;} "
-    ".hvload-compare .hvload-output img {max-width: 100%; height: auto;}</style>"
-)
-
 
 def _value(v: float, low: float, high: float) -> str:
     if not np.isfinite(v):
         return "-"
-    ci = f" [{low:,.0f}, {high:,.0f}]" if np.isfinite(low) and np.isfinite(high) else ""
-    return f"{v:,.0f}{ci}"
+    if not (np.isfinite(low) and np.isfinite(high)):
+        return f"{v:,.0f}"
+    # The interval under the value: the table then fits an 800 px window unscrolled.
+    return f'{v:,.0f}<br><span style="color:#555">[{low:,.0f}, {high:,.0f}]</span>'
 
 
 def changes_html(result: CampaignComparison, baseline: str, candidate: str) -> str:
@@ -94,7 +90,7 @@ def changes_html(result: CampaignComparison, baseline: str, candidate: str) -> s
         rel, low, high = (float(r[k]) for k in ("relative_change", "relative_change_low",
                                                  "relative_change_high"))  # fmt: skip
         cells.append(f"{100 * rel:+.2f}" if np.isfinite(rel) else "-")
-        cells.append(f"{100 * low:+.2f} .. {100 * high:+.2f}"
+        cells.append(f"{100 * low:+.2f} ..<br>{100 * high:+.2f}"
                      if np.isfinite(low) and np.isfinite(high) else "-")  # fmt: skip
         p = float(r["pvalue_adjusted"])
         cells.append(f"{p:.3g}" if np.isfinite(p) else "-")
@@ -228,7 +224,7 @@ class Compare:
         self.table = w.HTML(value="")
         for control, css in (
             (self.baseline, "baseline"), (self.candidate, "candidate"),
-            (self.threshold, "threshold"), (self.figure, "figure"), (self.button, "compare"),
+            (self.threshold, "threshold"), (self.figure, "figure"), (self.button, "compare-button"),
             (self.rescan, "rescan"), (self.status, "status"), (self.output, "output"),
             (self.table, "table"),
         ):  # fmt: skip
@@ -239,7 +235,7 @@ class Compare:
         self.threshold.observe(lambda change: self._rethreshold(), names="value")
         self.widget = w.VBox(
             [
-                w.HTML(_STYLE),
+                w.HTML(BOX_STYLE),
                 w.HBox([self.baseline, self.rescan]),
                 w.HBox([self.candidate, self.button]),
                 w.HBox([self.figure, self.threshold]),
