@@ -216,3 +216,23 @@ def test_status_says_stopped_and_incomplete() -> None:
         "stopped (stop requested: 7 of 60 blocks measured)"
     )
     assert _runs._status({}, 7, 60) == "incomplete (7 of 60 blocks)"
+
+
+def test_confined_to_the_data_folder(tmp_path: Path) -> None:
+    """Confined to a folder (the dashboard's ``--data``), the run list and the comparison
+    offer only files inside it: a link leading out is neither listed nor compared."""
+    data, outside = tmp_path / "data", tmp_path / "outside"
+    data.mkdir()
+    outside.mkdir()
+    shutil.copy(DATA / AMD, data / "inside.parquet")
+    shutil.copy(DATA / INTEL, outside / "secret.parquet")
+    (data / "link.parquet").symlink_to(outside / "secret.parquet")
+    runs = widgets.RunList(data, root=data)
+    assert list(runs.table["file"]) == ["inside.parquet"]
+    assert "secret" not in runs.html.value
+    c = widgets.Compare(data, root=data)
+    assert [name for name, _ in c.baseline.options] == ["inside.parquet"]
+    c.compare("inside.parquet", "link.parquet")
+    _one_line(c, "OutsideError", "outside the data folder")
+    c.compare("inside.parquet", str(outside / "secret.parquet"))
+    _one_line(c, "OutsideError", "outside the data folder")

@@ -132,7 +132,7 @@ def app(
         f"<b>{html.escape(str(info.hypervisor))}</b>; campaigns in "
         f"<code>{html.escape(str(data))}</code>.</p>"
     )
-    # The run list above the browser; both rescanned by its button.
+    # The run list between the chooser and the browser; both rescanned by its button.
     runs = RunList(data, root=top) if data is not None else None
     if runs is not None:
         rescan.on_click(lambda _: runs.refresh())
@@ -141,7 +141,7 @@ def app(
     tabs = w.Tab(
         children=[
             explorer.widget,
-            w.VBox([*browse, w.HBox([chooser, rescan]), holder]),
+            w.VBox([w.HBox([chooser, rescan]), *browse, holder]),
             compare.widget,
         ],
         titles=["Measure", "Browse", "Compare"],
