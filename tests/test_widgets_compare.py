@@ -236,3 +236,33 @@ def test_confined_to_the_data_folder(tmp_path: Path) -> None:
     _one_line(c, "OutsideError", "outside the data folder")
     c.compare("inside.parquet", str(outside / "secret.parquet"))
     _one_line(c, "OutsideError", "outside the data folder")
+
+
+def test_a_folder_grouped_by_a_column(tmp_path: Path, cli: CLI) -> None:
+    """`compare` set to a column: every campaign of the folder, grouped as
+    `hvload compare FOLDER --by COLUMN` groups them, the baseline's group the reference."""
+    for name in (AMD, "amd-epyc-2vcpu-aa-noload.parquet", INTEL):
+        shutil.copy(DATA / name, tmp_path / name)
+    status, out, err = cli("compare", str(tmp_path), "--by", "cpu_brand", "--json")
+    assert status == 0, err
+    doc = json.loads(out)
+    c = widgets.Compare(tmp_path, root=tmp_path)
+    c.by.value = "cpu_brand"
+    assert c.candidate.disabled
+    c.baseline.value = str(tmp_path / AMD)
+    result = c.compare()
+    assert result is not None, c.error
+    assert result.reference == doc["reference"] == "AMD EPYC"
+    groups = result.groups.set_index("group")["n_campaigns"].to_dict()
+    assert groups == {"AMD EPYC": 2, "Intel(R) Xeon(R) Processor": 1}
+    mine = c.changes.to_dict("records")
+    assert len(mine) == len(doc["comparisons"]) > 0
+    for row, want in zip(mine, doc["comparisons"], strict=True):
+        assert (row["level"], row["on"], row["verdict"]) == (
+            want["level"], want["on"], want["verdict"],
+        )  # fmt: skip
+        assert row["pvalue_adjusted"] == pytest.approx(want["pvalue_adjusted"], rel=1e-12)
+    assert "grouped by <b>cpu_brand</b>" in c.status.value
+    assert "against the baseline's group <b>AMD EPYC</b>" in c.status.value
+    c.figure.value = "ecdf"  # drawn for two files only: said in one line
+    assert "drawn for two files" in c.output.outputs[0]["text"]

@@ -37,8 +37,16 @@ from ._runs import BOX_STYLE, folder_files
 if TYPE_CHECKING:
     from ..datasets import CampaignComparison
 
-__all__ = ["FIGURES", "Compare", "changes_html"]
+__all__ = ["FIGURES", "GROUPINGS", "Compare", "changes_html"]
 
+#: What the Compare view compares: '' two files, else a column of
+#: :attr:`hvload.datasets.Dataset.campaigns` that groups every campaign of the folder.
+GROUPINGS = {
+    "": "two files: baseline and candidate", "cpu_brand": "the folder, grouped by CPU",
+    "host": "the folder, grouped by host", "hypervisor": "the folder, grouped by hypervisor",
+    "kernel": "the folder, grouped by kernel", "probe": "the folder, grouped by probe",
+    "date": "the folder, grouped by date",
+}  # fmt: skip
 #: The figures the Compare view offers: value -> label.
 FIGURES = {"levels": "median and p99 per level", "ecdf": "ECDF, compared levels overlaid"}
 
@@ -70,7 +78,9 @@ def changes_html(result: CampaignComparison, baseline: str, candidate: str) -> s
     cfg = result.config
     ci = cfg.ci_label
     unit = html.escape(result.unit)
-    head = ["level", "statistic", f"baseline ({unit}) {ci}", f"candidate ({unit}) {ci}",
+    several = comp["group"].nunique() > 1
+    head = ["level" + (" (group)" if several else ""), "statistic",
+            f"baseline ({unit}) {ci}", f"candidate ({unit}) {ci}",
             "change (%)", f"{ci} (%)", "p (adj.)", "verdict"]  # fmt: skip
     rows = []
     records: list[dict[str, Any]] = [{str(k): v for k, v in r.items()}
@@ -81,7 +91,8 @@ def changes_html(result: CampaignComparison, baseline: str, candidate: str) -> s
     }
     for r in records:
         on = str(r["on"])
-        cells = [html.escape(str(r["level"])),
+        group_note = f'<br><span style="color:#555">{html.escape(str(r["group"]))}</span>'
+        cells = [html.escape(str(r["level"])) + (group_note if several else ""),
                  "typical-block p99" if on == "p99" else html.escape(on)]  # fmt: skip
         for group in (result.reference, r["group"]):
             h = values.get((str(r["level"]), str(group)))
@@ -195,7 +206,10 @@ class Compare:
         self.config = DEFAULT.replace(threshold=float(threshold))
         self.result: CampaignComparison | None = None
         self.error = ""
-        self._pair: tuple[Path, Path] | None = None
+        self._pair: tuple[Path, Path] | None = None  # two files (the ECDF overlays them)
+        # What is compared: the files, the grouping column (None: one group per file), the
+        # baseline file (its group is the reference).
+        self._job: tuple[tuple[Path, ...], str | None, Path] | None = None
         self._dataset: Any = None  # (pair, dataset, block table): a threshold reuses them
         self._campaigns: dict[Path, Any] = {}
         tip = "the campaign compared against (the reference)"
@@ -215,6 +229,13 @@ class Compare:
             value=figure if figure in FIGURES else "levels", description="figure",
             layout=w.Layout(width="360px"),
         )  # fmt: skip
+        self.by = w.Dropdown(
+            options=[(label, key) for key, label in GROUPINGS.items()], value="",
+            description="compare", layout=w.Layout(width="460px"),
+            tooltip="two files, or every campaign of the folder grouped by a column "
+            "(the baseline's group is the reference)",
+        )  # fmt: skip
+        self.by.observe(lambda change: self._mode(), names="value")
         self.button = w.Button(description="Compare", icon="balance-scale", button_style="primary",
                                tooltip="compare the candidate with the baseline")  # fmt: skip
         self.rescan = w.Button(description="Rescan", icon="refresh",
@@ -225,8 +246,8 @@ class Compare:
         for control, css in (
             (self.baseline, "baseline"), (self.candidate, "candidate"),
             (self.threshold, "threshold"), (self.figure, "figure"), (self.button, "compare-button"),
-            (self.rescan, "rescan"), (self.status, "status"), (self.output, "output"),
-            (self.table, "table"),
+            (self.rescan, "rescan"), (self.status, "status"), (self.by, "by"),
+            (self.output, "output"), (self.table, "table"),
         ):  # fmt: skip
             control.add_class(f"hvload-{css}")
         self.button.on_click(lambda _: self.compare())
@@ -236,6 +257,7 @@ class Compare:
         self.widget = w.VBox(
             [
                 w.HTML(BOX_STYLE),
+                self.by,
                 w.HBox([self.baseline, self.rescan]),
                 w.HBox([self.candidate, self.button]),
                 w.HBox([self.figure, self.threshold]),
@@ -248,6 +270,10 @@ class Compare:
         self.scan()
         if baseline is not None and candidate is not None:
             self.compare(baseline, candidate)
+
+    def _mode(self) -> None:
+        """A grouped comparison has no candidate file: its box is disabled."""
+        self.candidate.disabled = bool(self.by.value)
 
     # ------------------------------------------------------------------ files
 
@@ -288,25 +314,37 @@ class Compare:
         self,
         baseline: str | os.PathLike[str] | None = None,
         candidate: str | os.PathLike[str] | None = None,
+        *,
+        by: str | None = None,
     ) -> CampaignComparison | None:
         """Compare ``candidate`` with ``baseline`` (default: the two boxes' files).
+
+        With ``by`` (default: the ``compare`` box; '' or None for two files), every
+        campaign of the folder is compared, grouped by that column of
+        :attr:`hvload.datasets.Dataset.campaigns` (``hvload compare FOLDER --by COLUMN``),
+        with the baseline's group as the reference; ``candidate`` is not used.
 
         Returns the comparison, or None when it was refused; then :attr:`error` holds
         the one line the page shows.
         """
+        by = by if by is not None else (self.by.value or None)
         self.button.disabled = True
         self.status.value = "<p><i>Comparing (every file verified first)...</i></p>"
         try:
             a = self._path(baseline if baseline is not None else self.baseline.value or "",
                            "baseline")  # fmt: skip
-            b = self._path(candidate if candidate is not None else self.candidate.value or "",
-                           "candidate")  # fmt: skip
-            if a.resolve() == b.resolve():
-                raise ValueError(
-                    f"baseline and candidate are the same file ({a.name}); choose two "
-                    "campaigns to compare"
-                )
-            self._pair = (a, b)
+            if by:
+                files = tuple(folder_files(self.data, self.root))
+                self._pair, self._job = None, (files, by, a)
+            else:
+                b = self._path(candidate if candidate is not None else self.candidate.value
+                               or "", "candidate")  # fmt: skip
+                if a.resolve() == b.resolve():
+                    raise ValueError(
+                        f"baseline and candidate are the same file ({a.name}); choose two "
+                        "campaigns to compare"
+                    )
+                self._pair, self._job = (a, b), ((a, b), None, a)
             self._run()
         except Exception as exc:  # a file that cannot be compared is one line, not a traceback
             self._fail(exc)
@@ -315,32 +353,52 @@ class Compare:
         return self.result
 
     def _run(self) -> None:
-        """The comparison of :attr:`_pair` at the threshold box's value."""
+        """The comparison of :attr:`_job` at the threshold box's value."""
         from ..datasets import dataset
         from ..datasets.compare import compare
 
-        assert self._pair is not None
-        a, b = self._pair
+        assert self._job is not None
+        files, by, base = self._job
         self.config = self.config.replace(threshold=float(self.threshold.value) / 100)
         cached = self._dataset
-        if cached is None or cached[0] != self._pair:
-            # What `hvload compare A B` does: every file verified, one group per file.
-            ds = dataset([a, b], verify=True)
+        if cached is None or cached[0] != (files, by):
+            # What `hvload compare A B` (or `FOLDER --by COLUMN`) does: every file verified.
+            ds = dataset(list(files), verify=True)
             blocks = ds.block_table(self.config, probe_only=True)
-            cached = self._dataset = (self._pair, ds, blocks)
+            cached = self._dataset = ((files, by), ds, blocks)
+        ds = cached[1]
+        reference = None
+        if by:
+            camps = ds.campaigns
+            if by not in camps.columns:
+                raise ValueError(f"by={by!r} is not a campaign column; choose from "
+                                 f"{list(camps.columns)}")  # fmt: skip
+            mine = camps[[Path(f).resolve() == base.resolve() for f in camps["file"]]]
+            if mine.empty:
+                raise ValueError(f"the baseline {base.name} is not among the folder's files")
+            value = mine[by].iloc[0]
+            reference = "(none)" if value is None or value != value else str(value)
         # The threshold changes only the verdicts: the block statistics are reused.
-        result = compare(cached[1], config=self.config, blocks=cached[2])
+        result = compare(ds, by=by, reference=reference, config=self.config, blocks=cached[2])
         self.result, self.error = result, ""
-        names = list(result.groups["group"])
-        self.status.value = (
-            f"<p>Compared <b>{html.escape(names[-1])}</b> (candidate) with <b>"
-            f"{html.escape(names[0])}</b> (baseline): {len(result.comparisons)} tests.</p>"
-        )
-        self.table.value = changes_html(result, names[0], names[-1])
+        others = [str(g) for g in result.groups["group"] if g != result.reference]
+        ref = html.escape(str(result.reference))
+        if by:
+            self.status.value = (
+                f"<p>Compared {len(ds.campaigns)} campaigns grouped by <b>{html.escape(by)}"
+                f"</b>: {', '.join(f'<b>{html.escape(g)}</b>' for g in others)} against the "
+                f"baseline's group <b>{ref}</b>; {len(result.comparisons)} tests.</p>"
+            )
+        else:
+            self.status.value = (
+                f"<p>Compared <b>{html.escape(others[0])}</b> (candidate) with <b>{ref}</b> "
+                f"(baseline): {len(result.comparisons)} tests.</p>"
+            )
+        self.table.value = changes_html(result, str(result.reference), ", ".join(others))
         self.draw()
 
     def _rethreshold(self) -> None:
-        if self._pair is None or self.result is None:
+        if self._job is None or self.result is None:
             return
         try:
             self._run()
@@ -376,9 +434,16 @@ class Compare:
     def draw(self) -> None:
         """Render the chosen figure of the comparison shown (nothing before one)."""
         result = self.result
-        if result is None or self._pair is None:
+        if result is None:
             return
         name = self.figure.value
+        if name == "ecdf" and self._pair is None:
+            self.output.outputs = (
+                text_output("The ECDF overlay is drawn for two files (one campaign each); "
+                            "choose 'two files' to see it."),
+            )  # fmt: skip
+            self.output.layout.display = None
+            return
         try:
             import matplotlib.pyplot as plt
 
@@ -386,7 +451,9 @@ class Compare:
                 from ..plots.compare import compare_ecdf
 
                 groups = list(result.groups["group"])
-                campaigns = {g: self._loaded(p) for g, p in zip(groups, self._pair, strict=True)}
+                pair = self._pair
+                assert pair is not None  # the ECDF of a grouped comparison returned above
+                campaigns = {g: self._loaded(p) for g, p in zip(groups, pair, strict=True)}
                 fig = compare_ecdf(result, campaigns, figsize=(8.0, 5.0))
             else:
                 fig = result.figure(figsize=(8.0, 6.2))
