@@ -242,8 +242,8 @@ class CampaignSpec:
         self._check_cpus()
         self._check_levels()
         self._check_kernel()
+        self._check_until()  # before the sizes: max_rounds is their rounds
         self._check_sizes()
-        self._check_until()
 
     # -- construction from strings --------------------------------------------------------
 
