@@ -6,6 +6,8 @@ in ``test_sequential_validation.py``; one real run is in ``test_sequential_run.p
 
 from __future__ import annotations
 
+import threading
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -204,3 +206,42 @@ def test_binomial_check_used_for_the_aa_claim_can_fail() -> None:
     # The A/A check in test_sequential_validation.py rejects a rate clearly above 5 %.
     assert sps.binomtest(32, 400, 0.05, alternative="greater").pvalue < 0.05
     assert sps.binomtest(13, 400, 0.05, alternative="greater").pvalue > 0.05
+
+
+def test_explorer_until_decided_goes_to_the_spec(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    pytest.importorskip("ipywidgets")
+    from hvload import widgets
+    from hvload.notebook import can_measure
+    from hvload.widgets import explorer
+
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    monkeypatch.delenv("HVLOAD_NO_MEASURE", raising=False)
+    if not can_measure()[0]:
+        pytest.skip("this machine cannot issue any trap")
+    e = widgets.Explorer(open_first=False, runs_dir=tmp_path)
+    e.levels.value = "0, 50, 100"
+    e.until.value = True
+    e.rounds.value = 9  # the most rounds: too few for 4 looks of 3 levels
+    e.run_button.click()
+    # The checkbox makes the rounds the spec's max_rounds, refused in the spec's words;
+    # nothing was started.
+    assert "max_rounds=9 (--max-rounds 9) is not allowed" in e.status.value
+    assert e._session is None
+
+    started: list[dict[str, Any]] = []
+
+    class Recorded:  # the run's session, not started: what the Explorer asks it to run
+        def __init__(self, request: dict[str, Any], *args: Any) -> None:
+            started.append(request)
+
+        def start(self) -> threading.Thread:
+            return threading.Thread()
+
+    monkeypatch.setattr(explorer, "Session", Recorded)
+    e.rounds.value = 16
+    e.start()
+    request = started[0]
+    assert request["spec"].until == "decided" and request["spec"].sizes["rounds"] == 16
+    assert request["sequential"].looks == plan_looks(3, 16, looks=4)

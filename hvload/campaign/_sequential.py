@@ -18,7 +18,7 @@ import pandas as pd
 
 from .. import stats
 from ..model import BlockResult, Campaign
-from ..stats.sequential import METHOD, Look, Looks, look
+from ..stats.sequential import DEFAULT_LOOKS, METHOD, Look, Looks, look, plan_looks
 from ._policy import usable
 
 __all__ = ["SAMPLE_KEEP", "Sequential"]
@@ -56,6 +56,20 @@ class Sequential:
         self._blocks: list[dict[str, Any]] = []
         self._meta: dict[str, Any] = {}
         self._stopped_by = "stopped before a deciding look (interrupted or stop requested)"
+
+    @classmethod
+    def for_spec(cls, spec: Any, config: stats.AnalysisConfig) -> Sequential | None:
+        """The sequential side of a run of ``spec`` (a :class:`~hvload.campaign.CampaignSpec`)
+        analysed with ``config``; None for a campaign of fixed rounds. The looks are planned
+        at the configuration's alpha and correction (a ValueError says when ``max_rounds``
+        leaves no room for them)."""
+        if spec.until is None:
+            return None
+        looks = plan_looks(
+            spec.n_levels, int(spec.sizes["rounds"]), looks=spec.looks or DEFAULT_LOOKS,
+            alpha=config.alpha, correction=config.correction,
+        )  # fmt: skip
+        return cls(looks, config, spec.n_levels, spec.until)
 
     def start(self, meta: dict[str, Any]) -> None:
         """The run's metadata, with the plan recorded (the looks are added as taken)."""

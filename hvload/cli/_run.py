@@ -57,17 +57,12 @@ def run_request(args: argparse.Namespace) -> dict[str, Any]:
     config = analysis_config(args)
     if spec.remote is not None:
         check_extra("distributed", "--scheduler (load from neighbour machines)")
-    looks = None
-    if spec.until is not None:
-        from ..stats.sequential import DEFAULT_LOOKS, plan_looks
+    from ..campaign import Sequential
 
-        # The looks at the analysis's own alpha and correction, before anything is measured.
-        looks = plan_looks(
-            spec.n_levels, int(spec.sizes["rounds"]), alpha=config.alpha,
-            correction=config.correction, looks=spec.looks or DEFAULT_LOOKS,
-        )  # fmt: skip
+    # The looks at the analysis's own alpha and correction, before anything is measured.
+    sequential = Sequential.for_spec(spec, config)
     return {"path": args.output or _default_output(), "config": config, "spec": spec,
-            "looks": looks}  # fmt: skip
+            "sequential": sequential}  # fmt: skip
 
 
 def _kept(exc: BaseException, path: str, total: int) -> str:
@@ -157,9 +152,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                 sys.stderr.write(f"hvload run: warning: {finding['name']}: {finding['value']}\n")
         for note in plan.notes:
             sys.stderr.write(f"hvload run: note: {note}\n")
-        looks = request["looks"]
-        sequential = None
-        if looks is None:
+        sequential = request["sequential"]
+        if sequential is None:
             check = stats.check_design(
                 len(d.levels), d.rounds, alpha=config.alpha, correction=config.correction
             )
@@ -167,9 +161,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                 sys.stderr.write(f"hvload run: warning: {check.message}\n")
             rounds = f"{d.rounds} rounds"
         else:
-            from ..campaign import Sequential
-
-            sequential = Sequential(looks, config, len(d.levels), spec.until)
+            looks = sequential.looks
             rounds = (
                 f"up to {d.rounds} rounds (sequential: looks at rounds "
                 f"{', '.join(str(r) for r in looks.rounds)}, each at alpha "
