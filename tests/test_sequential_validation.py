@@ -98,13 +98,14 @@ def test_aa_false_alarms_at_most_5_percent_over_the_looks() -> None:
     assert sps.binomtest(alarms, n, 0.05, alternative="greater").pvalue > 0.05
 
 
-def _fixed_power(seeds: list[int], rounds: int, config: AnalysisConfig) -> float:
+def _fixed_power(seeds: list[int], rounds: int, config: AnalysisConfig, drawn: int = 24) -> float:
     """Share of fixed designs of ``rounds`` rounds (alpha not split) that call every
-    block-median comparison ``slower``; the same campaigns as the sequential ones."""
+    block-median comparison ``slower``; the same draws (of ``drawn`` rounds) as the
+    sequential campaigns'."""
     hits = 0
     for seed in seeds:
         # The same draw as the sequential campaign's: its first ``rounds`` rounds.
-        cycles = _draw(seed, 24, 200, STEPPED)[0]
+        cycles = _draw(seed, drawn, 200, STEPPED)[0]
         n_samples = cycles.shape[2]
         frame = pd.DataFrame({
             "round": np.repeat(np.arange(rounds), len(LEVELS) * n_samples),

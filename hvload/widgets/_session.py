@@ -267,8 +267,8 @@ class Session:
 
             listener.on_follow(self)
             try:
-                camp = plan.run(path, progress=on_block, lock=self._lock, stop=self._stop,
-                                sequential=sequential)  # fmt: skip
+                more = {} if sequential is None else {"sequential": sequential}
+                camp = plan.run(path, progress=on_block, lock=self._lock, stop=self._stop, **more)
             finally:
                 listener.on_follow(None)  # from now on, only the campaign read back
             done = 0 if camp is None else len(camp.blocks)
