@@ -159,7 +159,13 @@ def test_report_states_the_looks_and_a_campaign_without_them_reads_as_before() -
     assert d["sequential"]["verdicts_are_sequential"] is True
     assert d["sequential"]["analysed_at_alpha"] == pytest.approx(0.025)
     assert d["settings"]["alpha"] == pytest.approx(0.025)
-    assert sequential_text(record) in text
+    assert sequential_text(record, 0.025) in text and "this report" not in text
+    # Read at another alpha, the report says so: the looks were taken at the run's.
+    other = CampaignReport.build(
+        Campaign(frame, pd.DataFrame(), {"sequential": record}), FAST.replace(alpha=0.1)
+    )
+    assert other.to_dict()["settings"]["alpha"] == pytest.approx(0.05)
+    assert "this report: alpha 0.1/2 = 0.05 (the run looked at 0.025)" in other.to_text()
 
 
 @pytest.mark.parametrize(

@@ -151,7 +151,8 @@ class CampaignReport:
     def to_text(self, *, brief: bool = False) -> str:
         """The report as ``hvload report`` (or, ``brief``, ``hvload run``) prints it."""
         record = self.sequential
-        head = "" if record is None else sequential_text(record) + "\n"
+        at = self.analysis.config.alpha if self.analysis.config is not None else None
+        head = "" if record is None else sequential_text(record, at) + "\n"
         return (
             head + stats.to_text(self.analysis, brief=brief) + "\n" + left_out(self.used)
             + self.applied_load + self.coverage

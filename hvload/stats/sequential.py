@@ -229,8 +229,9 @@ def look(
     )
 
 
-def sequential_text(record: dict[str, Any]) -> str:
-    """What a report says about a sequential campaign (``metadata["sequential"]``)."""
+def sequential_text(record: dict[str, Any], analysed_at: float | None = None) -> str:
+    """What a report says about a sequential campaign (``metadata["sequential"]``);
+    ``analysed_at``: the alpha the report analyses at, said where it is not the run's."""
     taken: Sequence[dict[str, Any]] = record.get("looks") or ()
     planned = record.get("planned") or []
     per = record.get("alpha_per_look", math.nan)
@@ -242,6 +243,9 @@ def sequential_text(record: dict[str, Any]) -> str:
         f"  planned looks at rounds {', '.join(str(r) for r in planned)}; "
         f"{len(taken)} taken; stopped: {record.get('stopped_by', 'unknown')}",
     ]
+    if analysed_at is not None and not math.isclose(analysed_at, per):
+        lines.append(f"  this report: alpha {analysed_at * len(planned):g}/{len(planned)} = "
+                     f"{analysed_at:.4g} (the run looked at {per:.4g})")  # fmt: skip
     for t in taken:
         counts: dict[str, int] = {}
         for v in (t.get("verdicts") or {}).values():
