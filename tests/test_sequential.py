@@ -141,6 +141,24 @@ def test_runner_side_stops_at_the_deciding_look_and_records_every_look() -> None
     assert final == record["looks"][-1]["verdicts"]
 
 
+def test_a_time_limit_makes_the_next_round_the_last_look() -> None:
+    looks = plan_looks(3, 20, looks=3)
+    frame = _frame(20, (1.0, 1.2, 1.44), seed=3)
+    seq = Sequential(looks, FAST, 3, "decided-median", max_seconds=1e-9)
+    meta: dict[str, Any] = {}
+    seq.start(meta)
+    results = _results(frame)
+    # Past the limit at once: the first round's end is a look (the first planned one,
+    # at its alpha), and the last; nothing more is measured.
+    stops = [seq.after_block(r) for r in results[:3]]
+    assert stops == [False, False, True]
+    (taken,) = meta["sequential"]["looks"]
+    assert taken["rounds"] == 1 and taken["alpha_spent"] == pytest.approx(0.05 / 3)
+    assert set(taken["verdicts"].values()) == {"not enough data"}
+    assert meta["sequential"]["stopped_by"].startswith("time limit (1e-09 s) reached after 1")
+    assert meta["sequential"]["max_seconds"] == 1e-9
+
+
 def test_report_states_the_looks_and_a_campaign_without_them_reads_as_before() -> None:
     frame = _frame(12, (1.0, 1.0, 1.0), seed=5)
     plain = Campaign(frame, pd.DataFrame(), {})
@@ -180,6 +198,9 @@ def test_report_states_the_looks_and_a_campaign_without_them_reads_as_before() -
         ({"until": "decided", "max_rounds": 9}, "max_rounds=9 (--max-rounds 9) is not allowed; "
          "with 4 look(s) of 3 levels"),
         ({"until": "decided", "looks": -1}, "looks=-1 (--looks -1) is not allowed"),
+        ({"until": "decided", "max_time": 0}, "max_time=0 (--max-time 0) is not allowed; "
+         "give a number of seconds > 0"),
+        ({"max_time": 5.0}, "max_time=5.0 (--max-time 5) is given without --until"),
     ],
 )  # fmt: skip
 def test_spec_refuses_sequential_options_in_one_line(options: dict[str, Any], words: str) -> None:
@@ -194,6 +215,10 @@ def test_spec_sizes_a_sequential_campaign_for_its_most_rounds() -> None:
     assert spec.sizes["rounds"] == 14
     assert CampaignSpec(controls="none", until="decided-median").sizes["rounds"] == 40
     assert CampaignSpec(quick=True, controls="none").sizes["rounds"] == 2
+    timed = CampaignSpec.from_strings(quick=True, controls="none", until="decided", max_time="90")
+    assert timed.max_time == 90.0
+    with pytest.raises(SpecError, match=r"^max_time='soon' \(--max-time soon\) is not allowed"):
+        CampaignSpec.from_strings(quick=True, until="decided", max_time="soon")
 
 
 def test_cli_refuses_bad_sequential_options_with_exit_2(cli: Any) -> None:

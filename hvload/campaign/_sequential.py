@@ -11,6 +11,8 @@ at that round's end. What it did goes into the campaign's metadata as ``sequenti
 
 from __future__ import annotations
 
+import time
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -41,13 +43,20 @@ class Sequential:
         Levels per round: a round is complete after this many blocks of it.
     until
         ``"decided"`` or ``"decided-median"`` (:data:`hvload.stats.sequential.UNTIL`).
+    max_seconds
+        A time limit: at the end of the first round after it, that round becomes the
+        next planned look, and the last. The looks taken stay at most the planned
+        number, each at ``alpha / looks``, so the union bound holds as planned.
     """
 
     def __init__(
-        self, looks: Looks, config: stats.AnalysisConfig, n_levels: int, until: str = "decided"
-    ) -> None:
+        self, looks: Looks, config: stats.AnalysisConfig, n_levels: int, until: str = "decided",
+        max_seconds: float | None = None,
+    ) -> None:  # fmt: skip
         self.looks = looks
         self.until = until
+        self.max_seconds = max_seconds
+        self._t0 = time.monotonic()
         self.config = config
         self.n_levels = n_levels
         self.taken: list[Look] = []
@@ -69,11 +78,12 @@ class Sequential:
             spec.n_levels, int(spec.sizes["rounds"]), looks=spec.looks or DEFAULT_LOOKS,
             alpha=config.alpha, correction=config.correction,
         )  # fmt: skip
-        return cls(looks, config, spec.n_levels, spec.until)
+        return cls(looks, config, spec.n_levels, spec.until, spec.max_time)
 
     def start(self, meta: dict[str, Any]) -> None:
         """The run's metadata, with the plan recorded (the looks are added as taken)."""
         self._meta = meta
+        self._t0 = time.monotonic()
         meta["sequential"] = self.record()
 
     def campaign(self) -> Campaign:
@@ -94,15 +104,24 @@ class Sequential:
         self._blocks.append(result.block)
         if int(result.block["position"]) != self.n_levels - 1:
             return False
-        index = self.looks.index(int(result.block["round"]) + 1)
-        if index is None:
+        rounds = int(result.block["round"]) + 1
+        index = self.looks.index(rounds)
+        late = self.max_seconds is not None and time.monotonic() - self._t0 >= self.max_seconds
+        if index is None and not late:
             return False
+        if index is None:
+            index = len(self.taken)  # the time limit takes the next planned look here
         taken = look(self.analyse, self.looks, index, self.config, self.until)
+        if late:
+            taken = replace(taken, rounds=rounds, last=True)
         self.taken.append(taken)
         if taken.stop:
             self._stopped_by = (
                 f"every comparison decided at look {index + 1}"
                 if taken.decided
+                else f"time limit ({self.max_seconds:g} s) reached after {rounds} rounds "
+                "with comparisons undecided"
+                if late
                 else f"max_rounds reached ({taken.rounds} rounds) with comparisons undecided"
             )
         self._meta["sequential"] = self.record()
@@ -116,6 +135,7 @@ class Sequential:
             **self.looks.to_dict(),
             "correction": self.config.correction,
             "threshold": self.config.threshold,
+            "max_seconds": self.max_seconds,
             "looks": [t.to_dict() for t in self.taken],
             "stopped_by": self._stopped_by,
         }

@@ -221,6 +221,8 @@ class CampaignSpec:
     until: str | None = None
     max_rounds: int | None = None
     looks: int | None = None
+    #: With ``until``: seconds after which the run ends at the next round's end (a look).
+    max_time: float | None = None
     #: The CPUs this process may run on, read once when the spec is made.
     allowed_cpus: tuple[int, ...] = field(default=(), repr=False, compare=False)
 
@@ -282,7 +284,7 @@ class CampaignSpec:
             )
         if isinstance(given.get("baseline"), str):
             kw["baseline"] = given.pop("baseline")
-        for name in ("probe_rate",):
+        for name in ("probe_rate", "max_time"):
             if name in given:
                 kw[name] = _float(name, given.pop(name))
         kw.update(given)
@@ -472,7 +474,7 @@ class CampaignSpec:
         from ..stats.sequential import DEFAULT_LOOKS, MAX_ROUNDS_RANGE, UNTIL, plan_looks
 
         if self.until is None:
-            for name in ("max_rounds", "looks"):
+            for name in ("max_rounds", "looks", "max_time"):
                 if getattr(self, name) is not None:
                     raise refuse(name, getattr(self, name),
                                  "it goes with --until decided (a sequential campaign)",
@@ -494,6 +496,11 @@ class CampaignSpec:
             isinstance(looks, bool) or not isinstance(looks, int) or not 1 <= looks <= high
         ):
             raise refuse("looks", looks, f"it must be an integer in 1..{high}")
+        t = self.max_time
+        if t is not None and (
+            isinstance(t, bool) or not isinstance(t, (int, float)) or not 0 < t < math.inf
+        ):
+            raise refuse("max_time", t, "give a number of seconds > 0")
         try:
             # At the default alpha and correction; the run plans again with its own.
             plan_looks(self.n_levels, int(self.sizes["rounds"]),

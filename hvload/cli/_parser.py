@@ -209,6 +209,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --until: the most rounds (default 40); the last look is here",
     )  # fmt: skip
     g.add_argument(
+        "--max-time", default=None, metavar="SECONDS",
+        help="with --until: end at the first round's end after this long (that round is "
+        "the last look)",
+    )  # fmt: skip
+    g.add_argument(
         "--looks", type=int, default=None, metavar="K",
         help="with --until: planned looks (default 4), each at alpha/K, the first where a "
         "verdict becomes reachable, the last at --max-rounds",

@@ -52,7 +52,7 @@ def run_request(args: argparse.Namespace) -> dict[str, Any]:
         scheduler=args.scheduler, vm_levels=args.vm_levels, vm_load=args.vm_load,
         vm_cpus=args.vm_cpus, agents=args.agents, lease=args.lease,
         agent_timeout=args.agent_timeout, until=args.until, max_rounds=args.max_rounds,
-        looks=args.looks,
+        looks=args.looks, max_time=args.max_time,
     )  # fmt: skip
     config = analysis_config(args)
     if spec.remote is not None:
