@@ -17,6 +17,7 @@ Run::
 from __future__ import annotations
 
 import argparse
+import collections
 import sys
 import time
 from pathlib import Path
@@ -57,7 +58,7 @@ def main() -> None:
         stopped.append(last.rounds)
     print(f"+5 % per step: {slower}/{n} decided slower; rounds at the stop: median "
           f"{np.median(stopped):g}, mean {np.mean(stopped):.1f} "
-          f"({dict(zip(*np.unique(stopped, return_counts=True), strict=True))})")  # fmt: skip
+          f"(rounds: campaigns {dict(collections.Counter(stopped))})")  # fmt: skip
     for rounds in range(8, 17, 2):
         power = _fixed_power(seeds, rounds, config, args.max_rounds)
         print(f"fixed design, {rounds} rounds: {power:.0%}")
