@@ -43,7 +43,7 @@ SLOW_MODULES = frozenset({
     "test_browser", "test_notebooks", "test_remote", "test_faults", "test_stats_validation",
     "test_compare", "test_datasets", "test_campaign", "test_controls", "test_policy",
     "test_browser_report", "test_stats_tails", "test_stats_plan_range", "test_memory",
-    "test_browser_live",
+    "test_sequential_validation", "test_sequential_run", "test_browser_live",
 })  # fmt: skip
 #: Test modules that drive a browser.
 BROWSER_MODULES = frozenset({"test_browser", "test_browser_report", "test_browser_live"})

@@ -3,7 +3,8 @@ which of its blocks the analysis admits.
 
 Modules: :mod:`.runner` (the block loop, :func:`run`, the load drivers' protocol),
 :mod:`._prepare` (:func:`prepare`, :class:`Plan`, the default sizes), :mod:`._policy`
-(:func:`usable`, :func:`left_out`, :func:`applied_load_text`), :mod:`._metadata`
+(:func:`usable`, :func:`left_out`, :func:`applied_load_text`), :mod:`._sequential`
+(:class:`Sequential`: the looks of ``hvload run --until decided``), :mod:`._metadata`
 (:func:`metadata_for`), :mod:`.spec` (:class:`CampaignSpec`: every run option,
 validated once, for the CLI, :func:`prepare`, the remote prepare and the Explorer).
 """
@@ -20,6 +21,7 @@ from ._prepare import (
     Plan,
     prepare,
 )
+from ._sequential import Sequential
 from .runner import LoadDriver, LoadOutcome, LocalLoad, iter_blocks, run
 from .spec import CampaignSpec, RemoteSpec, SpecError
 
@@ -39,6 +41,7 @@ __all__ = [
     "LocalLoad",
     "Plan",
     "RemoteSpec",
+    "Sequential",
     "SpecError",
     "applied_load_text",
     "iter_blocks",

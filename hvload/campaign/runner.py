@@ -38,6 +38,7 @@ from ._metadata import metadata_for
 
 if TYPE_CHECKING:
     from ..store import OutputLock
+    from ._sequential import Sequential
 
 __all__ = [
     "LoadDriver",
@@ -309,6 +310,7 @@ def run(
     stop: threading.Event | None = None,
     load: LoadDriver | None = None,
     read_back: bool = True,
+    sequential: Sequential | None = None,
 ) -> Campaign: ...
 @overload
 def run(
@@ -322,6 +324,7 @@ def run(
     stop: threading.Event | None = None,
     load: LoadDriver | None = None,
     read_back: bool = True,
+    sequential: Sequential | None = None,
 ) -> Campaign | None: ...
 def run(
     design: Design,
@@ -334,6 +337,7 @@ def run(
     stop: threading.Event | None = None,
     load: LoadDriver | None = None,
     read_back: bool = True,
+    sequential: Sequential | None = None,
 ) -> Campaign | None:
     """Run ``design``, writing each finished block to ``path`` (if given) at once.
 
@@ -375,6 +379,13 @@ def run(
         file (the default), or is a :class:`hvload.store.StoredCampaign` whose samples
         stay in the file until asked for. Either way each block leaves memory once it is
         written; without reading back, the run's memory does not grow with its length.
+    sequential
+        A sequential campaign (``hvload run --until decided``,
+        :class:`hvload.campaign._sequential.Sequential`): the design holds the most
+        rounds; after each round that is a planned look the blocks so far are analysed
+        and the run ends at the first look where every comparison is decided. It keeps
+        the analysed sample columns of every block in memory, and records its looks in
+        ``metadata["sequential"]``.
     """
     from ..store import CampaignWriter
 
@@ -394,6 +405,8 @@ def run(
         "end_utc": None,
         **(load.metadata() if load is not None else {}),
     }
+    if sequential is not None:
+        sequential.start(meta)
     writer = (
         CampaignWriter(path, meta, lock=lock, read_back=read_back) if path is not None else None
     )
@@ -413,6 +426,8 @@ def run(
                     checkpoint("block")
                     if progress is not None:
                         progress(result)
+                    if sequential is not None and sequential.after_block(result):
+                        break
             if stop is not None and stop.is_set() and finished < design.blocks:
                 meta["stopped"] = f"stop requested: {finished} of {design.blocks} blocks measured"
             # The merge is inside this protection too: whatever stops it, the finished

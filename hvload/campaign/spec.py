@@ -216,6 +216,13 @@ class CampaignSpec:
     baseline: float | str | None = None
     controls: str | Sequence[str | Trap] | None = "auto"
     remote: RemoteSpec | None = None
+    #: ``"decided"``: a sequential campaign (:mod:`hvload.stats.sequential`) of at most
+    #: ``max_rounds`` rounds (default 40), looked at ``looks`` times (default 4).
+    until: str | None = None
+    max_rounds: int | None = None
+    looks: int | None = None
+    #: With ``until``: seconds after which the run ends at the next round's end (a look).
+    max_time: float | None = None
     #: The CPUs this process may run on, read once when the spec is made.
     allowed_cpus: tuple[int, ...] = field(default=(), repr=False, compare=False)
 
@@ -237,6 +244,7 @@ class CampaignSpec:
         self._check_cpus()
         self._check_levels()
         self._check_kernel()
+        self._check_until()  # before the sizes: max_rounds is their rounds
         self._check_sizes()
 
     # -- construction from strings --------------------------------------------------------
@@ -276,7 +284,7 @@ class CampaignSpec:
             )
         if isinstance(given.get("baseline"), str):
             kw["baseline"] = given.pop("baseline")
-        for name in ("probe_rate",):
+        for name in ("probe_rate", "max_time"):
             if name in given:
                 kw[name] = _float(name, given.pop(name))
         kw.update(given)
@@ -462,6 +470,45 @@ class CampaignSpec:
         except ValueError as exc:
             raise SpecError(str(exc), "rounds") from None
 
+    def _check_until(self) -> None:
+        from ..stats.sequential import DEFAULT_LOOKS, MAX_ROUNDS_RANGE, UNTIL, plan_looks
+
+        if self.until is None:
+            for name in ("max_rounds", "looks", "max_time"):
+                if getattr(self, name) is not None:
+                    raise refuse(name, getattr(self, name),
+                                 "it goes with --until decided (a sequential campaign)",
+                                 verb="is given without --until")  # fmt: skip
+            return
+        if self.until not in UNTIL:
+            raise refuse("until", self.until, f"choose from {list(UNTIL)}")
+        if self.rounds is not None:
+            raise refuse("rounds", self.rounds, "a sequential campaign (--until decided) "
+                         "takes --max-rounds instead", verb="is given with --until")  # fmt: skip
+        low, high = MAX_ROUNDS_RANGE
+        value = self.max_rounds
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high
+        ):
+            raise refuse("max_rounds", value, f"it must be an integer in {low}..{high}")
+        looks = self.looks
+        if looks is not None and (
+            isinstance(looks, bool) or not isinstance(looks, int) or not 1 <= looks <= high
+        ):
+            raise refuse("looks", looks, f"it must be an integer in 1..{high}")
+        t = self.max_time
+        if t is not None and (
+            isinstance(t, bool) or not isinstance(t, (int, float)) or not 0 < t < math.inf
+        ):
+            raise refuse("max_time", t, "give a number of seconds > 0")
+        try:
+            # At the default alpha and correction; the run plans again with its own.
+            plan_looks(self.n_levels, int(self.sizes["rounds"]),
+                       looks=DEFAULT_LOOKS if looks is None else looks)  # fmt: skip
+        except ValueError as exc:
+            allowed = str(exc).partition("is not allowed")[2].lstrip(" ;")
+            raise refuse("max_rounds", self.sizes["rounds"], allowed) from None
+
     # -- what the checks resolved ---------------------------------------------------------
 
     @property
@@ -508,6 +555,11 @@ class CampaignSpec:
         for name in out:
             if getattr(self, name) is not None:
                 out[name] = getattr(self, name)
+        if self.until is not None:
+            # A sequential campaign's design holds the most rounds it may run.
+            from ..stats.sequential import DEFAULT_MAX_ROUNDS
+
+            out["rounds"] = DEFAULT_MAX_ROUNDS if self.max_rounds is None else self.max_rounds
         return out
 
     def to_dict(self) -> dict[str, Any]:

@@ -197,6 +197,27 @@ def build_parser() -> argparse.ArgumentParser:
         help="a few seconds: 3 levels, 2 rounds (a smoke test: too small for any verdict)",
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    g = p.add_argument_group("sequential campaigns (rounds until every comparison is decided)")
+    g.add_argument(
+        "--until", default=None, metavar="decided",
+        help="add rounds until every comparison is slower, faster or negligible, looking "
+        "at planned rounds with alpha split over the looks (Bonferroni); instead of --rounds "
+        "(decided-median: until every comparison of block medians is)",
+    )  # fmt: skip
+    g.add_argument(
+        "--max-rounds", type=int, default=None, metavar="N",
+        help="with --until: the most rounds (default 40); the last look is here",
+    )  # fmt: skip
+    g.add_argument(
+        "--max-time", default=None, metavar="SECONDS",
+        help="with --until: end at the first round's end after this long (that round is "
+        "the last look)",
+    )  # fmt: skip
+    g.add_argument(
+        "--looks", type=int, default=None, metavar="K",
+        help="with --until: planned looks (default 4), each at alpha/K, the first where a "
+        "verdict becomes reachable, the last at --max-rounds",
+    )  # fmt: skip
     g = p.add_argument_group(
         "load from neighbour machines (hvload agent on each; needs 'hvload[cluster]')"
     )

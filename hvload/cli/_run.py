@@ -51,12 +51,18 @@ def run_request(args: argparse.Namespace) -> dict[str, Any]:
         quick=args.quick, baseline=args.baseline, controls=args.controls,
         scheduler=args.scheduler, vm_levels=args.vm_levels, vm_load=args.vm_load,
         vm_cpus=args.vm_cpus, agents=args.agents, lease=args.lease,
-        agent_timeout=args.agent_timeout,
+        agent_timeout=args.agent_timeout, until=args.until, max_rounds=args.max_rounds,
+        looks=args.looks, max_time=args.max_time,
     )  # fmt: skip
     config = analysis_config(args)
     if spec.remote is not None:
         check_extra("distributed", "--scheduler (load from neighbour machines)")
-    return {"path": args.output or _default_output(), "config": config, "spec": spec}
+    from ..campaign import Sequential
+
+    # The looks at the analysis's own alpha and correction, before anything is measured.
+    sequential = Sequential.for_spec(spec, config)
+    return {"path": args.output or _default_output(), "config": config, "spec": spec,
+            "sequential": sequential}  # fmt: skip
 
 
 def _kept(exc: BaseException, path: str, total: int) -> str:
@@ -105,9 +111,12 @@ def _remote_plan(spec: Any, stack: contextlib.ExitStack) -> Any:
         sys.stderr.write(f"hvload run: {line}\n")
     keep = ("probe", "load", "probe_cpu", "load_cpus", "samples", "warmup", "rounds",
             "probe_rate", "seed", "quick", "controls", "baseline")  # fmt: skip
+    options = {k: getattr(spec, k) for k in keep}
+    if spec.until is not None:
+        options["rounds"] = spec.sizes["rounds"]  # the most a sequential campaign runs
     return prepare(
         pool, remote.vm_levels, vm_load=remote.vm_load or "max", vm_cpus=remote.vm_cpus,
-        **{k: getattr(spec, k) for k in keep},
+        **options,
     )  # fmt: skip
 
 
@@ -143,14 +152,24 @@ def cmd_run(args: argparse.Namespace) -> int:
                 sys.stderr.write(f"hvload run: warning: {finding['name']}: {finding['value']}\n")
         for note in plan.notes:
             sys.stderr.write(f"hvload run: note: {note}\n")
-        check = stats.check_design(
-            len(d.levels), d.rounds, alpha=config.alpha, correction=config.correction
-        )
-        if not check.can_decide:
-            sys.stderr.write(f"hvload run: warning: {check.message}\n")
+        sequential = request["sequential"]
+        if sequential is None:
+            check = stats.check_design(
+                len(d.levels), d.rounds, alpha=config.alpha, correction=config.correction
+            )
+            if not check.can_decide:
+                sys.stderr.write(f"hvload run: warning: {check.message}\n")
+            rounds = f"{d.rounds} rounds"
+        else:
+            looks = sequential.looks
+            rounds = (
+                f"up to {d.rounds} rounds (sequential: looks at rounds "
+                f"{', '.join(str(r) for r in looks.rounds)}, each at alpha "
+                f"{looks.alpha_per_look:.4g})"
+            )
         sys.stderr.write(
             f"hvload run: probe {d.probe.label} on CPU {d.probe_cpu}; {len(d.levels)} levels "
-            f"({', '.join(lv.name for lv in d.levels)}) x {d.rounds} rounds; "
+            f"({', '.join(lv.name for lv in d.levels)}) x {rounds}; "
             f"{d.warmup}+{d.samples} samples per block; seed {d.seed}\n"
         )
         bar = tqdm(total=d.blocks, unit="block", disable=args.no_progress, file=sys.stderr)
@@ -159,10 +178,10 @@ def cmd_run(args: argparse.Namespace) -> int:
             # exception, so it never returns None (no block finished) here.
             # The samples stay in the file (verified block by block when it is written):
             # the summary reads them block by block, so memory does not grow with the run.
-            camp = cast(
-                "Campaign",
-                plan.run(path, progress=lambda block: bar.update(1), lock=lock, read_back=False),
-            )
+            camp = cast("Campaign", plan.run(
+                path, progress=lambda block: bar.update(1), lock=lock, read_back=False,
+                sequential=sequential,
+            ))  # fmt: skip
         except BaseException as exc:
             bar.close()
             note = _kept(exc, path, d.blocks)

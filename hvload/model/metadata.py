@@ -83,6 +83,12 @@ REGISTRY: dict[str, MetaKey] = {
         "files written before it lack the key",
         4,
     ),
+    "sequential": MetaKey(
+        _DICT,
+        "a sequential campaign's (hvload run --until decided) planned looks, method, "
+        "alpha per look and every look taken with its verdicts (hvload.stats.sequential)",
+        4,
+    ),
 }
 
 #: The keys :func:`hvload.campaign.metadata_for` writes, in its order: the default keys
@@ -150,6 +156,7 @@ class CampaignMeta:
     remote_load: dict[str, Any] | None = None
     left_out: list[str] | None = None
     hygiene: list[dict[str, str]] | None = None
+    sequential: dict[str, Any] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     order: tuple[str, ...] = WRITTEN
 

@@ -1,14 +1,17 @@
-"""The figure of a comparison of campaigns: median and p99 per level, per group, with CIs."""
+"""The figures of a comparison of campaigns: median and p99 per level, per group, with CIs
+(:func:`compare_levels`), and the ECDFs of the compared levels overlaid
+(:func:`compare_ecdf`)."""
 
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 import matplotlib.pyplot as plt
 import numpy as np
 
-from ._common import _palette, _readable_log
+from ._common import _number, _palette, _prepare, _readable_log, _set_title
 
 if TYPE_CHECKING:
     # For the annotations only: datasets sits above plots in the layers.
@@ -16,7 +19,7 @@ if TYPE_CHECKING:
 
     from ..datasets.compare import CampaignComparison
 
-__all__ = ["compare_levels"]
+__all__ = ["compare_ecdf", "compare_levels"]
 
 _MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 
@@ -107,4 +110,94 @@ def compare_levels(
         title += f"\nCAVEAT: different probes ({' / '.join(probes)})"
     fig.suptitle(title, fontsize="medium")
     fig.tight_layout()
+    return fig
+
+
+#: Line style of each group in :func:`compare_ecdf` (the reference solid).
+_STYLES = ("-", "--", ":", "-.")
+_STYLE_NAMES = ("solid", "dashed", "dotted", "dash-dot")
+
+
+def compare_ecdf(
+    result: CampaignComparison,
+    campaigns: Mapping[str, Any],
+    *,
+    figsize: tuple[float, float] | None = None,
+) -> Figure:
+    """ECDF of every compared level of every group, overlaid on one log latency axis.
+
+    Parameters
+    ----------
+    result : hvload.datasets.compare.CampaignComparison
+        A comparison of one campaign per group (read duck-typed, as :func:`compare_levels`
+        reads it): its ``levels`` say which levels were compared and which of each
+        campaign's levels stand behind them (``level_names``: the no-load levels of an
+        A/A campaign are pooled), its ``unit`` and ``config`` the unit and the samples
+        left out.
+    campaigns : mapping of str to campaign
+        Group name -> the campaign (as :func:`hvload.load` returns it; the block policy
+        applied by the caller, as :func:`hvload.report.admitted` applies it).
+    figsize : tuple of float, optional
+        Figure size in inches.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Notes
+    -----
+    How to read it: one colour per compared level, one line style per group (the
+    reference solid). At latency ``x`` a curve gives the fraction of that group's
+    samples at that level that took at most ``x``; a curve further right is slower.
+    The comparison's tests are on block statistics, not on these pooled samples: the
+    curves show where the distributions differ (body or tail), the table says whether
+    the difference is beyond the blocks' noise.
+    """
+    levels = result.levels[result.levels["compared"].astype(bool)]
+    keys = list(dict.fromkeys(levels["level"]))
+    groups = [g for g in result.groups["group"] if g in campaigns]
+    fig, ax = plt.subplots(figsize=figsize or (8.0, 5.0), layout="constrained")
+    colours = _palette(len(keys))
+    low, high, cut = math.inf, 0.0, 0.0
+    medians = []
+    for gi, group in enumerate(groups):
+        prep = _prepare(campaigns[group], tsc_hz=None, unit=result.unit, levels=None,
+                        config=result.config)  # fmt: skip
+        for ki, key in enumerate(keys):
+            row = levels[(levels["level"] == key) & (levels["group"] == group)]
+            if row.empty:
+                continue
+            behind = set(str(row["level_names"].iloc[0]).split(", "))
+            parts = [prep.values(i) for i, name in enumerate(prep.names) if name in behind]
+            values = np.sort(np.concatenate(parts)) if parts else np.zeros(0)
+            n = values.size
+            if n == 0:
+                continue
+            medians.append(values[(n - 1) // 2])
+            idx = np.unique(np.rint(np.linspace(0, n - 1, min(n, 2000))).astype(np.intp))
+            ax.plot(values[idx], (idx + 1) / n, drawstyle="steps-post", color=colours[ki],
+                    ls=_STYLES[gi % len(_STYLES)], lw=1.6,
+                    label=f"{key} · {group} (n={n:,})")  # fmt: skip
+            low, high = min(low, values[0]), max(high, values[-1])
+            cut = max(cut, values[min(n - 1, math.ceil(0.999 * n) - 1)])
+    if not medians:
+        ax.text(0.5, 0.5, "no level in common: nothing to overlay", ha="center",
+                va="center", transform=ax.transAxes)  # fmt: skip
+        ax.set_axis_off()
+        return fig
+    ax.set_xscale("log")
+    # As the one-campaign ECDF: above p99.9 every curve lies flat against 1.
+    right = min(high, cut * 1.15) if cut > 0 else high
+    ax.set_xlim(low / 1.03, right)
+    _readable_log(ax.xaxis, low, right, body=float(np.median(medians)))
+    ax.set_ylim(0, 1.005)
+    what = "response time" if result.config.metric == "response" else "latency"
+    clipped = f"; axis ends near the largest p99.9, max {_number(high)}" if right < high else ""
+    ax.set_xlabel(f"{what} ({result.unit}), log scale{clipped}")
+    ax.set_ylabel("fraction of samples ≤ latency")
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend(title="level · group", loc="lower right", fontsize="small")
+    lines = [f"{g} ({_STYLE_NAMES[i % len(_STYLES)]})" for i, g in enumerate(groups)]
+    left = "warm-up excluded" if "warmup" in result.config.exclude else "all samples"
+    _set_title(ax, f"ECDF of the compared levels · {' vs '.join(lines)} · {left}")
     return fig

@@ -18,9 +18,10 @@ from .. import stats
 from ..campaign import applied_load_text, left_out, usable
 from ..model import Campaign
 from ..stats import Analysis, AnalysisConfig
+from ..stats.sequential import sequential_text
 from ._streamed import StreamedCampaign, in_file, streamed
 
-__all__ = ["CampaignReport", "admitted", "analyze", "plan"]
+__all__ = ["CampaignReport", "admitted", "analyze", "plan", "sequential_config"]
 
 
 def admitted(camp: Any, *, include_flagged: bool = False) -> Any:
@@ -38,6 +39,18 @@ def admitted(camp: Any, *, include_flagged: bool = False) -> Any:
     if include_flagged or not isinstance(camp, Campaign):
         return camp
     return usable(camp)
+
+
+def sequential_config(camp: Any, config: AnalysisConfig | None) -> AnalysisConfig | None:
+    """The configuration a campaign is analysed with: for a sequential campaign
+    (``metadata["sequential"]``, ``hvload run --until decided``) alpha split over its
+    planned looks, the level every look was analysed at (:mod:`hvload.stats.sequential`);
+    ``config`` itself for any other."""
+    record = (getattr(camp, "metadata", None) or {}).get("sequential")
+    if not record or not record.get("planned"):
+        return config
+    config = config or stats.DEFAULT
+    return config.replace(alpha=config.alpha / len(record["planned"]))
 
 
 def _with_policy(analysis: Analysis, used: Any) -> Analysis:
@@ -67,7 +80,8 @@ def analyze(
     its notes say how many. Parameters otherwise as :func:`hvload.stats.analyze`.
     """
     used = admitted(camp, include_flagged=include_flagged)
-    return _with_policy(stats.analyze(used, config, tsc_hz=tsc_hz, **options), used)
+    config = sequential_config(camp, (config or stats.DEFAULT).replace(**options))
+    return _with_policy(stats.analyze(used, config, tsc_hz=tsc_hz), used)
 
 
 def plan(camp: Any, effect: float, *, include_flagged: bool = False, **kwargs: Any) -> Any:
@@ -105,8 +119,15 @@ class CampaignReport:
     ) -> CampaignReport:
         """Apply the block policy to ``camp`` and analyse what it admits."""
         used = admitted(camp, include_flagged=include_flagged)
-        analysis = _with_policy(stats.analyze(used, config, **options), used)
+        config = sequential_config(camp, (config or stats.DEFAULT).replace(**options))
+        analysis = _with_policy(stats.analyze(used, config), used)
         return cls(camp, used, analysis)
+
+    @property
+    def sequential(self) -> dict[str, Any] | None:
+        """A sequential campaign's looks (``metadata["sequential"]``); None for others."""
+        record = self.campaign.metadata.get("sequential")
+        return dict(record) if record else None
 
     @property
     def left_out(self) -> tuple[str, ...]:
@@ -129,14 +150,28 @@ class CampaignReport:
 
     def to_text(self, *, brief: bool = False) -> str:
         """The report as ``hvload report`` (or, ``brief``, ``hvload run``) prints it."""
+        record = self.sequential
+        at = self.analysis.config.alpha if self.analysis.config is not None else None
+        head = "" if record is None else sequential_text(record, at) + "\n"
         return (
-            stats.to_text(self.analysis, brief=brief) + "\n" + left_out(self.used)
+            head + stats.to_text(self.analysis, brief=brief) + "\n" + left_out(self.used)
             + self.applied_load + self.coverage
         )  # fmt: skip
 
     def to_dict(self) -> dict[str, Any]:
-        """The report as ``hvload report --json`` prints it."""
-        return stats.to_dict(self.analysis)
+        """The report as ``hvload report --json`` prints it (with ``sequential``, the
+        looks taken, for a sequential campaign only)."""
+        out = stats.to_dict(self.analysis)
+        record = self.sequential
+        if record is not None:
+            out["sequential"] = {
+                **record,
+                "verdicts_are_sequential": True,
+                "analysed_at_alpha": self.analysis.config.alpha
+                if self.analysis.config is not None
+                else None,
+            }
+        return out
 
     def __str__(self) -> str:
         return self.to_text()

@@ -21,6 +21,9 @@ What a user reads, and why it can be trusted
   (:mod:`~hvload.stats.power`); :func:`plan` turns a pilot into a design.
 * Before measuring, :func:`check_design` says whether a design can reach a
   verdict at all (:mod:`~hvload.stats.design`).
+* A sequential campaign (``hvload run --until decided``) is looked at after planned
+  rounds, each look at alpha split evenly over the looks (Bonferroni), until every
+  comparison is decided (:mod:`~hvload.stats.sequential`).
 
 Validated claims (``tests/test_stats_validation.py``, SYNTHETIC campaigns of
 5 levels x 500 samples per block, ``tests/stats_synthetic.py``; three noise

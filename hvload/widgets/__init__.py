@@ -14,19 +14,25 @@ figures are rendered to PNG and placed in an ``ipywidgets.Output`` directly, whi
 neither a running kernel nor an interactive matplotlib backend.
 
 Modules: ``explorer`` (:class:`Explorer`, :func:`trap_choices`), ``browser``
-(:class:`Browser`), ``_session`` (the background run, without ipywidgets), ``_common``
+(:class:`Browser`), ``compare`` (:class:`Compare`: two stored campaigns side by side, with
+``hvload compare``'s analysis), ``_runs`` (:class:`RunList`: the campaign files of a folder
+and the names given to them), ``_session`` (the background run, without ipywidgets), ``_common``
 (the figure, level, threshold, reference, unit and metric views both share), ``_html``
 (:func:`comparisons_html`, its tooltips), ``_info`` (the campaign info panel).
 """
 
 from ..workload.schedule import parse_levels
 from ._html import comparisons_html
+from ._runs import RunList
 from .browser import Browser
+from .compare import Compare
 from .explorer import Explorer, trap_choices
 
 __all__ = [
     "Browser",
+    "Compare",
     "Explorer",
+    "RunList",
     "comparisons_html",
     "parse_levels",
     "trap_choices",

@@ -254,7 +254,8 @@ class Session:
         path = self.path
         total = 0
         try:
-            plan = prepare(**self.request)
+            sequential = self.request.get("sequential")  # hvload.campaign.Sequential
+            plan = prepare(**{k: v for k, v in self.request.items() if k != "sequential"})
             design = plan.design
             total = design.blocks
             listener.on_progress(maximum=total)
@@ -295,13 +296,15 @@ class Session:
 
             listener.on_follow(self)
             try:
-                camp = plan.run(path, progress=on_block, lock=self._lock, stop=self._stop)
+                more = {} if sequential is None else {"sequential": sequential}
+                camp = plan.run(path, progress=on_block, lock=self._lock, stop=self._stop, **more)
             finally:
                 listener.on_follow(None)  # from now on, only the campaign read back
             done = 0 if camp is None else len(camp.blocks)
             if camp is None:
                 listener.on_status("stopped before the first block finished: nothing was written")
-            elif done < total:
+            elif done < total and not (sequential and sequential.taken[-1:] and
+                                       sequential.taken[-1].stop):  # fmt: skip
                 listener.on_progress(style="warning")
                 listener.on_status(
                     f"<b>stopped</b> after {done} of {total} blocks: the {done} blocks measured "

@@ -1,7 +1,9 @@
 """The dashboard: the explorer and the browser as a standalone web app (``hvload dashboard``).
 
-:func:`app` is the page: the :class:`~hvload.widgets.Explorer` in one tab and a
-:class:`~hvload.widgets.Browser` of any stored campaign in the other. :func:`serve` runs
+:func:`app` is the page: the :class:`~hvload.widgets.Explorer` in one tab, a
+:class:`~hvload.widgets.Browser` of any stored campaign under the run list
+(:class:`~hvload.widgets.RunList`) in the second and two campaigns compared
+(:class:`~hvload.widgets.Compare`) in the third. :func:`serve` runs
 it with Voila (``pip install 'hvload[dashboard]'``), which executes the small notebook
 shipped in ``hvload/widgets/share/dashboard.ipynb`` for each visitor and shows its widgets
 without code. The server listens on 127.0.0.1 unless told otherwise and asks for a
@@ -80,7 +82,9 @@ def app(
     from ..measure.machine import platform
     from ..notebook import campaign_files
     from ._confine import inside
+    from ._runs import RunList
     from .browser import Browser
+    from .compare import Compare
     from .explorer import Explorer
 
     info = platform(probe_samples=0)
@@ -128,12 +132,23 @@ def app(
         f"<b>{html.escape(str(info.hypervisor))}</b>; campaigns in "
         f"<code>{html.escape(str(data))}</code>.</p>"
     )
+    # The run list between the chooser and the browser; both rescanned by its button.
+    runs = RunList(data, root=top) if data is not None else None
+    if runs is not None:
+        rescan.on_click(lambda _: runs.refresh())
+    compare = Compare(data, root=top)
+    browse = [runs.widget] if runs is not None else []
     tabs = w.Tab(
-        children=[explorer.widget, w.VBox([w.HBox([chooser, rescan]), holder])],
-        titles=["Measure", "Browse"],
+        children=[
+            explorer.widget,
+            w.VBox([w.HBox([chooser, rescan]), *browse, holder]),
+            compare.widget,
+        ],
+        titles=["Measure", "Browse", "Compare"],
     )
     page = w.VBox([header, tabs])
     page.explorer = explorer
+    page.compare, page.runs = compare, runs
     return page
 
 

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import ipywidgets as w
 
+from ..campaign import Sequential
 from ..campaign.spec import CampaignSpec
 from ..errors import MeasurementError
 from ..notebook import campaign_files, find_data_dir
@@ -129,6 +130,11 @@ class Explorer(CampaignView):
         self.levels = w.Text(value=levels, description="load %")
         self.samples = w.BoundedIntText(value=samples, min=1, max=10_000_000, description="samples")
         self.rounds = w.BoundedIntText(value=rounds, min=1, max=1000, description="rounds")
+        self.until = w.Checkbox(
+            value=False, description="until decided", indent=False,
+            tooltip="sequential: add rounds, at most 'rounds', until every comparison is "
+            "decided (hvload run --until decided; alpha split over 4 looks)",
+        )  # fmt: skip
         self.run_button = w.Button(description="Run", button_style="primary", icon="play")
         self.stop_button = w.Button(
             description="Stop", button_style="danger", icon="stop", disabled=True,
@@ -197,7 +203,7 @@ class Explorer(CampaignView):
             [
                 w.HBox([self.probe, self.load], layout=w.Layout(flex_flow="row wrap")),
                 self.notes,
-                w.HBox([self.levels, self.samples, self.rounds]),
+                w.HBox([self.levels, self.samples, self.rounds, self.until]),
                 self.design_note,
                 self.fix_rounds,
                 w.HBox([self.runs_dir, self.live]),
@@ -233,11 +239,13 @@ class Explorer(CampaignView):
             (self.design_note, "design-note"), (self.fix_rounds, "fix-rounds"),
             (self.runs_dir, "runs-dir"), (self.files, "files"), (self.open_button, "open"),
             (self.live, "live"), (self.directory, "directory"), (self.scan_button, "scan"),
+            (self.until, "until"),
         ):  # fmt: skip
             control.add_class(f"hvload-{name}")
         self._design_controls = [
             self.probe, self.load, self.levels, self.samples, self.rounds, self.fix_rounds,
-            self.runs_dir, self.directory, self.files, self.scan_button, self.open_button,
+            self.until, self.runs_dir, self.directory, self.files, self.scan_button,
+            self.open_button,
         ]  # fmt: skip
         if open_first is None:
             open_first = not self.can_measure
@@ -382,11 +390,14 @@ class Explorer(CampaignView):
         n = int(self.samples.value)
         # Every option checked as `hvload run` and hvload.prepare check it, before the
         # output is claimed: a refused spec creates nothing.
+        until = "decided" if self.until.value else None  # then rounds are the most it runs
         spec = CampaignSpec.from_strings(
             probe=self.choices[self.probe.value], load=self.choices[self.load.value],
             levels=self.levels.value, samples=n, warmup=min(500, max(n, 0) // 10),
-            rounds=int(self.rounds.value), seed=self.seed,
+            rounds=None if until else int(self.rounds.value), seed=self.seed, until=until,
+            max_rounds=int(self.rounds.value) if until else None,
         )  # fmt: skip
+        sequential = Sequential.for_spec(spec, self.config)
         target = given or new_path(folder)
         lock = claim(target, command="the hvload Explorer")
         self.path = target
@@ -408,7 +419,7 @@ class Explorer(CampaignView):
         self.status.value = "preparing: measuring the platform and the load trap's saturation" + (
             f"<br><small>note: {html.escape(self._kept)}</small>" if self._kept else ""
         )
-        self._session = Session({"spec": spec}, target, lock, self)
+        self._session = Session({"spec": spec, "sequential": sequential}, target, lock, self)
         return self._session.start()
 
     def stop(self) -> None:
