@@ -53,6 +53,9 @@ FIGURE = "ladder"
 THRESHOLD = "2.5"
 
 
+_OVERFLOW = "() => document.scrollingElement.scrollWidth > document.documentElement.clientWidth + 1"
+
+
 @dataclass
 class Served:
     url: str
@@ -99,6 +102,9 @@ def browse(served: Served, context: tuple[Any, Watch]) -> Any:
     page = ctx.pages[0]
     response = page.goto(f"{served.url}/?token={served.token}")
     assert response is not None and response.ok
+    # The downloads work under the page's policy as shipped (nothing loosened for them).
+    policy = response.headers.get("content-security-policy") or ""
+    assert "default-src 'self'" in policy and "img-src 'self' data: blob:" in policy
     page.get_by_role("tab", name="Browse").click()
     page.locator(".hvload-browser .hvload-output img").first.wait_for()
     return page
@@ -205,6 +211,10 @@ def test_a_copied_link_reopens_the_view(
     assert [c.replace("\xa0", " ") for c in chosen] == LEVELS  # the widget shows &nbsp;
     assert other.get_by_role("tab", name="Browse", selected=True).count() == 1
     shots(other, "reopened", locator=again)
+    # At 800 px the downloads and the long link wrap inside the page.
+    other.set_viewport_size({"width": 800, "height": 1000})
+    _wait(lambda: not other.evaluate(_OVERFLOW), 10, step=0.1)
+    shots(other, "reopened-800px", locator=again)
     _no_widget_errors(other, watch, "reopened view")
     assert not watch.outside, f"requests left 127.0.0.1: {watch.outside}"
     other.close()

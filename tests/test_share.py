@@ -312,3 +312,37 @@ def test_the_dashboard_opens_a_linked_view(
     # The link follows the view's controls.
     figure.value = "ecdf"
     assert "figure=ecdf" in row.value and "figure=ladder" not in row.value
+
+
+def test_the_dashboard_says_why_it_does_not_follow_a_link(
+    tree: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(dashboard.ROOT_ENV, str(tree["data"]))
+    monkeypatch.setenv("QUERY_STRING", "campaign=link.parquet&figure=ladder")
+    page = dashboard.served()
+    header, tabs = page.children
+    assert tabs.selected_index == 0, "the default view"
+    note = html.unescape(header.value.split('class="hvload-link-note"', 1)[1])
+    assert "link not followed: the link's campaign 'link.parquet' is outside the data folder" in (
+        note
+    )
+    browse = tabs.children[1].children[1].children[0]
+    figure = browse.children[1].children[1].children[0]
+    assert figure.value == "ecdf", "nothing of the refused link is applied"
+
+
+def test_the_explorer_downloads_what_it_shows(tree: dict[str, Path]) -> None:
+    from types import SimpleNamespace
+
+    from hvload.widgets import Explorer
+
+    data = tree["data"]
+    info: Any = SimpleNamespace(traps=[], kernel_traps=[])
+    e = Explorer(data, info=info, open_first=False, root=data)
+    assert e.downloads.widget.layout.display == "none", "nothing shown yet, no downloads"
+    e.open("inside.parquet")
+    assert e.downloads.widget.layout.display is None
+    assert e.downloads.campaign_file().data == DEFAULT.read_bytes()
+    golden = (GOLDEN / "amd-epyc-2vcpu-default.json").read_text()
+    assert e.downloads.report("json").data.decode() == golden
+    assert e.downloads.figure("png").name == "inside-ecdf.png"

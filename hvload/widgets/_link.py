@@ -284,7 +284,9 @@ class LinkRow:
         # behind a proxy); the text is the address as the server saw it.
         self.widget.value = (
             f'<span style="color:#555">link to this view:</span> <a class="hvload-view-link" '
-            f'href="?{html.escape(self.query, quote=True)}" target="_blank" rel="noopener">'
+            f'href="?{html.escape(self.query, quote=True)}" target="_blank" rel="noopener" '
+            # A long address wraps anywhere rather than widen an 800 px page.
+            'style="overflow-wrap:anywhere">'
             f"{html.escape(url)}</a> "
             f'<button type="button" class="hvload-copy-link" onclick="{html.escape(_COPY)}">'
             "copy link</button>"
