@@ -346,3 +346,6 @@ def test_the_explorer_downloads_what_it_shows(tree: dict[str, Path]) -> None:
     golden = (GOLDEN / "amd-epyc-2vcpu-default.json").read_text()
     assert e.downloads.report("json").data.decode() == golden
     assert e.downloads.figure("png").name == "inside-ecdf.png"
+    # The HTML report names the file inside the data folder, not where that lies.
+    page = e.downloads.report("html").data.decode()
+    assert '<p class="small">inside.parquet</p>' in page and str(data) not in page

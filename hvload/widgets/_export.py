@@ -13,7 +13,8 @@ goes as soon as the view changes, so what is saved is what is shown.
 - table: the comparison table the view shows, every column of the analysis, as CSV;
 - report: the chosen levels at the chosen threshold in any format of ``hvload report``
   (:func:`hvload.report.formats.render_report`: with every level and the default
-  threshold, the very bytes ``hvload report --format FMT`` prints);
+  threshold, the very bytes ``hvload report --format FMT`` prints for the file, named as
+  a path inside the data folder, where the HTML report shows it);
 - campaign file: the stored file itself, up to :data:`MAX_FILE_BYTES` (a ``data:`` URI
   is a third larger and travels through the widgets' websocket into the page); a larger
   one is named, with where it lies, in one line.
@@ -22,6 +23,7 @@ goes as soon as the view changes, so what is saved is what is shown.
 from __future__ import annotations
 
 import base64
+import copy
 import html
 import io
 import re
@@ -218,12 +220,26 @@ class Downloads:
         if whole is None or used is None or analysis is None:
             raise Refused("no report to download: choose at least one level")
         # The analysis the view shows, not a second one: what is saved is what is shown.
-        report = CampaignReport(whole, used, analysis)
+        report = CampaignReport(self._named(whole), used, analysis)
         # As `hvload report` does: the published-cost band in the formats people read.
         band = band_lines(whole.metadata) if fmt in ("text", "markdown", "html") else None
         text = render_report(report, fmt, band=band)
         ext, mime = REPORT_FILES[fmt]
         return Download(f"{_stem(self.view)}-report.{ext}", mime, text.encode("utf-8"))
+
+    def _named(self, whole: Any) -> Any:
+        """``whole`` named by its path inside ``root`` (the HTML report prints it): a
+        shared report tells where the file lies in the data folder, not on the server."""
+        from ._confine import inside
+
+        path = whole.path
+        if self.root is None or path is None or not inside(self.root, Path(path)):
+            return whole
+        if getattr(whole, "loaded", True) is False:  # its samples still read from that path
+            return whole
+        named = copy.copy(whole)  # shallow: the samples are not copied
+        named.path = Path(path).resolve().relative_to(self.root)
+        return named
 
     def campaign_file(self) -> Download:
         """The stored campaign file, when it has one, lies inside ``root`` and is small."""
