@@ -287,7 +287,7 @@ def test_the_dashboard_opens_a_linked_view(
     page = dashboard.served()
     tabs = page.children[1]
     assert tabs.selected_index == 1
-    browse = tabs.children[1].children[1].children[0]
+    browse = tabs.children[1].children[-1].children[0]
     view = next(c for c in browse.children if "hvload-downloads" in c._dom_classes)
     row = view.children[-1]
     assert "hvload-link-row" in row._dom_classes
@@ -326,7 +326,7 @@ def test_the_dashboard_says_why_it_does_not_follow_a_link(
     assert "link not followed: the link's campaign 'link.parquet' is outside the data folder" in (
         note
     )
-    browse = tabs.children[1].children[1].children[0]
+    browse = tabs.children[1].children[-1].children[0]
     figure = browse.children[1].children[1].children[0]
     assert figure.value == "ecdf", "nothing of the refused link is applied"
 
