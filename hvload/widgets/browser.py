@@ -17,6 +17,7 @@ import ipywidgets as w
 import pandas as pd
 
 from ._common import CampaignView, level_names
+from ._export import Downloads
 from ._html import STYLE
 
 if TYPE_CHECKING:
@@ -91,11 +92,13 @@ class Browser(CampaignView):
         self._quiet = False
         self.whole = campaign
         self.title = w.HTML(value=STYLE + self._title_html())
+        self.downloads = Downloads(self, root=None if root is None else Path(root).resolve())
         self.widget = w.VBox(
             [
                 self.title,
                 w.HBox([self.shown, self.view_controls()]),
                 self.info,
+                self.downloads.widget,
                 self.caption,
                 self.output,
                 self.table,

@@ -58,13 +58,15 @@ def served() -> w.Widget:
         import ipywidgets as w
 
         return w.HTML(f"<p>Start this page with <code>hvload dashboard</code> ({ROOT_ENV}).</p>")
-    return app(root, root=root)
+    # The query of the page's URL (Voila sets it; the token never reaches it): a linked view.
+    return app(root, root=root, link=os.environ.get("QUERY_STRING", ""))
 
 
 def app(
     data_dir: str | os.PathLike[str] | None = None,
     *,
     root: str | os.PathLike[str] | None = None,
+    link: str | None = None,
 ) -> w.Widget:
     """The dashboard page: measure (the explorer) and browse (a stored campaign).
 
@@ -76,14 +78,17 @@ def app(
     root
         The folder the page may read and write in (``hvload dashboard --data``); None
         leaves the explorer free (a notebook).
+    link
+        The page URL's query: a view to open first (``hvload.widgets._link``); None
+        outside ``hvload dashboard`` (no link to the view then).
     """
     import ipywidgets as w
 
     from ..measure.machine import platform
     from ..notebook import campaign_files
     from ._confine import inside
+    from ._link import Opening
     from ._runs import RunList
-    from .browser import Browser
     from .compare import Compare
     from .explorer import Explorer
 
@@ -109,14 +114,16 @@ def app(
             holder.children = (w.HTML("<p>No campaign file found; measure one first.</p>"),)
             return
         try:
-            holder.children = (Browser(path, root=top).widget,)
+            holder.children = (opening.browser(path).widget,)
         except Exception as exc:  # a damaged file is reported, the page stays up
             holder.children = (
                 w.HTML(f"<p><b>{type(exc).__name__}</b>: {html.escape(str(exc))}</p>"),
             )
 
+    opening = Opening(link, top, files())
+
     def scan(_: object = None) -> None:
-        current = chooser.value
+        current = chooser.value or opening.file
         chooser.options = files()
         values = [v for _, v in chooser.options]
         chooser.value = current if current in values else (values[0] if values else None)
@@ -130,7 +137,7 @@ def app(
         f"<h3>hvload dashboard</h3><p>{html.escape(str(info.cpu_brand))} on "
         f"<code>{html.escape(socket.gethostname())}</code>, hypervisor "
         f"<b>{html.escape(str(info.hypervisor))}</b>; campaigns in "
-        f"<code>{html.escape(str(data))}</code>.</p>"
+        f"<code>{html.escape(str(data))}</code>.</p>{opening.note}"
     )
     # The run list between the chooser and the browser; both rescanned by its button.
     runs = RunList(data, root=top) if data is not None else None
@@ -145,6 +152,7 @@ def app(
             compare.widget,
         ],
         titles=["Measure", "Browse", "Compare"],
+        selected_index=opening.tab,
     )
     page = w.VBox([header, tabs])
     page.explorer = explorer

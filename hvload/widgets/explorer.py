@@ -27,6 +27,7 @@ from ..notebook import campaign_files, find_data_dir
 from ..workload.schedule import parse_levels
 from ._common import CampaignView, kept_note
 from ._confine import confine, inside
+from ._export import Downloads
 from ._html import STYLE, error_html
 from ._session import STOPPING, Session, new_path
 from ._traps import trap_choices
@@ -214,6 +215,7 @@ class Explorer(CampaignView):
         open_box = w.VBox(
             [w.HBox([self.directory, self.scan_button]), w.HBox([self.files, self.open_button])]
         )
+        self.downloads = Downloads(self, root=self.root)
         # The view's controls appear with the first data to act on.
         self._view_box = w.HBox([self.view_controls(), self.shown], layout=w.Layout(display="none"))
         self.widget = w.VBox(
@@ -225,6 +227,7 @@ class Explorer(CampaignView):
                 self.status,
                 self._view_box,
                 self.info,
+                self.downloads.widget,
                 self.caption,
                 self.output,
                 self.table,
