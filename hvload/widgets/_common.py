@@ -271,11 +271,14 @@ class CampaignView:
         if current in chosen:
             self.reference.value = current
         elif chosen:
-            # The campaign's recorded baseline where it is shown, else the lowest load.
-            whole = campaign if campaign is not None else self.whole
-            recorded = ((whole.metadata.get("design") or {}).get("baseline")
-                        if whole is not None else None)  # fmt: skip
-            self.reference.value = recorded if recorded in chosen else chosen[0]
+            self.reference.value = self._default_reference(chosen, campaign)
+
+    def _default_reference(self, chosen: Sequence[str], campaign: Campaign | None = None) -> str:
+        """The reference the analysis picks by itself: the campaign's recorded baseline
+        where it is shown, else the lowest load shown."""
+        whole = campaign if campaign is not None else self.whole
+        recorded = (whole.metadata.get("design") or {}).get("baseline") if whole else None
+        return str(recorded) if recorded in chosen else chosen[0]
 
     def _levels(self) -> list[str] | None:
         return None if self.campaign is None else level_names(self.campaign)
@@ -343,8 +346,15 @@ class CampaignView:
             partial = self._partial
             wanted = self._wanted()
             shown, threshold, reference, metric, _unit, statistic = wanted
+            # The default reference is left to the analysis (baseline None), so that with
+            # every level shown the settings, and a report made from them, are `hvload
+            # report`'s byte for byte.
+            chosen_now = [n for n in self.shown.options if n in set(shown)]
+            default = self._default_reference(chosen_now) if chosen_now else None
             self.config = self.config.replace(
-                threshold=threshold / 100, baseline=reference or None, metric=metric
+                threshold=threshold / 100,
+                baseline=reference if reference and reference != default else None,
+                metric=metric,
             )
             config = self.config
         if whole is None:
@@ -460,7 +470,7 @@ class CampaignView:
             # follow the controls.
             settings = (
                 f"{html.escape(unit)} · threshold {100 * config.threshold:.2f}&nbsp;% · "
-                f"reference {html.escape(str(config.baseline or '-'))}"
+                f"reference {html.escape(str(self._shown_reference(analysis)))}"
                 + (" · response time" if config.metric == "response" else "")
             )
             self.caption.value = (
@@ -468,6 +478,10 @@ class CampaignView:
                 + (f" ({html.escape(partial)})" if partial else "")
                 + f' · <span class="hvload-caption-settings">{settings}</span></span>'
             )
+
+    @staticmethod
+    def _shown_reference(analysis: Analysis | None) -> str:
+        return str((analysis.design.get("baseline") if analysis is not None else None) or "-")
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         return self.widget._repr_mimebundle_(**kwargs)
