@@ -43,12 +43,14 @@ SLOW_MODULES = frozenset({
     "test_browser", "test_notebooks", "test_remote", "test_faults", "test_stats_validation",
     "test_compare", "test_datasets", "test_campaign", "test_controls", "test_policy",
     "test_browser_report", "test_stats_tails", "test_stats_plan_range", "test_memory",
-    "test_sequential_validation", "test_sequential_run",
+    "test_sequential_validation", "test_sequential_run", "test_browser_live",
 })  # fmt: skip
 #: Test modules that drive a browser.
-BROWSER_MODULES = frozenset({"test_browser", "test_browser_report"})
+BROWSER_MODULES = frozenset({"test_browser", "test_browser_report", "test_browser_live"})
 #: Test modules whose every test measures real traps.
-HARDWARE_MODULES = frozenset({"test_executor", "test_campaign", "test_controls"})
+HARDWARE_MODULES = frozenset(
+    {"test_executor", "test_campaign", "test_controls", "test_browser_live"}
+)
 #: Test modules whose every test can depend on the machine's load (marked ``timing``).
 #: (test_local_shortfall, test_cli_scheduler and test_signals_start depend on load too;
 #: they passed a whole run under the burner and stay out of CI's burner pass for its time.)

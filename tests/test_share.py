@@ -296,8 +296,8 @@ def test_the_dashboard_opens_a_linked_view(
     assert "http://127.0.0.1:8866/?campaign=inside.parquet" in row.value
     assert "secret" not in row.value and "token" not in row.value
     # The view itself: the linked levels, figure and threshold.
-    figure = browse.children[1].children[1].children[0]
-    threshold = browse.children[1].children[1].children[1]
+    # The view's controls: their first row holds figure, threshold and reference level.
+    figure, threshold = browse.children[1].children[1].children[0].children[:2]
     assert (figure.value, threshold.value) == ("ladder", 2.5)
     assert math.isclose(threshold.value, 2.5)
     # The report a button prepares is the linked view's: its levels at its threshold.
@@ -327,7 +327,7 @@ def test_the_dashboard_says_why_it_does_not_follow_a_link(
         note
     )
     browse = tabs.children[1].children[-1].children[0]
-    figure = browse.children[1].children[1].children[0]
+    figure = browse.children[1].children[1].children[0].children[0]
     assert figure.value == "ecdf", "nothing of the refused link is applied"
 
 

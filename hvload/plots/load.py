@@ -153,13 +153,19 @@ def load_curve(
         if with_ci:
             lo = table[f"{column}_ci_low{suffix}"].to_numpy(dtype=float)
             hi = table[f"{column}_ci_high{suffix}"].to_numpy(dtype=float)
-            yerr = np.vstack((y - lo, hi - y))
+            # The legend names an interval only where one is drawn: live data or too few
+            # rounds leave every bound NaN, and "95% CI" beside bare points misleads.
+            bars = bool(np.isfinite(lo).any() and np.isfinite(hi).any())
+            yerr = np.vstack((y - lo, hi - y)) if bars else None
+            what = f"{stat} of the typical block" if typical else "level p99 (all samples pooled)"
             label = (
-                f"{stat} of the typical block, {confidence:.0%} CI"
-                if typical
-                else f"level p99 (all samples pooled), {confidence:.0%} CI over rounds"
+                what
+                + (f", {confidence:.0%} CI" if typical else f", {confidence:.0%} CI over rounds")
+                if bars
+                else f"{what} (no interval: too few rounds)"
             )
-            low, high = np.nanmin([low, *lo]), np.nanmax([high, *hi])
+            if bars:
+                low, high = np.nanmin([low, *lo]), np.nanmax([high, *hi])
         low, high = np.nanmin([low, *y]), np.nanmax([high, *y])
         ax.errorbar(
             x, y, yerr=yerr, color=color, marker=markers[k % len(markers)], ms=6, lw=1.4,

@@ -17,7 +17,8 @@ Modules: ``explorer`` (:class:`Explorer`, :func:`trap_choices`), ``browser``
 (:class:`Browser`), ``compare`` (:class:`Compare`: two stored campaigns side by side, with
 ``hvload compare``'s analysis), ``_runs`` (:class:`RunList`: the campaign files of a folder
 and the names given to them), ``_session`` (the background run, without ipywidgets), ``_common``
-(the figure, level and threshold views both share), ``_html`` (:func:`comparisons_html`).
+(the figure, level, threshold, reference, unit and metric views both share), ``_html``
+(:func:`comparisons_html`, its tooltips), ``_info`` (the campaign info panel).
 """
 
 from ..workload.schedule import parse_levels

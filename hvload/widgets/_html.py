@@ -15,7 +15,10 @@ if TYPE_CHECKING:
     from ..model import Campaign
     from ..stats import Analysis
 
-__all__ = ["PLACEHOLDER", "STYLE", "comparisons_html", "error_html", "left_out_html"]
+__all__ = [
+    "HEADER_HELP", "PLACEHOLDER", "STYLE", "VERDICT_HELP", "comparisons_html", "error_html",
+    "left_out_html",
+]  # fmt: skip
 
 _VERDICT_COLOURS = {
     "slower": "#f4c7c3",
@@ -40,51 +43,131 @@ def _interval(low: float, high: float, scale: float, digits: int, sign: bool = T
     return f"{fmt.format(scale * low)} .. {fmt.format(scale * high)}"
 
 
+#: What each verdict word means (the rule of :func:`hvload.stats.compare.verdict`), shown
+#: on hover over the word.
+VERDICT_HELP = {
+    "slower": "slower: the adjusted p is below alpha, the interval excludes 0 and the "
+    "estimated change is beyond the practical threshold",
+    "faster": "faster: the adjusted p is below alpha, the interval excludes 0 and the "
+    "estimated change is beyond minus the practical threshold",
+    "negligible": "negligible: the whole interval lies inside +-the practical threshold: "
+    "whatever the change is, it is too small to matter",
+    "inconclusive": "inconclusive: a change is significant, but whether it reaches the "
+    "practical threshold the interval cannot tell",
+    "no evidence": "no evidence: the adjusted p is not below alpha (or the interval "
+    "includes 0), and the interval reaches beyond the threshold: neither a change nor its "
+    "absence is shown",
+    "not enough data": "not enough data: too few complete rounds for a test or an interval",
+}
+
+#: What each column of the comparison table means, shown on hover over its header.
+HEADER_HELP = {
+    "level vs reference": "the level compared, against the reference level (chosen in "
+    "'reference level'); each level is also compared with its lower neighbour",
+    "on": "which block statistic: 'median' is the typical block median (median over the "
+    "level's blocks of each block's median); 'typical-block p99' is the median over blocks "
+    "of each block's p99, not the level p99 (the p99 of all the level's samples pooled, "
+    "which hvload report gives separately)",
+    "change": "Hodges-Lehmann estimate of the per-round change of the block statistic "
+    "(the median of the averages of pairs of per-round log ratios), in % of the "
+    "reference's own statistic",
+    "ci": "confidence interval of the change from the signed-rank test of that one "
+    "comparison: NOT adjusted for the number of comparisons",
+    "change unit": "the same Hodges-Lehmann change in {unit} (the reference's statistic "
+    "times the relative change)",
+    "CLES": "common-language effect size: the probability that a sample of the level is "
+    "larger than one of the reference (ties count half); 0.5 = no shift; descriptive only",
+    "p (adj.)": "p-value of the exact Wilcoxon signed-rank test over rounds, adjusted over "
+    "all comparisons of the table ({correction})",
+    "verdict": "the verdict word; hover over a word for its rule and this row's notes",
+}
+
+
+def _abbr(text: str, title: str) -> str:
+    return f'<abbr title="{html.escape(title, quote=True)}">{text}</abbr>'
+
+
 def comparisons_html(
-    analysis: Analysis, *, unit: str = "cycles", partial: str = "", stopped: str = ""
-) -> str:
+    analysis: Analysis, *, unit: str = "cycles", partial: str = "", stopped: str = "",
+    on: str | None = None,
+) -> str:  # fmt: skip
     """The comparison table of ``analysis`` as HTML, one row per comparison.
 
     Columns: level against reference, block statistic, the change in percent of the
     reference's own statistic with its interval, the same change in ``unit`` with its
     interval, common-language effect size, adjusted p-value and the verdict, coloured
-    by kind (its message on hover).
+    by kind (its rule and message on hover). Every header explains itself on hover
+    (``<abbr title>``); a sentence under the table says that the intervals are per
+    comparison while p (adj.) is adjusted, and marks (with a dagger) the rows whose
+    interval excludes 0 although their adjusted p does not reach alpha.
 
     ``partial`` describes data still being measured (e.g. ``"7 of 36 blocks"``): the
     table then says that its verdicts are provisional, and a lack of rounds is put as
     "not yet" rather than as a fault of the design. ``stopped`` is the campaign's
-    ``metadata["stopped"]``: a lack of rounds is then put down to the stop.
+    ``metadata["stopped"]``: a lack of rounds is then put down to the stop. ``on``
+    (``"median"`` or ``"p99"``) keeps the rows of one block statistic only.
     """
     comp = analysis.comparisons
     st = analysis.settings
     threshold = st.get("threshold", float("nan"))
+    alpha = float(st.get("alpha", 0.05))
+    correction = str(st.get("correction", "holm"))
     ci = f"{round(100 * st.get('confidence', 0.95), 6):g}% CI"
     if comp.empty:
         return (
             "<p><b>No comparisons</b>: at least two load levels are needed "
-            "(the lowest load is the reference).</p>"
+            "(the reference level is compared with the others).</p>"
         )
+    n_family = len(comp)
+    if on is not None:
+        comp = comp[comp["on"] == on]
     # Decided by the TSC frequency, not by whether a change could be estimated yet: early
     # in a live run every change is missing, and the table must not switch units later.
-    ns = unit == "ns" and bool(analysis.design.get("tsc_hz") or comp["change_ns"].notna().any())
+    ns = unit == "ns" and bool(
+        analysis.design.get("tsc_hz") or analysis.comparisons["change_ns"].notna().any()
+    )
     col = "change_ns" if ns else "change"
     digits = 1 if ns else 0
     shown_unit = "ns" if ns else "cycles"
+    corr_name = {"holm": "Holm", "bh": "Benjamini-Hochberg", "none": "not adjusted"}.get(
+        correction, correction
+    )
     head = [
-        "level vs reference", "on", "change (%)", f"{ci} (%)", f"change ({shown_unit})",
-        f"{ci} ({shown_unit})", "CLES", "p (adj.)", "verdict",
-    ]  # fmt: skip
+        _abbr("level vs reference", HEADER_HELP["level vs reference"]),
+        _abbr("on", HEADER_HELP["on"]),
+        _abbr("change (%)", HEADER_HELP["change"]),
+        _abbr(f"{ci} (%)", HEADER_HELP["ci"]),
+        _abbr(f"change ({shown_unit})", HEADER_HELP["change unit"].format(unit=shown_unit)),
+        _abbr(f"{ci} ({shown_unit})", HEADER_HELP["ci"]),
+        _abbr("CLES", HEADER_HELP["CLES"]),
+        _abbr("p (adj.)", HEADER_HELP["p (adj.)"].format(correction=corr_name)),
+        _abbr("verdict", HEADER_HELP["verdict"]),
+    ]
     rows = []
+    daggers = 0
     for _, r in comp.iterrows():
         verdict = str(r["verdict"])
         colour = _VERDICT_COLOURS.get(verdict, "#ffffff")
         rel = r["relative_change"]
+        low, high = r["relative_change_low"], r["relative_change_high"]
+        # The interval alone excludes 0, the adjusted test does not reject: the verdict
+        # rests on the adjusted p, which the reader would otherwise not see.
+        dagger = bool(
+            verdict == "no evidence" and np.isfinite(low) and np.isfinite(high)
+            and (low > 0 or high < 0)
+        )  # fmt: skip
+        daggers += dagger
+        stat = (
+            _abbr("typical-block p99", HEADER_HELP["on"])
+            if r["on"] == "p99"
+            else html.escape(str(r["on"]))
+        )
         cells = [
             f"{html.escape(str(r['level']))} vs {html.escape(str(r['reference']))}",
             # The block p99 is the typical block's, not the level's p99 (issue 20).
-            "typical-block p99" if r["on"] == "p99" else html.escape(str(r["on"])),
+            stat,
             f"{100 * rel:+.2f}" if np.isfinite(rel) else "-",
-            _interval(r["relative_change_low"], r["relative_change_high"], 100, 2),
+            _interval(low, high, 100, 2),
             f"{r[col]:+,.{digits}f}" if np.isfinite(r[col]) else "-",
             _interval(r[f"{col}_low"], r[f"{col}_high"], 1, digits),
             _fmt(r["cles"], 3),
@@ -94,10 +177,18 @@ def comparisons_html(
             f'<td style="text-align:{"left" if k < 2 else "right"}; white-space:nowrap">{c}</td>'
             for k, c in enumerate(cells)
         )
-        title = html.escape(str(r.get("message") or ""), quote=True)
+        message = str(r.get("message") or "")
+        title = VERDICT_HELP.get(verdict, verdict) + (f" ({message})" if message else "")
+        if dagger:
+            title += (
+                "; its interval excludes 0, but that interval is not adjusted for the "
+                f"{n_family} comparisons and the adjusted p is not below {alpha:g}"
+            )
         tds += (
-            f'<td style="background:{colour}; white-space:nowrap" title="{title}">'
-            f"<b>{html.escape(verdict)}</b></td>"
+            f'<td class="hvload-verdict" style="background:{colour}; white-space:nowrap" '
+            f'title="{html.escape(title, quote=True)}"><b>{html.escape(verdict)}</b>'
+            + (" &dagger;" if dagger else "")
+            + "</td>"
         )
         rows.append(f"<tr>{tds}</tr>")
     counts = comp["verdict"].value_counts()
@@ -126,15 +217,36 @@ def comparisons_html(
             f'<p style="color:#b00020"><b>This design cannot reach a verdict</b>: '
             f"{html.escape(check.message)}</p>"
         )
+    adjusted = (
+        f"p (adj.) is adjusted over all {n_family} comparisons ({corr_name})"
+        if correction != "none"
+        else "p is not adjusted for the number of comparisons"
+    )
+    which = (
+        f'<p class="hvload-adjusted" style="font-size:small">The {ci} columns are per '
+        f"comparison, <b>not adjusted</b> for the number of comparisons; {adjusted}. A "
+        f"verdict of slower or faster needs both: p (adj.) below {alpha:g} and an interval "
+        "that excludes 0"
+        + (
+            f"; so {daggers} row{'s' if daggers != 1 else ''} marked &dagger; "
+            f"say{'' if daggers != 1 else 's'} <i>no evidence</i> although the interval "
+            "excludes 0."
+            if daggers
+            else "."
+        )
+        + "</p>"
+    )
     return (
-        f"{warning}<p>Change = Hodges-Lehmann estimate of the per-round ratio of block "
+        f"{warning}<p>Change = {_abbr('Hodges-Lehmann', HEADER_HELP['change'])} estimate "
+        "of the per-round ratio of block "
         f"statistics, in % of the reference's own median or p99; practical threshold "
-        f"{100 * threshold:.2f}&nbsp;%; {summary}.</p>"
+        f'<span class="hvload-table-threshold">{100 * threshold:.2f}&nbsp;%</span>; '
+        f"{summary}.</p>"
         # Wider than the output (800 px windows): the table scrolls in its own box.
         '<div class="hvload-table-box" style="overflow-x:auto; max-width:100%">'
         '<table style="border-collapse:collapse" border="1" cellpadding="3">'
         "<thead><tr>" + "".join(f"<th>{h}</th>" for h in head) + "</tr></thead>"
-        "<tbody>" + "".join(rows) + "</tbody></table></div>"
+        "<tbody>" + "".join(rows) + "</tbody></table></div>" + which
     )
 
 

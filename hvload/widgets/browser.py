@@ -39,7 +39,8 @@ class Browser(CampaignView):
     figure
         Initial figure, a key of ``hvload.plots.FIGURES``.
     levels
-        Initially chosen levels (default: all); the first chosen one is the reference.
+        Initially chosen levels (default: all); the reference level is chosen in its own
+        control (:attr:`reference`; default: the campaign's baseline, else the lowest load).
     data_dir
         Where to look up a bare file name.
     root
@@ -87,6 +88,7 @@ class Browser(CampaignView):
         self.shown.options = names
         self.shown.value = tuple(levels) if levels is not None else tuple(names)
         self.shown.rows = max(2, min(8, len(names)))
+        self._sync_controls(campaign, names)
         self._quiet = False
         self.whole = campaign
         self.title = w.HTML(value=STYLE + self._title_html())
@@ -94,7 +96,8 @@ class Browser(CampaignView):
         self.widget = w.VBox(
             [
                 self.title,
-                w.HBox([self.shown, w.VBox([self.figure, self.threshold])]),
+                w.HBox([self.shown, self.view_controls()]),
+                self.info,
                 self.downloads.widget,
                 self.caption,
                 self.output,
@@ -124,16 +127,16 @@ class Browser(CampaignView):
         return self.analysis.comparisons[cols].reset_index(drop=True)
 
     def baseline_verdicts(self, on: str = "median") -> Mapping[str, str]:
-        """``level -> verdict`` against the reference (first chosen) level, on ``on``."""
+        """``level -> verdict`` against the reference level (:attr:`reference`), on ``on``."""
         v = self.verdicts
         if v.empty:
             return {}
-        reference = level_names(self.campaign)[0] if self.campaign is not None else None
+        reference = self.reference.value if self.campaign is not None else None
         v = v[(v["on"] == on) & (v["reference"] == reference)]
         return dict(zip(v["level"].astype(str), v["verdict"].astype(str), strict=True))
 
     def set_levels(self, levels: Sequence[str]) -> None:
-        """Choose the levels to show; the first in campaign order is the reference."""
+        """Choose the levels to show (the reference level is :attr:`reference`'s)."""
         self.levels.value = tuple(levels)
 
     def set_figure(self, name: str) -> None:

@@ -25,7 +25,7 @@ from ..campaign.spec import CampaignSpec
 from ..errors import MeasurementError
 from ..notebook import campaign_files, find_data_dir
 from ..workload.schedule import parse_levels
-from ._common import CampaignView
+from ._common import CampaignView, kept_note
 from ._confine import confine, inside
 from ._export import Downloads
 from ._html import STYLE, error_html
@@ -44,10 +44,12 @@ class Explorer(CampaignView):
     """Choose traps, load levels and sizes, run a campaign, and watch its figure and table.
 
     The campaign is measured in a background thread, so the notebook's kernel stays free:
-    the progress bar counts blocks and estimates the time left, and after every finished
-    block the figure and the comparison table show the blocks finished so far (their
-    verdicts provisional). The figure, level and threshold controls keep working on those
-    data; the controls of the design are disabled until the run ends. **Stop** ends the
+    the progress bar counts blocks and estimates the time left (from the latest blocks'
+    times), and after every finished block the figure and the comparison table show the
+    blocks finished so far (their verdicts provisional). The figure, level, threshold,
+    reference, unit and metric controls keep working on those data and answer at once;
+    the controls of the design are disabled until the run ends. A new run shows its own
+    levels and reference and says which other view settings it keeps. **Stop** ends the
     run at the next block boundary: the block being measured finishes, and every finished
     block is written to the campaign file, as at the end of a full run.
 
@@ -169,6 +171,7 @@ class Explorer(CampaignView):
         self.run_button.on_click(self._on_run)
         self.stop_button.on_click(self._on_stop)
         self._refocus_run = False
+        self._kept = ""  # the view settings a new run keeps from before, said
 
         if self.root is not None:  # never looked for elsewhere: the root or inside it
             self.data_dir: Path | None = confine(self.root, data_dir or self.root, "data_dir")
@@ -214,10 +217,7 @@ class Explorer(CampaignView):
         )
         self.downloads = Downloads(self, root=self.root)
         # The view's controls appear with the first data to act on.
-        self._view_box = w.HBox(
-            [w.VBox([self.figure, self.threshold]), self.shown],
-            layout=w.Layout(display="none"),
-        )
+        self._view_box = w.HBox([self.view_controls(), self.shown], layout=w.Layout(display="none"))
         self.widget = w.VBox(
             [
                 w.HTML(STYLE + "<h4>Measure a campaign here</h4>"),
@@ -226,6 +226,7 @@ class Explorer(CampaignView):
                 open_box,
                 self.status,
                 self._view_box,
+                self.info,
                 self.downloads.widget,
                 self.caption,
                 self.output,
@@ -408,14 +409,19 @@ class Explorer(CampaignView):
         self.progress.max = 1
         self.progress.bar_style = ""
         self.progress_text.value = ""
-        # A new campaign is shown with all its levels, not the previous one's filter.
+        # A new campaign is shown with all its levels and its own reference, not the
+        # previous one's filter; the other view settings are kept, and said (design_notes).
         with self._view_lock:
             self._quiet = True
             try:
                 self.shown.options = []
+                self.reference.options = []
             finally:
                 self._quiet = False
-        self.status.value = "preparing: measuring the platform and the load trap's saturation"
+        self._kept = kept_note(self.view_defaults(), self._defaults)
+        self.status.value = "preparing: measuring the platform and the load trap's saturation" + (
+            f"<br><small>note: {html.escape(self._kept)}</small>" if self._kept else ""
+        )
         self._session = Session({"spec": spec, "sequential": sequential}, target, lock, self)
         return self._session.start()
 
@@ -501,7 +507,7 @@ class Explorer(CampaignView):
     def design_notes(self) -> list[str]:
         """The design's warning (see :meth:`_check_design`), if it has one."""
         warning = self._check_design()
-        return [warning] if warning else []
+        return [n for n in (warning, self._kept) if n]
 
     def wants_live(self) -> bool:
         """Whether the "live figure and table" box is ticked."""
