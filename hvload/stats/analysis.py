@@ -10,12 +10,12 @@ import numpy as np
 import pandas as pd
 
 from .blocks import cles
-from .compare import adjust_pvalues, friedman, page_trend, paired_rounds, verdict
+from .compare import adjust_pvalues, friedman, gate_closes, page_trend, paired_rounds, verdict
 from .config import DEFAULT, AnalysisConfig
 from .design import ON, DesignCheck, best_adjusted_pvalue, check_design, comparison_pairs
 from .inputs import Tidy
 from .intervals import median_interval
-from .power import BlockNoise, block_noise, detectable_shifts, minimum_detectable_effect
+from .power import BlockNoise, block_noise, friedman_gate, simulate
 from .ranks import min_pvalue
 from .results import NOT_ENOUGH_DATA, Analysis, Comparison, LevelSummary, Verdict
 from .summary import STATISTICS, describe_counts, to_ns
@@ -45,11 +45,18 @@ def _noise_row(
     alpha_test = config.alpha / m if config.correction != "none" and m else config.alpha
     mde = math.nan
     if noise.usable and n_rounds >= 2 and config.n_sim:
-        shifts = detectable_shifts(
-            noise.pool, n_rounds, alpha_test=alpha_test, threshold=config.threshold,
-            n_sim=config.n_sim, rng=rng,
+        # The Friedman gate this analysis applies to its verdicts is simulated too.
+        gate = (
+            friedman_gate(n_rounds, noise.n_levels, config.alpha, config.n_permutations,
+                          config.seed if config.seed is not None else 0)
+            if config.gate
+            else None
         )  # fmt: skip
-        mde = minimum_detectable_effect(shifts, config.power)
+        sim = simulate(
+            noise.pool, n_rounds, alpha_test=alpha_test, threshold=config.threshold,
+            n_sim=config.n_sim, rng=rng, gate=gate,
+        )  # fmt: skip
+        mde = sim.detectable(config.power)
     return {
         "on": noise.on,
         "block_sd": noise.block_sd,
@@ -221,7 +228,7 @@ def analyze_levels(
             v = verdict(float(p_adj), rel[0], rel[1], rel[2], alpha=config.alpha,
                         threshold=config.threshold)  # fmt: skip
             gate = omnibus[name]
-            closed = gate.status == "ok" and not gate.pvalue < config.alpha
+            closed = gate.status == "ok" and bool(gate_closes(gate.pvalue, config.alpha))
             if (
                 config.gate
                 and closed

@@ -41,8 +41,13 @@ __all__ = [
     "PairedResult",
     "adjust_pvalues",
     "friedman",
+    "friedman_null",
+    "friedman_ranks",
+    "friedman_score",
+    "gate_closes",
     "page_trend",
     "paired_rounds",
+    "permutation_pvalue",
     "verdict",
 ]
 
@@ -87,21 +92,60 @@ def friedman(
         warnings.simplefilter("ignore", RuntimeWarning)
         statistic = float(stats.friedmanchisquare(*matrix.T).statistic)
     rng = rng if rng is not None else np.random.default_rng(0)
-    ranks = stats.rankdata(matrix, axis=1)
-    observed = float((ranks.sum(axis=0) ** 2).sum())
-    exceed = 0
-    batch = max(1, 2_000_000 // ranks.size)
-    for start in range(0, n_resamples, batch):
-        size = min(batch, n_resamples - start)
-        perm = np.argsort(rng.random((size, n_rounds, n_levels)), axis=2)
-        sums = np.take_along_axis(np.broadcast_to(ranks, perm.shape), perm, axis=2).sum(axis=1)
-        # Sums of squares of whole-number (or half) ranks are exact in float64.
-        exceed += int(np.count_nonzero((sums**2).sum(axis=1) >= observed - 1e-9))
-    pvalue = (1 + exceed) / (1 + n_resamples)
+    ranks = friedman_ranks(matrix)
+    null = friedman_null(ranks, n_resamples, rng)
+    pvalue = float(permutation_pvalue(np.sort(null), friedman_score(ranks)))
     return TestResult(
         "friedman", on, statistic, pvalue, n_rounds, n_levels, "ok",
         f"permutation p-value ({n_resamples} within-round permutations)",
     )  # fmt: skip
+
+
+def friedman_ranks(matrix: np.ndarray) -> np.ndarray:
+    """Ranks of the levels inside each round: the last axis of ``(..., rounds, levels)``."""
+    return stats.rankdata(matrix, axis=-1)
+
+
+def friedman_score(ranks: np.ndarray) -> np.ndarray:
+    """Sum of the squared rank sums of the levels, for ``(..., rounds, levels)`` ranks.
+
+    Friedman's statistic is an increasing function of it, and its tie correction is the
+    same for every within-round permutation, so the permutation test can use it instead.
+    """
+    return (ranks.sum(axis=-2) ** 2).sum(axis=-1)
+
+
+def friedman_null(ranks: np.ndarray, n_resamples: int, rng: np.random.Generator) -> np.ndarray:
+    """:func:`friedman_score` of ``n_resamples`` random within-round permutations of ``ranks``."""
+    n_rounds, n_levels = ranks.shape
+    out = np.empty(n_resamples)
+    batch = max(1, 2_000_000 // ranks.size)
+    for start in range(0, n_resamples, batch):
+        size = min(batch, n_resamples - start)
+        perm = np.argsort(rng.random((size, n_rounds, n_levels)), axis=2)
+        out[start : start + size] = friedman_score(
+            np.take_along_axis(np.broadcast_to(ranks, perm.shape), perm, axis=2)
+        )
+    return out
+
+
+def permutation_pvalue(sorted_null: np.ndarray, observed: np.ndarray | float) -> np.ndarray:
+    """``(1 + #{null >= observed}) / (1 + #null)`` for each observed score.
+
+    Scores of whole-number (or half) ranks are exact in float64; the 1e-9 keeps an equal
+    permuted score counted.
+    """
+    below = np.searchsorted(sorted_null, np.asarray(observed) - 1e-9, side="left")
+    return (1 + sorted_null.size - below) / (1 + sorted_null.size)
+
+
+def gate_closes(pvalue: np.ndarray | float, alpha: float) -> np.ndarray:
+    """Whether a Friedman test that ran holds back the per-pair verdicts: it does not reject.
+
+    :func:`hvload.stats.analyze` and the power simulation (:mod:`hvload.stats.power`)
+    both decide the gate here.
+    """
+    return ~(np.asarray(pvalue) < alpha)
 
 
 def page_trend(matrix: np.ndarray, on: str) -> TestResult:

@@ -21,14 +21,30 @@ from scipy import stats
 
 from .config import DEFAULT, AnalysisConfig
 from .design import ON, family_size, rounds_needed
-from .power import MAX_SIMULATED_ROUNDS, BlockNoise, block_noise, detectable_shifts, power_at
+from .power import (
+    MAX_SIMULATED_ROUNDS,
+    BlockNoise,
+    FriedmanGate,
+    block_noise,
+    friedman_gate,
+    simulate,
+)
 from .results import jsonable
 from .table import block_table, log_matrix
 
-__all__ = ["PlanResult", "pilot_noise", "plan"]
+__all__ = [
+    "PILOT_CONFIDENCE",
+    "PlanResult",
+    "detectable_change",
+    "noise_band",
+    "pilot_margin",
+    "pilot_noise",
+    "plan",
+]
 
 _SAMPLE_FACTORS = (0.25, 0.5, 2.0, 4.0)
 _WALSH_BUDGET = 20_000_000
+_CELL_BUDGET = 10_000_000
 
 
 @dataclass(frozen=True)
@@ -192,16 +208,33 @@ class PlanResult:
 
 
 def _power(noise_pool: np.ndarray, rounds: int, effect: float, alpha_test: float,
-           threshold: float, n_sim: int, seed: int) -> float:  # fmt: skip
+           threshold: float, n_sim: int, seed: int, gate: _Gates) -> float:  # fmt: skip
     rng = np.random.default_rng([seed, rounds])
-    # Each draw costs rounds**2 / 2 Walsh averages: past ~140 rounds fewer draws are
-    # simulated (never fewer than 200), so plans that long are coarser.
+    # Each draw costs rounds**2 / 2 Walsh averages (and, gated, rounds x levels blocks):
+    # past ~140 rounds fewer draws are simulated (never fewer than 200), so plans that
+    # long are coarser.
     n_walsh = rounds * (rounds + 1) // 2
     draws = min(n_sim, max(200, _WALSH_BUDGET // n_walsh))
-    shifts = detectable_shifts(
-        noise_pool, rounds, alpha_test=alpha_test, threshold=threshold, n_sim=draws, rng=rng
-    )
-    return power_at(shifts, effect)
+    g = gate(rounds)
+    if g is not None:
+        draws = min(draws, max(200, _CELL_BUDGET // (rounds * g.n_levels)))
+    sim = simulate(noise_pool, rounds, alpha_test=alpha_test, threshold=threshold,
+                   n_sim=draws, rng=rng, gate=g)  # fmt: skip
+    return sim.power(effect)
+
+
+class _Gates:
+    """The Friedman gate of the planned design at each number of rounds (None: no gate)."""
+
+    def __init__(self, n_levels: int, config: AnalysisConfig) -> None:
+        self.n_levels, self.config = n_levels, config
+
+    def __call__(self, rounds: int) -> FriedmanGate | None:
+        c = self.config
+        if not c.gate:
+            return None
+        seed = c.seed if c.seed is not None else 0
+        return friedman_gate(rounds, self.n_levels, c.alpha, c.n_permutations, seed)
 
 
 def _guess(pool: np.ndarray, effect: float, target: float, alpha_test: float) -> int:
@@ -216,7 +249,7 @@ def _guess(pool: np.ndarray, effect: float, target: float, alpha_test: float) ->
 
 
 def _search(pool: np.ndarray, start: int, effect: float, target: float, alpha_test: float,
-            threshold: float, n_sim: int, seed: int, curve: dict[int, float],
+            threshold: float, n_sim: int, seed: int, gate: _Gates, curve: dict[int, float],
             guess: int | None = None) -> int | None:  # fmt: skip
     """Fewest rounds in ``[start, MAX_SIMULATED_ROUNDS]`` with power >= target.
 
@@ -225,7 +258,7 @@ def _search(pool: np.ndarray, start: int, effect: float, target: float, alpha_te
 
     def power(r: int) -> float:
         if r not in curve:
-            curve[r] = _power(pool, r, effect, alpha_test, threshold, n_sim, seed)
+            curve[r] = _power(pool, r, effect, alpha_test, threshold, n_sim, seed, gate)
         return curve[r]
 
     hi = max(start, guess or _guess(pool, effect, target, alpha_test))
@@ -281,6 +314,35 @@ def _noise(data: Any, config: AnalysisConfig, on: str) -> tuple[BlockNoise, floa
     return noise, seconds, int(active.size)
 
 
+def _pilot_df(noise: BlockNoise) -> float:
+    # A robust SD from R rounds of K levels: (R - 1)(K - 1) residual degrees of freedom,
+    # at the MAD's 37 % efficiency.
+    return max(1.0, 0.37 * (noise.n_rounds - 1) * (noise.n_levels - 1))
+
+
+#: How sure a plan is of the pilot's noise by default: the noise is planned at this
+#: upper confidence bound of its SD (see :func:`pilot_margin`).
+PILOT_CONFIDENCE = 0.8
+
+
+def pilot_margin(noise: BlockNoise, confidence: float = PILOT_CONFIDENCE) -> float:
+    """The factor a plan inflates the pilot's noise by: the one definition of it.
+
+    A short pilot knows its own noise only roughly: a robust SD from ``R`` rounds of
+    ``K`` levels has about ``0.37 (R - 1)(K - 1)`` degrees of freedom (the efficiency
+    of the MAD is 37 %). The factor ``sqrt(df / chi2.ppf(1 - confidence, df))`` takes
+    the SD to its one-sided upper ``confidence`` bound, so that a pilot that happened
+    to be quiet does not yield a plan that falls short (1.19 for 10 rounds x 6 levels
+    at 0.8, 1.20 for the shipped AMD default campaign's 12 x 5); ``confidence`` 0 plans
+    with the estimate itself (factor 1). :func:`plan` and :func:`detectable_change`
+    use it, and the README's planning figures come from them.
+    """
+    if not confidence:
+        return 1.0
+    df = _pilot_df(noise)
+    return float(math.sqrt(df / stats.chi2.ppf(1 - confidence, df)))
+
+
 #: Percentiles of the pilot's noise estimate behind the range of rounds.
 BAND = (10.0, 90.0)
 
@@ -295,7 +357,7 @@ def noise_band(noise: BlockNoise) -> tuple[float, float]:
     drawn-twice round gives identical centred differences, which shrink the MAD, and
     the band came out far too low.)
     """
-    df = max(1.0, 0.37 * (noise.n_rounds - 1) * (noise.n_levels - 1))
+    df = _pilot_df(noise)
     low = noise.block_sd * math.sqrt(df / stats.chi2.ppf(1 - BAND[0] / 100, df))
     high = noise.block_sd * math.sqrt(df / stats.chi2.ppf(1 - BAND[1] / 100, df))
     return float(low), float(high)
@@ -308,7 +370,7 @@ def plan(
     on: str = "median",
     n_levels: int | None = None,
     samples_per_block: float | None = None,
-    pilot_confidence: float = 0.8,
+    pilot_confidence: float = PILOT_CONFIDENCE,
     config: AnalysisConfig | None = None,
     n_sim: int = 2000,
     **options: Any,
@@ -349,12 +411,13 @@ def plan(
     noise is assumed to be the planned campaign's: plan from a pilot made on the
     same machine, with the same probe and load.
 
-    A short pilot knows its own noise only roughly: a robust SD from ``R`` rounds
-    of ``K`` levels has about ``0.37 (R - 1)(K - 1)`` degrees of freedom (the
-    efficiency of the MAD is 37 %). The pool is scaled by
-    ``sqrt(df / chi2.ppf(1 - pilot_confidence, df))``, the upper confidence bound
-    of the SD, so that a pilot that happened to be quiet does not yield a plan
-    that falls short (factor 1.19 for a pilot of 10 rounds x 6 levels at 0.8).
+    With three or more levels, the analysis reports a pair's verdict only when the
+    Friedman test over all levels rejects; the simulation applies that same gate
+    (:mod:`hvload.stats.power`), unless ``config.gate`` is off.
+
+    The pilot's noise is scaled up by :func:`pilot_margin` (its upper
+    ``pilot_confidence`` bound), so that a pilot that happened to be quiet does not
+    yield a plan that falls short.
     """
     config = (config or DEFAULT).replace(**options) if options else (config or DEFAULT)
     if on not in ON:
@@ -392,11 +455,11 @@ def plan(
             f"({100 * config.threshold:g}%): at best half of such campaigns estimate it "
             "beyond the threshold, so 'slower' is rarely reached"
         )
-    df = max(1.0, 0.37 * (noise.n_rounds - 1) * (noise.n_levels - 1))
-    margin = math.sqrt(df / stats.chi2.ppf(1 - pilot_confidence, df)) if pilot_confidence else 1.0
+    margin = pilot_margin(noise, pilot_confidence)
+    gate = _Gates(levels, config)
     curve: dict[int, float] = {}
     rounds = _search(margin * noise.scaled(spb), start, effect, config.power, alpha_test,
-                     config.threshold, n_sim, seed, curve)  # fmt: skip
+                     config.threshold, n_sim, seed, gate, curve)  # fmt: skip
     # The same search at the low and high end of what the pilot's rounds say about its
     # noise: how far one pilot's plan can be off (issue 20: twenty pilots of one machine
     # gave 23 to 69 rounds).
@@ -409,12 +472,12 @@ def plan(
             continue
         pool = factor * noise.scaled(spb)
         span.append(_search(pool, start, effect, config.power, alpha_test, config.threshold,
-                            n_sim, seed, {}, rounds))  # fmt: skip
+                            n_sim, seed, gate, {}, rounds))  # fmt: skip
     rows = []
     for factor in _SAMPLE_FACTORS:
         other = spb * factor
         r = _search(margin * noise.scaled(other), start, effect, config.power, alpha_test,
-                    config.threshold, n_sim, seed, {}, rounds)  # fmt: skip
+                    config.threshold, n_sim, seed, gate, {}, rounds)  # fmt: skip
         rows.append({"samples_per_block": other, "rounds": r})
     by_samples = pd.DataFrame(rows)
     if noise.samples_per_block > 0 and math.isfinite(seconds):
@@ -454,3 +517,42 @@ def plan(
         rounds_range=(span[0], span[1]),
         noise_band=band,
     )
+
+
+def detectable_change(
+    data: Any,
+    rounds: int,
+    *,
+    on: str = "median",
+    n_levels: int | None = None,
+    samples_per_block: float | None = None,
+    pilot_confidence: float = PILOT_CONFIDENCE,
+    config: AnalysisConfig | None = None,
+    n_sim: int = 2000,
+    **options: Any,
+) -> float:
+    """Smallest change a design of ``rounds`` finds with ``config.power``, as :func:`plan` sees it.
+
+    The same simulation as :func:`plan` (the pilot's noise at ``samples_per_block``,
+    inflated by :func:`pilot_margin`, the Friedman gate, the same draws at each number
+    of rounds), asked the other way round: a plan for the change this returns needs
+    about ``rounds``. A fraction (0.02 = 2 %); ``inf`` when no change is found that often.
+    """
+    config = (config or DEFAULT).replace(**options) if options else (config or DEFAULT)
+    if on not in ON:
+        raise ValueError(f"on={on!r} is not allowed; choose from {list(ON)}")
+    if isinstance(rounds, bool) or not isinstance(rounds, int) or not 2 <= rounds <= 10_000:
+        raise ValueError(f"rounds={rounds!r} is not allowed; it must be an integer >= 2")
+    noise, _, pilot_levels = _noise(data, config, on)
+    if not noise.usable:
+        raise ValueError("the pilot campaign is too small to estimate its block noise")
+    levels = pilot_levels if n_levels is None else n_levels
+    spb = noise.samples_per_block if samples_per_block is None else float(samples_per_block)
+    m = family_size(levels)
+    alpha_test = config.alpha / m if config.correction != "none" else config.alpha
+    seed = config.seed if config.seed is not None else 0
+    gate = _Gates(levels, config)(rounds)
+    pool = pilot_margin(noise, pilot_confidence) * noise.scaled(spb)
+    sim = simulate(pool, rounds, alpha_test=alpha_test, threshold=config.threshold,
+                   n_sim=n_sim, rng=np.random.default_rng([seed, rounds]), gate=gate)  # fmt: skip
+    return sim.detectable(config.power)

@@ -69,7 +69,8 @@ METHODS: dict[str, str] = {
     "noise": (
         "robust SD of within-round differences of log block statistics between two levels, "
         "each pair centred on its median over rounds; sampling part from block halves; "
-        "minimum detectable effect by resampling those centred differences"
+        "minimum detectable effect by resampling those centred differences, with the "
+        "Friedman gate applied as the verdicts apply it"
     ),
     "outlier": f"|x - level median| > k x max({MAD_SCALE} x MAD, 1 cycle), all samples",
     "attribution": (
