@@ -52,8 +52,9 @@ METHODS: dict[str, str] = {
     ),
     "level_p999": (
         "level p99.9 = p99.9 of all analysed samples of the level pooled, with its interval "
-        "by the level p99's method; given only where each block holds at least 5 samples "
-        "beyond it in expectation (blocks of 5,000 samples) and 5 rounds, otherwise null "
+        "by the level p99's method; given only with 5 rounds or more, at least 5 samples "
+        "beyond it expected in each block (blocks of 5,000 samples), and those samples "
+        "spread over the rounds (CV of their count per round at most 0.8), otherwise null "
         "with the reason in level_p999_note"
     ),
     "level_p99_change": (
