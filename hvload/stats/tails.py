@@ -254,10 +254,12 @@ def level_quantile_interval(
     low, high : float
         NaN when fewer than :data:`MIN_ROUNDS` rounds hold samples.
     """
-    # Above the p99 the grid keeps every sample: a blend's p99.9 may lie beyond any
-    # block's p99.9, and the samples there are few.
-    top = TOP if q <= LEVEL_Q else 1.0
-    return grid_interval(tail_grid(blocks, CUT, top), q, confidence, n_boot, rng)
+    # Above the p99 the grid keeps every sample (a blend's p99.9 may lie beyond any
+    # block's p99.9, and the samples there are few) and counts those under the lowest
+    # block p99 only (a tenth of the samples a p90 cutoff would bin).
+    if q <= LEVEL_Q:
+        return grid_interval(tail_grid(blocks, CUT, TOP), q, confidence, n_boot, rng)
+    return grid_interval(tail_grid(blocks, LEVEL_Q, 1.0), q, confidence, n_boot, rng)
 
 
 def level_p999_gap(blocks: Sequence[Block], q: float = LEVEL_Q999) -> str:
