@@ -76,7 +76,8 @@ def load_curve(
         What to draw: ``"median"`` and ``"p99"`` are the typical block's (median over
         blocks) with their intervals; ``"level_p99"`` is the level p99 (all the level's
         samples pooled: the level's p99 latency) with its interval over rounds
-        (:mod:`hvload.stats.tails`); the others (``"mean"``, ``"p90"``,
+        (:mod:`hvload.stats.tails`), ``"level_p999"`` the level p99.9 likewise (missing
+        where the blocks hold too few samples beyond it); the others (``"mean"``, ``"p90"``,
         ``"p99.9"``, ...) are pooled figures of :attr:`hvload.stats.Analysis.levels`,
         drawn as points only.
     analysis : hvload.stats.Analysis, optional
@@ -109,7 +110,7 @@ def load_curve(
     """
     prep = _prepare(data, tsc_hz=tsc_hz, unit=unit, levels=levels, config=config)
     stats = [stats] if isinstance(stats, str) else list(stats)
-    allowed = [*STATISTICS, "level_p99"]
+    allowed = [*STATISTICS, "level_p99", "level_p999"]
     bad = [s for s in stats if s not in allowed]
     if bad or not stats:
         raise ValueError(f"stats={stats!r} is not allowed; choose from {allowed}")
@@ -145,7 +146,7 @@ def load_curve(
     for k, stat in enumerate(stats):
         typical = stat in ("median", "p99")
         column = f"block_{stat}" if typical else stat
-        with_ci = typical or stat == "level_p99"
+        with_ci = typical or stat in ("level_p99", "level_p999")
         y = table[f"{column}{suffix}"].to_numpy(dtype=float)
         color = sns.color_palette("colorblind")[k % 10]
         label = f"{stat} (pooled samples)"
@@ -157,12 +158,13 @@ def load_curve(
             # rounds leave every bound NaN, and "95% CI" beside bare points misleads.
             bars = bool(np.isfinite(lo).any() and np.isfinite(hi).any())
             yerr = np.vstack((y - lo, hi - y)) if bars else None
-            what = f"{stat} of the typical block" if typical else "level p99 (all samples pooled)"
+            level = f"level {stat[6:].replace('p999', 'p99.9')} (all samples pooled)"
+            what = f"{stat} of the typical block" if typical else level
             label = (
                 what
                 + (f", {confidence:.0%} CI" if typical else f", {confidence:.0%} CI over rounds")
                 if bars
-                else f"{what} (no interval: too few rounds)"
+                else f"{what} (no interval: too few rounds or tail samples)"
             )
             if bars:
                 low, high = np.nanmin([low, *lo]), np.nanmax([high, *hi])

@@ -20,7 +20,13 @@ from .ranks import min_pvalue
 from .results import NOT_ENOUGH_DATA, Analysis, Comparison, LevelSummary, Verdict
 from .summary import STATISTICS, describe_counts, to_ns
 from .table import BlockTable, Selection, block_table, log_matrix, selection
-from .tails import cell_blocks, level_quantile_interval, tail_comparisons
+from .tails import (
+    LEVEL_Q999,
+    cell_blocks,
+    level_p999_gap,
+    level_quantile_interval,
+    tail_comparisons,
+)
 
 __all__ = ["BlockTable", "Selection", "analyze_levels", "block_table", "selection"]
 
@@ -96,6 +102,18 @@ def _level_summary(bt: BlockTable, lv: int, total: int, per_level: dict[str, np.
         if config.n_bootstrap
         else (math.nan, math.nan)
     )
+    # The level p99.9 only where every block holds enough samples beyond it; its own
+    # generator, so that the level p99's draws stay what they were.
+    gap = level_p999_gap(blocks)
+    st["level_p999"] = math.nan if gap else plain["p99.9"]
+    rng999 = np.random.default_rng([config.seed if config.seed is not None else 0, 22, lv])
+    st["level_p999_ci_low"], st["level_p999_ci_high"] = (
+        level_quantile_interval(
+            blocks, confidence, q=LEVEL_Q999, n_boot=config.n_bootstrap, rng=rng999
+        )
+        if config.n_bootstrap and not gap
+        else (math.nan, math.nan)
+    )
     for key in list(st):
         st[f"{key}_ns"] = float(to_ns(st[key], tidy.tsc_hz))
     n = bt.counts[lv].n
@@ -121,6 +139,7 @@ def _level_summary(bt: BlockTable, lv: int, total: int, per_level: dict[str, np.
         stats=st,
         status="ok" if n else NOT_ENOUGH_DATA,
         message=message,
+        level_p999_note=gap,
     )
 
 

@@ -50,6 +50,13 @@ METHODS: dict[str, str] = {
         "load' means); interval by inverting a studentized round-cluster bootstrap test "
         "of the per-round share of samples at or below each value (rounds resampled)"
     ),
+    "level_p999": (
+        "level p99.9 = p99.9 of all analysed samples of the level pooled, with its interval "
+        "by the level p99's method; given only with 5 rounds or more, at least 5 samples "
+        "beyond it expected in each block (blocks of 5,000 samples), and those samples "
+        "spread over the rounds (CV of their count per round at most 0.8), otherwise null "
+        "with the reason in level_p999_note"
+    ),
     "level_p99_change": (
         "log ratio of the two levels' level p99 (all samples pooled, rounds both hold); "
         "two-sided sign-flip p-value swapping the levels' blocks inside random rounds, "
@@ -152,14 +159,29 @@ def _typical_rows(levels: Sequence[LevelSummary], unit: str, ci_label: str) -> l
 def _level_p99_rows(levels: Sequence[LevelSummary], unit: str, ci_label: str) -> list[str]:
     suffix = "_ns" if unit == "ns" else ""
     digits = 1 if unit == "ns" else 0
-    header = ["level", "rounds", "level p99", ci_label, "typical-block p99"]
+    header = ["level", "rounds", "level p99", ci_label, "typical-block p99", "level p99.9",
+              f"p99.9 {ci_label}"]  # fmt: skip
     rows = []
     for s in levels:
-        low, high = s.confidence_interval("level_p99", unit)
-        ci = f"[{_num(low, digits)}, {_num(high, digits)}]" if math.isfinite(low) else "-"
-        rows.append([s.level, str(s.n_blocks), _num(s[f"level_p99{suffix}"], digits), ci,
-                     _num(s[f"block_p99{suffix}"], digits)])  # fmt: skip
+        cis = []
+        for stat in ("level_p99", "level_p999"):
+            low, high = s.confidence_interval(stat, unit)
+            ci = f"[{_num(low, digits)}, {_num(high, digits)}]"
+            cis.append(ci if math.isfinite(low) else "-")
+        p999 = s[f"level_p999{suffix}"]
+        rows.append([s.level, str(s.n_blocks), _num(s[f"level_p99{suffix}"], digits), cis[0],
+                     _num(s[f"block_p99{suffix}"], digits),
+                     _num(p999, digits) if math.isfinite(p999) else "-", cis[1]])  # fmt: skip
     return _table(header, rows)
+
+
+def _level_p999_gaps(levels: Sequence[LevelSummary]) -> list[str]:
+    """Why a level has no level p99.9, one line per distinct reason."""
+    reasons: dict[str, list[str]] = {}
+    for s in levels:
+        if s.level_p999_note:
+            reasons.setdefault(s.level_p999_note, []).append(s.level)
+    return [f"no level p99.9 for {', '.join(names)}: {why}" for why, names in reasons.items()]
 
 
 def _test_line(results: dict[str, TestResult], symbol: str) -> str:
@@ -278,7 +300,8 @@ def to_text(analysis: Analysis, *, brief: bool = False) -> str:
     out += [
         "",
         "Level p99 per level, cycles (p99 of all the level's samples pooled: the level's "
-        f"p99 latency; {ci_label} from a studentized bootstrap over rounds)",
+        f"p99 latency; {ci_label} from a studentized bootstrap over rounds; level p99.9 "
+        "likewise, where each block holds at least 5 samples beyond it)",
     ]
     out += _level_p99_rows(levels, "cycles", ci_label)
     if has_ns:
@@ -289,6 +312,7 @@ def to_text(analysis: Analysis, *, brief: bool = False) -> str:
         "answers 'what p99 does one block usually show' (slow blocks and bursts move only "
         "the first)"
     )
+    out += _level_p999_gaps(levels)
     out += ["", "Block noise (log scale, about a fraction of the statistic):"]
     out += _noise_lines(analysis)
     out += [

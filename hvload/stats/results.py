@@ -215,7 +215,11 @@ class LevelSummary:
     (``block_median_ci_low`` ...); and the *level p99* (``level_p99``, equal to the
     pooled ``p99``) with an interval that resamples rounds (``level_p99_ci_low``,
     ``level_p99_ci_high``; :mod:`hvload.stats.tails`). The typical-block p99 says what
-    one block usually shows, the level p99 what the level's p99 latency is.
+    one block usually shows, the level p99 what the level's p99 latency is. The *level
+    p99.9* (``level_p999``, ``level_p999_ci_low``, ``level_p999_ci_high``) is the pooled
+    p99.9 with an interval by the same method, given only where every block holds at
+    least 5 samples beyond it in expectation (NaN otherwise, ``level_p999_note`` says
+    why).
 
     Attributes
     ----------
@@ -239,6 +243,9 @@ class LevelSummary:
         The figures described above, in cycles and with ``_ns``.
     status, message : str
         ``"ok"`` or ``"not enough data"`` and why.
+    level_p999_note : str
+        Why ``level_p999`` is NaN (too few samples beyond the p99.9 per block, or too few
+        rounds: :func:`hvload.stats.tails.level_p999_gap`); empty when it is given.
     """
 
     level: str
@@ -254,6 +261,7 @@ class LevelSummary:
     stats: dict[str, float] = field(default_factory=dict)
     status: str = "ok"
     message: str = ""
+    level_p999_note: str = ""
 
     def __getitem__(self, name: str) -> float:
         """A statistic by name, e.g. ``summary["p99.9"]`` or ``summary["block_p99_ns"]``."""
@@ -262,20 +270,24 @@ class LevelSummary:
     def confidence_interval(
         self, statistic: str = "median", unit: str = "cycles"
     ) -> ConfidenceInterval:
-        """Interval of the typical block ``"median"`` or ``"p99"``, or of the ``"level_p99"``.
+        """Interval of the typical block ``"median"`` / ``"p99"``, or the level p99 / p99.9.
 
         ``"p99"`` is the typical-block p99 (median over blocks of each block's p99);
-        ``"level_p99"`` the p99 of all the level's samples pooled. Units ``"cycles"`` or
+        ``"level_p99"`` / ``"level_p999"`` the p99 / p99.9 of all the level's samples
+        pooled (the p99.9's is NaN where the blocks are too small). Units ``"cycles"`` or
         ``"ns"``.
         """
-        if statistic not in ("median", "p99", "level_p99"):
-            raise ValueError(f"statistic must be 'median', 'p99' or 'level_p99', got {statistic!r}")
+        if statistic not in ("median", "p99", "level_p99", "level_p999"):
+            raise ValueError(
+                f"statistic must be 'median', 'p99', 'level_p99' or 'level_p999', got {statistic!r}"
+            )
         if unit not in ("cycles", "ns"):
             raise ValueError(f"unit must be 'cycles' or 'ns', got {unit!r}")
         suffix = "_ns" if unit == "ns" else ""
-        if statistic == "level_p99":
+        if statistic.startswith("level_"):
+            base = f"{statistic}_ci"
             return ConfidenceInterval(
-                self.stats[f"level_p99_ci_low{suffix}"], self.stats[f"level_p99_ci_high{suffix}"]
+                self.stats[f"{base}_low{suffix}"], self.stats[f"{base}_high{suffix}"]
             )
         return ConfidenceInterval(
             self.stats[f"block_{statistic}_ci_low{suffix}"],
@@ -284,8 +296,10 @@ class LevelSummary:
 
     def row(self) -> dict[str, Any]:
         """Flat dict: the scalar fields followed by every statistic."""
-        base = {k: v for k, v in asdict(self).items() if k not in ("stats", "status", "message")}
-        return {**base, **self.stats, "status": self.status, "message": self.message}
+        own = ("stats", "status", "message", "level_p999_note")
+        base = {k: v for k, v in asdict(self).items() if k not in own}
+        return {**base, **self.stats, "status": self.status, "message": self.message,
+                "level_p999_note": self.level_p999_note}  # fmt: skip
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready dict (NaN becomes None)."""
