@@ -2,6 +2,15 @@
 
 from __future__ import annotations
 
+import os
+
+# One BLAS thread per test process, set before anything imports numpy. The statistics
+# multiply many small matrices; OpenBLAS's threads spin on each of those products and
+# took 3-4x the CPU of one thread (tail_comparisons on a 12-round campaign: 0.30-0.36 s
+# against 0.085 s), which on CI's 2 vCPUs starved the test beside it (pytest -n 2).
+# Subprocesses (hvload run, the notebooks' kernels) inherit it. The user's own setting wins.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
 import signal
 import warnings
 from collections.abc import Callable, Iterator
