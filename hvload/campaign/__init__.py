@@ -9,6 +9,8 @@ Modules: :mod:`.runner` (the block loop, :func:`run`, the load drivers' protocol
 validated once, for the CLI, :func:`prepare`, the remote prepare and the Explorer).
 """
 
+from typing import TYPE_CHECKING, Any
+
 from ..model import SAMPLE_COLUMNS, BlockResult, Campaign, Design
 from ._metadata import metadata_for
 from ._policy import applied_load_text, left_out, usable
@@ -21,9 +23,22 @@ from ._prepare import (
     Plan,
     prepare,
 )
-from ._sequential import Sequential
 from .runner import LoadDriver, LoadOutcome, LocalLoad, iter_blocks, run
 from .spec import CampaignSpec, RemoteSpec, SpecError
+
+if TYPE_CHECKING:
+    from ._sequential import Sequential
+
+
+def __getattr__(name: str) -> Any:
+    # Sequential analyses with hvload.stats (scipy): imported when first asked for, so a
+    # plain run refuses a bad option before that import (tests/test_cli_fuzz.py).
+    if name == "Sequential":
+        from ._sequential import Sequential
+
+        return Sequential
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "AUTO_CONTROLS",

@@ -471,8 +471,6 @@ class CampaignSpec:
             raise SpecError(str(exc), "rounds") from None
 
     def _check_until(self) -> None:
-        from ..stats.sequential import DEFAULT_LOOKS, MAX_ROUNDS_RANGE, UNTIL, plan_looks
-
         if self.until is None:
             for name in ("max_rounds", "looks", "max_time"):
                 if getattr(self, name) is not None:
@@ -480,6 +478,9 @@ class CampaignSpec:
                                  "it goes with --until decided (a sequential campaign)",
                                  verb="is given without --until")  # fmt: skip
             return
+        # Only here: the statistics import scipy, which a plain run's refusals never wait for.
+        from ..stats.sequential import DEFAULT_LOOKS, MAX_ROUNDS_RANGE, UNTIL, plan_looks
+
         if self.until not in UNTIL:
             raise refuse("until", self.until, f"choose from {list(UNTIL)}")
         if self.rounds is not None:
