@@ -46,6 +46,19 @@ def text_output(text: str) -> dict[str, Any]:
     return {"output_type": "stream", "name": "stdout", "text": text + "\n"}
 
 
+def threshold_box(threshold: float, against: str) -> w.BoundedFloatText:
+    """The practical-threshold box (in %) of a view; ``against``: whose statistic it is of."""
+    # A number box, not a slider: its <label> names it for screen readers (a slider's
+    # handle has no accessible name in ipywidgets 8), and the value it shows is the one
+    # the table was computed with once Enter is pressed.
+    return w.BoundedFloatText(
+        value=100 * threshold, min=0.0, max=10.0, step=0.1, description="threshold %",
+        tooltip=f"practical threshold: changes smaller than this many % of the {against} "
+        "statistic count as negligible",
+        layout=w.Layout(width="200px"), style={"description_width": "90px"},
+    )  # fmt: skip
+
+
 def _figure_names() -> list[str]:
     from .. import plots
 
@@ -128,15 +141,7 @@ class CampaignView:
             options=[], description=levels_label, rows=5,
             layout=w.Layout(width="260px"), style={"description_width": "90px"},
         )  # fmt: skip
-        # A number box, not a slider: its <label> names it for screen readers (a
-        # slider's handle has no accessible name in ipywidgets 8), and the value it
-        # shows is the one the table was computed with once Enter is pressed.
-        self.threshold = w.BoundedFloatText(
-            value=100 * threshold, min=0.0, max=10.0, step=0.1, description="threshold %",
-            tooltip="practical threshold: changes smaller than this many % of the "
-            "reference's statistic count as negligible",
-            layout=w.Layout(width="200px"), style={"description_width": "90px"},
-        )  # fmt: skip
+        self.threshold = threshold_box(threshold, "reference's")
         # An explicit reference: a multi-select has no order, so "the first chosen" meant
         # nothing to a reader. Its options follow the levels shown.
         self.reference = w.Dropdown(

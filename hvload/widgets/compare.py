@@ -31,7 +31,7 @@ import ipywidgets as w
 import numpy as np
 import pandas as pd
 
-from ._common import png_output, text_output
+from ._common import png_output, text_output, threshold_box
 from ._runs import BOX_STYLE, folder_files
 
 if TYPE_CHECKING:
@@ -218,12 +218,7 @@ class Compare:
         tip = "the campaign whose change is measured"
         self.candidate = w.Dropdown(description="candidate", layout=w.Layout(width="460px"),
                                     tooltip=tip)  # fmt: skip
-        self.threshold = w.BoundedFloatText(
-            value=100 * threshold, min=0.0, max=10.0, step=0.1, description="threshold %",
-            tooltip="practical threshold: changes smaller than this many % of the "
-            "baseline's statistic count as negligible",
-            layout=w.Layout(width="200px"), style={"description_width": "90px"},
-        )  # fmt: skip
+        self.threshold = threshold_box(threshold, "baseline's")
         self.figure = w.Dropdown(
             options=[(label, key) for key, label in FIGURES.items()],
             value=figure if figure in FIGURES else "levels", description="figure",
