@@ -60,8 +60,9 @@ _names = st.text(
 
 @settings(max_examples=200, deadline=None)
 @given(
+    # A first part starting with "\\" is refused as absolute (a Windows-style path), on purpose.
     campaign=st.lists(_names.filter(lambda s: s not in (".", "..") and "/" not in s),
-                      min_size=1, max_size=3),
+                      min_size=1, max_size=3).filter(lambda parts: not parts[0].startswith("\\")),
     levels=st.lists(_names, max_size=6, unique=True),
     figure=st.one_of(st.none(), st.sampled_from(sorted(FIGURES))),
     threshold=st.one_of(st.none(), st.floats(0, 10)),
