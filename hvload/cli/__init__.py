@@ -54,14 +54,44 @@ def main(argv: Sequence[str] | None = None) -> int:
         import signal  # the same functions and constants, typed
     else:
         import _signal as signal
+    import _thread  # built in and already loaded: Python's import system uses it
+
     stopped_by: list[int] = []
+    raised: list[BaseException] = []
+
+    def resend(signum: int) -> None:
+        # typeshed wants a signal.Signals; the number is the same thing at run time
+        _thread.start_new_thread(_thread.interrupt_main, (signum,))  # type: ignore[arg-type]
 
     def on_signal(signum: int, frame: object) -> None:
+        if getattr(frame, "f_code", None) is on_unraisable.__code__:
+            # The signal on_unraisable sent again landed before it returned: once more.
+            resend(signum)
+            return
         # The first SIGINT/SIGTERM stops the command; later ones are ignored so that
         # they cannot cut short the flush of the finished blocks.
         if not stopped_by:
             stopped_by.append(signum)
-            raise KeyboardInterrupt
+            raised[:] = [KeyboardInterrupt()]
+            raise raised[0]
+
+    previous_hook = sys.unraisablehook
+
+    def on_unraisable(unraisable: Any) -> None:
+        # Python runs signal handlers wherever the interpreter happens to be, also in a
+        # weakref callback or a __del__ (importlib's module-lock callback, seen in CI),
+        # where a raised exception is printed as "Exception ignored" and dropped: the
+        # Ctrl-C would be lost and its report would be a traceback through on_signal.
+        # Instead the signal is sent again, to be raised in the code that runs next.
+        # It is sent from another thread: sent from this one (raise_signal, os.kill,
+        # interrupt_main) it runs the handler at once, here inside this hook, where the
+        # interrupt would be dropped again; Python runs handlers in the main thread only.
+        if raised and unraisable.exc_value is raised[0]:
+            signum = stopped_by.pop()
+            raised.clear()
+            resend(signum)
+            return
+        previous_hook(unraisable)
 
     previous = {}
     prefix = "hvload"
@@ -69,6 +99,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 previous[sig] = signal.signal(sig, on_signal)
+            sys.unraisablehook = on_unraisable
         except ValueError:  # not the main thread: leave signals alone
             pass
         # The parser and its modules are imported under the handler: a Ctrl-C there is
@@ -99,5 +130,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        if sys.unraisablehook is on_unraisable:
+            sys.unraisablehook = previous_hook
     sys.stderr.write(line)
     sys.exit(code)
