@@ -94,11 +94,25 @@ def test_markdown_tables_round_trip_through_pandas(report: CampaignReport, data:
     typical = "typical block median [95% CI]"
     for (_, row), lv in zip(levels.iterrows(), data["levels"], strict=True):
         assert number(row["median"]) == pytest.approx(lv["median"], abs=0.5)
-        assert number(row["p99"]) == pytest.approx(lv["p99"], abs=0.5)
+        # The level p99 is named as such, with its interval, never a bare "p99".
+        level_p99 = row["level p99 [95% CI]"].replace(",", "").strip("]").split(" [")
+        assert float(level_p99[0]) == pytest.approx(lv["level_p99"], abs=0.5)
+        low, high = (float(x) for x in level_p99[1].split())
+        assert (low, high) == pytest.approx(
+            (lv["level_p99_ci_low"], lv["level_p99_ci_high"]), abs=0.5
+        )
         assert number(row[typical]) == pytest.approx(lv["block_median"], abs=0.5)
+    assert "p99" not in levels.columns
+    assert "level p99 answers 'how slow is the slowest 1 % at this load'" in text
     comparisons = next(t for k, t in tables.items() if k.startswith("Comparisons"))
     assert list(comparisons["verdict"]) == [c["verdict"] for c in data["comparisons"]]
     assert "slower" in set(comparisons["verdict"])
+    assert set(comparisons["on"]) == {"median", "block p99"}
+    tails = next(t for k, t in tables.items() if k.startswith("Level p99 comparisons"))
+    assert list(tails["verdict"]) == [c["verdict"] for c in data["tail_comparisons"]]
+    assert [number(p) for p in tails["p adj"]] == pytest.approx(
+        [c["pvalue_adjusted"] for c in data["tail_comparisons"]], abs=1e-4
+    )
     attribution = next(t for k, t in tables.items() if k.startswith("Attribution"))
     assert list(attribution["verdict"]) == [a["verdict"] for a in data["attribution"]["table"]]
     # The plausibility band is in the text, with its sources.
@@ -118,7 +132,12 @@ def test_csv_round_trips_through_read_csv(report: CampaignReport, data: dict) ->
     # the options are documented.
     assert "null" not in set(pd.read_csv(io.StringIO(text))["control"].dropna())
     frame = pd.read_csv(io.StringIO(text), **READ)
-    assert set(frame["table"]) == {"levels", "comparisons", "attribution"}
+    assert set(frame["table"]) == {
+        "levels",
+        "comparisons",
+        "level_p99_comparisons",
+        "attribution",
+    }
     levels = frame[frame["table"] == "levels"].dropna(axis=1, how="all")
     expected = pd.DataFrame(data["levels"])
     assert list(levels["level"]) == list(expected["level"])
@@ -130,6 +149,9 @@ def test_csv_round_trips_through_read_csv(report: CampaignReport, data: dict) ->
         "p99.9",
         "block_median",
         "block_p99_ci_high",
+        "level_p99",
+        "level_p99_ci_low",
+        "level_p99_ci_high_ns",
         "median_ns",
     ):
         assert levels[col].to_numpy() == pytest.approx(expected[col].to_numpy(), rel=1e-12), col
@@ -139,6 +161,12 @@ def test_csv_round_trips_through_read_csv(report: CampaignReport, data: dict) ->
     assert comps["pvalue_adjusted"].to_numpy() == pytest.approx(exp["pvalue_adjusted"].to_numpy())
     assert comps["relative_change_low"].to_numpy() == pytest.approx(
         exp["relative_change_low"].to_numpy()
+    )
+    tails = frame[frame["table"] == "level_p99_comparisons"].dropna(axis=1, how="all")
+    exp = pd.DataFrame(data["tail_comparisons"])
+    assert list(tails["verdict"]) == list(exp["verdict"]) and "cles" not in tails
+    assert tails["relative_change_high"].to_numpy() == pytest.approx(
+        exp["relative_change_high"].to_numpy()
     )
     attr = frame[frame["table"] == "attribution"].dropna(axis=1, how="all")
     assert list(attr["control"]) == [a["control"] for a in data["attribution"]["table"]]
@@ -161,8 +189,31 @@ def test_html_is_one_file_with_tables_verdicts_and_figures(
     # One verdict cell per comparison and per attribution row, in the JSON's order.
     cells = re.findall(r'<td class="text verdict [^"]*">([^<]*)</td>', html)
     expected = [c["verdict"] for c in data["comparisons"]]
+    expected += [c["verdict"] for c in data["tail_comparisons"]]
     expected += [a["verdict"] for a in data["attribution"]["table"]]
     assert cells == expected
+    assert 'id="level-p99-comparisons-table"' in html and "<th>level p99 [95% CI]</th>" in html
+    assert 'id="sequential"' not in html  # a campaign of fixed size has no looks
+
+
+def test_markdown_and_html_state_a_sequential_campaign_s_looks() -> None:
+    """The looks of ``hvload run --until decided``, as the text report states them."""
+    camp = hvload.load(AA)
+    record = {"until": "decided", "planned": [10, 12], "alpha": 0.05, "alpha_per_look": 0.025,
+              "method": "Bonferroni over the planned looks",
+              "looks": [{"look": 1, "rounds": 10, "alpha": 0.025, "alpha_spent": 0.025,
+                         "decided": False, "verdicts": {"0% vs 100% median": "no evidence"}}],
+              "stopped_by": "max_rounds reached"}  # fmt: skip
+    camp.metadata["sequential"] = record
+    report = CampaignReport.build(camp)
+    text = report.to_text()
+    markdown = render_report(report, "markdown")
+    html = render_report(report, "html")
+    for line in ("the verdicts are sequential, each look analysed at alpha 0.05/2 = 0.025",
+                 "planned looks at rounds 10, 12; 1 taken; stopped: max_rounds reached",
+                 "look 1: 10 rounds, alpha spent 0.025, not decided (1 no evidence)"):  # fmt: skip
+        assert line in text and line in markdown and line in html, line
+    assert 'id="sequential"' in html
 
 
 def test_text_keeps_the_report_and_adds_the_band(report: CampaignReport) -> None:

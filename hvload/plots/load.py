@@ -206,7 +206,11 @@ def load_curve(
     ax.grid(True, which="major", alpha=0.3)
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=len(stats), fontsize="small")
     _set_title(
-        ax, prep.title(f"{' and '.join(stats)} per load level; labels: change vs {names[0]}")
+        ax,
+        prep.title(
+            f"{' and '.join(s.replace('_', ' ').replace('p999', 'p99.9') for s in stats)} "
+            f"per load level; labels: change vs {names[0]}"
+        ),
     )
     return ax
 

@@ -11,7 +11,15 @@ from typing import Any
 
 import pandas as pd
 
-from ._tables import attribution_table, comparison_table, level_table, noise_table
+from ..stats.report import TAIL_ESTIMANDS
+from ..stats.sequential import sequential_text
+from ._tables import (
+    attribution_table,
+    comparison_table,
+    level_table,
+    noise_table,
+    tail_comparison_table,
+)
 
 __all__ = ["comparison_context", "report_context"]
 
@@ -57,6 +65,17 @@ def _platform(meta: dict[str, Any], design: dict[str, Any]) -> list[tuple[str, s
     return rows
 
 
+def _sequential_lines(report: Any) -> list[str]:
+    """What the text report says about a sequential campaign's looks, line by line
+    (the first is the heading sentence); empty for a campaign of fixed size."""
+    record = report.sequential
+    if record is None:
+        return []
+    config = report.analysis.config
+    text = sequential_text(record, config.alpha if config is not None else None)
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
 def report_context(report: Any, band: list[str] | None = None) -> dict[str, Any]:
     """Everything the report templates show, for a :class:`CampaignReport`."""
     data = report.to_dict()
@@ -71,7 +90,7 @@ def report_context(report: Any, band: list[str] | None = None) -> dict[str, Any]
             pct(r["flagged_share"], 1, False),
             num(r["min"]),
             num(r["median"]),
-            num(r["p99"]),
+            f"{num(r['level_p99'])} [{num(r['level_p99_ci_low'])}, {num(r['level_p99_ci_high'])}]",
             num(r["p99.9"]),
             num(r["max"]),
             f"{num(r['block_median'])} [{num(r['block_median_ci_low'])}, "
@@ -88,7 +107,7 @@ def report_context(report: Any, band: list[str] | None = None) -> dict[str, Any]
         "flagged",
         "min",
         "median",
-        "p99",
+        "level p99 [95% CI]",
         "p99.9",
         "max",
         "typical block median [95% CI]",
@@ -100,7 +119,8 @@ def report_context(report: Any, band: list[str] | None = None) -> dict[str, Any]
         [
             str(r["reference"]),
             str(r["level"]),
-            str(r["on"]),
+            # as the text report says it: the p99 rows are the typical block's
+            "block p99" if r["on"] == "p99" else str(r["on"]),
             num(r["n_rounds"]),
             _interval(r, "relative_change"),
             f"{num(r['change'], 1)} cycles"
@@ -126,6 +146,19 @@ def report_context(report: Any, band: list[str] | None = None) -> dict[str, Any]
         "CLES",
         "verdict",
     ]
+    tails = tail_comparison_table(data)
+    tail_rows = [
+        [
+            str(r["reference"]),
+            str(r["level"]),
+            num(r["n_rounds"]),
+            _interval(r, "relative_change"),
+            num(r["pvalue_adjusted"], 4),
+            str(r["verdict"]),
+        ]
+        for _, r in tails.iterrows()
+    ]
+    tail_header = ["reference", "level", "rounds", "change [95% CI]", "p adj", "verdict"]
     attr = attribution_table(data)
     attribution_rows = [
         [
@@ -189,6 +222,9 @@ def report_context(report: Any, band: list[str] | None = None) -> dict[str, Any]
         "tests": tests,
         "levels": {"header": level_header, "rows": level_rows},
         "comparisons": {"header": comparison_header, "rows": comparison_rows},
+        "tail_comparisons": {"header": tail_header, "rows": tail_rows},
+        "estimands": TAIL_ESTIMANDS,
+        "sequential": _sequential_lines(report),
         "attribution": {
             "header": attribution_header,
             "rows": attribution_rows,

@@ -12,6 +12,8 @@ __all__ = ["figure_uris", "png_uri"]
 #: The figures an HTML report carries, with the caption each gets.
 CAPTIONS: dict[str, str] = {
     "load_curve": "Typical block median and p99 (95% CI) against the load",
+    "level_p99_curve": "Level p99 (all the level's samples pooled; 95% CI from a "
+    "studentized bootstrap over rounds) against the load",
     "attribution": "Median change per level: main probe against the in-block controls",
     "ecdf": "Distribution of every level (empirical CDF, log latency)",
     "ladder": "Percentile ladder per level",
@@ -45,6 +47,9 @@ def figure_uris(report: Any) -> list[dict[str, str]]:
     config = analysis.config
     draws = {
         "load_curve": lambda: plots.load_curve(camp, analysis=analysis, config=config),
+        "level_p99_curve": lambda: plots.load_curve(
+            camp, stats=("level_p99",), analysis=analysis, config=config
+        ),
         "attribution": lambda: plots.attribution(analysis),
         "ecdf": lambda: plots.ecdf(camp, config=config),
         "ladder": lambda: plots.percentile_ladder(camp, config=config),

@@ -13,7 +13,14 @@ import pandas as pd
 
 from ..stats import STATISTICS
 
-__all__ = ["LEVEL_COLUMNS", "attribution_table", "comparison_table", "level_table", "noise_table"]
+__all__ = [
+    "LEVEL_COLUMNS",
+    "attribution_table",
+    "comparison_table",
+    "level_table",
+    "noise_table",
+    "tail_comparison_table",
+]
 
 #: The per-level columns exported, in order (cycles; ``_ns`` twins follow when the TSC
 #: frequency is known).
@@ -29,6 +36,12 @@ LEVEL_COLUMNS: tuple[str, ...] = (
     "block_p99",
     "block_p99_ci_low",
     "block_p99_ci_high",
+    "level_p99",
+    "level_p99_ci_low",
+    "level_p99_ci_high",
+    "level_p999",
+    "level_p999_ci_low",
+    "level_p999_ci_high",
     "status",
 )
 _LEVEL_NS = (*(c for c in LEVEL_COLUMNS[4:-1] if c not in ("iqr", "mad")), "iqr", "mad")
@@ -86,7 +99,8 @@ def _frame(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> pd.DataFrame
 
 
 def level_table(report: dict[str, Any]) -> pd.DataFrame:
-    """One row per level: sizes, pooled quantiles and the typical block with its CIs."""
+    """One row per level: sizes, pooled quantiles, the typical block and the level p99
+    (and p99.9) with their CIs."""
     rows = report.get("levels") or []
     columns = LEVEL_COLUMNS
     if rows and "median_ns" in rows[0]:
@@ -97,6 +111,12 @@ def level_table(report: dict[str, Any]) -> pd.DataFrame:
 def comparison_table(report: dict[str, Any]) -> pd.DataFrame:
     """One row per pairwise comparison (level against reference, median or p99)."""
     return _frame(report.get("comparisons") or [], _COMPARISON_COLUMNS)
+
+
+def tail_comparison_table(report: dict[str, Any]) -> pd.DataFrame:
+    """One row per comparison of level p99s (their own Holm family; no CLES)."""
+    columns = tuple(c for c in _COMPARISON_COLUMNS if c != "cles")
+    return _frame(report.get("tail_comparisons") or [], columns)
 
 
 def attribution_table(report: dict[str, Any]) -> pd.DataFrame:

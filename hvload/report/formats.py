@@ -7,7 +7,8 @@ JSON byte for byte what ``hvload report --json`` always printed). The others:
     Pipe tables (platform, design, noise, per level, comparisons with verdicts,
     attribution) that fit a GitHub issue comment or a mail to a list.
 ``csv``
-    ONE file with a ``table`` column (``levels``, ``comparisons``, ``attribution``)
+    ONE file with a ``table`` column (``levels``, ``comparisons``,
+    ``level_p99_comparisons``, ``attribution``)
     and the union of the tables' columns; ``pandas.read_csv`` reads it back and
     ``frame[frame.table == "levels"].dropna(axis=1, how="all")`` is the per-level table.
     Read it with ``pd.read_csv(path, keep_default_na=False, na_values=[""])``: only empty
@@ -29,7 +30,7 @@ from typing import Any
 
 import pandas as pd
 
-from ._tables import attribution_table, comparison_table, level_table
+from ._tables import attribution_table, comparison_table, level_table, tail_comparison_table
 
 __all__ = ["FORMATS", "compare_csv", "render_comparison", "render_report", "report_csv"]
 
@@ -113,6 +114,7 @@ def report_csv(report: Any) -> str:
         {
             "levels": level_table(data),
             "comparisons": comparison_table(data),
+            "level_p99_comparisons": tail_comparison_table(data),
             "attribution": attribution_table(data),
         }
     )

@@ -18,12 +18,19 @@ if TYPE_CHECKING:
     from .results import Analysis, Comparison, LevelSummary, TestResult
 from .summary import MAD_SCALE
 
-__all__ = ["METHODS", "REPORT_EXCLUDE", "attribution_text", "to_dict", "to_text"]
+__all__ = ["METHODS", "REPORT_EXCLUDE", "TAIL_ESTIMANDS", "attribution_text", "to_dict", "to_text"]
 
 #: What hvload leaves out unless told otherwise (the same default everywhere).
 REPORT_EXCLUDE: tuple[str, ...] = DEFAULT.exclude
 
 #: One-line descriptions of every method, carried in the JSON output.
+#: Which question each p99 answers, said under every table that shows both.
+TAIL_ESTIMANDS = (
+    "level p99 answers 'how slow is the slowest 1 % at this load'; typical-block p99 "
+    "answers 'what p99 does one block usually show' (slow blocks and bursts move only "
+    "the first)"
+)
+
 METHODS: dict[str, str] = {
     "unit": "the block (one level in one round); rounds are the replicates",
     "quantiles": "linear interpolation between order statistics (numpy default, type 7)",
@@ -307,11 +314,7 @@ def to_text(analysis: Analysis, *, brief: bool = False) -> str:
     if has_ns:
         out += ["", "Level p99 per level, ns"]
         out += _level_p99_rows(levels, "ns", ci_label)
-    out.append(
-        "level p99 answers 'how slow is the slowest 1 % at this load'; typical-block p99 "
-        "answers 'what p99 does one block usually show' (slow blocks and bursts move only "
-        "the first)"
-    )
+    out.append(TAIL_ESTIMANDS)
     out += _level_p999_gaps(levels)
     out += ["", "Block noise (log scale, about a fraction of the statistic):"]
     out += _noise_lines(analysis)
