@@ -92,6 +92,35 @@ def test_a_look_is_decided_only_when_every_planned_comparison_is() -> None:
         look(analyse, looks, 0, FAST, "soon")
 
 
+def test_decided_all_also_waits_for_the_level_p99_comparisons() -> None:
+    looks = plan_looks(3, 20, looks=2)
+    frame = _frame(20, (1.0, 1.2, 1.44), seed=4)
+    seen: list[AnalysisConfig] = []
+
+    def analyse(config: AnalysisConfig) -> Any:
+        seen.append(config)
+        return analyze(frame[frame["round"] < looks.rounds[0]], config)
+
+    config = FAST.replace(n_bootstrap=199)
+    every = look(analyse, looks, 0, config, "decided")
+    assert seen[-1].n_bootstrap == 0  # the round bootstrap is skipped: no verdict needs it
+    assert not any(k.endswith("level_p99") for k in every.verdicts)
+    both = look(analyse, looks, 0, config, "decided-all")
+    assert seen[-1].n_bootstrap == 199 and seen[-1].alpha == pytest.approx(0.025)
+    tails = {k: v for k, v in both.verdicts.items() if k.endswith(" level_p99")}
+    assert sorted(tails) == ["0% vs 100% level_p99", "0% vs 50% level_p99",
+                             "50% vs 100% level_p99"]  # fmt: skip
+    assert {k: v for k, v in both.verdicts.items() if k not in tails} == every.verdicts
+    decided = {d.value for d in DECIDED}
+    assert both.decided == (every.decided and set(tails.values()) <= decided)
+    # With the tails left to chance (every level's spikes drawn alike), the block
+    # medians are decided, the level p99s are not, and decided-all does not stop.
+    spiky = _frame(20, (1.0, 1.2, 1.44), seed=4, spikes=True)
+    noisy = look(lambda c: analyze(spiky[spiky["round"] < 10], c), looks, 0, config, "decided-all")
+    assert any(v not in decided for k, v in noisy.verdicts.items() if k.endswith("level_p99"))
+    assert not noisy.decided
+
+
 def _results(frame: pd.DataFrame) -> list[BlockResult]:
     out = []
     block = 0

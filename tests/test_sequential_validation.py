@@ -98,6 +98,28 @@ def test_aa_false_alarms_at_most_5_percent_over_the_looks() -> None:
     assert sps.binomtest(alarms, n, 0.05, alternative="greater").pvalue > 0.05
 
 
+def test_decided_all_looks_at_the_level_p99s_and_keeps_each_family_at_5_percent() -> None:
+    # --until decided-all: every look also runs the level-p99 comparisons (their own Holm
+    # family, the round bootstrap and sign flips, 499 of each here) at alpha / looks, and
+    # waits for their verdicts too. A/A: each family's false slower/faster over the looks
+    # stays at most 5 %, as each family's does in a fixed design. 300 campaigns.
+    config = AnalysisConfig(n_permutations=99, n_bootstrap=499)
+    looks = plan_looks(len(LEVELS), 16, looks=2)
+    n, tails, blocks = 300, 0, 0
+    for seed in range(n):
+        seen = _sequential(70_000 + seed, looks, config, 100, until="decided-all")
+        labels = [k for t in seen for k in t.verdicts if k.endswith(" level_p99")]
+        assert len(labels) == 3 * len(seen)  # every pair's level p99, at every look
+        false = [k for t in seen for k, v in t.verdicts.items() if v in ("slower", "faster")]
+        tails += any(k.endswith(" level_p99") for k in false)
+        blocks += any(not k.endswith(" level_p99") for k in false)
+    print(f"SYNTHETIC A/A mild, sequential decided-all (looks at {looks.rounds}): false "
+          f"level-p99 verdicts in {tails}/{n} campaigns, block ones in {blocks}/{n}")  # fmt: skip
+    for alarms in (tails, blocks):
+        assert alarms <= 0.05 * n
+        assert sps.binomtest(alarms, n, 0.05, alternative="greater").pvalue > 0.05
+
+
 def _fixed_power(seeds: list[int], rounds: int, config: AnalysisConfig, drawn: int = 24) -> float:
     """Share of fixed designs of ``rounds`` rounds (alpha not split) that call every
     block-median comparison ``slower``; the same draws (of ``drawn`` rounds) as the

@@ -202,7 +202,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--until", default=None, metavar="decided",
         help="add rounds until every comparison is slower, faster or negligible, looking "
         "at planned rounds with alpha split over the looks (Bonferroni); instead of --rounds "
-        "(decided-median: until every comparison of block medians is)",
+        "(decided-median: until every comparison of block medians is; decided-all: also "
+        "every level-p99 comparison)",
     )  # fmt: skip
     g.add_argument(
         "--max-rounds", type=int, default=None, metavar="N",

@@ -58,10 +58,16 @@ __all__ = [
     "sequential_text",
 ]
 
-#: What ``--until`` accepts, and the block statistics whose comparisons must be decided:
-#: every planned comparison, or those of the block median only (block-p99 changes need
-#: many more rounds; their verdicts are still reported, at the same alpha).
-UNTIL: dict[str, tuple[str, ...]] = {"decided": ("median", "p99"), "decided-median": ("median",)}
+#: What ``--until`` accepts, and the statistics whose comparisons must be decided: the
+#: typical block's median and p99 of every pair, those of the block median only (block-p99
+#: changes need many more rounds; their verdicts are still reported, at the same alpha),
+#: or (``decided-all``) these and the level-p99 comparisons too, whose looks then run the
+#: round bootstrap (:mod:`hvload.stats.tails`; a level-p99 change needs the most rounds).
+UNTIL: dict[str, tuple[str, ...]] = {
+    "decided": ("median", "p99"),
+    "decided-median": ("median",),
+    "decided-all": ("median", "p99", "level_p99"),
+}
 #: Verdicts that answer a comparison; a campaign stops when every comparison has one.
 DECIDED: tuple[Verdict, ...] = (Verdict.SLOWER, Verdict.FASTER, Verdict.NEGLIGIBLE)
 DEFAULT_MAX_ROUNDS = 40
@@ -200,10 +206,11 @@ def look(
 
     ``analyse`` runs the campaign's own analysis (the block policy applied) on the
     rounds measured so far with the configuration it is given: ``config`` at the
-    look's level ``alpha / looks``. The minimum-detectable-effect simulation and the
-    level-p99 bootstrap are skipped: no verdict of a planned comparison depends on
-    them. A look is decided when every planned comparison (``until="decided"``: the
-    block median and p99 of every pair; ``"decided-median"``: the block median of every
+    look's level ``alpha / looks``. The minimum-detectable-effect simulation is skipped,
+    and so is the level-p99 bootstrap unless ``until="decided-all"``: no verdict of a
+    planned comparison depends on them. A look is decided when every planned comparison
+    (``until="decided"``: the block median and p99 of every pair; ``"decided-median"``:
+    the block median of every pair; ``"decided-all"``: those and the level p99 of every
     pair) has a verdict in :data:`DECIDED`.
     """
     if until not in UNTIL:
@@ -212,9 +219,12 @@ def look(
         raise ValueError(
             f"the looks were planned at alpha {looks.alpha:g}, the analysis is at {config.alpha:g}"
         )
-    at = config.replace(alpha=looks.alpha_per_look, n_sim=0, n_bootstrap=0)
+    tails = "level_p99" in UNTIL[until]
+    at = config.replace(
+        alpha=looks.alpha_per_look, n_sim=0, n_bootstrap=config.n_bootstrap if tails else 0
+    )
     analysis = analyse(at)
-    comparisons = analysis.comparison_results
+    comparisons = [*analysis.comparison_results, *(analysis.tail_comparisons if tails else ())]
     verdicts = {_label(c): Verdict(c.verdict).value for c in comparisons}
     planned = [c for c in comparisons if c.on in UNTIL[until]]
     decided = bool(planned) and all(Verdict(c.verdict) in DECIDED for c in planned)
