@@ -290,6 +290,46 @@ def _cli_run(address: str, out: Path, *extra: str) -> list[str]:
 @timing
 @needs_x86
 @needs_two
+def test_a_sequential_campaign_through_neighbours_stops_at_a_look_with_no_load_left(
+    cluster: Any, client: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--until`` with remote load: the looks are taken on the blocks the neighbours'
+    load ran beside, the file ends at the stopping look's round, and the agents' load
+    is stopped whichever look ended the run. (Before the tests that kill an agent: the
+    cluster's two workers are both needed.)"""
+    out = tmp_path / "sequential.parquet"
+    argv = _cli_run(cluster.scheduler_address, out, "--vm-levels", "0,1", "--until",
+                    "decided-median", "--max-rounds", "10", "--looks", "2", "--samples",
+                    "2000", "--vm-load", f"{RATE:.0f}/s")[3:]  # fmt: skip
+    code = main(argv)
+    stdout, err = capsys.readouterr()
+    assert code == 0, err
+    assert "sequential: looks at rounds" in err and "the verdicts are sequential" in stdout
+    assert not any(_remote_threads(client).values())
+    camp = store.load(out)
+    record = camp.metadata["sequential"]
+    taken = record["looks"]
+    assert record["until"] == "decided-median" and len(record["planned"]) == 2
+    assert record["planned"][-1] == 10 and 1 <= len(taken) <= 2
+    assert [t["rounds"] for t in taken] == record["planned"][: len(taken)]
+    # Nothing measured after the stopping look's round, and every block had its agents.
+    assert int(camp.blocks["round"].max()) + 1 == taken[-1]["rounds"]
+    assert len(camp.blocks) == 2 * taken[-1]["rounds"]
+    assert sorted(camp.metadata["load_agents"]) == AGENTS
+    assert set(camp.blocks.loc[camp.blocks["level_value"] == 1, "agents"]) == {1}
+    assert record["stopped_by"].startswith(
+        "every comparison decided" if taken[-1]["decided"] else "max_rounds reached"
+    )
+    # The report analyses the file at the looks' alpha and says so.
+    assert main(["report", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert f"each look analysed at alpha 0.05/2 = {record['alpha_per_look']:.4g}" in text
+    assert "Load agents (2):" in text
+
+
+@timing
+@needs_x86
+@needs_two
 def test_sigterm_stops_the_remote_load_and_keeps_finished_blocks(
     cluster: Any, client: Any, tmp_path: Path
 ) -> None:
@@ -411,45 +451,6 @@ def test_a_neighbour_killed_mid_campaign_stops_it_keeping_finished_blocks(
     # The dead neighbour's load died with it; the other one's was stopped.
     assert _wait(lambda: _gone(killed[0]), 10)
     assert not any(_remote_threads(client).values())
-
-
-@timing
-@needs_x86
-@needs_two
-def test_a_sequential_campaign_through_neighbours_stops_at_a_look_with_no_load_left(
-    cluster: Any, client: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    """``--until`` with remote load: the looks are taken on the blocks the neighbours'
-    load ran beside, the file ends at the stopping look's round, and the agents' load
-    is stopped whichever look ended the run."""
-    out = tmp_path / "sequential.parquet"
-    argv = _cli_run(cluster.scheduler_address, out, "--vm-levels", "0,1", "--until",
-                    "decided-median", "--max-rounds", "10", "--looks", "2", "--samples",
-                    "2000", "--vm-load", f"{RATE:.0f}/s")[3:]  # fmt: skip
-    code = main(argv)
-    stdout, err = capsys.readouterr()
-    assert code == 0, err
-    assert "sequential: looks at rounds" in err and "the verdicts are sequential" in stdout
-    assert not any(_remote_threads(client).values())
-    camp = store.load(out)
-    record = camp.metadata["sequential"]
-    taken = record["looks"]
-    assert record["until"] == "decided-median" and len(record["planned"]) == 2
-    assert record["planned"][-1] == 10 and 1 <= len(taken) <= 2
-    assert [t["rounds"] for t in taken] == record["planned"][: len(taken)]
-    # Nothing measured after the stopping look's round, and every block had its agents.
-    assert int(camp.blocks["round"].max()) + 1 == taken[-1]["rounds"]
-    assert len(camp.blocks) == 2 * taken[-1]["rounds"]
-    assert sorted(camp.metadata["load_agents"]) == AGENTS
-    assert set(camp.blocks.loc[camp.blocks["level_value"] == 1, "agents"]) == {1}
-    assert record["stopped_by"].startswith(
-        "every comparison decided" if taken[-1]["decided"] else "max_rounds reached"
-    )
-    # The report analyses the file at the looks' alpha and says so.
-    assert main(["report", str(out)]) == 0
-    text = capsys.readouterr().out
-    assert f"each look analysed at alpha 0.05/2 = {record['alpha_per_look']:.4g}" in text
-    assert "Load agents (2):" in text
 
 
 def _gone(pid: int) -> bool:

@@ -145,7 +145,10 @@ def test_sigint_in_a_weakref_callback_is_not_lost(tmp_path: Path) -> None:
         capture_output=True, text=True, cwd=tmp_path, env=_env(), timeout=120,
     )  # fmt: skip
     assert proc.returncode == 130, proc.stderr
-    assert proc.stderr == "hvload: stopped by SIGINT\n", proc.stderr
+    # The signal sent again lands where the main thread is once the sending thread runs:
+    # still in the parser's imports ("hvload: ...") or, on a busy machine, after the
+    # arguments were read ("hvload run: ..."); either way one line and 130.
+    assert ONE_LINE.match(proc.stderr) and "stopped by SIGINT" in proc.stderr, proc.stderr
     assert not (tmp_path / "c.parquet").exists()
 
 
