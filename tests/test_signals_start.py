@@ -104,6 +104,18 @@ AFTER_THE_HANDLER = ["hvload.cli._parser", "argparse", "hvload.cli._errors", "hv
                      "hvload.cli._run", "hvload.campaign", "numpy", "pandas"]  # fmt: skip
 
 
+def _stopped_by_a_hooked_sigint(hook: str, tmp_path: Path) -> None:
+    """Run hvload with ``hook`` (an audit hook that sends the SIGINT) before its console
+    script; it must stop in one line and 130, creating nothing."""
+    proc = subprocess.run(
+        [sys.executable, "-c", hook + SCRIPT, *ARGV, "-o", str(tmp_path / "c.parquet")],
+        capture_output=True, text=True, cwd=tmp_path, env=_env(), timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 130, proc.stderr
+    assert ONE_LINE.match(proc.stderr) and "stopped by SIGINT" in proc.stderr, proc.stderr
+    assert not (tmp_path / "c.parquet").exists()
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("module", AFTER_THE_HANDLER)
 def test_sigint_while_any_module_is_imported_is_one_line(module: str, tmp_path: Path) -> None:
@@ -115,20 +127,17 @@ def test_sigint_while_any_module_is_imported_is_one_line(module: str, tmp_path: 
         "        os.kill(os.getpid(), 2)\n"
         "sys.addaudithook(_hook)\n"
     )
-    proc = subprocess.run(
-        [sys.executable, "-c", hook + SCRIPT, *ARGV, "-o", str(tmp_path / "c.parquet")],
-        capture_output=True, text=True, cwd=tmp_path, env=_env(), timeout=120,
-    )  # fmt: skip
-    assert proc.returncode == 130, proc.stderr
-    assert ONE_LINE.match(proc.stderr) and "stopped by SIGINT" in proc.stderr, proc.stderr
-    assert not (tmp_path / "c.parquet").exists()
+    _stopped_by_a_hooked_sigint(hook, tmp_path)
 
 
 @pytest.mark.slow
 def test_sigint_in_a_weakref_callback_is_not_lost(tmp_path: Path) -> None:
     """Deterministic: the signal arrives inside a weakref callback, where Python drops
     any exception a handler raises ("Exception ignored in ..."); main sends it again, so
-    the run still stops in one line and 130 instead of going on as if never stopped."""
+    the run still stops in one line and 130 instead of going on as if never stopped.
+    The signal sent again lands where the main thread is once the sending thread runs:
+    still in the parser's imports ("hvload: ...") or, on a busy machine, after the
+    arguments were read ("hvload run: ...")."""
     hook = (
         "import os, sys, weakref\n"
         "class _O: pass\n"
@@ -140,16 +149,7 @@ def test_sigint_in_a_weakref_callback_is_not_lost(tmp_path: Path) -> None:
         "        o = _O(); r = weakref.ref(o, _cb); del o\n"
         "sys.addaudithook(_hook)\n"
     )
-    proc = subprocess.run(
-        [sys.executable, "-c", hook + SCRIPT, *ARGV, "-o", str(tmp_path / "c.parquet")],
-        capture_output=True, text=True, cwd=tmp_path, env=_env(), timeout=120,
-    )  # fmt: skip
-    assert proc.returncode == 130, proc.stderr
-    # The signal sent again lands where the main thread is once the sending thread runs:
-    # still in the parser's imports ("hvload: ...") or, on a busy machine, after the
-    # arguments were read ("hvload run: ..."); either way one line and 130.
-    assert ONE_LINE.match(proc.stderr) and "stopped by SIGINT" in proc.stderr, proc.stderr
-    assert not (tmp_path / "c.parquet").exists()
+    _stopped_by_a_hooked_sigint(hook, tmp_path)
 
 
 def test_importing_the_cli_imports_nothing_else() -> None:
