@@ -51,6 +51,7 @@ GOLDEN = ROOT / "tests" / "data" / "golden_report" / "intel-xeon-16vcpu-controls
 LEVELS = ["0 CPUs", "15 CPUs"]
 FIGURE = "ladder"
 THRESHOLD = "2.5"
+REFERENCE = "15 CPUs"
 
 
 _OVERFLOW = "() => document.scrollingElement.scrollWidth > document.documentElement.clientWidth + 1"
@@ -178,9 +179,12 @@ def test_a_copied_link_reopens_the_view(
     _wait(lambda: "practical threshold 2.50" in _text(page, ".hvload-browser .hvload-table")
           and f"figure {FIGURE} of" in _text(page, ".hvload-browser .hvload-caption"), 120,
           step=0.2)  # fmt: skip
+    view.locator(".hvload-reference select").first.select_option(REFERENCE)
+    view.locator(".hvload-unit button", has_text="cycles").first.click()
     # The link follows the controls once the view is redrawn.
     anchor = view.locator("a.hvload-view-link").first
-    _wait(lambda: "threshold=2.5" in str(anchor.get_attribute("href")), 30, step=0.1)
+    _wait(lambda: "threshold=2.5" in str(anchor.get_attribute("href"))
+          and "unit=cycles" in str(anchor.get_attribute("href")), 60, step=0.1)  # fmt: skip
     copy = view.locator("button.hvload-copy-link").first
     copy.click()
     _wait(lambda: copy.inner_text() == "link copied", 10)
@@ -191,6 +195,7 @@ def test_a_copied_link_reopens_the_view(
     assert link.startswith(served.url + "/?") and served.token not in link
     assert "token" not in query and query == {
         "campaign": [CAMPAIGN], "level": LEVELS, "figure": [FIGURE], "threshold": [THRESHOLD],
+        "reference": [REFERENCE], "unit": ["cycles"],
     }  # fmt: skip
     # The same address as the link on the page shows (the server's view of the page).
     assert anchor.inner_text() == link
@@ -209,6 +214,10 @@ def test_a_copied_link_reopens_the_view(
     assert float(again.locator(".hvload-threshold input").first.input_value()) == 2.5
     chosen = again.locator(".hvload-levels-shown select option:checked").all_inner_texts()
     assert [c.replace("\xa0", " ") for c in chosen] == LEVELS  # the widget shows &nbsp;
+    reference = again.locator(".hvload-reference select").first.input_value()
+    assert reference.replace("\xa0", " ") == REFERENCE
+    unit = again.locator(".hvload-unit button.mod-active").first.inner_text()
+    assert unit.strip() == "cycles"
     assert other.get_by_role("tab", name="Browse", selected=True).count() == 1
     shots(other, "reopened", locator=again)
     # At 800 px the downloads and the long link wrap inside the page.

@@ -66,17 +66,22 @@ _names = st.text(
     levels=st.lists(_names, max_size=6, unique=True),
     figure=st.one_of(st.none(), st.sampled_from(sorted(FIGURES))),
     threshold=st.one_of(st.none(), st.floats(0, 10)),
+    pick=st.one_of(st.none(), st.integers(0, 5)),
+    unit=st.one_of(st.none(), st.sampled_from(["ns", "cycles"])),
 )  # fmt: skip
 def test_the_state_survives_its_link(
-    campaign: list[str], levels: list[str], figure: str | None, threshold: float | None
-) -> None:
+    campaign: list[str], levels: list[str], figure: str | None, threshold: float | None,
+    pick: int | None, unit: str | None,
+) -> None:  # fmt: skip
     """Any level or file name (spaces, %, &, =, #, +, non-ASCII) comes back as it went."""
-    state = ViewState("/".join(campaign), tuple(levels), figure, threshold)
+    reference = levels[pick % len(levels)] if levels and pick is not None else None
+    state = ViewState("/".join(campaign), tuple(levels), figure, threshold, reference, unit)
     query = state_query(state)
     assert "token" not in query.split("=")[0::2]
     back = parse_query(query)
     assert back is not None
     assert (back.campaign, back.levels, back.figure) == (state.campaign, state.levels, figure)
+    assert (back.reference, back.unit) == (reference, unit)
     if threshold is None:
         assert back.threshold is None
     else:  # written as a person would type it: six decimals
@@ -126,6 +131,10 @@ def test_a_link_reads_as_written() -> None:
         ("campaign=a.parquet" + "".join(f"&level={i}" for i in range(65)), "at most 64"),
         ("campaign=%ff.parquet", "cannot be read"),
         ("campaign=a.parquet" + "&x=1" * 101, "cannot be read"),
+        ("campaign=a.parquet&unit=ms", "unit 'ms' is not one of: ns, cycles"),
+        ("campaign=a.parquet&unit=ns&unit=cycles", "unit 2 times"),
+        ("campaign=a.parquet&reference=", "empty reference"),
+        ("campaign=a.parquet&level=0%25&reference=50%25", "'50%' is not one of its levels"),
         ("campaign=" + "a" * (MAX_QUERY + 1), "characters; at most"),
         ("campaign=" + "a" * 2000, "at most 1,024"),
     ],
@@ -175,6 +184,7 @@ def test_a_link_names_a_listed_file_and_its_levels(tree: dict[str, Path]) -> Non
         (ViewState("missing.parquet"), "does not exist"),
         (ViewState("runs"), "not a campaign file this page lists"),
         (ViewState("inside.parquet", ("0%", "33%")), "'33%' is not a level"),
+        (ViewState("inside.parquet", reference="33%"), "'33%' is not a level"),
         (ViewState("runs/text.parquet", ("0%",)), "cannot be read"),
     ]:
         with pytest.raises(LinkError, match=said) as info:
@@ -277,13 +287,21 @@ def test_downloads_refuse_in_one_line(
         view.set_levels(levels)
 
 
+def _widgets(root: Any) -> list[Any]:
+    """Every widget below ``root`` (its children, theirs, ...)."""
+    out = [root]
+    for child in getattr(root, "children", ()):
+        out += _widgets(child)
+    return out
+
+
 def test_the_dashboard_opens_a_linked_view(
     tree: dict[str, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     data = tree["data"]
     monkeypatch.setenv(dashboard.ROOT_ENV, str(data))
     monkeypatch.setenv("QUERY_STRING", "campaign=inside.parquet&level=0%25&level=75%25"
-                       "&figure=ladder&threshold=2.5")  # fmt: skip
+                       "&figure=ladder&threshold=2.5&reference=75%25&unit=cycles")  # fmt: skip
     monkeypatch.setenv("VOILA_REQUEST_URL", "http://127.0.0.1:8866/?token=secret")
     page = dashboard.served()
     tabs = page.children[1]
@@ -293,7 +311,7 @@ def test_the_dashboard_opens_a_linked_view(
     row = view.children[-1]
     assert "hvload-link-row" in row._dom_classes
     assert 'href="?campaign=inside.parquet&amp;level=0%25&amp;level=75%25&amp;figure=ladder' \
-        "&amp;threshold=2.5" in row.value  # fmt: skip
+        "&amp;threshold=2.5&amp;reference=75%25&amp;unit=cycles" in row.value  # fmt: skip
     assert "http://127.0.0.1:8866/?campaign=inside.parquet" in row.value
     assert "secret" not in row.value and "token" not in row.value
     # The view itself: the linked levels, figure and threshold.
@@ -301,6 +319,8 @@ def test_the_dashboard_opens_a_linked_view(
     figure, threshold = browse.children[1].children[1].children[0].children[:2]
     assert (figure.value, threshold.value) == ("ladder", 2.5)
     assert math.isclose(threshold.value, 2.5)
+    controls = {c.description: c for c in _widgets(browse) if getattr(c, "description", "")}
+    assert controls["reference level"].value == "75%" and controls["unit"].value == "cycles"
     # The report a button prepares is the linked view's: its levels at its threshold.
     buttons = {c.description: c for c in view.children[0].children}
     buttons["report format"].value = "json"
@@ -313,6 +333,9 @@ def test_the_dashboard_opens_a_linked_view(
     # The link follows the view's controls.
     figure.value = "ecdf"
     assert "figure=ecdf" in row.value and "figure=ladder" not in row.value
+    controls["unit"].value = "ns"
+    controls["reference level"].value = "0%"
+    assert "reference=0%25&amp;unit=ns" in row.value
 
 
 def test_the_dashboard_says_why_it_does_not_follow_a_link(

@@ -1,18 +1,21 @@
-"""A link that reopens the dashboard's Browse view: campaign, levels, figure and threshold.
+"""A link that reopens the dashboard's Browse view: campaign, levels, figure, threshold,
+reference level and unit.
 
 The view's state travels in the page's query string, e.g.
-``/?campaign=runs/a.parquet&level=0%25&level=50%25&figure=ladder&threshold=2.5``. Voila
-starts the page's kernel with the query of the request in ``QUERY_STRING`` (and the URL in
-``VOILA_REQUEST_URL``); :func:`hvload.widgets.dashboard.served` hands it to the page,
-which opens the Browse tab on that view. The token never travels in a link: the server
-sends a request that carries ``?token=`` on to the same address without it once the
-token's cookie is set (``hvload.widgets._voila``), so the kernel never sees it, and a
-link is built from the four fields above alone, never from the query it was opened with.
+``/?campaign=runs/a.parquet&level=0%25&level=50%25&figure=ladder&threshold=2.5``
+``&reference=50%25&unit=cycles``. Voila starts the page's kernel with the query of the
+request in ``QUERY_STRING`` (and the URL in ``VOILA_REQUEST_URL``);
+:func:`hvload.widgets.dashboard.served` hands it to the page, which opens the Browse tab
+on that view. The token never travels in a link: the server sends a request that carries
+``?token=`` on to the same address without it once the token's cookie is set
+(``hvload.widgets._voila``), so the kernel never sees it, and a link is built from the
+six fields above alone, never from the query it was opened with.
 
 A link is read as untrusted text (anyone may hand one over): :func:`parse_query` checks
 its form, :func:`check_state` that it names a campaign file the page lists inside
 ``--data`` (``_confine``: no ``..``, no absolute path, no link leading out), real levels
-of that file, a figure kind and a threshold in the box's range. Anything else is one
+of that file (the reference among those shown), a figure kind, a threshold in the
+box's range and a unit. Anything else is one
 line above the tabs and the default view, never a traceback.
 """
 
@@ -33,11 +36,11 @@ if TYPE_CHECKING:
     from .browser import Browser
 
 __all__ = [
-    "MAX_QUERY", "THRESHOLD_RANGE", "LinkError", "LinkRow", "Opening", "ViewState",
+    "MAX_QUERY", "THRESHOLD_RANGE", "UNITS", "LinkError", "LinkRow", "Opening", "ViewState",
     "check_state", "page_url", "parse_query", "state_query", "view_state",
 ]  # fmt: skip
 
-#: The longest query read (a link of the four fields with 64 levels fits easily).
+#: The longest query read (a link of the six fields with 64 levels fits easily).
 MAX_QUERY = 8192
 #: Fields read from a query: a link with more is refused before any is looked at.
 _MAX_FIELDS = 100
@@ -46,7 +49,9 @@ _MAX_LEVELS = 64
 _MAX_VALUE = 1024
 #: The threshold box's range in percent (``CampaignView``'s ``BoundedFloatText``).
 THRESHOLD_RANGE = (0.0, 10.0)
-_KEYS = ("campaign", "level", "figure", "threshold")
+_KEYS = ("campaign", "level", "figure", "threshold", "reference", "unit")
+#: The unit toggle's values.
+UNITS = ("ns", "cycles")
 
 
 class LinkError(ValueError):
@@ -67,12 +72,18 @@ class ViewState:
         A key of ``hvload.plots.FIGURES``; None: the default.
     threshold
         The practical threshold in percent, as the threshold box shows it; None: default.
+    reference
+        The reference level every other is compared with; None: the default.
+    unit
+        ``"ns"`` or ``"cycles"``; None: the default (ns where the TSC is known).
     """
 
     campaign: str
     levels: tuple[str, ...] = ()
     figure: str | None = None
     threshold: float | None = None
+    reference: str | None = None
+    unit: str | None = None
 
     def browser_options(self) -> dict[str, Any]:
         """The keyword arguments of :class:`~hvload.widgets.Browser` this state asks for."""
@@ -83,6 +94,10 @@ class ViewState:
             options["figure"] = self.figure
         if self.threshold is not None:
             options["threshold"] = self.threshold / 100
+        if self.reference is not None:
+            options["reference"] = self.reference
+        if self.unit is not None:
+            options["unit"] = self.unit
         return options
 
 
@@ -104,12 +119,17 @@ def _threshold_text(percent: float) -> str:
 
 
 def state_query(state: ViewState) -> str:
-    """``state`` as a URL query (no ``?``): campaign, each level, figure, threshold."""
+    """``state`` as a URL query (no ``?``): campaign, each level, figure, threshold,
+    reference, unit."""
     pairs = [("campaign", state.campaign), *(("level", level) for level in state.levels)]
     if state.figure is not None:
         pairs.append(("figure", state.figure))
     if state.threshold is not None:
         pairs.append(("threshold", _threshold_text(state.threshold)))
+    if state.reference is not None:
+        pairs.append(("reference", state.reference))
+    if state.unit is not None:
+        pairs.append(("unit", state.unit))
     # %20 rather than '+' for spaces, '/' kept: the link stays readable.
     return urlencode(pairs, quote_via=quote, safe="/")
 
@@ -127,8 +147,8 @@ def parse_query(query: str) -> ViewState | None:
     """The view a query asks for, None when it names none, or a one-line LinkError.
 
     Only the form is checked here (a relative campaign path without ``..``, a known
-    figure, a threshold in range, distinct levels); :func:`check_state` checks the rest
-    against the data folder. Fields other than the four are ignored.
+    figure, a threshold in range, distinct levels, a unit); :func:`check_state` checks
+    the rest against the data folder. Fields other than the six are ignored.
     """
     if not query:
         return None
@@ -185,7 +205,15 @@ def parse_query(query: str) -> ViewState | None:
         if not (math.isfinite(threshold) and low <= threshold <= high):
             raise LinkError(f"the link's threshold {_shown(text)} is not a number of percent "
                             f"from {low:g} to {high:g}")  # fmt: skip
-    return ViewState(str(path), levels, figure, threshold)
+    reference = _one(fields, "reference")
+    if reference is not None and not reference.strip():
+        raise LinkError("the link gives an empty reference level")
+    if reference is not None and levels and reference not in levels:
+        raise LinkError(f"the link's reference {_shown(reference)} is not one of its levels")
+    unit = _one(fields, "unit")
+    if unit is not None and unit not in UNITS:
+        raise LinkError(f"the link's unit {_shown(unit)} is not one of: {', '.join(UNITS)}")
+    return ViewState(str(path), levels, figure, threshold, reference, unit)
 
 
 def check_state(
@@ -212,7 +240,7 @@ def check_state(
     if file is None or not inside(root, Path(file)) or Path(file).resolve() != path:
         raise LinkError(f"the link's campaign {_shown(state.campaign)} is not a campaign file "
                         "this page lists")  # fmt: skip
-    if not state.levels:
+    if not state.levels and state.reference is None:
         return state, file
     try:
         metadata = read_footer(path)[0]
@@ -222,19 +250,26 @@ def check_state(
             f"the link's campaign {_shown(state.campaign)} cannot be read: {first}"
         ) from None
     names = [str(level.get("name")) for level in metadata["design"]["levels"]]
-    missing = [level for level in state.levels if level not in names]
+    asked = [*state.levels, *([state.reference] if state.reference is not None else [])]
+    missing = [level for level in asked if level not in names]
     if missing:
         raise LinkError(f"the link's level {_shown(missing[0])} is not a level of "
                         f"{state.campaign} (levels: {', '.join(names)})")  # fmt: skip
     ordered = tuple(n for n in names if n in state.levels)
-    return ViewState(state.campaign, ordered, state.figure, state.threshold), file
+    return ViewState(
+        state.campaign, ordered, state.figure, state.threshold, state.reference, state.unit
+    ), file
 
 
 def view_state(view: Browser, campaign: str) -> ViewState:
     """What ``view`` (a Browser of ``campaign``, relative to the data folder) shows now."""
     chosen = set(view.shown.value)
     levels = tuple(str(n) for n in view.shown.options if n in chosen)
-    return ViewState(campaign, levels, str(view.figure.value), float(view.threshold.value))
+    reference = view.reference.value
+    return ViewState(
+        campaign, levels, str(view.figure.value), float(view.threshold.value),
+        None if reference is None else str(reference), str(view.unit.value),
+    )  # fmt: skip
 
 
 def page_url(query: str, environ: Mapping[str, str] | None = None) -> str:
@@ -270,7 +305,7 @@ class LinkRow:
         self.campaign = campaign
         self.widget = w.HTML(value="")
         self.widget.add_class("hvload-link-row")
-        for control in (view.figure, view.shown, view.threshold):
+        for control in (view.figure, view.shown, view.threshold, view.reference, view.unit):
             control.observe(lambda change: self.update(), names="value")
         self.update()
 

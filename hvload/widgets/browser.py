@@ -41,6 +41,11 @@ class Browser(CampaignView):
     levels
         Initially chosen levels (default: all); the reference level is chosen in its own
         control (:attr:`reference`; default: the campaign's baseline, else the lowest load).
+    reference
+        Initial reference level, one of the chosen levels (default as above).
+    unit
+        Initial unit, ``"ns"`` or ``"cycles"`` (default ns; cycles only where the
+        campaign recorded no TSC frequency, whatever is asked).
     data_dir
         Where to look up a bare file name.
     root
@@ -66,6 +71,8 @@ class Browser(CampaignView):
         threshold: float = 0.01,
         figure: str = "ecdf",
         levels: Sequence[str] | None = None,
+        reference: str | None = None,
+        unit: str | None = None,
         data_dir: str | os.PathLike[str] | None = None,
         root: str | os.PathLike[str] | None = None,
     ) -> None:
@@ -89,6 +96,16 @@ class Browser(CampaignView):
         self.shown.value = tuple(levels) if levels is not None else tuple(names)
         self.shown.rows = max(2, min(8, len(names)))
         self._sync_controls(campaign, names)
+        if reference is not None:
+            if reference not in self.reference.options:
+                raise ValueError(f"reference={reference!r} is not allowed; choose one of the "
+                                 f"levels shown: {list(self.reference.options)}")  # fmt: skip
+            self.reference.value = reference
+        if unit is not None:
+            if unit not in ("ns", "cycles"):
+                raise ValueError(f"unit={unit!r} is not allowed; choose 'ns' or 'cycles'")
+            if not self.unit.disabled:
+                self.unit.value = unit
         self._quiet = False
         self.whole = campaign
         self.title = w.HTML(value=STYLE + self._title_html())
