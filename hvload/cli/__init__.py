@@ -59,9 +59,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     stopped_by: list[int] = []
     raised: list[BaseException] = []
 
+    # Held while a signal is sent again, and by main once it ends: a signal sent again
+    # either lands while main's handler is still in place or is not sent at all.
+    gate = _thread.allocate_lock()
+    ending: list[bool] = []
+
     def resend(signum: int) -> None:
-        # typeshed wants a signal.Signals; the number is the same thing at run time
-        _thread.start_new_thread(_thread.interrupt_main, (signum,))  # type: ignore[arg-type]
+        def send() -> None:
+            with gate:
+                if not ending:
+                    # typeshed wants a signal.Signals; the number is the same at run time
+                    _thread.interrupt_main(signum)  # type: ignore[arg-type]
+
+        _thread.start_new_thread(send, ())
 
     def on_signal(signum: int, frame: object) -> None:
         if getattr(frame, "f_code", None) is on_unraisable.__code__:
@@ -128,6 +138,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise  # a bug: its traceback in full
         code, line = failed(prefix, exc)
     finally:
+        with gate:
+            ending.append(True)
+        # From here a signal (one sent again included) finds the command ending: ignored,
+        # never a KeyboardInterrupt out of main.
+        stopped_by.append(0)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         if sys.unraisablehook is on_unraisable:
