@@ -6,6 +6,7 @@ front end would, and ``Button.click()`` the same handlers.
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from pathlib import Path
@@ -426,6 +427,19 @@ def test_browser_reference_unit_metric_and_rows_follow_their_controls(
     assert "typical-block p99</abbr></td>" not in browser.table.value
     browser.statistic.value = "both"
     assert "typical-block p99</abbr></td>" in browser.table.value
+    # The level p99's comparisons: their own rows, family and wording, the JSON's verdicts.
+    browser.statistic.value = "level_p99"
+    assert browser.analysis is before
+    table = browser.table.value
+    assert "typical-block p99</abbr></td>" not in table and "level p99</abbr></td>" in table
+    tails = browser.analysis.tail_comparisons
+    assert table.count("level p99</abbr></td>") == len(tails) > 0
+    assert f"adjusted over all {len(tails)} level-p99 comparisons, their own family" in table
+    assert "ratio of the level p99s" in table and "Hodges-Lehmann" not in table
+    assert "signed-rank" not in table and "bootstrap over rounds" in table
+    cells = re.findall(r'class="hvload-verdict"[^>]*><b>([^<]*)</b>', table)
+    assert cells == [c.verdict.value for c in tails]
+    browser.statistic.value = "both"
     # The campaign has open-loop response times: the metric switch is offered.
     assert browser.metric.layout.display is None
     browser.metric.value = "response"

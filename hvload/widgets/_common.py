@@ -162,10 +162,14 @@ class CampaignView:
             tooltips=[METRICS["cycles"], METRICS["response"]], **small,
         )  # fmt: skip
         self.statistic = w.ToggleButtons(
-            options=[("both", "both"), ("median", "median"), ("p99", "p99")], value="both",
+            options=[("both", "both"), ("median", "median"), ("p99", "p99"),
+                     ("level p99", "level_p99")], value="both",
             description="table rows",
-            tooltips=["every comparison", "the typical block median only",
-                      "the typical-block p99 only (not the level p99)"], **small,
+            tooltips=["every comparison of the typical block (median and p99)",
+                      "the typical block median only",
+                      "the typical-block p99 only (not the level p99)",
+                      "the level p99 (all samples pooled): its own comparisons and family"],
+            **small,
         )  # fmt: skip
         # Said while a control's redraw is under way, cleared once table and figure follow.
         self.pending = w.HTML(value="")

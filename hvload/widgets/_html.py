@@ -10,6 +10,7 @@ import html
 from typing import TYPE_CHECKING
 
 import numpy as np
+import pandas as pd
 
 if TYPE_CHECKING:
     from ..model import Campaign
@@ -64,21 +65,32 @@ VERDICT_HELP = {
 HEADER_HELP = {
     "level vs reference": "the level compared, against the reference level (chosen in "
     "'reference level'); each level is also compared with its lower neighbour",
-    "on": "which block statistic: 'median' is the typical block median (median over the "
+    "on": "which statistic: 'median' is the typical block median (median over the "
     "level's blocks of each block's median); 'typical-block p99' is the median over blocks "
-    "of each block's p99, not the level p99 (the p99 of all the level's samples pooled, "
-    "which hvload report gives separately)",
+    "of each block's p99, not the level p99; 'level p99' (table rows: level p99) is the p99 "
+    "of all the level's samples pooled",
     "change": "Hodges-Lehmann estimate of the per-round change of the block statistic "
     "(the median of the averages of pairs of per-round log ratios), in % of the "
     "reference's own statistic",
     "ci": "confidence interval of the change from the signed-rank test of that one "
     "comparison: NOT adjusted for the number of comparisons",
+    "level ci": "confidence interval of the change from a bootstrap over rounds: NOT "
+    "adjusted for the number of comparisons",
     "change unit": "the same Hodges-Lehmann change in {unit} (the reference's statistic "
     "times the relative change)",
     "CLES": "common-language effect size: the probability that a sample of the level is "
     "larger than one of the reference (ties count half); 0.5 = no shift; descriptive only",
     "p (adj.)": "p-value of the exact Wilcoxon signed-rank test over rounds, adjusted over "
     "all comparisons of the table ({correction})",
+    "level p99": "the level p99: the p99 of all the level's samples pooled (its p99 "
+    "latency), compared by a sign-flip test swapping the two levels' blocks within rounds; "
+    "these comparisons form their own family for the adjustment",
+    "level change": "ratio of the two levels' level p99 (all samples of the rounds both "
+    "hold, pooled), in % of the reference's level p99; interval from a bootstrap over rounds",
+    "level change unit": "the same change in {unit} (the reference's level p99 times the "
+    "relative change)",
+    "level p (adj.)": "p-value of the sign-flip test over rounds, adjusted over the "
+    "level-p99 comparisons only ({correction})",
     "verdict": "the verdict word; hover over a word for its rule and this row's notes",
 }
 
@@ -105,9 +117,18 @@ def comparisons_html(
     table then says that its verdicts are provisional, and a lack of rounds is put as
     "not yet" rather than as a fault of the design. ``stopped`` is the campaign's
     ``metadata["stopped"]``: a lack of rounds is then put down to the stop. ``on``
-    (``"median"`` or ``"p99"``) keeps the rows of one block statistic only.
+    (``"median"`` or ``"p99"``) keeps the rows of one block statistic only;
+    ``"level_p99"`` shows the level-p99 comparisons instead (their own family: its test,
+    interval and adjustment are said in the headers and under the table).
     """
-    comp = analysis.comparisons
+    tails = on == "level_p99"
+    comp = (
+        pd.DataFrame(
+            [{**c.__dict__, "verdict": c.verdict.value} for c in analysis.tail_comparisons]
+        )
+        if tails
+        else analysis.comparisons
+    )
     st = analysis.settings
     threshold = st.get("threshold", float("nan"))
     alpha = float(st.get("alpha", 0.05))
@@ -115,11 +136,14 @@ def comparisons_html(
     ci = f"{round(100 * st.get('confidence', 0.95), 6):g}% CI"
     if comp.empty:
         return (
-            "<p><b>No comparisons</b>: at least two load levels are needed "
+            "<p><b>No level-p99 comparisons</b>: they need at least two load levels and "
+            "the round bootstrap (n_bootstrap above 0).</p>"
+            if tails
+            else "<p><b>No comparisons</b>: at least two load levels are needed "
             "(the reference level is compared with the others).</p>"
         )
     n_family = len(comp)
-    if on is not None:
+    if on is not None and not tails:
         comp = comp[comp["on"] == on]
     # Decided by the TSC frequency, not by whether a change could be estimated yet: early
     # in a live run every change is missing, and the table must not switch units later.
@@ -135,12 +159,18 @@ def comparisons_html(
     head = [
         _abbr("level vs reference", HEADER_HELP["level vs reference"]),
         _abbr("on", HEADER_HELP["on"]),
-        _abbr("change (%)", HEADER_HELP["change"]),
-        _abbr(f"{ci} (%)", HEADER_HELP["ci"]),
-        _abbr(f"change ({shown_unit})", HEADER_HELP["change unit"].format(unit=shown_unit)),
-        _abbr(f"{ci} ({shown_unit})", HEADER_HELP["ci"]),
+        _abbr("change (%)", HEADER_HELP["level change" if tails else "change"]),
+        _abbr(f"{ci} (%)", HEADER_HELP["level ci" if tails else "ci"]),
+        _abbr(
+            f"change ({shown_unit})",
+            HEADER_HELP["level change unit" if tails else "change unit"].format(unit=shown_unit),
+        ),
+        _abbr(f"{ci} ({shown_unit})", HEADER_HELP["level ci" if tails else "ci"]),
         _abbr("CLES", HEADER_HELP["CLES"]),
-        _abbr("p (adj.)", HEADER_HELP["p (adj.)"].format(correction=corr_name)),
+        _abbr(
+            "p (adj.)",
+            HEADER_HELP["level p (adj.)" if tails else "p (adj.)"].format(correction=corr_name),
+        ),
         _abbr("verdict", HEADER_HELP["verdict"]),
     ]
     rows = []
@@ -160,6 +190,8 @@ def comparisons_html(
         stat = (
             _abbr("typical-block p99", HEADER_HELP["on"])
             if r["on"] == "p99"
+            else _abbr("level p99", HEADER_HELP["level p99"])
+            if r["on"] == "level_p99"
             else html.escape(str(r["on"]))
         )
         cells = [
@@ -218,7 +250,9 @@ def comparisons_html(
             f"{html.escape(check.message)}</p>"
         )
     adjusted = (
-        f"p (adj.) is adjusted over all {n_family} comparisons ({corr_name})"
+        f"p (adj.) is adjusted over all {n_family} "
+        + ("level-p99 comparisons, their own family" if tails else "comparisons")
+        + f" ({corr_name})"
         if correction != "none"
         else "p is not adjusted for the number of comparisons"
     )
@@ -237,10 +271,16 @@ def comparisons_html(
         + "</p>"
     )
     return (
-        f"{warning}<p>Change = {_abbr('Hodges-Lehmann', HEADER_HELP['change'])} estimate "
-        "of the per-round ratio of block "
-        f"statistics, in % of the reference's own median or p99; practical threshold "
-        f'<span class="hvload-table-threshold">{100 * threshold:.2f}&nbsp;%</span>; '
+        f"{warning}<p>"
+        + (
+            f"Change = {_abbr('ratio of the level p99s', HEADER_HELP['level change'])}, "
+            "in % of the reference's level p99 (all its samples pooled); practical threshold "
+            if tails
+            else f"Change = {_abbr('Hodges-Lehmann', HEADER_HELP['change'])} estimate of the "
+            "per-round ratio of block statistics, in % of the reference's own median or p99; "
+            "practical threshold "
+        )
+        + f'<span class="hvload-table-threshold">{100 * threshold:.2f}&nbsp;%</span>; '
         f"{summary}.</p>"
         # Wider than the output (800 px windows): the table scrolls in its own box.
         '<div class="hvload-table-box" style="overflow-x:auto; max-width:100%">'
