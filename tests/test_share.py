@@ -26,9 +26,11 @@ pytest.importorskip("hvload.plots")
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import hvload
 from hvload.plots import FIGURES
 from hvload.widgets import Browser, dashboard
 from hvload.widgets import _export as export
+from hvload.widgets._common import level_names
 from hvload.widgets._link import (
     MAX_QUERY,
     LinkError,
@@ -373,3 +375,32 @@ def test_the_explorer_downloads_what_it_shows(tree: dict[str, Path]) -> None:
     # The HTML report names the file inside the data folder, not where that lies.
     page = e.downloads.report("html").data.decode()
     assert '<p class="small">inside.parquet</p>' in page and str(data) not in page
+
+
+def test_the_explorer_links_to_the_finished_campaign_it_shows(
+    tree: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = tree["data"]
+    monkeypatch.setenv(dashboard.ROOT_ENV, str(data))
+    monkeypatch.setenv("QUERY_STRING", "")
+    monkeypatch.setenv("VOILA_REQUEST_URL", "http://127.0.0.1:8866/")
+    page = dashboard.served()
+    explorer = page.explorer
+    row = next(c for c in explorer.downloads.widget.children
+               if "hvload-link-row" in c._dom_classes)  # fmt: skip
+    assert row.value == "", "nothing shown yet: no link"
+    explorer.open(str(data / "inside.parquet"))
+    assert 'href="?campaign=inside.parquet&amp;level=0%25' in row.value
+    assert "http://127.0.0.1:8866/?campaign=inside.parquet" in row.value
+    explorer.unit.value = "cycles"
+    assert "unit=cycles" in row.value
+    # What it links to is a view the Browse tab opens: the same file, levels and unit.
+    query = html.unescape(row.value.split('href="?', 1)[1].split('"', 1)[0])
+    state = parse_query(query)
+    assert state is not None
+    checked, file = check_state(state, data, _offered(data))
+    assert Path(file) == data / "inside.parquet" and checked.unit == "cycles"
+    assert checked.levels == tuple(level_names(explorer.whole))
+    # A campaign the Browse tab would not list (outside the data folder): no link.
+    explorer.show(hvload.load(DEFAULT))
+    assert row.value == ""

@@ -14,7 +14,7 @@ import base64
 import html
 import io
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import ipywidgets as w
@@ -197,6 +197,8 @@ class CampaignView:
         self._analysed: tuple[object, Campaign | None, Analysis | None] | None = None
         self._view_box: w.Box | None = None
         self._live: object = None  # the run whose live updates are shown
+        #: Called after a new campaign (or a live update of one) is shown, in order.
+        self.on_shown: list[Callable[[], None]] = []
         self.whole = None
         self.campaign = None
         self.analysis = None
@@ -319,6 +321,8 @@ class CampaignView:
             self._partial = partial
             if self._view_box is not None:
                 self._view_box.layout.display = None
+        for hook in self.on_shown:
+            hook()
         self.refresh(live=bool(partial))
 
     def refresh(self, *, live: bool = False) -> None:

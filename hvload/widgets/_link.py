@@ -24,7 +24,7 @@ from __future__ import annotations
 import html
 import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
@@ -33,6 +33,7 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 import ipywidgets as w
 
 if TYPE_CHECKING:
+    from ._common import CampaignView
     from .browser import Browser
 
 __all__ = [
@@ -261,8 +262,8 @@ def check_state(
     ), file
 
 
-def view_state(view: Browser, campaign: str) -> ViewState:
-    """What ``view`` (a Browser of ``campaign``, relative to the data folder) shows now."""
+def view_state(view: CampaignView, campaign: str) -> ViewState:
+    """What ``view`` (showing ``campaign``, relative to the data folder) shows now."""
     chosen = set(view.shown.value)
     levels = tuple(str(n) for n in view.shown.options if n in chosen)
     reference = view.reference.value
@@ -298,28 +299,40 @@ _COPY = (
 
 
 class LinkRow:
-    """The link to what a Browser shows, kept up to date as its controls change."""
+    """The link to what a view shows, kept up to date as its controls change.
 
-    def __init__(self, view: Browser, campaign: str) -> None:
+    ``campaign`` is the file's path relative to the data folder, or a function giving it
+    for the campaign shown now (None: no link, e.g. while a run is still measuring), for
+    a view that shows one campaign after another (the Explorer).
+    """
+
+    def __init__(self, view: CampaignView, campaign: str | Callable[[], str | None]) -> None:
         self.view = view
         self.campaign = campaign
         self.widget = w.HTML(value="")
         self.widget.add_class("hvload-link-row")
         for control in (view.figure, view.shown, view.threshold, view.reference, view.unit):
             control.observe(lambda change: self.update(), names="value")
+        view.on_shown.append(self.update)
         self.update()
 
     @property
     def query(self) -> str:
-        return state_query(view_state(self.view, self.campaign))
+        """The view's query, or "" when there is no campaign file to link to."""
+        campaign = self.campaign() if callable(self.campaign) else self.campaign
+        return "" if campaign is None else state_query(view_state(self.view, campaign))
 
     def update(self) -> None:
-        url = page_url(self.query)
+        query = self.query
+        if not query:
+            self.widget.value = ""
+            return
+        url = page_url(query)
         # The href is relative: the browser completes it with the address it shows (also
         # behind a proxy); the text is the address as the server saw it.
         self.widget.value = (
             f'<span style="color:#555">link to this view:</span> <a class="hvload-view-link" '
-            f'href="?{html.escape(self.query, quote=True)}" target="_blank" rel="noopener" '
+            f'href="?{html.escape(query, quote=True)}" target="_blank" rel="noopener" '
             # A long address wraps anywhere rather than widen an 800 px page.
             'style="overflow-wrap:anywhere">'
             f"{html.escape(url)}</a> "

@@ -87,7 +87,7 @@ def app(
     from ..measure.machine import platform
     from ..notebook import campaign_files
     from ._confine import inside
-    from ._link import Opening
+    from ._link import LinkRow, Opening
     from ._runs import RunList
     from .compare import Compare
     from .explorer import Explorer
@@ -121,6 +121,18 @@ def app(
             )
 
     opening = Opening(link, top, files())
+    if opening.linked and data is not None:
+        # The Explorer's view links to the campaign it shows once that is a finished file
+        # the Browse tab lists (never while a run is still measuring).
+        def explored() -> str | None:
+            path = getattr(explorer.whole, "path", None)
+            if path is None or explorer._partial:
+                return None
+            listed = {Path(value).resolve(): label for label, value in files()}
+            return listed.get(Path(path).resolve())
+
+        row = LinkRow(explorer, explored)
+        explorer.downloads.widget.children = (*explorer.downloads.widget.children, row.widget)
 
     def scan(_: object = None) -> None:
         current = chooser.value or opening.file
