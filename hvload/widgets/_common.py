@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as w
 
 from ..stats.config import METRICS
+from ._hover import hover_html
 from ._html import PLACEHOLDER, comparisons_html, left_out_html
 from ._info import SECTIONS, info_sections, warnings
 
@@ -460,11 +461,17 @@ class CampaignView:
                 if number < self._drawn:
                     return
                 buf = io.BytesIO()
+                # Drawn at the dpi it is saved at: the hover points' pixels are the PNG's.
+                fig.set_dpi(90)
                 fig.savefig(buf, format="png", dpi=90)
+                output = png_output(buf.getvalue(), f"<hvload figure {name}>")
+                output["data"]["text/html"] = hover_html(
+                    buf.getvalue(), fig, f"figure {name} of the campaign shown"
+                )
             except Exception as exc:  # a figure that cannot be drawn must not break the controls
                 outputs = (text_output(f"figure {name!r} failed: {exc}"),)
             else:
-                outputs = (png_output(buf.getvalue(), f"<hvload figure {name}>"),)
+                outputs = (output,)
         with self._view_lock:
             if number < self._shown_draw:
                 return  # a newer figure is on the page already
