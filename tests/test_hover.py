@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -18,29 +19,38 @@ pytest.importorskip("hvload.plots")
 
 import hvload
 from hvload.reproduce import figure
-from hvload.stats import analyze
+from hvload.stats import AnalysisConfig, analyze
 from hvload.widgets._hover import MAX_POINTS, _number, hover_html, hover_points
 
 INTEL = Path(__file__).resolve().parents[1] / "data" / "intel-xeon-16vcpu-controls.parquet"
 
 
+FIGURES = ("load_curve", "ecdf", "ladder", "timeline", "attribution", "violin")
+
+
 @pytest.fixture(scope="module")
-def campaign() -> hvload.Campaign:
-    return hvload.load(INTEL)
+def drawn() -> dict[str, Any]:
+    """Each figure of the campaign drawn once, as the widgets draw it (90 dpi), with the
+    analysis behind it (key ``analysis``) and the load curve's PNG (``png``)."""
+    campaign = hvload.load(INTEL)
+    # No power simulation and no level-p99 bootstrap: no figure drawn here shows them.
+    config = AnalysisConfig(n_sim=0, n_bootstrap=0)
+    analysis = analyze(campaign, config)
+    out: dict[str, Any] = {"analysis": analysis}
+    for name in FIGURES:
+        fig = figure(name, campaign, unit="ns", analysis=analysis, config=config)
+        fig.set_dpi(90)
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=90)
+        out[name] = fig
+        if name == "load_curve":
+            out["png"] = buf.getvalue()
+    return out
 
 
-def _drawn(name: str, campaign: hvload.Campaign, **kwargs: object) -> tuple[object, bytes]:
-    fig = figure(name, campaign, unit="ns", **kwargs)  # type: ignore[arg-type]
-    fig.set_dpi(90)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90)
-    return fig, buf.getvalue()
-
-
-def test_load_curve_points_say_the_analysis_numbers(campaign: hvload.Campaign) -> None:
-    analysis = analyze(campaign)
-    fig, _ = _drawn("load_curve", campaign, analysis=analysis)
-    points = hover_points(fig)
+def test_load_curve_points_say_the_analysis_numbers(drawn: dict[str, Any]) -> None:
+    analysis = drawn["analysis"]
+    points = hover_points(drawn["load_curve"])
     levels = analysis.level_summaries
     assert len(points) == 2 * len(levels)  # median and p99 of the typical block, per level
     texts = [t for _, _, t in points]
@@ -61,9 +71,9 @@ def test_load_curve_points_say_the_analysis_numbers(campaign: hvload.Campaign) -
             ), wanted
 
 
-def test_lines_get_at_most_max_points_inside_the_image(campaign: hvload.Campaign) -> None:
+def test_lines_get_at_most_max_points_inside_the_image(drawn: dict[str, Any]) -> None:
     for name in ("ecdf", "ladder", "timeline"):
-        fig, _ = _drawn(name, campaign)
+        fig = drawn[name]
         points = hover_points(fig)
         width, height = fig.bbox.width, fig.bbox.height
         assert points and all(0 <= x <= width and 0 <= y <= height for x, y, _ in points)
@@ -71,17 +81,14 @@ def test_lines_get_at_most_max_points_inside_the_image(campaign: hvload.Campaign
         for _, _, text in points:
             per_line[text.split("\n")[0]] = per_line.get(text.split("\n")[0], 0) + 1
         assert max(per_line.values()) <= MAX_POINTS, name
-    fig, _ = _drawn("ladder", campaign)
-    assert any("\npercentile: 99.9" in t for _, _, t in hover_points(fig))
-    fig, _ = _drawn("attribution", campaign)
-    texts = [t for _, _, t in hover_points(fig)]
+    assert any("\npercentile: 99.9" in t for _, _, t in hover_points(drawn["ladder"]))
+    texts = [t for _, _, t in hover_points(drawn["attribution"])]
     assert len(texts) == 3 * 5 and all(t.split("\n")[1].startswith("load level: ") for t in texts)
-    fig, _ = _drawn("violin", campaign)
-    assert hover_points(fig) == []  # areas, not points: no hover values
+    assert hover_points(drawn["violin"]) == []  # areas, not points: no hover values
 
 
-def test_hover_html_lays_the_points_over_the_png(campaign: hvload.Campaign) -> None:
-    fig, png = _drawn("load_curve", campaign)
+def test_hover_html_lays_the_points_over_the_png(drawn: dict[str, Any]) -> None:
+    fig, png = drawn["load_curve"], drawn["png"]
     page = hover_html(png, fig, 'figure "load_curve" <of> the campaign')
     assert page.count("<circle ") == len(hover_points(fig)) == 12
     assert f'viewBox="0 0 {fig.bbox.width:.0f} {fig.bbox.height:.0f}"' in page
