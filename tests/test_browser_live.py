@@ -18,12 +18,8 @@ import os
 import re
 import secrets
 import shutil
-import socket
-import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -35,23 +31,14 @@ sync_api = pytest.importorskip(
 )
 pytest.importorskip("voila", reason="Voila is not installed (pip install '.[dashboard]')")
 
-from hvload.notebook import can_measure  # noqa: E402
-
-ROOT = Path(__file__).resolve().parents[1]
-ARTIFACTS = Path(os.environ.get("HVLOAD_ARTIFACTS", ROOT / "test-artifacts")) / "browser"
-CHROMIUM = next(
-    (found for c in (os.environ.get("HVLOAD_CHROMIUM"), "chromium", "chromium-browser")
-     if c and (found := shutil.which(c))),
-    None,
-)  # fmt: skip
-
-
-def _measuring_works() -> bool:
-    try:
-        return can_measure()[0]
-    except Exception:  # an unreadable platform is a platform that cannot measure
-        return False
-
+from test_browser import (  # noqa: E402
+    ARTIFACTS,
+    CHROMIUM,
+    ROOT,
+    _free_port,
+    _measuring_works,
+    _server,
+)
 
 pytestmark = [
     pytest.mark.skipif(
@@ -63,12 +50,6 @@ pytestmark = [
         reason="this machine cannot issue any trap",
     ),
 ]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @contextlib.contextmanager
@@ -84,33 +65,9 @@ def _dashboard(tmp: Path) -> Iterator[str]:
     }  # fmt: skip
     argv = [sys.executable, "-m", "hvload", "dashboard", f"--port={port}", f"--data={data}"]
     url = f"http://127.0.0.1:{port}"
-    log = tmp / "dashboard.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=tmp)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(
-                    f"the dashboard exited with {proc.returncode}:\n{log.read_text()}"
-                )
-            try:
-                with urllib.request.urlopen(
-                    f"{url}/voila/static/voila-style.js?token={token}", timeout=2
-                ):
-                    break
-            except (urllib.error.URLError, OSError):
-                if time.monotonic() > deadline:
-                    raise TimeoutError(f"no answer in 60 s:\n{log.read_text()[-3000:]}") from None
-                time.sleep(0.3)
+    probe = f"{url}/voila/static/voila-style.js?token={token}"
+    with _server(argv, env, probe, tmp / "dashboard.log"):
         yield f"{url}/?token={token}"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def _wait(what: Callable[[], bool], timeout: float, step: float = 0.05) -> float:
