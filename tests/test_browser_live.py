@@ -20,7 +20,7 @@ import secrets
 import shutil
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,7 @@ from test_browser import (  # noqa: E402
     _free_port,
     _measuring_works,
     _server,
+    _wait,
 )
 
 pytestmark = [
@@ -68,15 +69,6 @@ def _dashboard(tmp: Path) -> Iterator[str]:
     probe = f"{url}/voila/static/voila-style.js?token={token}"
     with _server(argv, env, probe, tmp / "dashboard.log"):
         yield f"{url}/?token={token}"
-
-
-def _wait(what: Callable[[], bool], timeout: float, step: float = 0.05) -> float:
-    start = time.monotonic()
-    while not what():
-        if time.monotonic() - start > timeout:
-            raise TimeoutError(f"not within {timeout} s")
-        time.sleep(step)
-    return time.monotonic() - start
 
 
 def _shot(page: Any, name: str, locator: Any) -> None:
