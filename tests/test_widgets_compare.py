@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
+import re
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -29,6 +31,7 @@ from test_figure_layout import MIN_TEXT_PX, _render, _shown_tick_labels, _texts
 from hvload import widgets
 from hvload.plots.compare import compare_ecdf
 from hvload.widgets import _runs
+from hvload.widgets._hover import MAX_POINTS, _number, hover_points
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "data"
@@ -116,6 +119,40 @@ def test_both_figures_drawn_and_legible(pair: widgets.Compare) -> None:
         assert labels == [f"no load · {g} (n=" + labels[i].split("(n=")[1]
                           for i, g in enumerate(groups)]  # fmt: skip
         _legible(fig, "ecdf")
+    finally:
+        pair.figure.value = "levels"
+
+
+def test_figures_show_their_values_on_hover(pair: widgets.Compare) -> None:
+    """The levels figure's hover points say the comparison's own numbers: each group's
+    typical block median and p99 per level with its interval, named by level although
+    the groups' points sit beside the level's tick; the ECDF overlay's lines get points."""
+    assert pair.result is not None
+    result = pair.result
+    fig = result.figure(figsize=(8.0, 6.2))
+    fig.set_dpi(90)
+    texts = [t for _, _, t in hover_points(fig)]
+    rows = [r for r in result.levels.itertuples(index=False) if math.isfinite(r.median)]
+    assert len(texts) == 2 * len(rows) > 0
+    for r in rows:
+        for on in ("median", "p99"):
+            low, high = getattr(r, f"{on}_ci_low"), getattr(r, f"{on}_ci_high")
+            wanted = (
+                f"{r.group}\nload level: {r.level}\ntypical block {on} ({result.unit}): "
+                f"{_number(getattr(r, on))} [{_number(low)}, {_number(high)}]"
+            )
+            assert texts.count(wanted) == 1, (wanted, texts)
+    # What the widget sends: the PNG with those points over it.
+    html_out = [o["data"]["text/html"] for o in pair.output.outputs if "data" in o]
+    assert html_out and html_out[0].count("<circle ") == len(texts)
+    pair.figure.value = "ecdf"
+    try:
+        page = next(o["data"]["text/html"] for o in pair.output.outputs if "data" in o)
+        titles = re.findall(r"<title>([^<]*)</title>", page)
+        lines = {t.split("\n")[0] for t in titles}
+        assert len(lines) == 2 and all(t.startswith("no load · ") for t in lines)
+        assert all(sum(t.startswith(line + "\n") for t in titles) <= MAX_POINTS for line in lines)
+        assert all("\nlatency (ns): " in t for t in titles), titles[:2]
     finally:
         pair.figure.value = "levels"
 

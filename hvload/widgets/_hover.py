@@ -4,8 +4,9 @@ A figure is still the PNG :mod:`hvload.plots` draws; over it lies a transparent 
 the same size (its ``viewBox`` in the PNG's pixels, so it scales with the image in a
 narrow window) holding one small circle per plotted point, each with a ``<title>``: the
 browser shows that title as a tooltip when the pointer rests on the point. The points
-are the data of the figure's labelled lines (ECDF, percentile ladder, timeline) and of
-its error bars with their interval (load curve, attribution), at most
+are the data of the figure's labelled lines (ECDF, percentile ladder, timeline, the
+Compare tab's ECDF overlay) and of its error bars with their interval (load curve,
+attribution, the Compare tab's levels), at most
 :data:`MAX_POINTS` per line, evenly spread; figures of areas (violin, boxen, verdict map)
 get none. The page's Content-Security-Policy allows this (no script, an inline image).
 """
@@ -70,6 +71,19 @@ def _short(label: str, fallback: str) -> str:
     return text or fallback
 
 
+def _xlabel(fig: Any, ax: Any) -> str:
+    """The x label of ``ax``, or of the axes below or above it in the same column: a
+    panel over another often leaves the shared label to the bottom one."""
+    if ax.get_xlabel():
+        return str(ax.get_xlabel())
+    box = ax.get_position()
+    for other in fig.axes:
+        where = other.get_position()
+        if other.get_xlabel() and np.isclose([where.x0, where.x1], [box.x0, box.x1]).all():
+            return str(other.get_xlabel())
+    return ""
+
+
 def _bars(container: Any) -> dict[float, tuple[float, float]]:
     """An error-bar container's intervals, keyed by x."""
     bars: dict[float, tuple[float, float]] = {}
@@ -85,20 +99,28 @@ def hover_points(fig: Any) -> list[tuple[float, float, str]]:
     """``(x, y, text)`` per hover point of ``fig`` (already drawn), in pixels of its
     canvas from the top left, as the PNG saved at the figure's dpi has them."""
     from matplotlib.container import BarContainer, ErrorbarContainer
+    from matplotlib.ticker import FixedLocator
 
     height = fig.bbox.height
     out: list[tuple[float, float, str]] = []
     for ax in fig.axes:
-        xname = _short(ax.get_xlabel(), "x")
+        xlabel = _xlabel(fig, ax)
+        xname = _short(xlabel, "x")
         yname = _short(ax.get_ylabel(), "y")
-        nines = "nines" in ax.get_xlabel()
+        nines = "nines" in xlabel
         if nines:
             xname = "percentile"
-        series: list[tuple[str, Any, dict[float, tuple[float, float]]]] = []
+        # Error bars over ticks set one by one (levels, named by their labels): a point
+        # set a little beside its tick, as the groups of a comparison are, is named by
+        # the nearest.
+        named = not nines and isinstance(ax.xaxis.get_major_locator(), FixedLocator)
+        series: list[tuple[str, Any, dict[float, tuple[float, float]], bool]] = []
         containers = list(ax.containers)
         for k, container in enumerate(containers):
             if isinstance(container, ErrorbarContainer) and container.lines[0] is not None:
-                series.append((str(container.get_label()), container.lines[0], _bars(container)))
+                series.append(
+                    (str(container.get_label()), container.lines[0], _bars(container), named)
+                )
             elif isinstance(container, BarContainer):
                 # A bar's value at its top, with the interval of the error bars drawn on it.
                 after = containers[k + 1] if k + 1 < len(containers) else None
@@ -118,8 +140,8 @@ def hover_points(fig: Any) -> list[tuple[float, float, str]]:
         for line in ax.get_lines():
             label = str(line.get_label())
             if not label.startswith("_") and line.get_visible():
-                series.append((label, line, {}))
-        for label, line, bars in series:
+                series.append((label, line, {}, False))
+        for label, line, bars, nearest in series:
             x = np.asarray(line.get_xdata(), dtype=float)
             y = np.asarray(line.get_ydata(), dtype=float)
             index = np.flatnonzero(np.isfinite(x) & np.isfinite(y))
@@ -131,7 +153,7 @@ def hover_points(fig: Any) -> list[tuple[float, float, str]]:
             for (px, py), i in zip(pixels, index, strict=True):
                 if not ax.bbox.contains(px, py):
                     continue  # outside the axes (clipped in the figure)
-                text = f"{label}\n{xname}: {_x_text(ax, float(x[i]), nines)}\n"
+                text = f"{label}\n{xname}: {_x_text(ax, float(x[i]), nines, nearest)}\n"
                 text += f"{yname}: {_number(float(y[i]))}"
                 if float(x[i]) in bars:
                     low, high = bars[float(x[i])]

@@ -9,7 +9,8 @@ but the practical threshold of the box), and shows
 * a figure: the typical block median and p99 of every level of both campaigns with their
   intervals and verdicts (:meth:`CampaignComparison.figure`, the figure of ``hvload compare
   --figure``), or the ECDFs of the compared levels overlaid
-  (:func:`hvload.plots.compare.compare_ecdf`);
+  (:func:`hvload.plots.compare.compare_ecdf`); its values show on hover
+  (:mod:`hvload.widgets._hover`);
 * the change table: per compared level and statistic, both typical values, the change of
   the candidate in % of the baseline with its interval, the adjusted p-value and the
   verdict; and what could and could not be compared (the notes ``hvload compare`` prints).
@@ -32,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from ._common import png_output, text_output, threshold_box
+from ._hover import hover_html
 from ._runs import BOX_STYLE, folder_files
 
 if TYPE_CHECKING:
@@ -453,12 +455,18 @@ class Compare:
             else:
                 fig = result.figure(figsize=(8.0, 6.2))
             buf = io.BytesIO()
+            # Drawn at the dpi it is saved at: the hover points' pixels are the PNG's.
+            fig.set_dpi(90)
             fig.savefig(buf, format="png", dpi=90)
+            output = png_output(buf.getvalue(), f"<hvload compare figure {name}>")
+            output["data"]["text/html"] = hover_html(
+                buf.getvalue(), fig, f"comparison figure {name}"
+            )
             plt.close(fig)
         except Exception as exc:  # a figure that cannot be drawn leaves the table up
             outputs = (text_output(f"figure {name!r} failed: {exc}"),)
         else:
-            outputs = (png_output(buf.getvalue(), f"<hvload compare figure {name}>"),)
+            outputs = (output,)
         self.output.outputs = outputs
         self.output.layout.display = None
 
