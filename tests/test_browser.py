@@ -312,6 +312,29 @@ def test_notebook_runs_in_jupyterlab(name: str, lab: Lab, page: tuple[Any, Watch
 # -- the Explorer, driven like a user ----------------------------------------------------------
 
 
+def _hover_titles(page: Any, hover: Any) -> list[str]:
+    """Check a figure's hover points (``hover``: its ``.hvload-hover`` box) as a user
+    meets them: the first, middle and last lie over the image, also when it is scaled
+    down, and the pointer resting there meets the point, whose title the browser shows.
+    Returns those three titles."""
+    circles = hover.locator("svg circle")
+    assert circles.count() > 0, "no hover points over the figure"
+    titles = []
+    for k in (0, circles.count() // 2, circles.count() - 1):
+        circles.nth(k).scroll_into_view_if_needed()
+        box = hover.locator("img").first.bounding_box()
+        c = circles.nth(k).bounding_box()
+        assert box is not None and c is not None
+        cx, cy = c["x"] + c["width"] / 2, c["y"] + c["height"] / 2
+        assert box["x"] <= cx <= box["x"] + box["width"], (k, c, box)
+        assert box["y"] <= cy <= box["y"] + box["height"], (k, c, box)
+        page.mouse.move(cx, cy)
+        hit = page.evaluate("([x, y]) => document.elementFromPoint(x, y).tagName", [cx, cy])
+        assert str(hit).lower() == "circle", (k, hit)
+        titles.append(circles.nth(k).locator("title").text_content() or "")
+    return titles
+
+
 def _text(page: Any, css: str) -> str:
     return str(page.locator(css).first.inner_text())
 

@@ -34,6 +34,7 @@ from test_browser import (  # noqa: E402
     Watch,
     _env,
     _free_port,
+    _hover_titles,
     _no_widget_errors,
     _server,
     _text,
@@ -141,5 +142,12 @@ def test_run_list_and_compare_amd_with_intel(served: Served, page: tuple[Any, Wa
         assert fit["right"] <= fit["page"] + 1 and not fit["overflow"], (width, fit)
         assert view.evaluate(_CLIPPED) == [], f"text past the window's edge at {width} px"
         shots(p, f"compare-{width}px", locator=view)
+        # Values on hover: each point names its campaign, level and typical block value.
+        for title in _hover_titles(p, view.locator(".hvload-output .hvload-hover").first):
+            assert title.split("\n")[0] in (
+                AMD.removesuffix(".parquet"),
+                INTEL.removesuffix(".parquet"),
+            ), title
+            assert "\nload level: " in title and "\ntypical block " in title, title
     _no_widget_errors(p, watch, "dashboard compare")
     assert not watch.outside, f"requests left 127.0.0.1: {watch.outside}"

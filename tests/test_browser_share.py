@@ -33,6 +33,7 @@ from test_browser import (
     Watch,
     _env,
     _free_port,
+    _hover_titles,
     _no_widget_errors,
     _server,
     _text,
@@ -226,24 +227,7 @@ def test_a_copied_link_reopens_the_view(
     shots(other, "reopened-800px", locator=again)
     # Values on hover: the points lie over the image also when it is scaled down, and
     # each says its level and latency.
-    hover = again.locator(".hvload-output .hvload-hover").first
-    box = hover.locator("img").first.bounding_box()
-    circles = hover.locator("svg circle")
-    assert box is not None and circles.count() > 0
-    for k in (0, circles.count() // 2, circles.count() - 1):
-        circles.nth(k).scroll_into_view_if_needed()
-        box = hover.locator("img").first.bounding_box()
-        assert box is not None
-        c = circles.nth(k).bounding_box()
-        assert c is not None
-        cx, cy = c["x"] + c["width"] / 2, c["y"] + c["height"] / 2
-        assert box["x"] <= cx <= box["x"] + box["width"], (k, c, box)
-        assert box["y"] <= cy <= box["y"] + box["height"], (k, c, box)
-        # The pointer resting there meets the point (whose title the browser shows).
-        other.mouse.move(cx, cy)
-        hit = other.evaluate("([x, y]) => document.elementFromPoint(x, y).tagName", [cx, cy])
-        assert str(hit).lower() == "circle", (k, hit)
-    title = circles.nth(circles.count() - 1).locator("title").text_content() or ""
+    title = _hover_titles(other, again.locator(".hvload-output .hvload-hover").first)[-1]
     assert "15 CPUs" in title and "percentile: " in title and "latency (" in title, title
     _no_widget_errors(other, watch, "reopened view")
     assert not watch.outside, f"requests left 127.0.0.1: {watch.outside}"
