@@ -131,6 +131,42 @@ def test_worker_rates_are_what_ran_and_a_shortfall_is_recorded_lateness(tsc_hz: 
 @timing
 @needs_x86
 @needs_two
+def test_a_worker_starved_when_stopped_records_how_far_behind_it_was(tsc_hz: float) -> None:
+    """A paced worker kept off its CPU until after the stop was asked (here: lowered to
+    SCHED_IDLE under a spinner on its CPU) fell behind its schedule: the lateness it
+    records says by how much, as a shortfall anywhere else in the run does. Where it
+    was stopped while waiting for its next call, the wait's stale clock reading once let
+    that time go unrecorded (CI under the burner: rate ratio 0.45 with a largest
+    lateness of 1 %)."""
+    trap = hvload.cpuid_trap(0)
+    sat = saturation_rate(trap, LOAD_CPU, tsc_hz, seconds=0.1)
+    level = schedule.fraction_levels([0.1], [LOAD_CPU], trap, sat)[0]
+    code = f"import os; os.sched_setaffinity(0, {{{LOAD_CPU}}}); print(flush=True)\nwhile 1: pass"
+    for _ in range(4):
+        gen = LoadGenerator(level.workers, tsc_hz).start()
+        spinner = None
+        try:
+            time.sleep(0.05)
+            worker = gen._workers[0].thread
+            assert worker.native_id is not None
+            os.sched_setscheduler(worker.native_id, os.SCHED_IDLE, os.sched_param(0))
+            spinner = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE)
+            assert spinner.stdout is not None and spinner.stdout.readline() == b"\n"
+            time.sleep(0.2)  # the worker, behind its spinner, mostly off its CPU
+            gen._stop[0] = 1  # asked to stop while it cannot run
+        finally:
+            if spinner is not None:
+                spinner.kill()
+                spinner.wait()
+            s = gen.stop()[0]
+        assert s.rate_ratio is not None and s.rate_ratio < 0.8, s  # it did fall behind
+        behind = s.lateness_max / tsc_hz / s.seconds
+        assert s.rate_ratio >= 1 - behind - 0.05, s
+
+
+@timing
+@needs_x86
+@needs_two
 def test_workers_start_stop_fast_and_stop_on_exceptions(tsc_hz: float) -> None:
     level = schedule.fraction_levels([1.0], [LOAD_CPU], hvload.null_trap(), 1.0)[0]
     gen = LoadGenerator(level.workers, tsc_hz)

@@ -411,15 +411,22 @@ cdef void _load_loop(trap_t *tag, uint32_t leaf, uint32_t subleaf, const hvl_reg
     cdef uint64_t now, late, intended = 0
     cdef Py_ssize_t k = 0
     cdef int64_t calls = 0
+    cdef bint last = False
     cdef uint64_t first = hvl_rdtsc()
     intended = first
-    while not hvl_read_flag(stop):
+    while not last:
+        last = hvl_read_flag(stop) != 0
         if ngaps:
             # Open loop: the schedule advances by its own gaps; a late call is issued at
             # once and its lateness counted, never used to push later calls back.
             now = hvl_rdtsc()
             while now < intended:
                 if hvl_read_flag(stop):
+                    # Read the clock again: a worker kept off its CPU since the last
+                    # reading is late, and the call then due is issued as the last one
+                    # with its lateness, so a shortfall at the very end is recorded too.
+                    last = True
+                    now = hvl_rdtsc()
                     break
                 hvl_pause()
                 now = hvl_rdtsc()
@@ -434,6 +441,8 @@ cdef void _load_loop(trap_t *tag, uint32_t leaf, uint32_t subleaf, const hvl_reg
             k += 1
             if k == ngaps:
                 k = 0
+        elif last:
+            break
         _sample(tag, leaf, subleaf, r, &s)
         calls += 1
         # Published as it goes so a reader sees progress; the final values are exact.
@@ -448,7 +457,9 @@ def run_load(int kind, uint32_t leaf, uint32_t subleaf, regs, uint64_t[::1] gaps
     """Issue ``kind`` until ``stop[0]`` becomes non-zero, GIL released; fill ``counters``.
 
     ``gaps`` holds the cycles between successive intended starts, used cyclically; an
-    empty array issues back to back. See ``LOAD_*`` for the counters' layout. A
+    empty array issues back to back. A paced loop that is behind its schedule when it
+    sees the stop still issues the call then due, with its lateness: time it spent off
+    its CPU at the very end is recorded as lateness like anywhere else. See ``LOAD_*`` for the counters' layout. A
     kernel-mediated kind needs :func:`kernel_prepare` first.
     """
     _require_supported()
