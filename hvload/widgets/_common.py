@@ -29,7 +29,8 @@ if TYPE_CHECKING:
     from ..stats import Analysis
 
 __all__ = [
-    "CampaignView", "kept_note", "level_names", "png_output", "select_levels", "text_output",
+    "CampaignView", "figure_output", "kept_note", "level_names", "png_output", "select_levels",
+    "text_output",
 ]  # fmt: skip
 
 
@@ -40,6 +41,18 @@ def png_output(png: bytes, text: str) -> dict[str, Any]:
         "data": {"image/png": base64.b64encode(png).decode("ascii"), "text/plain": text},
         "metadata": {},
     }
+
+
+def figure_output(fig: Any, text: str, alt: str) -> dict[str, Any]:
+    """A drawn figure as a display output: its PNG at 90 dpi, with its values on hover
+    (:mod:`._hover`) as the HTML a page shows first."""
+    buf = io.BytesIO()
+    # Drawn at the dpi it is saved at: the hover points' pixels are the PNG's.
+    fig.set_dpi(90)
+    fig.savefig(buf, format="png", dpi=90)
+    output = png_output(buf.getvalue(), text)
+    output["data"]["text/html"] = hover_html(buf.getvalue(), fig, alt)
+    return output
 
 
 def text_output(text: str) -> dict[str, Any]:
@@ -460,13 +473,8 @@ class CampaignView:
                 # another block came in): rendering it would only delay the newer one.
                 if number < self._drawn:
                     return
-                buf = io.BytesIO()
-                # Drawn at the dpi it is saved at: the hover points' pixels are the PNG's.
-                fig.set_dpi(90)
-                fig.savefig(buf, format="png", dpi=90)
-                output = png_output(buf.getvalue(), f"<hvload figure {name}>")
-                output["data"]["text/html"] = hover_html(
-                    buf.getvalue(), fig, f"figure {name} of the campaign shown"
+                output = figure_output(
+                    fig, f"<hvload figure {name}>", f"figure {name} of the campaign shown"
                 )
             except Exception as exc:  # a figure that cannot be drawn must not break the controls
                 outputs = (text_output(f"figure {name!r} failed: {exc}"),)

@@ -23,7 +23,6 @@ driven from tests and notebooks without a browser.
 from __future__ import annotations
 
 import html
-import io
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,8 +31,7 @@ import ipywidgets as w
 import numpy as np
 import pandas as pd
 
-from ._common import png_output, text_output, threshold_box
-from ._hover import hover_html
+from ._common import figure_output, text_output, threshold_box
 from ._runs import BOX_STYLE, folder_files
 
 if TYPE_CHECKING:
@@ -454,13 +452,8 @@ class Compare:
                 fig = compare_ecdf(result, campaigns, figsize=(8.0, 5.0))
             else:
                 fig = result.figure(figsize=(8.0, 6.2))
-            buf = io.BytesIO()
-            # Drawn at the dpi it is saved at: the hover points' pixels are the PNG's.
-            fig.set_dpi(90)
-            fig.savefig(buf, format="png", dpi=90)
-            output = png_output(buf.getvalue(), f"<hvload compare figure {name}>")
-            output["data"]["text/html"] = hover_html(
-                buf.getvalue(), fig, f"comparison figure {name}"
+            output = figure_output(
+                fig, f"<hvload compare figure {name}>", f"comparison figure {name}"
             )
             plt.close(fig)
         except Exception as exc:  # a figure that cannot be drawn leaves the table up
